@@ -1,0 +1,111 @@
+// Packed, register-blocked GEMM core shared by direct convolution (implicit GEMM: the
+// im2col matrix is packed on the fly, never materialised), its gradients and Winograd's
+// batched element-wise stage.
+//
+//   C[M x N] (+)= A[M x K] * B[K x N]
+//
+// Packed layouts (BLIS-style, zero-padded to whole panels):
+//   A block: for each MR-row panel, kc rows of MR values      -> a[panel][k][MR]
+//   B block: for each NR-column panel, kc rows of NR values   -> b[panel][k][NR]
+// A micro-kernel computes one MR x NR tile of C from one A panel and one B panel.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "common/cpu.h"
+
+namespace fastconv {
+
+template <typename T>
+struct MicroKernel {
+  // c[i*ldc + j] (+)= sum_k a[k*MR + i] * b[k*NR + j]   for a full MR x NR tile
+  using Fn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+  Fn fn;
+  int mr, nr;
+  int kc, nc;  // cache blocking: kc rows of a B panel stay in L1, kc x nc of B in L2
+  const char* name;
+};
+
+// The micro-kernel for the given ISA (the scalar one where the ISA has none for T).
+MicroKernel<float> micro_kernel_f32(Isa isa);
+MicroKernel<double> micro_kernel_f64(Isa isa);
+template <typename T> MicroKernel<T> micro_kernel(Isa isa);
+template <> inline MicroKernel<float> micro_kernel<float>(Isa isa) { return micro_kernel_f32(isa); }
+template <> inline MicroKernel<double> micro_kernel<double>(Isa isa) { return micro_kernel_f64(isa); }
+
+// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of a strided matrix A(i, k) = a[i*rs + k*cs]
+// into panels of MR rows (zero-padded).
+template <typename T>
+void pack_a_strided(const T* a, int64_t rs, int64_t cs, int64_t m0, int64_t mc, int64_t k0,
+                    int64_t kc, int mr, T* dst) {
+  for (int64_t p = 0; p < mc; p += mr) {
+    const int64_t rows = std::min<int64_t>(mr, mc - p);
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + (p / mr) * kc * mr + k * mr;
+      const T* s = a + (m0 + p) * rs + (k0 + k) * cs;
+      int64_t i = 0;
+      for (; i < rows; ++i) d[i] = s[i * rs];
+      for (; i < mr; ++i) d[i] = T(0);
+    }
+  }
+}
+
+// Packs rows [k0, k0+kc) x cols [n0, n0+nc) of a row-major B (row stride ldb) into NR panels.
+template <typename T>
+void pack_b_rowmajor(const T* b, int64_t ldb, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                     int nr, T* dst) {
+  for (int64_t j = 0; j < nc; j += nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j);
+    T* d = dst + (j / nr) * kc * nr;
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* s = b + (k0 + k) * ldb + n0 + j;
+      int64_t t = 0;
+      for (; t < cols; ++t) d[k * nr + t] = s[t];
+      for (; t < nr; ++t) d[k * nr + t] = T(0);
+    }
+  }
+}
+
+// Single-threaded block driver: C rows [0, M) x cols [n0, n1), reduction over [0, K).
+//   get_a(k0, kc)                -> pointer to the packed A panels for all M rows of that slice
+//   pack_b(k0, kc, j0, nc, dst)  -> packs B rows [k0,k0+kc) x cols [j0,j0+nc) into NR panels
+// accumulate=false overwrites C; true adds to it. bbuf holds kc*round_up(nc, NR) values.
+template <typename T, typename GetA, typename PackB>
+void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int64_t n1,
+                 GetA&& get_a, PackB&& pack_b, T* C, int64_t ldc, bool accumulate, T* bbuf) {
+  const int mr = uk.mr, nr = uk.nr;
+  alignas(64) T tile[32 * 64];  // one partial MR x NR tile (mr*nr <= 2048)
+  for (int64_t jc = n0; jc < n1; jc += uk.nc) {
+    const int64_t nc = std::min<int64_t>(uk.nc, n1 - jc);
+    for (int64_t pc = 0; pc < K; pc += uk.kc) {
+      const int64_t kc = std::min<int64_t>(uk.kc, K - pc);
+      const bool acc = accumulate || pc > 0;
+      pack_b(pc, kc, jc, nc, bbuf);
+      const T* ablock = get_a(pc, kc);
+      for (int64_t jr = 0; jr < nc; jr += nr) {
+        const int64_t cols = std::min<int64_t>(nr, nc - jr);
+        const T* bp = bbuf + (jr / nr) * kc * nr;
+        for (int64_t ir = 0; ir < M; ir += mr) {
+          const int64_t rows = std::min<int64_t>(mr, M - ir);
+          const T* ap = ablock + (ir / mr) * kc * mr;
+          T* cp = C + ir * ldc + jc + jr;
+          if (rows == mr && cols == nr) {
+            uk.fn(kc, ap, bp, cp, ldc, acc);
+          } else {
+            if (acc)
+              for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < cols; ++j) tile[i * nr + j] = cp[i * ldc + j];
+            uk.fn(kc, ap, bp, tile, nr, acc);
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < cols; ++j) cp[i * ldc + j] = tile[i * nr + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Round x up to a multiple of m.
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace fastconv

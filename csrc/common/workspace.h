@@ -1,0 +1,42 @@
+// 64-byte aligned scratch buffers (one cache line, one AVX-512 register).
+#pragma once
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace fastconv {
+
+template <typename T>
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t n) { resize(n); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  AlignedBuffer(AlignedBuffer&& o) noexcept : ptr_(o.ptr_), size_(o.size_) { o.ptr_ = nullptr; o.size_ = 0; }
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    if (this != &o) { std::free(ptr_); ptr_ = o.ptr_; size_ = o.size_; o.ptr_ = nullptr; o.size_ = 0; }
+    return *this;
+  }
+  ~AlignedBuffer() { std::free(ptr_); }
+
+  void resize(size_t n) {  // contents are not preserved
+    if (n <= size_) return;
+    std::free(ptr_);
+    size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+    ptr_ = static_cast<T*>(std::aligned_alloc(64, bytes ? bytes : 64));
+    if (!ptr_) throw std::bad_alloc();
+    size_ = n;
+  }
+  void zero() { if (ptr_) std::memset(ptr_, 0, size_ * sizeof(T)); }
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  size_t size() const { return size_; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace fastconv

@@ -1,0 +1,299 @@
+// Direct convolution as implicit GEMM: per image and group,
+//   y[Kg x P] = W[Kg x Cg*R*S] * im2col(x)[Cg*R*S x P]          (P = OH*OW output pixels)
+// where the im2col matrix only ever exists as the packed B panels the micro-kernel reads.
+// The gradients reuse the same GEMM core:
+//   dx: stride 1 -> a forward conv of dy with the flipped, transposed kernel;
+//       otherwise col = W^T * dy, scattered back with col2im (blocked, never whole).
+//   dw[Kg x Cg*R*S] = sum_n dy[Kg x P] * im2col(x)^T[P x Cg*R*S]
+// Threads split images x groups x pixel blocks, then output-channel blocks when that is
+// not enough work, so batch 1 also keeps every core busy.
+#include "conv/direct.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/cpu.h"
+#include "common/gemm.h"
+#include "common/parallel.h"
+#include "common/workspace.h"
+#include "conv/im2col.h"
+
+namespace fastconv {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Packs a strided A (rows x cols, A(i,k) = a[i*rs + k*cs]) as the driver expects: for each
+// kc-slice of the reduction dimension, all row panels. Slice pc starts at pc * round_up(rows, mr).
+template <typename T>
+void pack_a_all(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, int mr, int kcb,
+                T* dst) {
+  const int64_t mpad = round_up(rows, mr);
+  for (int64_t pc = 0; pc < cols; pc += kcb) {
+    const int64_t kc = std::min<int64_t>(kcb, cols - pc);
+    pack_a_strided(a, rs, cs, 0, rows, pc, kc, mr, dst + pc * mpad);
+  }
+}
+
+// Packs im2col rows [k0, k0+kc) x pixels [j0, j0+nc) of one group's input into NR panels.
+template <typename T>
+void pack_im2col(const T* xg, const ConvParams& p, int64_t k0, int64_t kc, int64_t j0,
+                 int64_t nc, int nr, T* dst) {
+  const int64_t RS = p.R * p.S, HW = p.H * p.W;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t kk = k0 + k, c = kk / RS, r = (kk / p.S) % p.R, s = kk % p.S;
+    const T* plane = xg + c * HW;
+    for (int64_t jp = 0; jp < nc; jp += nr) {
+      const int64_t cnt = std::min<int64_t>(nr, nc - jp);
+      T* d = dst + (jp / nr) * kc * nr + k * nr;
+      im2col_row(plane, p, r, s, j0 + jp, cnt, d, 1);
+      for (int64_t t = cnt; t < nr; ++t) d[t] = T(0);
+    }
+  }
+}
+
+// Depthwise-style groups (one input channel per group): a plain sliding window per plane,
+// since a GEMM with one reduction row per tap would waste most of each micro-tile.
+template <typename T>
+void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+  const int64_t Kg = p.Kg(), HW = p.H * p.W, P = p.out_pixels();
+  parallel_for(p.N * p.K, [&](int64_t nk) {
+    const int64_t n = nk / p.K, k = nk % p.K, c = k / Kg;
+    const T* plane = x + (n * p.C + c) * HW;
+    const T* wk = w + k * p.R * p.S;
+    T* out = y + nk * P;
+    std::vector<T> rowbuf(p.OW);
+    for (int64_t oh = 0; oh < p.OH; ++oh) {
+      T* o = out + oh * p.OW;
+      const T b = bias ? bias[k] : T(0);
+      for (int64_t ow = 0; ow < p.OW; ++ow) o[ow] = b;
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s) {
+          const T wv = wk[r * p.S + s];
+          im2col_row(plane, p, r, s, oh * p.OW, p.OW, rowbuf.data(), 1);
+          for (int64_t ow = 0; ow < p.OW; ++ow) o[ow] += wv * rowbuf[ow];
+        }
+    }
+  });
+}
+
+template <typename T>
+void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
+  const int64_t Kg = p.Kg(), HW = p.H * p.W, P = p.out_pixels(), RS = p.R * p.S;
+  parallel_for(p.K * RS, [&](int64_t item) {
+    const int64_t k = item / RS, r = (item / p.S) % p.R, s = item % p.S, c = k / Kg;
+    std::vector<T> rowbuf(P);
+    T acc = T(0);
+    for (int64_t n = 0; n < p.N; ++n) {
+      im2col_row(x + (n * p.C + c) * HW, p, r, s, 0, P, rowbuf.data(), 1);
+      const T* g = dy + (n * p.K + k) * P;
+      for (int64_t i = 0; i < P; ++i) acc += g[i] * rowbuf[i];
+    }
+    dw[item] = acc;
+  });
+}
+
+// Splits the pixel range into blocks so that (outer items x blocks) gives each thread work.
+int64_t pixel_block(int64_t P, int64_t outer_items, int64_t nc, int nr, int threads) {
+  int64_t block = std::min<int64_t>(P, nc);
+  const int64_t want = 2 * threads;
+  if (outer_items * ceil_div(P, block) < want) {
+    const int64_t per = ceil_div(want, outer_items);
+    block = std::max<int64_t>(4 * nr, round_up(ceil_div(P, per), nr));
+    block = std::min<int64_t>(block, P);
+  }
+  return block;
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+  if (p.Cg() == 1 && p.groups > 1) return depthwise_forward(x, w, bias, y, p);
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
+  const int64_t mpad = round_up(Kg, mr);
+
+  AlignedBuffer<T> wpack(G * mpad * KK);
+  for (int64_t g = 0; g < G; ++g)
+    pack_a_all(w + g * Kg * KK, KK, 1, Kg, KK, mr, uk.kc, wpack.data() + g * mpad * KK);
+
+  const int threads = max_threads();
+  const int64_t pb = pixel_block(P, p.N * G, uk.nc, nr, threads);
+  const int64_t nblocks = ceil_div(P, pb);
+  int64_t mchunks = 1;
+  if (p.N * G * nblocks < 2 * threads)
+    mchunks = std::min<int64_t>(ceil_div(2 * threads, p.N * G * nblocks), mpad / mr);
+  const int64_t mstep = round_up(ceil_div(Kg, mchunks), mr);
+  mchunks = ceil_div(Kg, mstep);
+
+  std::vector<AlignedBuffer<T>> bbufs(threads);
+  parallel_for(p.N * G * nblocks * mchunks, [&](int64_t item) {
+    const int64_t mc = item % mchunks, rest = item / mchunks;
+    const int64_t jb = rest % nblocks, ng = rest / nblocks, g = ng % G, n = ng / G;
+    const int64_t j0 = jb * pb, j1 = std::min(P, j0 + pb);
+    const int64_t m0 = mc * mstep, m1 = std::min(Kg, m0 + mstep);
+    AlignedBuffer<T>& bbuf = bbufs[thread_id()];
+    bbuf.resize(uk.kc * round_up(uk.nc, nr));
+    const T* xg = x + (n * p.C + g * p.Cg()) * p.H * p.W;
+    T* yg = y + (n * p.K + g * Kg + m0) * P;
+    const T* ag = wpack.data() + g * mpad * KK;
+    if (bias)
+      for (int64_t m = m0; m < m1; ++m) std::fill(yg + (m - m0) * P + j0, yg + (m - m0) * P + j1, bias[g * Kg + m]);
+    gemm_driver(
+        uk, m1 - m0, KK, j0, j1,
+        [&](int64_t k0, int64_t kc) { return ag + k0 * mpad + (m0 / mr) * kc * mr; },
+        [&](int64_t k0, int64_t kc, int64_t jj, int64_t nc, T* dst) {
+          pack_im2col(xg, p, k0, kc, jj, nc, nr, dst);
+        },
+        yg, P, bias != nullptr, bbuf.data());
+  });
+}
+
+template <typename T>
+void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KK = p.patch();
+  const int64_t P = p.out_pixels(), HW = p.H * p.W;
+  const bool stride1 = p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (p.R - 1) &&
+                       p.pad_w <= p.dil_w * (p.S - 1);
+  if (stride1) {
+    // The adjoint of a stride-1 conv is a stride-1 conv of dy with the kernel flipped in
+    // space and transposed in channels: wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s].
+    std::vector<T> wt(p.K * KK);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t r = 0; r < p.R; ++r)
+            for (int64_t s = 0; s < p.S; ++s)
+              wt[(((g * Cg + c) * Kg + k) * p.R + r) * p.S + s] =
+                  w[(((g * Kg + k) * Cg + c) * p.R + (p.R - 1 - r)) * p.S + (p.S - 1 - s)];
+    ConvParams q = p;
+    q.C = p.K; q.H = p.OH; q.W = p.OW;
+    q.K = p.C; q.OH = p.H; q.OW = p.W;
+    q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
+    q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+    return conv2d_direct_forward<T>(dy, wt.data(), nullptr, dx, q);
+  }
+
+  // General stride: col[KK x pixels] = W_g^T * dy_g, then col2im into dx.
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const int mr = uk.mr, nr = uk.nr;
+  const int threads = max_threads();
+  // Split input channels of a group into chunks (disjoint dx planes) when images x groups
+  // alone cannot feed every thread.
+  int64_t cchunks = 1;
+  if (p.N * G < threads) cchunks = std::min<int64_t>(Cg, ceil_div(threads, p.N * G));
+  const int64_t cstep = ceil_div(Cg, cchunks);
+  cchunks = ceil_div(Cg, cstep);
+  const int64_t rows_max = cstep * RS, mpad = round_up(rows_max, mr);
+  // Packed W^T per (group, chunk): rows = (c, r, s) of the chunk, reduction over Kg.
+  AlignedBuffer<T> apack(G * cchunks * mpad * Kg);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t cc = 0; cc < cchunks; ++cc) {
+      const int64_t c0 = cc * cstep, rows = (std::min(Cg, c0 + cstep) - c0) * RS;
+      pack_a_all(w + g * Kg * KK + c0 * RS, int64_t(1), KK, rows, Kg, mr, uk.kc,
+                 apack.data() + (g * cchunks + cc) * mpad * Kg);
+    }
+  const int64_t colw = std::min<int64_t>(P, 256);
+  std::vector<AlignedBuffer<T>> bbufs(threads), cols(threads);
+  parallel_for(p.N * G * cchunks, [&](int64_t item) {
+    const int64_t cc = item % cchunks, ng = item / cchunks, g = ng % G, n = ng / G;
+    const int64_t c0 = cc * cstep, c1 = std::min(Cg, c0 + cstep), rows = (c1 - c0) * RS;
+    const int tid = thread_id();
+    bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
+    cols[tid].resize(rows_max * colw);
+    T* col = cols[tid].data();
+    const T* dyg = dy + (n * p.K + g * Kg) * P;
+    T* dxg = dx + (n * p.C + g * Cg) * HW;
+    std::fill(dxg + c0 * HW, dxg + c1 * HW, T(0));
+    const T* ag = apack.data() + (g * cchunks + cc) * mpad * Kg;
+    for (int64_t pix = 0; pix < P; pix += colw) {
+      const int64_t cnt = std::min(colw, P - pix);
+      gemm_driver(
+          uk, rows, Kg, 0, cnt, [&](int64_t k0, int64_t) { return ag + k0 * mpad; },
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+            pack_b_rowmajor(dyg + pix, P, k0, kc, j0, nc, nr, dst);
+          },
+          col, colw, false, bbufs[tid].data());
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t c = c0 + i / RS, r = (i / p.S) % p.R, s = i % p.S;
+        col2im_row_add(dxg + c * HW, p, r, s, pix, cnt, col + i * colw, 1);
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
+  if (p.Cg() == 1 && p.groups > 1) return depthwise_weight_grad(x, dy, dw, p);
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
+  const int64_t wsize = p.K * KK;
+  const int threads = max_threads();
+  const int64_t pb = std::max<int64_t>(1, pixel_block(P, p.N * G, 4096, 1, threads));
+  const int64_t nblocks = ceil_div(P, pb);
+  const int64_t items = p.N * G * nblocks;
+  // One private dw accumulator per thread that gets work (thread 0 writes dw itself), made
+  // on first use and summed at the end.
+  std::vector<AlignedBuffer<T>> priv(threads);
+  std::vector<char> used(threads, 0);
+  std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
+  std::fill(dw, dw + wsize, T(0));
+
+  parallel_for(items, [&](int64_t item) {
+    const int64_t jb = item % nblocks, ng = item / nblocks, g = ng % G, n = ng / G;
+    const int64_t pix0 = jb * pb, pix1 = std::min(P, pix0 + pb);
+    const int tid = thread_id();
+    if (tid != 0 && !used[tid]) {
+      priv[tid].resize(wsize);
+      priv[tid].zero();
+    }
+    used[tid] = 1;
+    T* acc = tid == 0 ? dw : priv[tid].data();
+    abufs[tid].resize(round_up(Kg, mr) * uk.kc);
+    bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
+    const T* xg = x + (n * p.C + g * p.Cg()) * p.H * p.W;
+    const T* dyg = dy + (n * p.K + g * Kg) * P;
+    T* abuf = abufs[tid].data();
+    const int64_t RS = p.R * p.S, HW = p.H * p.W;
+    gemm_driver(
+        uk, Kg, pix1 - pix0, 0, KK,
+        [&](int64_t k0, int64_t kc) {
+          pack_a_strided(dyg, P, int64_t(1), 0, Kg, pix0 + k0, kc, mr, abuf);
+          return static_cast<const T*>(abuf);
+        },
+        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+          for (int64_t j = 0; j < round_up(nc, nr); ++j) {
+            T* d = dst + (j / nr) * kc * nr + j % nr;
+            if (j >= nc) {
+              for (int64_t k = 0; k < kc; ++k) d[k * nr] = T(0);
+              continue;
+            }
+            const int64_t col = j0 + j, c = col / RS, r = (col / p.S) % p.R, s = col % p.S;
+            im2col_row(xg + c * HW, p, r, s, pix0 + k0, kc, d, nr);
+          }
+        },
+        acc + g * Kg * KK, KK, true, bbufs[tid].data());
+  });
+  if (threads > 1) {
+    parallel_for(ceil_div(wsize, 4096), [&](int64_t blk) {
+      const int64_t i0 = blk * 4096, i1 = std::min(wsize, i0 + 4096);
+      for (int t = 1; t < threads; ++t) {
+        if (!used[t]) continue;
+        const T* src = priv[t].data();
+        for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
+      }
+    });
+  }
+}
+
+template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
+template void conv2d_direct_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
+template void conv2d_direct_input_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void conv2d_direct_input_grad<double>(const double*, const double*, double*, const ConvParams&);
+template void conv2d_direct_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void conv2d_direct_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
+
+}  // namespace fastconv

@@ -1,0 +1,86 @@
+"""Argument checks shared by every public op. Each failure names the argument and what was
+expected, and happens before any kernel touches memory."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def array_meta(a, name):
+    """(shape, dtype) of a numpy array or of anything exposing __cuda_array_interface__."""
+    if isinstance(a, np.ndarray):
+        return a.shape, a.dtype
+    cai = getattr(a, "__cuda_array_interface__", None)
+    if cai is not None:
+        return tuple(cai["shape"]), np.dtype(cai["typestr"])
+    raise TypeError(f"{name} must be a numpy array or a CUDA array, got {type(a).__name__}")
+
+
+def is_cuda_array(a) -> bool:
+    return not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__")
+
+
+def as_float_array(a, name):
+    """numpy (or CUDA) float32/float64 array; lists and torch CPU tensors are converted."""
+    if not isinstance(a, np.ndarray) and not is_cuda_array(a):
+        if hasattr(a, "detach") and hasattr(a, "numpy"):
+            a = a.detach().cpu().numpy()
+        elif isinstance(a, (list, tuple, numbers.Number)):
+            a = np.asarray(a)
+        else:
+            raise TypeError(f"{name} must be a numpy array or a CUDA array, got {type(a).__name__}")
+    _, dtype = array_meta(a, name)
+    check_float_dtype(dtype, name)
+    return a
+
+
+def check_float_dtype(dtype, name):
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+
+
+def check_same_dtype(a_dtype, b_dtype, a_name, b_name):
+    if a_dtype != b_dtype:
+        raise TypeError(f"{b_name} has dtype {b_dtype} but {a_name} has dtype {a_dtype}; they must match")
+
+
+def check_ndim(shape, ndim, name, layout):
+    if len(shape) != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(shape)}")
+    if any(d == 0 for d in shape):
+        raise ValueError(f"{name} must not have empty dimensions, got shape {tuple(shape)}")
+
+
+def int_pair(v, name, minimum):
+    """An int or a pair of ints, each >= minimum, as a tuple (h, w)."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+    if isinstance(v, (numbers.Integral,)):
+        v = (int(v), int(v))
+    else:
+        try:
+            v = tuple(v)
+        except TypeError:
+            raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}") from None
+        if len(v) == 1:
+            v = (v[0], v[0])
+        if len(v) != 2 or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v):
+            raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+        v = (int(v[0]), int(v[1]))
+    if v[0] < minimum or v[1] < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return v
+
+
+def check_out(out, shape, dtype, name="out"):
+    if out is None:
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"{name} must have shape {tuple(shape)} and dtype {dtype}, got {out.shape} {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be C-contiguous and writable")

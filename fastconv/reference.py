@@ -1,0 +1,225 @@
+"""Plain numpy float64 implementations of every op: slow, obvious, and the oracle of the tests.
+
+Each function takes the same arguments as its twin in :mod:`fastconv.functional` (already
+normalised: stride/padding/dilation as ``(h, w)`` pairs of ints) and returns float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _taps(xp, r, s, oh, ow, stride, dilation):
+    """The (N, C, OH, OW) input values kernel tap (r, s) sees (xp is already padded)."""
+    h0, w0 = r * dilation[0], s * dilation[1]
+    return xp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0], w0:w0 + stride[1] * (ow - 1) + 1:stride[1]]
+
+
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation, NCHW x OIHW -> NKHW, float64."""
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    n, c, h, wd = x.shape
+    k, cg, r_, s_ = w.shape
+    kg = k // groups
+    oh = conv_output_size(h, r_, stride[0], padding[0], dilation[0])
+    ow = conv_output_size(wd, s_, stride[1], padding[1], dilation[1])
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    y = np.zeros((n, k, oh, ow))
+    for g in range(groups):
+        xg = xp[:, g * cg:(g + 1) * cg]
+        wg = w[g * kg:(g + 1) * kg]
+        for r in range(r_):
+            for s in range(s_):
+                y[:, g * kg:(g + 1) * kg] += np.einsum(
+                    "nchw,kc->nkhw", _taps(xg, r, s, oh, ow, stride, dilation), wg[:, :, r, s])
+    if bias is not None:
+        y += np.asarray(bias, np.float64)[None, :, None, None]
+    return y
+
+
+def conv2d_input(input_size, w, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """d(loss)/d(input) of conv2d: the adjoint of :func:`conv2d` applied to grad_output."""
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    w = np.asarray(w, np.float64)
+    dy = np.asarray(grad_output, np.float64)
+    n, c, h, wd = input_size
+    k, cg, r_, s_ = w.shape
+    kg = k // groups
+    oh, ow = dy.shape[2:]
+    dxp = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]))
+    for g in range(groups):
+        wg = w[g * kg:(g + 1) * kg]
+        dyg = dy[:, g * kg:(g + 1) * kg]
+        for r in range(r_):
+            for s in range(s_):
+                view = _taps(dxp[:, g * cg:(g + 1) * cg], r, s, oh, ow, stride, dilation)
+                view += np.einsum("nkhw,kc->nchw", dyg, wg[:, :, r, s])
+    return dxp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+
+
+def conv2d_weight(x, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """d(loss)/d(weight) of conv2d."""
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    x = np.asarray(x, np.float64)
+    dy = np.asarray(grad_output, np.float64)
+    k, cg, r_, s_ = weight_size
+    kg = k // groups
+    oh, ow = dy.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    dw = np.zeros(tuple(weight_size))
+    for g in range(groups):
+        xg = xp[:, g * cg:(g + 1) * cg]
+        dyg = dy[:, g * kg:(g + 1) * kg]
+        for r in range(r_):
+            for s in range(s_):
+                dw[g * kg:(g + 1) * kg, :, r, s] = np.einsum(
+                    "nkhw,nchw->kc", dyg, _taps(xg, r, s, oh, ow, stride, dilation))
+    return dw
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output size, including the ceil_mode rule that the last window
+    must start inside the input or the left padding."""
+    eff = dilation * (kernel - 1) + 1
+    num = size + 2 * padding - eff
+    out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Returns (values, indices). Sequential semantics of PyTorch's CPU kernel: a value
+    replaces the running maximum if it is greater or NaN, so the first maximum wins and the
+    last NaN wins."""
+    kernel_size = _pair(kernel_size)
+    stride = kernel_size if stride is None else _pair(stride)
+    padding, dilation = _pair(padding), _pair(dilation)
+    x = np.asarray(x, np.float64)
+    n, c, h, w = x.shape
+    oh = pool_output_size(h, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow = pool_output_size(w, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
+    y = np.empty((n, c, oh, ow))
+    idx = np.empty((n, c, oh, ow), np.int64)
+    flat = x.reshape(n, c, h * w)
+    for i in range(oh):
+        hs = [i * stride[0] - padding[0] + a * dilation[0] for a in range(kernel_size[0])]
+        hs = [v for v in hs if 0 <= v < h]
+        for j in range(ow):
+            ws = [j * stride[1] - padding[1] + b * dilation[1] for b in range(kernel_size[1])]
+            ws = [v for v in ws if 0 <= v < w]
+            pos = np.array([a * w + b for a in hs for b in ws], np.int64)
+            vals = flat[:, :, pos]
+            first_max = np.argmax(vals, axis=2)  # argmax: first occurrence of the maximum
+            nan = np.isnan(vals)
+            last_nan = vals.shape[2] - 1 - np.argmax(nan[:, :, ::-1], axis=2)
+            choose = np.where(nan.any(axis=2), last_nan, first_max)
+            if np.all(np.isneginf(vals)):
+                choose[...] = 0
+            idx[:, :, i, j] = pos[choose]
+            y[:, :, i, j] = np.take_along_axis(vals, choose[:, :, None], axis=2)[:, :, 0]
+    return y, idx
+
+
+def max_pool2d_backward(grad_output, indices, input_size):
+    dy = np.asarray(grad_output, np.float64)
+    n, c, h, w = input_size
+    dx = np.zeros((n, c, h * w))
+    ind = np.asarray(indices).reshape(n, c, -1)
+    flat = dy.reshape(n, c, -1)
+    for a in range(n):
+        for b in range(c):
+            np.add.at(dx[a, b], ind[a, b], flat[a, b])
+    return dx.reshape(n, c, h, w)
+
+
+def _avg_windows(h, w, oh, ow, kernel_size, stride, padding, count_include_pad, divisor_override):
+    for i in range(oh):
+        for j in range(ow):
+            h0, w0 = i * stride[0] - padding[0], j * stride[1] - padding[1]
+            h1 = min(h0 + kernel_size[0], h + padding[0])
+            w1 = min(w0 + kernel_size[1], w + padding[1])
+            pool = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+            if h0 >= h1 or w0 >= w1:
+                yield i, j, None, 0
+                continue
+            div = divisor_override or (pool if count_include_pad else (h1 - h0) * (w1 - w0))
+            yield i, j, (slice(h0, h1), slice(w0, w1)), div
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    kernel_size = _pair(kernel_size)
+    stride = kernel_size if stride is None else _pair(stride)
+    padding = _pair(padding)
+    x = np.asarray(x, np.float64)
+    n, c, h, w = x.shape
+    oh = pool_output_size(h, kernel_size[0], stride[0], padding[0], 1, ceil_mode)
+    ow = pool_output_size(w, kernel_size[1], stride[1], padding[1], 1, ceil_mode)
+    y = np.zeros((n, c, oh, ow))
+    for i, j, win, div in _avg_windows(h, w, oh, ow, kernel_size, stride, padding,
+                                       count_include_pad, divisor_override):
+        if win is not None:
+            y[:, :, i, j] = x[:, :, win[0], win[1]].sum(axis=(2, 3)) / div
+    return y
+
+
+def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    kernel_size = _pair(kernel_size)
+    stride = kernel_size if stride is None else _pair(stride)
+    padding = _pair(padding)
+    dy = np.asarray(grad_output, np.float64)
+    n, c, h, w = input_size
+    dx = np.zeros((n, c, h, w))
+    oh, ow = dy.shape[2:]
+    for i, j, win, div in _avg_windows(h, w, oh, ow, kernel_size, stride, padding,
+                                       count_include_pad, divisor_override):
+        if win is not None:
+            dx[:, :, win[0], win[1]] += (dy[:, :, i, j] / div)[:, :, None, None]
+    return dx
+
+
+def linear(x, weight, bias=None):
+    y = np.asarray(x, np.float64) @ np.asarray(weight, np.float64).T
+    return y if bias is None else y + np.asarray(bias, np.float64)
+
+
+def relu(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x > 0, x, 0.0) if not np.isnan(x).any() else np.where(np.isnan(x), x, np.maximum(x, 0))
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def tanh(x):
+    return np.tanh(np.asarray(x, np.float64))
+
+
+def log_softmax(x, dim=-1):
+    x = np.asarray(x, np.float64)
+    m = x.max(axis=dim, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=dim, keepdims=True))
+
+
+def softmax(x, dim=-1):
+    return np.exp(log_softmax(x, dim))
+
+
+def cross_entropy(logits, target, reduction="mean"):
+    lp = log_softmax(logits, 1)
+    target = np.asarray(target)
+    losses = -lp[np.arange(lp.shape[0]), target]
+    return {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
