@@ -1,0 +1,49 @@
+"""Shared test helpers: error metrics, the ISA list, optional torch."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+
+ISAS = fastconv.capabilities()["available_isas"]
+
+try:
+    import torch
+except ImportError:  # parity tests are skipped without torch
+    torch = None
+
+
+def rel_err(got, ref):
+    """max |got - ref| / max |ref| (the metric the tolerances are stated in)."""
+    got = np.asarray(got, np.float64)
+    ref = np.asarray(ref, np.float64)
+    scale = np.abs(ref).max()
+    return float(np.abs(got - ref).max() / (scale if scale > 0 else 1.0))
+
+
+def tolerance(dtype, reduction_len):
+    """Direct conv is a plain sum: float32 error grows ~ sqrt(reduction length) * eps."""
+    if np.dtype(dtype) == np.float64:
+        return 1e-12
+    return 2e-6 * max(1.0, np.sqrt(reduction_len))
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    with fastconv.use_isa(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng()
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    root = os.environ.get("FASTCONV_MNIST_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    if not Path(root, "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST not found at {root}: set FASTCONV_MNIST_DIR")
+    return root
