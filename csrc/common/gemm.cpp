@@ -26,6 +26,23 @@ void micro_kernel_generic(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
     for (int j = 0; j < NR; ++j) c[i * ldc + j] = acc[i][j];
 }
 
+template <typename T, int MR, int NR>
+void micro_kernel_offsets_generic(int64_t kc, const T* a, const T* b, const int64_t* offsets, T* c,
+                                  int64_t ldc, bool accumulate) {
+  T acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = accumulate ? c[i * ldc + j] : T(0);
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* bk = b + offsets[k];
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[k * MR + i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i * ldc + j] = acc[i][j];
+}
+
 }  // namespace
 
 MicroKernel<float> micro_kernel_f32(Isa isa) {
@@ -33,7 +50,8 @@ MicroKernel<float> micro_kernel_f32(Isa isa) {
   if (isa == Isa::avx512) return micro_kernel_f32_avx512();
   if (isa == Isa::avx2) return micro_kernel_f32_avx2();
 #endif
-  return {&micro_kernel_generic<float, 4, 16>, 4, 16, 256, 512, "gemm_4x16__scalar"};
+  return {&micro_kernel_generic<float, 4, 16>, &micro_kernel_offsets_generic<float, 4, 16>, 4, 16, 256, 512,
+          "gemm_4x16__scalar"};
 }
 
 MicroKernel<double> micro_kernel_f64(Isa isa) {
@@ -41,7 +59,8 @@ MicroKernel<double> micro_kernel_f64(Isa isa) {
   if (isa == Isa::avx512) return micro_kernel_f64_avx512();
   if (isa == Isa::avx2) return micro_kernel_f64_avx2();
 #endif
-  return {&micro_kernel_generic<double, 4, 8>, 4, 8, 256, 512, "gemm_4x8__scalar"};
+  return {&micro_kernel_generic<double, 4, 8>, &micro_kernel_offsets_generic<double, 4, 8>, 4, 8, 256, 512,
+          "gemm_4x8__scalar"};
 }
 
 }  // namespace fastconv

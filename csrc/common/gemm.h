@@ -20,7 +20,12 @@ template <typename T>
 struct MicroKernel {
   // c[i*ldc + j] (+)= sum_k a[k*MR + i] * b[k*NR + j]   for a full MR x NR tile
   using Fn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+  // The same tile with B read in place: row k of the B panel is b + offsets[k] (NR values,
+  // unaligned). Stride-1 convolution uses it to read shifted input rows with no packing.
+  using OffsetsFn = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offsets, T* c,
+                             int64_t ldc, bool accumulate);
   Fn fn;
+  OffsetsFn fn_offsets;
   int mr, nr;
   int kc, nc;  // cache blocking: kc rows of a B panel stay in L1, kc x nc of B in L2
   const char* name;
@@ -66,19 +71,31 @@ void pack_b_rowmajor(const T* b, int64_t ldb, int64_t k0, int64_t kc, int64_t n0
   }
 }
 
+// Round x up to a multiple of m.
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// The reduction slice length used for a reduction of K: at most kc_max, and balanced so that
+// no thin last slice costs a whole extra pass over C (e.g. K=196 -> 98+98, not 192+4).
+// Pre-packed A blocks and gemm_driver must agree on it.
+inline int64_t slice_kc(int64_t K, int64_t kc_max) {
+  const int64_t slices = (K + kc_max - 1) / kc_max;
+  return (K + slices - 1) / slices;
+}
+
 // Single-threaded block driver: C rows [0, M) x cols [n0, n1), reduction over [0, K).
 //   get_a(k0, kc)                -> pointer to the packed A panels for all M rows of that slice
 //   pack_b(k0, kc, j0, nc, dst)  -> packs B rows [k0,k0+kc) x cols [j0,j0+nc) into NR panels
-// accumulate=false overwrites C; true adds to it. bbuf holds kc*round_up(nc, NR) values.
+// accumulate=false overwrites C; true adds to it. bbuf holds uk.kc*round_up(uk.nc, NR) values.
 template <typename T, typename GetA, typename PackB>
 void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int64_t n1,
                  GetA&& get_a, PackB&& pack_b, T* C, int64_t ldc, bool accumulate, T* bbuf) {
   const int mr = uk.mr, nr = uk.nr;
   alignas(64) T tile[32 * 64];  // one partial MR x NR tile (mr*nr <= 2048)
+  const int64_t kc_step = slice_kc(K, uk.kc);
   for (int64_t jc = n0; jc < n1; jc += uk.nc) {
     const int64_t nc = std::min<int64_t>(uk.nc, n1 - jc);
-    for (int64_t pc = 0; pc < K; pc += uk.kc) {
-      const int64_t kc = std::min<int64_t>(uk.kc, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_step) {
+      const int64_t kc = std::min<int64_t>(kc_step, K - pc);
       const bool acc = accumulate || pc > 0;
       pack_b(pc, kc, jc, nc, bbuf);
       const T* ablock = get_a(pc, kc);
@@ -104,8 +121,5 @@ void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int
     }
   }
 }
-
-// Round x up to a multiple of m.
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 }  // namespace fastconv

@@ -39,6 +39,33 @@ void gemm_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, in
   }
 }
 
+void gemm_12x32_offsets__avx512(int64_t kc, const float* a, const float* b, const int64_t* offsets, float* c, int64_t ldc,
+                        bool accumulate) {
+  constexpr int MR = 12;
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    acc0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
+    acc1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b + offsets[k]);
+    const __m512 b1 = _mm512_loadu_ps(b + offsets[k] + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += MR;
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    _mm512_storeu_ps(c + i * ldc, acc0[i]);
+    _mm512_storeu_ps(c + i * ldc + 16, acc1[i]);
+  }
+}
+
 // f64: 12 rows x 16 columns (two zmm of 8 doubles).
 void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                         bool accumulate) {
@@ -68,13 +95,40 @@ void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c,
   }
 }
 
+void gemm_12x16_offsets__avx512(int64_t kc, const double* a, const double* b, const int64_t* offsets, double* c, int64_t ldc,
+                        bool accumulate) {
+  constexpr int MR = 12;
+  __m512d acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    acc0[i] = accumulate ? _mm512_loadu_pd(c + i * ldc) : _mm512_setzero_pd();
+    acc1[i] = accumulate ? _mm512_loadu_pd(c + i * ldc + 8) : _mm512_setzero_pd();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512d b0 = _mm512_loadu_pd(b + offsets[k]);
+    const __m512d b1 = _mm512_loadu_pd(b + offsets[k] + 8);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      const __m512d ai = _mm512_set1_pd(a[i]);
+      acc0[i] = _mm512_fmadd_pd(ai, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_pd(ai, b1, acc1[i]);
+    }
+    a += MR;
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    _mm512_storeu_pd(c + i * ldc, acc0[i]);
+    _mm512_storeu_pd(c + i * ldc + 8, acc1[i]);
+  }
+}
+
 }  // namespace
 
 MicroKernel<float> micro_kernel_f32_avx512() {
-  return {&gemm_12x32__avx512, 12, 32, 192, 1024, "gemm_12x32__avx512"};
+  return {&gemm_12x32__avx512, &gemm_12x32_offsets__avx512, 12, 32, 192, 1024, "gemm_12x32__avx512"};
 }
 MicroKernel<double> micro_kernel_f64_avx512() {
-  return {&gemm_12x16__avx512, 12, 16, 192, 512, "gemm_12x16__avx512"};
+  return {&gemm_12x16__avx512, &gemm_12x16_offsets__avx512, 12, 16, 192, 512, "gemm_12x16__avx512"};
 }
 
 }  // namespace fastconv

@@ -26,9 +26,9 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Packs a strided A (rows x cols, A(i,k) = a[i*rs + k*cs]) as the driver expects: for each
 // kc-slice of the reduction dimension, all row panels. Slice pc starts at pc * round_up(rows, mr).
 template <typename T>
-void pack_a_all(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, int mr, int kcb,
+void pack_a_all(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, int mr, int kc_max,
                 T* dst) {
-  const int64_t mpad = round_up(rows, mr);
+  const int64_t mpad = round_up(rows, mr), kcb = slice_kc(cols, kc_max);
   for (int64_t pc = 0; pc < cols; pc += kcb) {
     const int64_t kc = std::min<int64_t>(kcb, cols - pc);
     pack_a_strided(a, rs, cs, 0, rows, pc, kc, mr, dst + pc * mpad);
@@ -110,6 +110,7 @@ int64_t pixel_block(int64_t P, int64_t outer_items, int64_t nc, int nr, int thre
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
   if (p.Cg() == 1 && p.groups > 1) return depthwise_forward(x, w, bias, y, p);
+  if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_forward(x, w, bias, y, p);
   const MicroKernel<T> uk = micro_kernel<T>(active_isa());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
@@ -155,8 +156,12 @@ template <typename T>
 void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KK = p.patch();
   const int64_t P = p.out_pixels(), HW = p.H * p.W;
+  // Stride 1 becomes a forward conv with C output channels; with very few input channels
+  // (an RGB first layer) most of each MR-row micro-tile would be padding, so the GEMM +
+  // col2im path (Cg*R*S rows) is used instead.
+  const int min_rows = micro_kernel<T>(active_isa()).mr / 2;
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (p.R - 1) &&
-                       p.pad_w <= p.dil_w * (p.S - 1);
+                       p.pad_w <= p.dil_w * (p.S - 1) && (Cg >= min_rows || p.groups > 1);
   if (stride1) {
     // The adjoint of a stride-1 conv is a stride-1 conv of dy with the kernel flipped in
     // space and transposed in channels: wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s].
@@ -227,44 +232,74 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
 template <typename T>
 void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
   if (p.Cg() == 1 && p.groups > 1) return depthwise_weight_grad(x, dy, dw, p);
+  if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_weight_grad(x, dy, dw, p);
   const MicroKernel<T> uk = micro_kernel<T>(active_isa());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
-  const int64_t wsize = p.K * KK;
+  const int64_t RS = p.R * p.S, HW = p.H * p.W, wsize = p.K * KK;
   const int threads = max_threads();
-  const int64_t pb = std::max<int64_t>(1, pixel_block(P, p.N * G, 4096, 1, threads));
-  const int64_t nblocks = ceil_div(P, pb);
-  const int64_t items = p.N * G * nblocks;
-  // One private dw accumulator per thread that gets work (thread 0 writes dw itself), made
-  // on first use and summed at the end.
+  // The reduction runs over q = n*P + p (all images' output pixels), so one item can span
+  // several small images and C = dw is swept as few times as possible. When there is little
+  // to reduce but dw is wide, threads split dw's columns instead (no private copies needed).
+  const int64_t Q = p.N * P;
+  int64_t cchunks = 1, qchunks = 1;
+  if (threads > 1) {
+    if (Q < 2048 * threads && KK >= 4 * nr * threads) cchunks = threads;
+    else qchunks = std::min<int64_t>(threads, ceil_div(Q, 64));
+  }
+  const int64_t cstep = round_up(ceil_div(KK, cchunks), nr);
+  cchunks = ceil_div(KK, cstep);
+  const int64_t qstep = ceil_div(Q, qchunks);
+  qchunks = ceil_div(Q, qstep);
+
   std::vector<AlignedBuffer<T>> priv(threads);
   std::vector<char> used(threads, 0);
   std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
   std::fill(dw, dw + wsize, T(0));
 
-  parallel_for(items, [&](int64_t item) {
-    const int64_t jb = item % nblocks, ng = item / nblocks, g = ng % G, n = ng / G;
-    const int64_t pix0 = jb * pb, pix1 = std::min(P, pix0 + pb);
+  parallel_for(G * qchunks * cchunks, [&](int64_t item) {
+    const int64_t cc = item % cchunks, rest = item / cchunks, qc = rest % qchunks, g = rest / qchunks;
+    const int64_t q0 = qc * qstep, q1 = std::min(Q, q0 + qstep);
+    const int64_t col0 = cc * cstep, col1 = std::min(KK, col0 + cstep);
     const int tid = thread_id();
-    if (tid != 0 && !used[tid]) {
-      priv[tid].resize(wsize);
-      priv[tid].zero();
+    T* acc = dw;
+    if (qchunks > 1 && tid != 0) {  // private accumulator, summed below
+      if (!used[tid]) {
+        priv[tid].resize(wsize);
+        priv[tid].zero();
+      }
+      used[tid] = 1;
+      acc = priv[tid].data();
     }
-    used[tid] = 1;
-    T* acc = tid == 0 ? dw : priv[tid].data();
     abufs[tid].resize(round_up(Kg, mr) * uk.kc);
     bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
-    const T* xg = x + (n * p.C + g * p.Cg()) * p.H * p.W;
-    const T* dyg = dy + (n * p.K + g * Kg) * P;
     T* abuf = abufs[tid].data();
-    const int64_t RS = p.R * p.S, HW = p.H * p.W;
+    // Calls f(n, pixel, count, offset) for the runs of [qa, qb) that lie within one image.
+    auto for_runs = [&](int64_t qa, int64_t qb, auto&& f) {
+      for (int64_t q = qa; q < qb;) {
+        const int64_t n = q / P, pix = q % P, cnt = std::min(qb - q, P - pix);
+        f(n, pix, cnt, q - qa);
+        q += cnt;
+      }
+    };
     gemm_driver(
-        uk, Kg, pix1 - pix0, 0, KK,
-        [&](int64_t k0, int64_t kc) {
-          pack_a_strided(dyg, P, int64_t(1), 0, Kg, pix0 + k0, kc, mr, abuf);
+        uk, Kg, q1 - q0, col0, col1,
+        [&](int64_t k0, int64_t kc) {  // A = dy[Kg x q], packed MR rows at a time
+          for_runs(q0 + k0, q0 + k0 + kc, [&](int64_t n, int64_t pix, int64_t cnt, int64_t off) {
+            const T* dyg = dy + (n * p.K + g * Kg) * P;
+            for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
+              const int64_t rows = std::min<int64_t>(mr, Kg - i0);
+              T* d = abuf + (i0 / mr) * kc * mr + off * mr;
+              for (int64_t t = 0; t < cnt; ++t) {
+                int64_t i = 0;
+                for (; i < rows; ++i) d[t * mr + i] = dyg[(i0 + i) * P + pix + t];
+                for (; i < mr; ++i) d[t * mr + i] = T(0);
+              }
+            }
+          });
           return static_cast<const T*>(abuf);
         },
-        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = im2col(x)^T[q x cols]
           for (int64_t j = 0; j < round_up(nc, nr); ++j) {
             T* d = dst + (j / nr) * kc * nr + j % nr;
             if (j >= nc) {
@@ -272,12 +307,14 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
               continue;
             }
             const int64_t col = j0 + j, c = col / RS, r = (col / p.S) % p.R, s = col % p.S;
-            im2col_row(xg + c * HW, p, r, s, pix0 + k0, kc, d, nr);
+            for_runs(q0 + k0, q0 + k0 + kc, [&](int64_t n, int64_t pix, int64_t cnt, int64_t off) {
+              im2col_row(x + (n * p.C + g * p.Cg() + c) * HW, p, r, s, pix, cnt, d + off * nr, nr);
+            });
           }
         },
         acc + g * Kg * KK, KK, true, bbufs[tid].data());
   });
-  if (threads > 1) {
+  if (qchunks > 1) {
     parallel_for(ceil_div(wsize, 4096), [&](int64_t blk) {
       const int64_t i0 = blk * 4096, i1 = std::min(wsize, i0 + 4096);
       for (int t = 1; t < threads; ++t) {

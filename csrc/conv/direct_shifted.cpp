@@ -1,0 +1,243 @@
+// Stride-1 direct convolution without im2col packing ("shifted rows").
+//
+// Pad the input once to Hp x Wp and index output pixels in padded-width coordinates:
+// virtual pixel v = oh * Wp + ow (ow < Wp; the columns ow >= OW are computed and dropped).
+// Then tap (c, r, s) of every virtual pixel reads xpad[c][v + r*dh*Wp + s*dw]: row k of the
+// GEMM's B matrix is the padded input itself, shifted by offset[k]. The micro-kernel reads
+// those rows in place (MicroKernel::fn_offsets), so B costs no packing at all:
+//   yv[Kg x V] = W[Kg x Cg*R*S] * shifted(xpad)[Cg*R*S x V],  V = OH * Wp
+// and a final pass drops the Wp - OW extra columns while adding the bias.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/cpu.h"
+#include "common/gemm.h"
+#include "common/parallel.h"
+#include "common/transpose.h"
+#include "common/workspace.h"
+#include "conv/direct.h"
+
+namespace fastconv {
+namespace {
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Zero-padded copy of the whole input batch, (N*C) planes of Hp x Wp, followed by `slack`
+// zeros so that the rounded-up last tile of the last plane reads nothing out of bounds.
+template <typename T>
+AlignedBuffer<T> padded_input(const T* x, const ConvParams& p, int64_t slack) {
+  const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w, HpWp = Hp * Wp;
+  AlignedBuffer<T> xpad(p.N * p.C * HpWp + slack);
+  std::fill(xpad.data() + p.N * p.C * HpWp, xpad.data() + p.N * p.C * HpWp + slack, T(0));
+  parallel_for(p.N * p.C, [&](int64_t plane) {
+    T* dst = xpad.data() + plane * HpWp;
+    const T* src = x + plane * p.H * p.W;
+    std::fill(dst, dst + p.pad_h * Wp, T(0));
+    for (int64_t h = 0; h < p.H; ++h) {
+      T* row = dst + (p.pad_h + h) * Wp;
+      std::fill(row, row + p.pad_w, T(0));
+      std::memcpy(row + p.pad_w, src + h * p.W, p.W * sizeof(T));
+      std::fill(row + p.pad_w + p.W, row + Wp, T(0));
+    }
+    std::fill(dst + (p.pad_h + p.H) * Wp, dst + HpWp, T(0));
+  });
+  return xpad;
+}
+
+// Offsets of tap (c, r, s) from a virtual pixel, in the padded input of one group.
+inline std::vector<int64_t> tap_offsets(const ConvParams& p) {
+  const int64_t Wp = p.W + 2 * p.pad_w, HpWp = (p.H + 2 * p.pad_h) * Wp, RS = p.R * p.S;
+  std::vector<int64_t> offsets(p.patch());
+  for (int64_t kk = 0; kk < p.patch(); ++kk) {
+    const int64_t c = kk / RS, r = (kk / p.S) % p.R, s = kk % p.S;
+    offsets[kk] = c * HpWp + r * p.dil_h * Wp + s * p.dil_w;
+  }
+  return offsets;
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch(), RS = p.R * p.S;
+  const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w, HpWp = Hp * Wp;
+  const int64_t V = p.OH * Wp, P = p.out_pixels();
+  const int64_t mpad = round_up(Kg, mr);
+
+  const int64_t slack = nr + (p.S - 1) * p.dil_w + 64;
+  AlignedBuffer<T> xpad = padded_input(x, p, slack);
+
+  // Weights packed once: for each kc-slice of the reduction, all Kg rows in MR panels.
+  const int64_t kc_step = slice_kc(KK, uk.kc);
+  AlignedBuffer<T> wpack(G * mpad * KK);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t pc = 0; pc < KK; pc += kc_step)
+      pack_a_strided(w + g * Kg * KK, KK, int64_t(1), 0, Kg, pc, std::min<int64_t>(kc_step, KK - pc), mr,
+                     wpack.data() + g * mpad * KK + pc * mpad);
+  const std::vector<int64_t> offsets = tap_offsets(p);
+
+  // Work items: images x groups x virtual-pixel blocks x output-channel chunks.
+  const int threads = max_threads();
+  int64_t vb = std::min<int64_t>(round_up(V, nr), 2048);
+  if (p.N * G * ceil_div(V, vb) < 2 * threads)
+    vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(2 * threads, p.N * G)), nr));
+  const int64_t vblocks = ceil_div(V, vb);
+  int64_t mchunks = 1;
+  if (p.N * G * vblocks < 2 * threads)
+    mchunks = std::min<int64_t>(ceil_div(2 * threads, p.N * G * vblocks), mpad / mr);
+  const int64_t mstep = round_up(ceil_div(Kg, mchunks), mr);
+  mchunks = ceil_div(Kg, mstep);
+
+  // Row stride of the per-thread output tile: vb plus one cache line, so the 12 rows a
+  // micro-tile touches do not all map to the same L1 set (vb is a power of two).
+  const int64_t ldt = vb + 64 / static_cast<int64_t>(sizeof(T));
+  std::vector<AlignedBuffer<T>> tmps(threads);
+  parallel_for(p.N * G * vblocks * mchunks, [&](int64_t item) {
+    const int64_t mc = item % mchunks, rest = item / mchunks;
+    const int64_t vbi = rest % vblocks, ng = rest / vblocks, g = ng % G, n = ng / G;
+    const int64_t v0 = vbi * vb, v1 = std::min(V, v0 + vb), vcount = round_up(v1 - v0, nr);
+    const int64_t m0 = mc * mstep, m1 = std::min(Kg, m0 + mstep), mrows = round_up(m1 - m0, mr);
+    AlignedBuffer<T>& tmp = tmps[thread_id()];
+    tmp.resize(round_up(mstep, mr) * ldt);
+    const T* xg = xpad.data() + (n * p.C + g * Cg) * HpWp + v0;
+    const T* ag = wpack.data() + g * mpad * KK;
+    for (int64_t pc = 0; pc < KK; pc += kc_step) {
+      const int64_t kc = std::min<int64_t>(kc_step, KK - pc);
+      const T* ablock = ag + pc * mpad + (m0 / mr) * kc * mr;
+      for (int64_t jr = 0; jr < vcount; jr += nr)
+        for (int64_t ir = 0; ir < mrows; ir += mr)
+          uk.fn_offsets(kc, ablock + (ir / mr) * kc * mr, xg + jr, offsets.data() + pc,
+                        tmp.data() + ir * ldt + jr, ldt, pc > 0);
+    }
+    // Drop the padded-width columns and add the bias.
+    T* yg = y + (n * p.K + g * Kg) * P;
+    for (int64_t m = m0; m < m1; ++m) {
+      const T b = bias ? bias[g * Kg + m] : T(0);
+      const T* src = tmp.data() + (m - m0) * ldt;
+      T* dst = yg + m * P;
+      for (int64_t v = v0; v < v1;) {
+        const int64_t oh = v / Wp, ow = v % Wp, run = std::min(Wp - ow, v1 - v);
+        const int64_t valid = std::max<int64_t>(0, std::min(run, p.OW - ow));
+        for (int64_t t = 0; t < valid; ++t) dst[oh * p.OW + ow + t] = src[v - v0 + t] + b;
+        v += run;
+      }
+    }
+  });
+}
+
+// Weight gradient, stride 1: the reduction runs over virtual pixels q = n*V + v.
+//   dw[Kg x Cg*R*S] += dy_v[Kg x q] * shifted(xpad)^T[q x Cg*R*S]
+// Both operands are contiguous along q, so both are packed by in-register transposes
+// (common/transpose.h). Virtual pixels in the padded-width columns (ow >= OW) are zeroed on
+// both sides, so an Inf that wraps into them never turns into a NaN.
+template <typename T>
+void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
+  const Isa isa = active_isa();
+  const MicroKernel<T> uk = micro_kernel<T>(isa);
+  const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch(), P = p.out_pixels();
+  const int64_t Wp = p.W + 2 * p.pad_w, HpWp = (p.H + 2 * p.pad_h) * Wp, V = p.OH * Wp;
+  const int64_t wsize = p.K * KK;
+  const int64_t slack = nr + (p.S - 1) * p.dil_w + 64;
+  AlignedBuffer<T> xpad = padded_input(x, p, slack);
+  const std::vector<int64_t> offsets = tap_offsets(p);
+
+  const int threads = max_threads();
+  const int64_t Q = p.N * V;
+  int64_t cchunks = 1, qchunks = 1;
+  if (threads > 1) {
+    if (Q < 2048 * threads && KK >= 4 * nr * threads) cchunks = threads;
+    else qchunks = std::min<int64_t>(threads, ceil_div(Q, 64));
+  }
+  const int64_t cstep = round_up(ceil_div(KK, cchunks), nr);
+  cchunks = ceil_div(KK, cstep);
+  const int64_t qstep = ceil_div(Q, qchunks);
+  qchunks = ceil_div(Q, qstep);
+
+  std::vector<AlignedBuffer<T>> priv(threads);
+  std::vector<char> used(threads, 0);
+  std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
+  std::fill(dw, dw + wsize, T(0));
+
+  parallel_for(G * qchunks * cchunks, [&](int64_t item) {
+    const int64_t cc = item % cchunks, rest = item / cchunks, qc = rest % qchunks, g = rest / qchunks;
+    const int64_t q0 = qc * qstep, q1 = std::min(Q, q0 + qstep);
+    const int64_t col0 = cc * cstep, col1 = std::min(KK, col0 + cstep);
+    const int tid = thread_id();
+    T* acc = dw;
+    if (qchunks > 1 && tid != 0) {
+      if (!used[tid]) {
+        priv[tid].resize(wsize);
+        priv[tid].zero();
+      }
+      used[tid] = 1;
+      acc = priv[tid].data();
+    }
+    abufs[tid].resize(round_up(Kg, mr) * uk.kc);
+    bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
+    T* abuf = abufs[tid].data();
+    std::vector<const T*> rows(std::max(mr, nr));
+    // Calls f(n, v, count, pos) for each run of [qa, qb) inside one output row of one image;
+    // pos is the run's position in the slice. Runs cover whole rows incl. padded-width columns.
+    auto for_row_runs = [&](int64_t qa, int64_t qb, auto&& f) {
+      for (int64_t q = qa; q < qb;) {
+        const int64_t n = q / V, v = q % V, cnt = std::min(qb - q, Wp - v % Wp);
+        f(n, v, cnt, q - qa);
+        q += cnt;
+      }
+    };
+    gemm_driver(
+        uk, Kg, q1 - q0, col0, col1,
+        [&](int64_t k0, int64_t kc) {  // A = dy in virtual layout, MR rows per panel
+          for_row_runs(q0 + k0, q0 + k0 + kc, [&](int64_t n, int64_t v, int64_t cnt, int64_t pos) {
+            const int64_t oh = v / Wp, ow = v % Wp;
+            const int64_t valid = std::max<int64_t>(0, std::min(cnt, p.OW - ow));
+            for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
+              for (int i = 0; i < mr; ++i)
+                rows[i] = i0 + i < Kg ? dy + (n * p.K + g * Kg + i0 + i) * P + oh * p.OW + ow : nullptr;
+              T* d = abuf + (i0 / mr) * kc * mr + pos * mr;
+              transpose(rows.data(), mr, valid, d);
+              std::fill(d + valid * mr, d + cnt * mr, T(0));
+            }
+          });
+          return static_cast<const T*>(abuf);
+        },
+        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = shifted xpad, transposed
+          for (int64_t jp = 0; jp < nc; jp += nr) {
+            T* d = dst + (jp / nr) * kc * nr;
+            for (int64_t q = q0 + k0; q < q0 + k0 + kc;) {  // runs within one image
+              const int64_t n = q / V, v = q % V, cnt = std::min(q0 + k0 + kc - q, V - v);
+              const T* base = xpad.data() + (n * p.C + g * Cg) * HpWp + v;
+              for (int j = 0; j < nr; ++j) rows[j] = j0 + jp + j < j0 + nc ? base + offsets[j0 + jp + j] : nullptr;
+              const int64_t pos = q - (q0 + k0);
+              transpose(rows.data(), nr, cnt, d + pos * nr);
+              for (int64_t t = 0; t < cnt; ++t)  // zero the padded-width columns
+                if ((v + t) % Wp >= p.OW) std::fill(d + (pos + t) * nr, d + (pos + t + 1) * nr, T(0));
+              q += cnt;
+            }
+          }
+        },
+        acc + g * Kg * KK, KK, true, bbufs[tid].data());
+  });
+  if (qchunks > 1) {
+    parallel_for(ceil_div(wsize, 4096), [&](int64_t blk) {
+      const int64_t i0 = blk * 4096, i1 = std::min(wsize, i0 + 4096);
+      for (int t = 1; t < threads; ++t) {
+        if (!used[t]) continue;
+        const T* src = priv[t].data();
+        for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
+      }
+    });
+  }
+}
+
+template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
+template void conv2d_shifted_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
+
+template void conv2d_shifted_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void conv2d_shifted_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
+
+}  // namespace fastconv
