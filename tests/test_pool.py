@@ -9,6 +9,8 @@ from conftest import rel_err, torch
 # (N, C, H, W, kernel, stride, padding, dilation, ceil_mode)
 MAX_SHAPES = [
     (1, 1, 4, 4, 2, None, 0, 1, False),
+    (1, 3, 9, 7, 2, 2, 0, 1, False),      # 2x2 fast path, odd sizes
+    (1, 3, 9, 7, 2, 2, 0, 1, True),       # ceil_mode: partial last windows
     (2, 3, 224 // 8, 224 // 8, 2, 2, 0, 1, False),
     (2, 5, 13, 11, 3, 2, 1, 1, False),
     (1, 4, 13, 11, 3, 2, 1, 1, True),
@@ -54,6 +56,9 @@ def test_max_pool_all_negative_infinity_window():
 # (N, C, H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
 AVG_SHAPES = [
     (2, 3, 8, 8, 2, None, 0, False, True, None),
+    (1, 3, 9, 7, 2, 2, 0, False, True, None),
+    (1, 3, 9, 7, 2, 2, 0, False, True, 3),
+    (1, 3, 9, 7, 2, 2, 0, True, True, None),
     (2, 3, 13, 11, 3, 2, 1, False, True, None),
     (2, 3, 13, 11, 3, 2, 1, True, False, None),
     (1, 2, 10, 7, (3, 2), (2, 1), (1, 1), True, True, None),

@@ -28,11 +28,31 @@ inline Window window(const PoolParams& p, AvgPoolOptions o, int64_t oh, int64_t 
   return {h0, h1, w0, w1, d};
 }
 
+// 2x2 windows with stride 2 inside the input: every divisor is 4 (or the override).
+inline bool is_plain_2x2(const PoolParams& p) {
+  return p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 &&
+         2 * p.OH <= p.H && 2 * p.OW <= p.W;
+}
+
 }  // namespace
 
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const PoolParams& p, AvgPoolOptions o) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  if (is_plain_2x2(p)) {
+    const T div = T(o.divisor_override ? o.divisor_override : 4);
+    parallel_for(p.N * p.C, [&](int64_t plane) {
+      const T* in = x + plane * HW;
+      T* out = y + plane * OHW;
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        const T* r0 = in + 2 * oh * p.W;
+        const T* r1 = r0 + p.W;
+        for (int64_t ow = 0; ow < p.OW; ++ow)
+          out[oh * p.OW + ow] = (((r0[2 * ow] + r0[2 * ow + 1]) + r1[2 * ow]) + r1[2 * ow + 1]) / div;
+      }
+    });
+    return;
+  }
   parallel_for(p.N * p.C, [&](int64_t plane) {
     const T* in = x + plane * HW;
     T* out = y + plane * OHW;
@@ -54,6 +74,23 @@ void avg_pool2d_forward(const T* x, T* y, const PoolParams& p, AvgPoolOptions o)
 template <typename T>
 void avg_pool2d_backward(const T* dy, T* dx, const PoolParams& p, AvgPoolOptions o) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  if (is_plain_2x2(p)) {
+    const T div = T(o.divisor_override ? o.divisor_override : 4);
+    parallel_for(p.N * p.C, [&](int64_t plane) {
+      T* g = dx + plane * HW;
+      const T* go = dy + plane * OHW;
+      if (2 * p.OH != p.H || 2 * p.OW != p.W) std::fill(g, g + HW, T(0));  // rows/cols no window covers
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        T* r0 = g + 2 * oh * p.W;
+        T* r1 = r0 + p.W;
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const T v = go[oh * p.OW + ow] / div;
+          r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = v;
+        }
+      }
+    });
+    return;
+  }
   parallel_for(p.N * p.C, [&](int64_t plane) {
     T* g = dx + plane * HW;
     const T* go = dy + plane * OHW;

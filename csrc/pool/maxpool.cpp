@@ -9,9 +9,41 @@
 
 namespace fastconv {
 
+namespace {
+// The VGG/LeNet case, 2x2 windows with stride 2 that all lie inside the input: the same
+// comparisons as the general loop, unrolled, without per-window bounds arithmetic.
+template <typename T>
+void max_pool_2x2(const T* in, T* out, int64_t* ind, const PoolParams& p) {
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    const T* r0 = in + 2 * oh * p.W;
+    const T* r1 = r0 + p.W;
+    for (int64_t ow = 0; ow < p.OW; ++ow) {
+      const int64_t w = 2 * ow, base = 2 * oh * p.W + w;
+      T best = r0[w];
+      int64_t bi = base;
+      if (r0[w + 1] > best || std::isnan(r0[w + 1])) { best = r0[w + 1]; bi = base + 1; }
+      if (r1[w] > best || std::isnan(r1[w])) { best = r1[w]; bi = base + p.W; }
+      if (r1[w + 1] > best || std::isnan(r1[w + 1])) { best = r1[w + 1]; bi = base + p.W + 1; }
+      // the general loop starts from -inf, so a window of -inf keeps index of its first element
+      out[oh * p.OW + ow] = best;
+      ind[oh * p.OW + ow] = bi;
+    }
+  }
+}
+
+bool is_plain_2x2(const PoolParams& p) {
+  return p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 &&
+         p.dil_h == 1 && p.dil_w == 1 && 2 * p.OH <= p.H && 2 * p.OW <= p.W;
+}
+}  // namespace
+
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolParams& p) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  if (is_plain_2x2(p)) {
+    parallel_for(p.N * p.C, [&](int64_t plane) { max_pool_2x2(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
+    return;
+  }
   parallel_for(p.N * p.C, [&](int64_t plane) {
     const T* in = x + plane * HW;
     T* out = y + plane * OHW;
