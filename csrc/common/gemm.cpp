@@ -5,6 +5,7 @@ namespace fastconv {
 
 // Defined in gemm__avx512.cpp / gemm__avx2.cpp (x86 builds only).
 MicroKernel<float> micro_kernel_f32_avx512();
+MicroKernel<float> micro_kernel_f32_avx512_8rows();
 MicroKernel<float> micro_kernel_f32_avx2();
 MicroKernel<double> micro_kernel_f64_avx512();
 MicroKernel<double> micro_kernel_f64_avx2();
@@ -52,6 +53,17 @@ MicroKernel<float> micro_kernel_f32(Isa isa) {
 #endif
   return {&micro_kernel_generic<float, 4, 16>, &micro_kernel_offsets_generic<float, 4, 16>, 4, 16, 256, 512,
           "gemm_4x16__scalar"};
+}
+
+MicroKernel<float> micro_kernel_f32_for_rows(Isa isa, int64_t M) {
+  const MicroKernel<float> best = micro_kernel_f32(isa);
+#ifdef FASTCONV_X86
+  if (isa == Isa::avx512) {
+    const MicroKernel<float> eight = micro_kernel_f32_avx512_8rows();
+    if (round_up(M, eight.mr) < round_up(M, best.mr)) return eight;
+  }
+#endif
+  return best;
 }
 
 MicroKernel<double> micro_kernel_f64(Isa isa) {

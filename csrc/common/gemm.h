@@ -34,9 +34,14 @@ struct MicroKernel {
 // The micro-kernel for the given ISA (the scalar one where the ISA has none for T).
 MicroKernel<float> micro_kernel_f32(Isa isa);
 MicroKernel<double> micro_kernel_f64(Isa isa);
-template <typename T> MicroKernel<T> micro_kernel(Isa isa);
-template <> inline MicroKernel<float> micro_kernel<float>(Isa isa) { return micro_kernel_f32(isa); }
-template <> inline MicroKernel<double> micro_kernel<double>(Isa isa) { return micro_kernel_f64(isa); }
+// The kernel that wastes the fewest padded rows for a GEMM with M rows (the ISA's default
+// unless another of its kernels tiles M exactly where the default would not).
+MicroKernel<float> micro_kernel_f32_for_rows(Isa isa, int64_t M);
+template <typename T> MicroKernel<T> micro_kernel(Isa isa, int64_t M = 0);
+template <> inline MicroKernel<float> micro_kernel<float>(Isa isa, int64_t M) {
+  return M > 0 ? micro_kernel_f32_for_rows(isa, M) : micro_kernel_f32(isa);
+}
+template <> inline MicroKernel<double> micro_kernel<double>(Isa isa, int64_t) { return micro_kernel_f64(isa); }
 
 // Packs rows [m0, m0+mc) x cols [k0, k0+kc) of a strided matrix A(i, k) = a[i*rs + k*cs]
 // into panels of MR rows (zero-padded).

@@ -1,6 +1,7 @@
 // AVX-512 GEMM micro-kernels. Compiled with -mavx512f...; only reached through the kernel
-// table after CPUID says AVX-512 is there. No inline std templates are used here, so no
-// AVX-512 copy of a shared inline function can leak into the portable code at link time.
+// table after CPUID says AVX-512 is there. Everything here has internal linkage and no
+// inline std templates are used, so no AVX-512 copy of a shared inline function can leak
+// into the portable code at link time.
 #include <immintrin.h>
 
 #include "common/gemm.h"
@@ -8,67 +9,57 @@
 namespace fastconv {
 namespace {
 
-// f32: 12 rows (output channels) x 32 columns (pixels, two zmm) = 24 accumulators,
-// 2 B loads and 1 broadcast per k: 27 of the 32 zmm registers.
-void gemm_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                        bool accumulate) {
-  constexpr int MR = 12;
-  __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
-    acc1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
-  }
+// MR rows (output channels, broadcast) x NV zmm vectors of 16 columns (pixels).
+// MR * NV accumulators + NV B registers + 1 broadcast must fit the 32 zmm registers.
+// B row k is either the packed panel row (b + k*NR, aligned) or, for the offsets variant,
+// b + offsets[k] (unaligned, read in place from the padded input).
+template <int MR, int NV, bool kOffsets>
+inline void tile_f32(int64_t kc, const float* a, const float* b, const int64_t* offsets, float* c,
+                     int64_t ldc, bool accumulate) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16 * v) : _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 256), _MM_HINT_T0);
-#pragma GCC unroll 12
+    __m512 bv[NV];
+    const float* bk = kOffsets ? b + offsets[k] : b + k * 16 * NV;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = kOffsets ? _mm512_loadu_ps(bk + 16 * v) : _mm512_load_ps(bk + 16 * v);
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += MR;
-    b += 32;
   }
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    _mm512_storeu_ps(c + i * ldc, acc0[i]);
-    _mm512_storeu_ps(c + i * ldc + 16, acc1[i]);
-  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
 }
 
-void gemm_12x32_offsets__avx512(int64_t kc, const float* a, const float* b, const int64_t* offsets, float* c, int64_t ldc,
-                        bool accumulate) {
-  constexpr int MR = 12;
-  __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
-    acc1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b + offsets[k]);
-    const __m512 b1 = _mm512_loadu_ps(b + offsets[k] + 16);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
-    }
-    a += MR;
-  }
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    _mm512_storeu_ps(c + i * ldc, acc0[i]);
-    _mm512_storeu_ps(c + i * ldc + 16, acc1[i]);
-  }
+void gemm_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
+  tile_f32<12, 2, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_12x32_offsets__avx512(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                                int64_t ldc, bool acc) {
+  tile_f32<12, 2, true>(kc, a, b, off, c, ldc, acc);
+}
+void gemm_8x48__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
+  tile_f32<8, 3, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_8x48_offsets__avx512(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                               int64_t ldc, bool acc) {
+  tile_f32<8, 3, true>(kc, a, b, off, c, ldc, acc);
 }
 
 // f64: 12 rows x 16 columns (two zmm of 8 doubles).
-void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                        bool accumulate) {
+template <bool kOffsets>
+inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t* offsets, double* c,
+                     int64_t ldc, bool accumulate) {
   constexpr int MR = 12;
   __m512d acc0[MR], acc1[MR];
 #pragma GCC unroll 12
@@ -77,8 +68,9 @@ void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c,
     acc1[i] = accumulate ? _mm512_loadu_pd(c + i * ldc + 8) : _mm512_setzero_pd();
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512d b0 = _mm512_load_pd(b);
-    const __m512d b1 = _mm512_load_pd(b + 8);
+    const double* bk = kOffsets ? b + offsets[k] : b + k * 16;
+    const __m512d b0 = _mm512_loadu_pd(bk);
+    const __m512d b1 = _mm512_loadu_pd(bk + 8);
 #pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) {
       const __m512d ai = _mm512_set1_pd(a[i]);
@@ -86,7 +78,6 @@ void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c,
       acc1[i] = _mm512_fmadd_pd(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 16;
   }
 #pragma GCC unroll 12
   for (int i = 0; i < MR; ++i) {
@@ -95,37 +86,22 @@ void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c,
   }
 }
 
-void gemm_12x16_offsets__avx512(int64_t kc, const double* a, const double* b, const int64_t* offsets, double* c, int64_t ldc,
-                        bool accumulate) {
-  constexpr int MR = 12;
-  __m512d acc0[MR], acc1[MR];
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm512_loadu_pd(c + i * ldc) : _mm512_setzero_pd();
-    acc1[i] = accumulate ? _mm512_loadu_pd(c + i * ldc + 8) : _mm512_setzero_pd();
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512d b0 = _mm512_loadu_pd(b + offsets[k]);
-    const __m512d b1 = _mm512_loadu_pd(b + offsets[k] + 8);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; ++i) {
-      const __m512d ai = _mm512_set1_pd(a[i]);
-      acc0[i] = _mm512_fmadd_pd(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_pd(ai, b1, acc1[i]);
-    }
-    a += MR;
-  }
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    _mm512_storeu_pd(c + i * ldc, acc0[i]);
-    _mm512_storeu_pd(c + i * ldc + 8, acc1[i]);
-  }
+void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc) {
+  tile_f64<false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_12x16_offsets__avx512(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
+                                int64_t ldc, bool acc) {
+  tile_f64<true>(kc, a, b, off, c, ldc, acc);
 }
 
 }  // namespace
 
 MicroKernel<float> micro_kernel_f32_avx512() {
   return {&gemm_12x32__avx512, &gemm_12x32_offsets__avx512, 12, 32, 192, 1024, "gemm_12x32__avx512"};
+}
+// For row counts that are multiples of 8 but waste rows in 12-row panels (64 channels).
+MicroKernel<float> micro_kernel_f32_avx512_8rows() {
+  return {&gemm_8x48__avx512, &gemm_8x48_offsets__avx512, 8, 48, 192, 960, "gemm_8x48__avx512"};
 }
 MicroKernel<double> micro_kernel_f64_avx512() {
   return {&gemm_12x16__avx512, &gemm_12x16_offsets__avx512, 12, 16, 192, 512, "gemm_12x16__avx512"};

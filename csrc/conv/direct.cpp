@@ -111,7 +111,7 @@ template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
   if (p.Cg() == 1 && p.groups > 1) return depthwise_forward(x, w, bias, y, p);
   if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_forward(x, w, bias, y, p);
-  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
   const int64_t mpad = round_up(Kg, mr);
@@ -233,7 +233,7 @@ template <typename T>
 void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
   if (p.Cg() == 1 && p.groups > 1) return depthwise_weight_grad(x, dy, dw, p);
   if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_weight_grad(x, dy, dw, p);
-  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
   const int64_t RS = p.R * p.S, HW = p.H * p.W, wsize = p.K * KK;

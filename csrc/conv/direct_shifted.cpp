@@ -59,7 +59,7 @@ inline std::vector<int64_t> tap_offsets(const ConvParams& p) {
 
 template <typename T>
 void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
-  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch(), RS = p.R * p.S;
   const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w, HpWp = Hp * Wp;
@@ -80,7 +80,10 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
 
   // Work items: images x groups x virtual-pixel blocks x output-channel chunks.
   const int threads = max_threads();
-  int64_t vb = std::min<int64_t>(round_up(V, nr), 2048);
+  // Virtual-pixel block: the output tile (mpad x vb) of a work item should stay within
+  // about 256 KiB so it lives in L2 across the reduction slices.
+  const int64_t vb_cap = std::max<int64_t>(4 * nr, (65536 / mpad) / nr * nr);
+  int64_t vb = std::min<int64_t>(round_up(V, nr), std::min<int64_t>(vb_cap, 2048));
   if (p.N * G * ceil_div(V, vb) < 2 * threads)
     vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(2 * threads, p.N * G)), nr));
   const int64_t vblocks = ceil_div(V, vb);
@@ -135,7 +138,7 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
 template <typename T>
 void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
   const Isa isa = active_isa();
-  const MicroKernel<T> uk = micro_kernel<T>(isa);
+  const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch(), P = p.out_pixels();
