@@ -62,9 +62,10 @@ def _gemm(kind, A, B, M, N, K, bias, stream):
 
 
 def linear(x, w, b, stream):
-    lead = tuple(x.shape[:-1])
+    shape = tuple(x.shape)  # a plain tuple: the simulator's shape object rejects negative indices
+    lead = shape[:-1]
     m = int(np.prod(lead, dtype=np.int64)) if lead else 1
-    x2 = x.reshape((m, x.shape[-1]))
+    x2 = x.reshape((m, shape[-1]))
     y = _gemm("linear", x2, w, m, w.shape[0], w.shape[1], b, stream)
     return y.reshape(lead + (w.shape[0],))
 
@@ -129,8 +130,9 @@ def _softmax(x, dim, log, stream):
     x = _device.contiguous(x, stream)
     dim = dim % x.ndim
     d = x.shape[dim]
-    outer = int(np.prod(x.shape[:dim], dtype=np.int64))
-    inner = int(np.prod(x.shape[dim + 1:], dtype=np.int64))
+    shape = tuple(x.shape)
+    outer = int(np.prod(shape[:dim], dtype=np.int64))
+    inner = int(np.prod(shape[dim + 1:], dtype=np.int64))
     y = _device.empty(x.shape, x.dtype, stream)
     blocks, threads = _device.launch_1d(outer * inner)
     _softmax_lines[blocks, threads, stream](x.reshape((outer, d, inner)), y.reshape((outer, d, inner)),
