@@ -131,3 +131,30 @@ def launch_1d(n, threads=256):
     if SIMULATOR:
         threads = min(threads, 32)
     return max(1, (n + threads - 1) // threads), threads
+
+
+_WORKSPACES = {}
+
+
+def workspace(role, shape, dtype, stream):
+    """A scratch array of ``shape`` for one internal role (Winograd U/V/M, weight-gradient
+    partial sums), reused across calls so training loops do not allocate per launch.
+
+    One growing buffer per (role, dtype, stream): a later op on the same stream runs after
+    the previous one finished with it (stream order), so reuse is safe; other streams get
+    their own buffer. The memory held is the largest request seen per role.
+    """
+    n = 1
+    for v in shape:
+        n *= int(v)
+    key = (role, np.dtype(dtype).str, stream if isinstance(stream, int) else id(stream))
+    buf = _WORKSPACES.get(key)
+    if buf is None or buf.size < n:
+        buf = empty((max(n, 1),), dtype, stream)
+        _WORKSPACES[key] = buf
+    return buf[:n].reshape(tuple(int(v) for v in shape))
+
+
+def release_workspaces():
+    """Drop the cached scratch buffers (their memory returns to Numba's allocator)."""
+    _WORKSPACES.clear()

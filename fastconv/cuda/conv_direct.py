@@ -195,7 +195,7 @@ def conv2d_weight(x, weight_shape, dy, g, dw, stream):
     cfg = _igemm.default_config(M)
     splits, _ = _igemm.split_plan(Kred, _weight_splits(M, N, Kred, g.groups, cfg), cfg)
     dw2 = dw.reshape((1, k, N))
-    ws = dw2 if splits == 1 else _device.empty((splits, k, N), dw.dtype, stream)
+    ws = dw2 if splits == 1 else _device.workspace("wgrad_partials", (splits, k, N), dw.dtype, stream)
     loaders = _loaders(x.dtype.str)["weight"]
     _igemm.launch(loaders, x.dtype, dy, x, ws, _empty_aux(x.dtype.str), M, N, Kred, g.groups, geo,
                   stream, splits=splits, cfg=cfg)

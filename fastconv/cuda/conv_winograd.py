@@ -183,9 +183,9 @@ def conv2d(x, w, bias, g, m, y, stream):
     oh, ow = g.out_hw
     th, tw = -(-oh // m), -(-ow // m)
     P = n * th * tw
-    U = _device.empty((al2, k, cg), x.dtype, stream)
-    V = _device.empty((al2, c, P), x.dtype, stream)
-    Mo = _device.empty((al2, k, P), x.dtype, stream)
+    U = _device.workspace("winograd_U", (al2, k, cg), x.dtype, stream)
+    V = _device.workspace("winograd_V", (al2, c, P), x.dtype, stream)
+    Mo = _device.workspace("winograd_M", (al2, k, P), x.dtype, stream)
     blocks, threads = _device.launch_1d(k * cg, 128)
     wt[blocks, threads, stream](w, U)
     blocks, threads = _device.launch_1d(c * P, 128)
@@ -220,7 +220,7 @@ def conv2d_input(input_shape, w, dy, g, m, dx, stream):
     a stride-1 3x3 convolution with padding 2 - p (requires p <= 2)."""
     from fastconv._geometry import ConvGeometry
     k, cg = w.shape[:2]
-    wt = _device.empty((cg * g.groups, k // g.groups, 3, 3), w.dtype, stream)
+    wt = _device.workspace("winograd_flipped_w", (cg * g.groups, k // g.groups, 3, 3), w.dtype, stream)
     blocks, threads = _device.launch_1d(w.size)
     _flip_transpose[blocks, threads, stream](w, wt, g.groups)
     n, c, h, wd = input_shape
