@@ -139,6 +139,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.probe:
         return probe()
+    if probe():
+        print("cannot compile here (see above); nothing checked")
+        return 2
     from numba import cuda
     cc = tuple(int(v) for v in args.cc.split("."))
     have_ptxas = shutil.which("ptxas") is not None

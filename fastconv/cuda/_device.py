@@ -1,11 +1,11 @@
 """Device plumbing for the CUDA backend: availability, device_info, streams, array conversion.
 
 Streams: every op launches all of its kernels on ONE stream, chosen from its arguments:
-the first argument whose ``__cuda_array_interface__`` carries a ``"stream"`` entry (CAI v3:
-PyTorch exports its current stream there, CuPy its current stream) gives the stream; 1 and 2
-mean the legacy / per-thread default streams, any other integer is wrapped with
-``cuda.external_stream``. A Numba device array brings its own ``.stream``. Without any, Numba's
-default stream is used. Because our kernels run on the producer's stream, we convert with
+the first argument whose ``__cuda_array_interface__`` carries a ``"stream"`` entry (CAI v3,
+e.g. CuPy's current stream) gives the stream; 1 and 2 mean the legacy / per-thread default
+streams, any other integer is wrapped with ``cuda.external_stream`` (objects cached per handle).
+A PyTorch tensor (whose CAI has no stream entry) gives ``torch.cuda.current_stream()``; a Numba
+device array brings its own ``.stream``. Without any, Numba's default stream is used. Because our kernels run on the producer's stream, we convert with
 ``as_cuda_array(..., sync=False)``: ordering is already guaranteed by the stream, and the
 host-side synchronisation Numba would otherwise do on every import is avoided. Results are
 allocated on that stream and returned as Numba device arrays (wrap them with
@@ -67,6 +67,11 @@ def stream_of(*arrays):
             if s:
                 return s
             continue
+        if type(a).__module__.startswith("torch"):
+            # PyTorch exports CAI v2 without "stream": ask it for its current stream
+            import torch
+            handle = torch.cuda.current_stream(a.device).cuda_stream
+            return _stream_from_handle(handle) if handle else 0
         cai = getattr(a, "__cuda_array_interface__", None)
         if cai is not None and cai.get("stream"):
             return _stream_from_handle(int(cai["stream"]))
