@@ -345,3 +345,21 @@ def test_kernels_compile_to_ptx_for_sm90(only, dtypes):
                        timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "all kernels compiled" in r.stdout
+
+
+# ---------------------------------------------------------------------------- bench pieces
+
+@pytest.mark.skipif(not SIM, reason="the GPU runs the bench itself (bench/gpu_check.sh)")
+def test_bench_cuda_pieces_run_on_the_simulator(capsys):
+    """bench/bench_cuda.py's correctness and timing functions, at tiny sizes (the full
+    ``--simulate-tiny`` run takes ~40 s here); gpu_check.sh must at least parse."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_cuda", REPO / "bench" / "bench_cuda.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    dev = bench.SimDevice()
+    assert bench.correctness(dev, F, [(3, 2, 5)], 1, bench.Budget(120)) == 0
+    bench.time_pools(dev, F, [(2, 4)], [1], 1, bench.Budget(120))
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 4 and "FAIL" not in out and "fastconv fwd" in out
+    assert subprocess.run(["bash", "-n", str(REPO / "bench" / "gpu_check.sh")]).returncode == 0
