@@ -115,6 +115,9 @@ def test_conv2d_unbatched_float64_and_out():
     assert res is out and rel_err(host(out), R.conv2d(x[None], w, padding=1)) < 1e-12
     with pytest.raises(ValueError, match="out"):
         F.conv2d(dev(x[None]), dev(w), padding=1, out=cuda.device_array((1, 3, 5, 5), np.float64))
+    out3 = cuda.device_array((3, 6, 5), np.float64)              # unbatched input with out=
+    F.conv2d(dev(x), dev(w), padding=1, out=out3)
+    assert rel_err(host(out3), R.conv2d(x[None], w, padding=1)[0]) < 1e-12
 
 
 WINO_CASES = [
