@@ -91,9 +91,6 @@ def kernels(dtype):
     return out
 
 
-_PTXAS = re.compile(r"Used (\d+) registers.*?(?:(\d+) bytes smem)?", re.S)
-
-
 def ptxas_report(ptx, cc, tmp):
     """(registers, static smem bytes, stack bytes, spill stores, spill loads) from ptxas -v."""
     src = Path(tmp) / "k.ptx"

@@ -41,8 +41,7 @@ _MATS = {
 @functools.lru_cache(maxsize=None)
 def _kernels(m, dtype):
     nbt = from_dtype(np.dtype(dtype))
-    BT_, G_, AT_ = (a.astype(dtype) for a in _MATS[m])
-    BT, G, AT = BT_, G_, AT_     # captured as constant arrays
+    BT, G, AT = (a.astype(dtype) for a in _MATS[m])   # closure arrays: compiled in as constants
     AL = m + 2
 
     @cuda.jit
@@ -223,7 +222,7 @@ def conv2d_input(input_shape, w, dy, g, m, dx, stream):
     wt = _device.workspace("winograd_flipped_w", (cg * g.groups, k // g.groups, 3, 3), w.dtype, stream)
     blocks, threads = _device.launch_1d(w.size)
     _flip_transpose[blocks, threads, stream](w, wt, g.groups)
-    n, c, h, wd = input_shape
+    h, wd = input_shape[2:]
     # the forward ran on the input padded to H + extra; its gradient there is cropped away
     # simply by computing only the first H x W outputs (out_hw below)
     gi = ConvGeometry((1, 1), (2 - g.padding[0], 2 - g.padding[1]), (0, 0), (1, 1), g.groups, (h, wd))
