@@ -67,7 +67,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     wshape, wdtype = array_meta(weight, "weight")
     if _unbatched(shape):
         y = conv2d(_batch(input), weight, bias, stride, padding, dilation, groups, algorithm=algorithm,
-                   out=None if out is None else out[None])
+                   out=None if out is None else _batch(out))
         return y[0]
     check_ndim(shape, 4, "input", "(N, C, H, W)")
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
