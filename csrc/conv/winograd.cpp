@@ -5,9 +5,10 @@
 //   2. alpha^2 GEMMs     M[xi] = U[xi] V[xi]  parallel over xi; U is pre-packed A panels,
 //                        V rows are packed into B panels by the shared gemm_driver
 //   3. output transform  y tiles + bias (+ReLU)  parallel over (output channel, chunk)
-// nb is chosen so V and M of a block stay within the L2 caches when U is small, and is kept
+// nb is chosen so V and M of a block stay within one core's L2 when U is small, and is kept
 // >= 128 when U is large (U streams from memory once per block, so nb is its reuse factor),
-// never above a 32 MiB cap. Batch 1 uses every thread, because every phase splits over channels.
+// never above a 32 MiB cap. With many blocks each thread takes whole blocks; with few (batch 1
+// on deep layers) every phase splits over channels / xi, so batch 1 also uses every core.
 #include "conv/winograd.h"
 
 #include <algorithm>
@@ -30,6 +31,24 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t packed_index(int64_t k, int64_t c, int64_t Cg, int64_t mpad, int mr, int kcb) {
   const int64_t pc = c / kcb * kcb, kc = std::min<int64_t>(kcb, Cg - pc);
   return pc * mpad + (k / mr) * kc * mr + (c - pc) * mr + k % mr;
+}
+
+// Scratch kept per calling thread between calls: fresh multi-MiB allocations are page-faulted
+// in on every call (about as slow as the transform itself), so the buffers are reused. What
+// is retained is the largest workspace used so far (see winograd.h for the bounds).
+template <typename T>
+struct WinoWorkspace {
+  AlignedBuffer<T> U;
+  std::vector<AlignedBuffer<T>> V, M, scratch, bbuf;
+  void ensure(size_t threads) {
+    if (V.size() < threads) { V.resize(threads); M.resize(threads); scratch.resize(threads); bbuf.resize(threads); }
+  }
+};
+
+template <typename T>
+WinoWorkspace<T>& workspace() {
+  thread_local WinoWorkspace<T> ws;
+  return ws;
 }
 
 template <typename T>
@@ -101,7 +120,10 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const int64_t total = p.N * tl.TH * tl.TW;
 
   // Transformed weights in the current micro-kernel's layout.
-  AlignedBuffer<T> ubuf;
+  WinoWorkspace<T>& wsp = workspace<T>();
+  const int threads = max_threads();
+  wsp.ensure(threads);
+  AlignedBuffer<T>& ubuf = wsp.U;
   if (U == nullptr) {
     ubuf.resize(winograd_weights_size(p.K, Cg, G, m, mr));
     winograd_transform_weights<T>(w, p.K, Cg, G, m, ubuf.data());
@@ -125,49 +147,64 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   // Tile block size (see the file comment).
   const int64_t per_tile = int64_t(a2) * (Cg + Kg) * int64_t(sizeof(T));
   const int64_t u_group_bytes = int64_t(a2) * Kg * Cg * int64_t(sizeof(T));
-  int64_t nb = (int64_t(3) << 19) / per_tile;  // 1.5 MiB of V + M
+  int64_t nb = (int64_t(1) << 20) / per_tile;  // 1 MiB of V + M: one core's L2
   nb = std::max<int64_t>(nb, u_group_bytes > (int64_t(1) << 20) ? 128 : 32);
   nb = std::min<int64_t>(nb, std::max<int64_t>(int64_t(32), (int64_t(32) << 20) / per_tile));
   nb = std::min<int64_t>(nb, std::max<int64_t>(uk.nc, 32));
   nb = std::min<int64_t>(round_up(nb, 16), total);
+  const int64_t nblocks = ceil_div(total, nb);
 
-  AlignedBuffer<T> V(a2 * Cg * nb), M(a2 * Kg * nb);
-  const int threads = max_threads();
-  std::vector<AlignedBuffer<T>> scratch(threads), bbufs(threads);
+  // Enough blocks: each thread runs whole blocks in its own workspace (one fork/join in all,
+  // which matters on a loaded machine where every barrier can cost a time slice). Few blocks
+  // (deep layers, batch 1): one block at a time, each phase split across the threads.
+  const bool outer = G * nblocks >= 2 * threads;
+  std::vector<AlignedBuffer<T>>&Vs = wsp.V, &Ms = wsp.M, &scratch = wsp.scratch, &bbufs = wsp.bbuf;
   const int64_t in_img = p.C * p.H * p.W, out_img = p.K * p.OH * p.OW;
 
-  for (int64_t g = 0; g < G; ++g) {
+  auto run_block = [&](int64_t g, int64_t t0, int ws) {
     const T* Ug = U + g * a2 * slab;
-    for (int64_t t0 = 0; t0 < total; t0 += nb) {
-      const int64_t cnt = std::min(nb, total - t0), nch = ceil_div(cnt, kWinoChunk);
-      parallel_for(Cg * nch, [&](int64_t item) {
-        const int64_t c = item / nch, j0 = (item % nch) * kWinoChunk;
-        const int tid = thread_id();
-        scratch[tid].resize(2 * a2 * kWinoChunk);
-        wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0 + j0,
-                 std::min(kWinoChunk, cnt - j0), V.data() + c * nb + j0, Cg * nb, scratch[tid].data());
-      });
-      parallel_for(a2, [&](int64_t xi) {
-        const int tid = thread_id();
-        bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
-        const T* Ux = Ug + xi * slab;
-        const T* Vx = V.data() + xi * Cg * nb;
-        gemm_driver(
-            uk, Kg, Cg, 0, cnt, [&](int64_t k0, int64_t) { return Ux + k0 * mpad; },
-            [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-              pack_b_rowmajor(Vx, nb, k0, kc, j0, nc, nr, dst);
-            },
-            M.data() + xi * Kg * nb, nb, false, bbufs[tid].data());
-      });
-      parallel_for(Kg * nch, [&](int64_t item) {
-        const int64_t k = item / nch, j0 = (item % nch) * kWinoChunk;
-        const int tid = thread_id();
-        scratch[tid].resize(2 * a2 * kWinoChunk);
-        wk.output(tl, AT.data(), M.data() + k * nb + j0, Kg * nb, t0 + j0, std::min(kWinoChunk, cnt - j0),
-                  bias ? bias[g * Kg + k] : T(0), relu, y + (g * Kg + k) * p.OH * p.OW, out_img,
-                  scratch[tid].data());
-      });
-    }
+    Vs[ws].resize(a2 * Cg * nb);
+    Ms[ws].resize(a2 * Kg * nb);
+    T* V = Vs[ws].data();
+    T* M = Ms[ws].data();
+    const int64_t cnt = std::min(nb, total - t0), nch = ceil_div(cnt, kWinoChunk);
+    // parallel_for runs serially inside the outer parallel loop.
+    parallel_for(Cg * nch, [&](int64_t item) {
+      const int64_t c = item / nch, j0 = (item % nch) * kWinoChunk;
+      const int tid = thread_id();
+      scratch[tid].resize(2 * a2 * kWinoChunk);
+      wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0 + j0,
+               std::min(kWinoChunk, cnt - j0), V + c * nb + j0, Cg * nb, scratch[tid].data());
+    });
+    parallel_for(a2, [&](int64_t xi) {
+      const int tid = thread_id();
+      bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
+      const T* Ux = Ug + xi * slab;
+      const T* Vx = V + xi * Cg * nb;
+      gemm_driver(
+          uk, Kg, Cg, 0, cnt, [&](int64_t k0, int64_t) { return Ux + k0 * mpad; },
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+            pack_b_rowmajor(Vx, nb, k0, kc, j0, nc, nr, dst);
+          },
+          M + xi * Kg * nb, nb, false, bbufs[tid].data());
+    });
+    parallel_for(Kg * nch, [&](int64_t item) {
+      const int64_t k = item / nch, j0 = (item % nch) * kWinoChunk;
+      const int tid = thread_id();
+      scratch[tid].resize(2 * a2 * kWinoChunk);
+      wk.output(tl, AT.data(), M + k * nb + j0, Kg * nb, t0 + j0, std::min(kWinoChunk, cnt - j0),
+                bias ? bias[g * Kg + k] : T(0), relu, y + (g * Kg + k) * p.OH * p.OW, out_img,
+                scratch[tid].data());
+    });
+  };
+
+  if (outer) {
+    parallel_for(G * nblocks, [&](int64_t item) {
+      run_block(item / nblocks, (item % nblocks) * nb, thread_id());
+    });
+  } else {
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t b = 0; b < nblocks; ++b) run_block(g, b * nb, 0);
   }
 }
 
