@@ -53,14 +53,16 @@ def _winograd_tile(in_shape, w_shape, geometry, input_grad):
 
 
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
-    """Direct or a Winograd tile for a 3x3 stride-1 conv, from a cost model whose constants
-    were measured on a 2-core AVX-512 Xeon (bench/bench_winograd.py).
-
-    Times (arbitrary units) per group:
-      direct:   flops / direct_rate, direct_rate lower when the GEMM is thin (few channels)
-      winograd: GEMM flops alpha^2 * K * C * tiles / gemm_rate
-                + transforms (alpha^2 per tile and channel, in and out)
-                + weight transform and its memory traffic (alpha^2 * K * C per call)
+    """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to single-thread
+    CPU times of all nine VGG-16 layers at batch 1 and 8 (direct, F(2,3), F(4,3), F(6,3)) on the
+    2-core AVX-512 Xeon this was written on (bench/bench_winograd.py reproduces the comparison).
+    Time in ms, per group:
+      direct   = 4.0e-8 * MACs * sqrt(max(1, 16 / min(Cg, Kg)))   (thin GEMMs run slower)
+      winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
+               + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
+               + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
+    The fit picks the fastest measured algorithm on 15 of the 18 layers and is within 1.1x of it
+    on the rest. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
     """
     n, c, h, w = in_shape
     k = w_shape[0]
@@ -68,29 +70,29 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
     if input_grad:  # the conv actually run: grad_output (K channels) -> C channels
         c, k = k, c
         oh, ow = h, w
-        h, w = geometry.out_hw
     else:
         oh, ow = geometry.out_hw
     cg, kg = c // g, k // g
-    thin = min(cg, kg)
-    # fp32 GFLOP/s-like rates as a function of the GEMM's smaller side (measured shape).
-    direct_rate = 200.0 * min(1.0, (thin / 64.0) ** 0.5) if thin < 64 else 200.0
-    gemm_rate = 190.0 * min(1.0, (thin / 64.0) ** 0.7) if thin < 64 else 190.0
-    best, best_t = "direct", (2.0 * n * kg * cg * 9 * oh * ow) / direct_rate if allow_direct else float("inf")
+    macs = n * kg * cg * 9 * oh * ow
+    best, best_t = "direct", float("inf")
+    if allow_direct:
+        best_t = _DIRECT * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
     for m in (2, 4, 6):
-        a2 = (m + 2) ** 2
+        a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        t = 2.0 * a2 * kg * cg * tiles / gemm_rate
-        t += _TRANSFORM_COST * a2 * tiles * (cg + kg)       # input + output transforms
-        t += _WEIGHT_COST * a2 * kg * cg                    # transform + write + read U
+        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + _WEIGHT * a * a * kg * cg
+        if m == 6:
+            t *= 1.05
         if t < best_t:
             best, best_t = f"winograd_f{m}", t
     return best
 
 
-# Costs of the transforms relative to one GEMM flop at rate 1 (see _heuristic); measured.
-_TRANSFORM_COST = 0.25
-_WEIGHT_COST = 0.5
+# Cost-model constants (ms per unit; see _heuristic).
+_DIRECT = 4.0e-8
+_GEMM = 3.09e-8
+_TRANSFORM = 2.45e-7
+_WEIGHT = 1.31e-6
 
 
 def _pad_extra(x, extra):
