@@ -52,15 +52,18 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def workspace_mib(n, c, k, h, tile):
-    """Scratch the Winograd driver allocates (winograd.cpp): U + one block of V and M."""
+def workspace_mib(n, c, k, h, tile, threads=2):
+    """Scratch the Winograd driver holds (mirrors winograd.cpp): U plus the V/M tile blocks
+    (one per thread when there are enough blocks for each thread to take whole blocks)."""
     a2 = (tile + 2) ** 2
     per_tile = a2 * (c + k) * 4
-    nb = max((3 << 19) // per_tile, 128 if a2 * k * c * 4 > (1 << 20) else 32)
-    nb = min(nb, max(32, (32 << 20) // per_tile), 1024)
+    nb = max((1 << 20) // per_tile, 128 if a2 * k * c * 4 > (1 << 20) else 32)
+    nb = min(nb, max(32, (32 << 20) // threads // per_tile), 1024)
     tiles = n * (-(-h // tile)) ** 2
     nb = min(-(-nb // 16) * 16, tiles)
-    return (a2 * k * c + nb * a2 * (c + k)) * 4 / 2**20
+    blocks = -(-tiles // nb)
+    holders = threads if blocks >= 2 * threads else 1
+    return (a2 * k * c * 4 + holders * nb * per_tile) / 2**20
 
 
 def main():
@@ -105,7 +108,7 @@ def main():
                 t = timeit(lambda: F.conv2d(x, w, b, padding=1, algorithm=algo, out=y), reps)
                 ratios[algo].append(t_torch / t)
                 tile = _cpu.WINOGRAD_TILES.get(chosen if algo == "auto" else algo)
-                ws = f"{workspace_mib(n, c, k, h, tile):7.1f} MiB" if tile else ""
+                ws = f"{workspace_mib(n, c, k, h, tile, args.threads):7.1f} MiB" if tile else ""
                 label = f"auto={chosen}" if algo == "auto" else algo
                 print(f"{name:>16} {label:>12} {t * 1e3:9.2f} {flops / t / 1e9:8.1f} {t_torch * 1e3:9.2f} "
                       f"{t_torch / t:8.2f}  {ws}", flush=True)

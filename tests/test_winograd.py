@@ -81,6 +81,17 @@ def test_matrices_match_toom_cook_construction(tile):
         np.testing.assert_allclose(np.abs(BT), np.abs([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]))
 
 
+def test_f6_matrices_are_the_documented_ones():
+    """The F(6,3) matrices written beside the code (winograd_matrices.cpp; ncnn uses the same)."""
+    AT, G, BT, _ = _C.winograd_matrices(6)
+    np.testing.assert_allclose(BT[0], [1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0], atol=1e-13)
+    np.testing.assert_allclose(BT[1], [0, -1, -1, 17 / 4, 17 / 4, -1, -1, 0], atol=1e-13)
+    np.testing.assert_allclose(BT[5], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0], atol=1e-13)
+    np.testing.assert_allclose(G[3], [1 / 90, 1 / 45, 2 / 45], atol=1e-15)
+    np.testing.assert_allclose(G[5], [32 / 45, 16 / 45, 8 / 45], atol=1e-15)
+    np.testing.assert_allclose(AT[5], [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1], atol=1e-13)
+
+
 def test_bad_tile_rejected():
     with pytest.raises(ValueError, match="tile"):
         _C.winograd_matrices(3)

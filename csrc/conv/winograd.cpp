@@ -149,7 +149,8 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const int64_t u_group_bytes = int64_t(a2) * Kg * Cg * int64_t(sizeof(T));
   int64_t nb = (int64_t(1) << 20) / per_tile;  // 1 MiB of V + M: one core's L2
   nb = std::max<int64_t>(nb, u_group_bytes > (int64_t(1) << 20) ? 128 : 32);
-  nb = std::min<int64_t>(nb, std::max<int64_t>(int64_t(32), (int64_t(32) << 20) / per_tile));
+  // All threads' blocks together stay within 32 MiB (threads may each hold one).
+  nb = std::min<int64_t>(nb, std::max<int64_t>(int64_t(32), (int64_t(32) << 20) / max_threads() / per_tile));
   nb = std::min<int64_t>(nb, std::max<int64_t>(uk.nc, 32));
   nb = std::min<int64_t>(round_up(nb, 16), total);
   const int64_t nblocks = ceil_div(total, nb);

@@ -7,9 +7,12 @@
 //   y tile(k,t) = A^T M[.][k][t] A + bias[k]  (ReLU optional), fused in the output transform
 //
 // Tiles of all images of a group are processed in blocks of nb tiles (winograd.cpp), so the
-// scratch is bounded: nb * alpha^2 * (Cg + Kg) values (<= 32 MiB fp32, ~8 MiB for VGG-16's
-// 512-channel layers at F(4,3)) plus small per-thread buffers, besides U itself
-// (alpha^2 * K * Cg values: 36 MiB for a 512x512 layer at F(4,3), 64 MiB at F(6,3)).
+// scratch is bounded: the V and M blocks of all threads together take at most 32 MiB
+// (nb * alpha^2 * (Cg + Kg) values each; a floor of 32 tiles per block exceeds that only
+// beyond ~1000 channels), plus U itself (alpha^2 * K * Cg values: 9 MiB for VGG-16's largest
+// 512x512 layer at F(2,3), 36 MiB at F(4,3), 64 MiB at F(6,3)) and < 1 MiB per thread of
+// transform scratch. At VGG-16 sizes with auto (F(4,3) on 512 channels) the total stays
+// <= 68 MiB. The buffers are kept per calling thread between calls (no page faults on reuse).
 #pragma once
 #include <cstdint>
 

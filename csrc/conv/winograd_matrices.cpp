@@ -9,24 +9,39 @@
 // Row j of G is divided by f_j = prod_{l != j} (a_j - a_l) and row j of B^T multiplied by it
 // (the Lagrange denominators), which gives the familiar integer-ish B^T (and fractions in G).
 //
-// The matrices this produces (printed with fastconv._C.winograd_matrices, rounded):
+// The matrices this produces (fastconv._C.winograd_matrices(m) returns them; the tests check
+// them against an independent numpy construction and the correlation identity in float64):
 //
 // F(2,3), points 0, 1, -1, inf:
-//   B^T = [ 1  0 -1  0 ]   G = [ 1    0    0  ]   A^T = [ 1 1  1  0 ]
-//         [ 0  1  1  0 ]       [ 1/2  1/2  1/2]         [ 0 1 -1  1 ]
-//         [ 0 -1  1  0 ]       [ 1/2 -1/2  1/2]
-//         [ 0 -1  0  1 ]       [ 0    0    1  ]
-//   (signs of a row of B^T and the same row of G may differ from Lavin's paper: the products
-//    are identical.)
+//   B^T = [ 1  0 -1  0 ]   G = [ 1    0    0   ]   A^T = [ 1  1  1  0 ]
+//         [ 0  1  1  0 ]       [ 1/2  1/2  1/2 ]         [ 0  1 -1  1 ]
+//         [ 0 -1  1  0 ]       [ 1/2 -1/2  1/2 ]
+//         [ 0 -1  0  1 ]       [ 0    0    1   ]
+//   (row 3 of B^T is Lavin's negated: the construction's sign; the products are identical.)
 //
 // F(4,3), points 0, 1, -1, 1/2, -1/2, inf:
-//   B^T = [ 1/4  0    -5/4  0    1  0 ]   G = [ 4     0     0   ]   A^T = [ 1 1  1  1    1    0 ]
-//         [ 0   -1/2  -1/2  1/2  1/2 0]       [-2/3  -2/3  -2/3 ]         [ 0 1 -1  1/2 -1/2  0 ]
-//         [ 0    1/2  -1/2 -1/2  1/2 0]       [-2/3   2/3  -2/3 ]         [ 0 1  1  1/4  1/4  0 ]
-//         [ 0   -1/4  -1/8  1    1/2 0]  ...  (see the binding for the exact values)     ...
-// F(6,3), points 0, 1, -1, 2, -2, 1/2, -1/2, inf: 8 x 8 B^T, 8 x 3 G, 6 x 8 A^T; the values are
-//   checked by tests/test_winograd.py against this construction and against the 1-D
-//   correlation identity in float64.
+//   B^T = [ 1/4  0    -5/4  0    1  0 ]   G = [ 4    0    0   ]   A^T = [ 1 1  1  1    1    0 ]
+//         [ 0   -1/4  -1/4  1    1  0 ]       [ 2/3  2/3  2/3 ]         [ 0 1 -1  1/2 -1/2  0 ]
+//         [ 0    1/4  -1/4 -1    1  0 ]       [ 2/3 -2/3  2/3 ]         [ 0 1  1  1/4  1/4  0 ]
+//         [ 0    1/2   1   -1/2 -1  0 ]       [ 8/3  4/3  2/3 ]         [ 0 1 -1  1/8 -1/8  1 ]
+//         [ 0   -1/2   1    1/2 -1  0 ]       [ 8/3 -4/3  2/3 ]
+//         [ 0    1/4   0   -5/4  0  1 ]       [ 0    0    1   ]
+//
+// F(6,3), points 0, 1, -1, 2, -2, 1/2, -1/2, inf (the ncnn / NNPACK choice):
+//   B^T = [ 1  0    -21/4  0     21/4  0    -1  0 ]   G = [ 1       0       0     ]
+//         [ 0 -1    -1     17/4  17/4 -1    -1  0 ]       [ 2/9     2/9     2/9   ]
+//         [ 0  1    -1    -17/4  17/4  1    -1  0 ]       [ 2/9    -2/9     2/9   ]
+//         [ 0  1/2   1/4  -5/2  -5/4   2     1  0 ]       [ 1/90    1/45    2/45  ]
+//         [ 0 -1/2   1/4   5/2  -5/4  -2     1  0 ]       [ 1/90   -1/45    2/45  ]
+//         [ 0  2     4    -5/2  -5     1/2   1  0 ]       [ 32/45   16/45   8/45  ]
+//         [ 0 -2     4     5/2  -5    -1/2   1  0 ]       [ 32/45  -16/45   8/45  ]
+//         [ 0 -1     0     21/4  0    -21/4  0  1 ]       [ 0       0       1     ]
+//   A^T = [ 1  1  1  1   1   1     1     0 ]
+//         [ 0  1 -1  2  -2   1/2  -1/2   0 ]
+//         [ 0  1  1  4   4   1/4   1/4   0 ]
+//         [ 0  1 -1  8  -8   1/8  -1/8   0 ]
+//         [ 0  1  1  16  16  1/16  1/16  0 ]
+//         [ 0  1 -1  32 -32  1/32 -1/32  1 ]
 #include "conv/winograd_matrices.h"
 
 #include <cmath>
