@@ -18,8 +18,10 @@ __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward",
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "log_softmax",
-    "cross_entropy", "cross_entropy_backward",
+    "cross_entropy", "cross_entropy_backward", "winograd_weights", "WinogradWeights",
 ]
+
+WinogradWeights = _cpu.WinogradWeights
 
 
 def _backend(*arrays):
@@ -58,10 +60,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
     input (N, C, H, W) or (C, H, W); weight (K, C/groups, R, S); bias (K,) or None.
-    padding: int, pair, "valid" or "same". algorithm: "auto" or "direct" (see
-    fastconv._cpu.ALGORITHMS for what this build offers). out: optional result array.
+    padding: int, pair, "valid" or "same". algorithm: "auto", "direct", "winograd" (the tile
+    picked for the shape) or "winograd_f2" / "winograd_f4" / "winograd_f6" (3x3, stride 1,
+    dilation 1 only; see fastconv._cpu.ALGORITHMS). "auto" picks direct or a Winograd tile by a
+    measured cost model. weight may also be a WinogradWeights from winograd_weights() (CPU
+    only): the transform is then reused and its tile is used. out: optional result array.
     """
     input = as_float_array(input, "input")
+    if isinstance(weight, WinogradWeights):
+        return _conv2d_pretransformed(input, weight, bias, stride, padding, dilation, groups, algorithm, out)
     weight = as_float_array(weight, "weight")
     shape, dtype = array_meta(input, "input")
     wshape, wdtype = array_meta(weight, "weight")
@@ -83,6 +90,57 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if backend is _cpu:
         check_out(out, (shape[0], wshape[0]) + g.out_hw, dtype)
     return backend.conv2d(input, weight, bias, g, algorithm, out)
+
+
+def winograd_weights(weight, tile=4, groups=1):
+    """Transform a 3x3 weight (K, C/groups, 3, 3) once for Winograd F(tile x tile, 3 x 3),
+    tile in {2, 4, 6}; pass the result to conv2d in place of the weight to skip the weight
+    transform on every call (CPU only; the object holds a copy of the transformed values)."""
+    weight = as_float_array(weight, "weight")
+    if not isinstance(weight, np.ndarray):
+        raise TypeError("winograd_weights supports numpy (CPU) weights only")
+    if isinstance(tile, bool) or tile not in (2, 4, 6):
+        raise ValueError(f"tile must be 2, 4 or 6, got {tile!r}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    check_ndim(weight.shape, 4, "weight", "(K, C/groups, 3, 3)")
+    if weight.shape[2:] != (3, 3):
+        raise ValueError(f"winograd_weights needs a 3x3 kernel, got weight shape {weight.shape}")
+    if weight.shape[0] % groups:
+        raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by groups={groups}")
+    return WinogradWeights(weight, tile, groups)
+
+
+def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, algorithm, out):
+    """conv2d with a WinogradWeights in place of the weight."""
+    if not isinstance(input, np.ndarray):
+        raise TypeError("a WinogradWeights weight works with numpy (CPU) inputs only")
+    shape, dtype = array_meta(input, "input")
+    if _unbatched(shape):
+        y = _conv2d_pretransformed(_batch(input), ww, bias, stride, padding, dilation, groups, algorithm,
+                                   None if out is None else out[None])
+        return y[0]
+    check_ndim(shape, 4, "input", "(N, C, H, W)")
+    if dtype != ww.dtype:
+        raise TypeError(f"weight (WinogradWeights) has dtype {ww.dtype} but input has dtype {dtype}; they must match")
+    if groups != ww.groups:
+        raise ValueError(f"groups={groups} does not match the WinogradWeights (made with groups={ww.groups})")
+    tile_algo = f"winograd_f{ww.tile}"
+    if algorithm not in ("auto", "winograd", tile_algo):
+        raise ValueError(f"algorithm={algorithm!r} cannot use weights transformed for {tile_algo}; "
+                         f"pass 'auto', 'winograd' or {tile_algo!r}")
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+        bshape, bdtype = array_meta(bias, "bias")
+        check_same_dtype(dtype, bdtype, "input", "bias")
+        if tuple(bshape) != (ww.weight_shape[0],):
+            raise ValueError(f"bias must have shape ({ww.weight_shape[0]},), got {tuple(bshape)}")
+    g = conv_geometry(shape, ww.weight_shape, stride, padding, dilation, groups)
+    reason = _cpu.winograd_unsupported(ww.weight_shape, g)
+    if reason:
+        raise ValueError(f"weight is a WinogradWeights but this convolution cannot use Winograd: {reason}")
+    check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
+    return _cpu.conv2d(input, ww, bias, g, algorithm, out)
 
 
 def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,

@@ -1,0 +1,146 @@
+// Python bindings of the Winograd convolution (3x3, stride 1): forward with optional
+// pre-transformed weights, input gradient, weight transform, and the matrices for testing.
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "common/binding_util.h"
+#include "conv/winograd.h"
+#include "conv/winograd_matrices.h"
+
+namespace fastconv {
+namespace {
+
+using P2 = std::pair<int64_t, int64_t>;
+
+int check_tile(int tile) {
+  if (tile != 2 && tile != 4 && tile != 6) throw py::value_error("tile must be 2, 4 or 6, got " + std::to_string(tile));
+  return tile;
+}
+
+// (N, C, H, W) x (K, Cg, 3, 3), stride 1, dilation 1 -> ConvParams, checked.
+ConvParams wino_params(const std::vector<int64_t>& xs, int64_t K, int64_t Cg, P2 pad, int64_t groups,
+                       int64_t OH, int64_t OW) {
+  ConvParams p{xs[0], xs[1], xs[2], xs[3], K, 3, 3, OH, OW, 1, 1, pad.first, pad.second, 1, 1, groups};
+  if (groups < 1 || p.C % groups || p.K % groups || Cg != p.C / groups)
+    throw py::value_error("groups does not divide the channels of input and weight");
+  if (p.pad_h < 0 || p.pad_w < 0) throw py::value_error("padding must be >= 0");
+  if (OH != p.H + 2 * p.pad_h - 2 || OW != p.W + 2 * p.pad_w - 2 || OH < 1 || OW < 1)
+    throw py::value_error("output size does not match a 3x3 stride-1 convolution");
+  return p;
+}
+
+std::vector<int64_t> shape_of(const py::array& a) {
+  std::vector<int64_t> s;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s.push_back(a.shape(i));
+  return s;
+}
+
+py::array_t<double> to_numpy(const std::vector<double>& v, int rows, int cols) {
+  py::array_t<double> out({rows, cols});
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+void bind(py::module_& m) {
+  m.def(
+      "winograd_matrices", [](int tile) {
+        const WinoMatrices& w = winograd_matrices(check_tile(tile));
+        return py::make_tuple(to_numpy(w.AT, w.m, w.alpha), to_numpy(w.G, w.alpha, 3),
+                              to_numpy(w.BT, w.alpha, w.alpha), py::cast(w.points));
+      },
+      py::arg("tile"), "(AT, G, BT, points) of F(tile x tile, 3 x 3), float64 (for testing).");
+  m.def(
+      "winograd_pack_info", [](py::dtype dt) {
+        const WinoPackInfo i = dt.is(py::dtype::of<float>()) ? winograd_pack_info<float>() : winograd_pack_info<double>();
+        return py::make_tuple(i.mr, i.kc);
+      },
+      "(mr, kc) of the packed transformed-weight layout for the active ISA.");
+  m.def(
+      "winograd_transform_weights", [](py::array w, int64_t groups, int tile) {
+        check_tile(tile);
+        if (w.ndim() != 4 || w.shape(2) != 3 || w.shape(3) != 3) throw py::value_error("weight must be (K, C/groups, 3, 3)");
+        if (groups < 1 || w.shape(0) % groups) throw py::value_error("groups must divide the output channels");
+        const int64_t K = w.shape(0), Cg = w.shape(1);
+        auto run = [&](auto tag) -> py::tuple {
+          using T = decltype(tag);
+          check_array<T>(w, "weight", {K, Cg, 3, 3});
+          const WinoPackInfo want = winograd_pack_info<T>();
+          py::array_t<T> U(winograd_weights_size(K, Cg, groups, tile, want.mr));
+          WinoPackInfo info;
+          {
+            T* u = U.mutable_data();
+            py::gil_scoped_release release;
+            info = winograd_transform_weights<T>(cptr<T>(w), K, Cg, groups, tile, u);
+          }
+          return py::make_tuple(U, info.mr, info.kc);
+        };
+        return dtype_of(w, "weight") == DType::f32 ? run(float{}) : run(double{});
+      },
+      py::arg("weight"), py::arg("groups"), py::arg("tile"),
+      "(U, mr, kc): transformed weights packed for the active ISA's GEMM micro-kernel.");
+  m.def(
+      "conv2d_winograd",
+      [](py::array x, py::object w, py::object U, py::tuple layout, py::object bias, py::array y, P2 pad,
+         int64_t groups, int tile, bool relu) {
+        check_tile(tile);
+        if (x.ndim() != 4 || y.ndim() != 4) throw py::value_error("input and out must be 4-D");
+        const int64_t K = y.shape(1), Cg = x.shape(1) / std::max<int64_t>(groups, 1);
+        const ConvParams p = wino_params(shape_of(x), K, Cg, pad, groups, y.shape(2), y.shape(3));
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
+          check_array<T>(y, "out", {p.N, p.K, p.OH, p.OW}, true);
+          const T* wp = nullptr;
+          const T* up = nullptr;
+          WinoPackInfo info;
+          py::array wa, ua, ba;
+          if (!U.is_none()) {
+            ua = U.cast<py::array>();
+            info.mr = layout[0].cast<int>();
+            info.kc = layout[1].cast<int>();
+            if (info.mr < 1 || info.kc < 1) throw py::value_error("bad transformed-weight layout");
+            check_array<T>(ua, "transformed weight", {winograd_weights_size(p.K, Cg, groups, tile, info.mr)});
+            up = cptr<T>(ua);
+          } else {
+            wa = w.cast<py::array>();
+            check_array<T>(wa, "weight", {p.K, Cg, 3, 3});
+            wp = cptr<T>(wa);
+          }
+          const T* b = nullptr;
+          if (!bias.is_none()) {
+            ba = bias.cast<py::array>();
+            check_array<T>(ba, "bias", {p.K});
+            b = cptr<T>(ba);
+          }
+          T* yp = mptr<T>(y);
+          py::gil_scoped_release release;
+          conv2d_winograd_forward<T>(cptr<T>(x), wp, up, info, b, yp, p, tile, relu);
+        };
+        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+      },
+      py::arg("input"), py::arg("weight"), py::arg("transformed"), py::arg("layout"), py::arg("bias"),
+      py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"), py::arg("relu") = false,
+      "Winograd 3x3 stride-1 conv2d into out; weight or (transformed, layout=(mr, kc)).");
+  m.def(
+      "conv2d_winograd_input_grad", [](py::array dy, py::array w, py::array dx, P2 pad, int64_t groups, int tile) {
+        check_tile(tile);
+        if (dx.ndim() != 4 || w.ndim() != 4 || dy.ndim() != 4) throw py::value_error("arrays must be 4-D");
+        const ConvParams p = wino_params(shape_of(dx), w.shape(0), w.shape(1), pad, groups, dy.shape(2), dy.shape(3));
+        if (p.pad_h > 2 || p.pad_w > 2) throw py::value_error("Winograd input gradient needs padding <= 2");
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
+          check_array<T>(w, "weight", {p.K, p.Cg(), 3, 3});
+          check_array<T>(dx, "out", {p.N, p.C, p.H, p.W}, true);
+          py::gil_scoped_release release;
+          conv2d_winograd_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
+        };
+        if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+      },
+      "Winograd input gradient of a 3x3 stride-1 conv2d into dx (N, C, H, W).");
+}
+
+}  // namespace
+FASTCONV_REGISTER_BINDINGS(bind);
+}  // namespace fastconv

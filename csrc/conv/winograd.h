@@ -1,0 +1,52 @@
+// Winograd minimal-filtering convolution F(m x m, 3 x 3), m in {2, 4, 6}, for 3x3 kernels with
+// stride 1 and dilation 1 (any padding, any groups: each group is its own problem).
+//
+//   U[xi][k][c] = (G g_kc G^T)[xi]            transformed weights, packed as GEMM A panels
+//   V[xi][c][t] = (B^T d_ct B)[xi]            transformed input tiles of a block of tiles
+//   M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t]   alpha^2 GEMMs [Kg x Cg] x [Cg x tiles]
+//   y tile(k,t) = A^T M[.][k][t] A + bias[k]  (ReLU optional), fused in the output transform
+//
+// Tiles of all images of a group are processed in blocks of nb tiles (winograd.cpp), so the
+// scratch is bounded: the V and M blocks of all threads together take at most 32 MiB
+// (nb * alpha^2 * (Cg + Kg) values each; a floor of 32 tiles per block exceeds that only
+// beyond ~1000 channels), plus U itself (alpha^2 * K * Cg values: 9 MiB for VGG-16's largest
+// 512x512 layer at F(2,3), 36 MiB at F(4,3), 64 MiB at F(6,3)) and < 1 MiB per thread of
+// transform scratch. At VGG-16 sizes with auto (F(4,3) on 512 channels) the total stays
+// <= 68 MiB. The buffers are kept per calling thread between calls (no page faults on reuse).
+#pragma once
+#include <cstdint>
+
+#include "common/params.h"
+
+namespace fastconv {
+
+// The layout of packed transformed weights: the GEMM micro-kernel's row panel height and
+// reduction block they were packed for (they depend on the ISA active at packing time).
+struct WinoPackInfo {
+  int mr = 0, kc = 0;
+};
+
+// Number of values of U for K filters of Cg channels in `groups` groups at tile m.
+int64_t winograd_weights_size(int64_t K, int64_t Cg, int64_t groups, int m, int mr);
+// Micro-kernel panel layout U must have for the current ISA and element type.
+template <typename T> WinoPackInfo winograd_pack_info();
+
+// U <- transformed, packed weights of w[K, Cg, 3, 3]; U holds winograd_weights_size values.
+template <typename T>
+WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64_t groups, int m, T* U);
+
+// y = conv(x, w) + bias (3x3, stride 1). U: transformed weights from
+// winograd_transform_weights (packed as `info`), or null to transform w here.
+template <typename T>
+void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo info, const T* bias,
+                             T* y, const ConvParams& p, int m, bool relu);
+
+// dx = input gradient of a 3x3 stride-1 conv with padding <= 2: a Winograd convolution of dy
+// with the flipped, channel-transposed kernel and padding 2 - pad.
+template <typename T>
+void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int m);
+
+// Whether Winograd handles p (a reason string when it does not; null when it does).
+const char* winograd_unsupported(const ConvParams& p);
+
+}  // namespace fastconv
