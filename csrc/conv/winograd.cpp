@@ -28,7 +28,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Offset of U(k, c) in one (group, xi) slab packed like pack_a_all: kc-slices of the
 // reduction (channel) dimension, each holding every mr-row panel.
-int64_t packed_index(int64_t k, int64_t c, int64_t Cg, int64_t mpad, int mr, int kcb) {
+int64_t packed_index(int64_t k, int64_t c, int64_t Cg, int64_t mpad, int mr, int64_t kcb) {
   const int64_t pc = c / kcb * kcb, kc = std::min<int64_t>(kcb, Cg - pc);
   return pc * mpad + (k / mr) * kc * mr + (c - pc) * mr + k % mr;
 }
@@ -81,7 +81,9 @@ WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64
   const WinoPackInfo info = winograd_pack_info<T>();
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
   const std::vector<T> G = cast<T>(winograd_matrices(m).G);
-  const int a = m + 2, mr = info.mr, kcb = info.kc;
+  // Slices of the reduction over Cg exactly as gemm_driver takes them (slice_kc).
+  const int a = m + 2, mr = info.mr;
+  const int64_t kcb = slice_kc(Cg, info.kc);
   const int64_t Kg = K / groups, mpad = round_up(Kg, mr), slab = mpad * Cg;
   const int64_t npanels = mpad / mr, nslices = ceil_div(Cg, kcb);
   const int threads = max_threads();
@@ -139,7 +141,8 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
       std::fill(d, d + slab, T(0));
       for (int64_t k = 0; k < Kg; ++k)
         for (int64_t c = 0; c < Cg; ++c)
-          d[packed_index(k, c, Cg, mpad, mr, uk.kc)] = s[packed_index(k, c, Cg, mpad_src, info.mr, info.kc)];
+          d[packed_index(k, c, Cg, mpad, mr, slice_kc(Cg, uk.kc))] =
+              s[packed_index(k, c, Cg, mpad_src, info.mr, slice_kc(Cg, info.kc))];
     });
     U = dst;
   }
