@@ -10,9 +10,9 @@ import time
 
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train LeNet-5 on scikit-learn's embedded 8x8 digits (no download)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (cosine-annealed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true")
@@ -26,11 +26,12 @@ def _run_demo(args):
         set_num_threads(args.threads)
     train, test = data.digits(split="train", seed=args.seed), data.digits(split="test", seed=args.seed)
     model = models.lenet5("relu", "max", seed=args.seed)
-    opt = nn.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    opt = nn.Adam(model.parameters(), lr=args.lr)
     print(f"LeNet-5 (ReLU, max-pool) on {len(train[1])} digit images (8x8 resized to 32x32), "
           f"testing on {len(test[1])}")
     t0 = time.perf_counter()
-    fit(model, train, args.epochs, args.batch_size, opt, progress=not args.no_progress, seed=args.seed)
+    fit(model, train, args.epochs, args.batch_size, opt, progress=not args.no_progress, seed=args.seed,
+        scheduler=nn.CosineAnnealingLR(opt, args.epochs))
     ev = evaluate(model, test)
     print(f"test accuracy {ev['accuracy']:.4f} after {args.epochs} epochs ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -42,16 +43,16 @@ def _add_train(sub):
     p.add_argument("--root", default=None, help="folder with the MNIST IDX files (default: cache folder)")
     p.add_argument("--download", action="store_true", help="fetch MNIST into --root if missing")
     p.add_argument("--split", choices=["train", "test"], default="train",
-                   help="MNIST split to use; with 'test' the last --holdout images are held out")
+                   help="MNIST split; its last --holdout images are held out for validation")
     p.add_argument("--holdout", type=int, default=2000, help="images held out for validation")
     p.add_argument("--limit", type=int, default=None, help="train on at most this many images")
     p.add_argument("--model", choices=["lenet5", "lenet5-classic"], default="lenet5",
                    help="lenet5: ReLU + max-pool; lenet5-classic: sigmoid + average subsampling")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="adam")
     p.add_argument("--cosine", action="store_true", help="cosine learning-rate schedule")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)

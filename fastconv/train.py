@@ -1,6 +1,7 @@
 """Training loop (fit) and evaluation (accuracy, confusion matrix) for fastconv.nn models."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -8,6 +9,25 @@ import numpy as np
 from fastconv.data.loader import DataLoader
 from fastconv.nn import CrossEntropyLoss
 from fastconv.nn._ops import to_host
+
+
+@contextlib.contextmanager
+def limit_blas_threads(n):
+    """Limit numpy's BLAS thread pool to n threads (if threadpoolctl is installed).
+
+    Why: the dense layers' small matmuls run between OpenMP kernel calls; OpenBLAS's own
+    threads then fight the OpenMP team for the same cores and a 0.3 ms matmul can take 20 ms.
+    One BLAS thread is the right choice for LeNet-sized layers; pass n=None to leave it alone."""
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
 
 
 def _loader(data, batch_size, shuffle, seed=0):
@@ -27,7 +47,7 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=True, dynamic_ncols=True)
 
 
-def evaluate(model, data, batch_size=256, num_classes=None, loss=None):
+def evaluate(model, data, batch_size=256, num_classes=None, loss=None, blas_threads=1):
     """{'accuracy', 'loss', 'confusion' (true x predicted counts), 'n'} in eval mode; the
     model's previous train/eval mode is restored afterwards."""
     was_training = model.training
@@ -36,11 +56,12 @@ def evaluate(model, data, batch_size=256, num_classes=None, loss=None):
     loss = loss or CrossEntropyLoss()
     preds, targets, total = [], [], 0.0
     try:
-        for x, y in loader:
-            logits = model.forward(x)
-            total += loss(logits, y) * len(y)
-            preds.append(to_host(logits).argmax(axis=1))
-            targets.append(y)
+        with limit_blas_threads(blas_threads):
+            for x, y in loader:
+                logits = model.forward(x)
+                total += loss(logits, y) * len(y)
+                preds.append(to_host(logits).argmax(axis=1))
+                targets.append(y)
     finally:
         model.train(was_training)
     pred, true = np.concatenate(preds), np.concatenate(targets)
@@ -52,11 +73,19 @@ def evaluate(model, data, batch_size=256, num_classes=None, loss=None):
 
 
 def fit(model, data, epochs, batch_size=64, optimizer=None, augment=None, val_data=None, progress=True,
-        loss=None, scheduler=None, seed=0, on_epoch_end=None):
+        loss=None, scheduler=None, seed=0, on_epoch_end=None, blas_threads=1):
     """Train model on data ((images, labels) or a DataLoader) for epochs; returns the history
     {'loss', 'accuracy', 'val_accuracy', 'val_loss', 'seconds', 'images_per_s', 'lr'} (one
     entry per epoch). augment(batch) -> batch is applied to every training batch, fresh each
-    iteration. scheduler.step() runs after each epoch; on_epoch_end(epoch, stats) after that."""
+    iteration. scheduler.step() runs after each epoch; on_epoch_end(epoch, stats) after that.
+    blas_threads limits numpy's BLAS pool during training (see limit_blas_threads(); None: no limit)."""
+    with limit_blas_threads(blas_threads):
+        return _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress, loss, scheduler,
+                    seed, on_epoch_end)
+
+
+def _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress, loss, scheduler, seed,
+         on_epoch_end):
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if optimizer is None:
