@@ -22,7 +22,7 @@ def resize_bilinear(images, size):
     """(N, C, H, W) -> (N, C, size, size) float32, bilinear (separable matrix products)."""
     n, c, h, w = images.shape
     rh, rw = _bilinear_matrix(h, size), _bilinear_matrix(w, size)
-    out = np.einsum("ih,nchw,jw->ncij", rh, images.astype(np.float64), rw)
+    out = rh @ images.astype(np.float64) @ rw.T  # (size, h) @ (..., h, w) @ (w, size)
     return out.astype(np.float32)
 
 

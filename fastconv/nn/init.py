@@ -43,4 +43,8 @@ def kaiming_uniform(shape, a=math.sqrt(5), rng=None, dtype=np.float32):
 
 def uniform(shape, bound, rng=None, dtype=np.float32):
     rng = rng if rng is not None else _generator
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    # draw float32 directly: VGG's 100M-element FC weight would need an 800 MB float64 temporary
+    w = rng.random(shape, dtype=np.float32)
+    w *= np.float32(2 * bound)
+    w -= np.float32(bound)
+    return w.astype(dtype, copy=False)
