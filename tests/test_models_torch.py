@@ -121,12 +121,19 @@ def test_alexnet_matches_torch(size):
 
 @pytest.mark.slow
 def test_vgg16_224_matches_torch():
+    """In float64: at 224 a float32 run flips a few max-pool argmaxes / ReLU signs between
+    any two implementations (torch vs itself in float64 differs by ~1e-3 in the first layer's
+    gradient), so the strict gradient comparison runs in double; logits are checked in float32."""
     ours = he_init(models.vgg16(num_classes=10, seed=2), 2)
     keys = list(ours.state_dict())
     assert keys[0] == "features.0.weight" and keys[-1] == "classifier.6.bias" and len(keys) == 32
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
-    check_parity(ours, torch_vgg16(10), x, np.array([7]))
+    theirs = torch_vgg16(10)
+    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    ours.eval()
+    assert rel_err(ours.forward(x), theirs.eval()(torch.from_numpy(x)).detach().numpy()) <= 1e-4
+    check_parity(ours.astype(np.float64), theirs.double(), x.astype(np.float64), np.array([7]), tol=1e-8)
 
 
 def test_vgg16_layout_small_matches_torch():

@@ -76,6 +76,15 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    def astype(self, dtype):
+        """Convert every parameter to dtype (float32 or float64) in place; gradients are reset."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        for p in self.parameters():
+            p.data, p.grad = p.data.astype(dtype), None
+        return self
+
     def num_parameters(self):
         return sum(int(np.prod(p.shape)) for p in self.parameters())
 
