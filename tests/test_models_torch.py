@@ -121,9 +121,10 @@ def test_alexnet_matches_torch(size):
 
 @pytest.mark.slow
 def test_vgg16_224_matches_torch():
-    """In float64: at 224 a float32 run flips a few max-pool argmaxes / ReLU signs between
-    any two implementations (torch vs itself in float64 differs by ~1e-3 in the first layer's
-    gradient), so the strict gradient comparison runs in double; logits are checked in float32."""
+    """Gradients compared in float64. In float32 at 224 rounding flips some max-pool argmaxes
+    and ReLU signs between any two implementations; measured on features.0.weight's gradient:
+    torch fp32 vs torch fp64 6e-4, fastconv fp32 vs torch fp32 7.5e-3, while the individual
+    conv gradient kernels agree with fp64 to ~5e-6. Logits are checked in float32."""
     ours = he_init(models.vgg16(num_classes=10, seed=2), 2)
     keys = list(ours.state_dict())
     assert keys[0] == "features.0.weight" and keys[-1] == "classifier.6.bias" and len(keys) == 32
