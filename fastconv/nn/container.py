@@ -1,0 +1,113 @@
+"""Sequential: runs its layers in order, and can stop at / backpropagate from any named layer
+(feature maps and saliency for fastconv.interpret need exactly that)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from fastconv import functional as F
+from fastconv.nn.module import Module
+
+
+class Sequential(Module):
+    """Sequential(layer, ...) names children "0", "1", ...; Sequential(OrderedDict) keeps the
+    given names. Nested Sequentials are flattened into one chain of leaf layers whose dotted
+    names ("features.10") address them in forward(until=...) and backward_from(...)."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (dict, OrderedDict)):
+            items = layers[0].items()
+        else:
+            items = ((str(i), m) for i, m in enumerate(layers))
+        for name, m in items:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential children must be Modules, got {type(m).__name__} for {name!r}")
+            setattr(self, name, m)
+        self._chain = None
+        self._ran = 0  # leaves run by the last forward
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self._modules.values())[key]
+        return self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def append(self, module, name=None):
+        setattr(self, name or str(len(self._modules)), module)
+        self._chain = None
+        return self
+
+    def leaves(self):
+        """[(dotted name, layer)] in execution order; nested Sequentials expanded."""
+        if self._chain is None:
+            chain = []
+            for name, m in self._modules.items():
+                if isinstance(m, Sequential):
+                    chain.extend((f"{name}.{n}", leaf) for n, leaf in m.leaves())
+                else:
+                    chain.append((name, m))
+            self._chain = chain
+        return self._chain
+
+    def _end_index(self, name):
+        """Index one past the last leaf that is `name` or lies inside it."""
+        chain = self.leaves()
+        hits = [i for i, (n, _) in enumerate(chain) if n == name or n.startswith(name + ".")]
+        if not hits:
+            raise KeyError(f"no layer named {name!r}; layers: {[n for n, _ in chain]}")
+        return hits[-1] + 1
+
+    def forward(self, x, until=None):
+        """Output of the whole chain, or of layer `until` (its activation) when given."""
+        chain = self.leaves()
+        end = len(chain) if until is None else self._end_index(until)
+        for _, layer in chain[:end]:
+            x = layer.forward(x)
+        self._ran = end
+        return x
+
+    def forward_with_activations(self, x, names):
+        """(output, {name: activation}) for each layer name in names, in one pass."""
+        chain = self.leaves()
+        ends = {self._end_index(n): n for n in names}
+        acts = {}
+        for i, (_, layer) in enumerate(chain):
+            x = layer.forward(x)
+            if i + 1 in ends:
+                for n in names:
+                    if self._end_index(n) == i + 1:
+                        acts[n] = x
+        self._ran = len(chain)
+        return x, acts
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Backpropagate from the output of the last forward to the input; parameter
+        gradients accumulate. need_input_grad=False skips the first layer's input gradient
+        (training never needs d loss / d image, and that conv is not free)."""
+        return self._backward(self._ran, grad_output, need_input_grad)
+
+    def backward_from(self, name, grad_output, need_input_grad=True):
+        """Backpropagate grad_output, taken as the gradient of layer `name`'s output, to the
+        input (saliency: d activation / d image). The forward must have run through `name`."""
+        end = self._end_index(name)
+        if end > self._ran:
+            raise RuntimeError(f"layer {name!r} was not reached by the last forward; run forward first")
+        return self._backward(end, grad_output, need_input_grad)
+
+    def _backward(self, end, g, need_input_grad):
+        if end == 0:
+            raise RuntimeError("backward called before forward")
+        chain = self.leaves()
+        for i in range(end - 1, -1, -1):
+            g = chain[i][1].backward(g, need_input_grad=need_input_grad or i > 0)
+        return g
+
+    def predict_proba(self, x):
+        """Softmax over the logits: the network's inference output."""
+        return F.softmax(self.forward(x), 1)
+
+    def predict(self, x):
+        from fastconv.nn._ops import to_host
+        return to_host(self.forward(x)).argmax(axis=1)

@@ -1,0 +1,282 @@
+"""Layers: forward(x) caches what backward needs; backward(grad_output) returns grad_input and
+accumulates parameter gradients into Parameter.grad. Constructor arguments mirror torch.nn.
+
+Everything runs through fastconv.functional (or fastconv.nn._ops), so a layer works on
+whichever device its arrays live on. Shapes in the one-line comment of each forward.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastconv import functional as F
+from fastconv._validate import int_pair
+from fastconv.nn import _ops
+from fastconv.nn import init
+from fastconv.nn.module import Module, Parameter
+
+
+class Conv2d(Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, *, rng=None, seed=None, dtype=np.float32):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible "
+                             f"by groups {groups}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", 1)
+        self.stride = int_pair(stride, "stride", 1)
+        self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", 0)
+        self.dilation = int_pair(dilation, "dilation", 1)
+        self.groups = int(groups)
+        rng = init.resolve_rng(rng, seed)
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(init.kaiming_uniform(shape, rng=rng, dtype=dtype))
+        self.bias = Parameter(init.uniform((out_channels,), 1 / math.sqrt(init.fan_in(shape)), rng, dtype)) \
+            if bias else None
+        self._x = None
+
+    def forward(self, x):  # (N, C, H, W) -> (N, K, OH, OW)
+        self._x = x
+        return F.conv2d(x, self.weight.data, None if self.bias is None else self.bias.data,
+                        self.stride, self.padding, self.dilation, self.groups)
+
+    def backward(self, dy, need_input_grad=True):  # (N, K, OH, OW) -> (N, C, H, W)
+        x, w = self._x, self.weight
+        w.grad = _ops.accumulate(w.grad, F.conv2d_weight(x, w.shape, dy, self.stride, self.padding,
+                                                         self.dilation, self.groups))
+        if self.bias is not None:
+            self.bias.grad = _ops.accumulate(self.bias.grad, _ops.bias_grad(dy))
+        if not need_input_grad:
+            return None
+        return F.conv2d_input(x.shape, w.data, dy, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class Linear(Module):
+    def __init__(self, in_features, out_features, bias=True, *, rng=None, seed=None, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = init.resolve_rng(rng, seed)
+        shape = (out_features, in_features)
+        self.weight = Parameter(init.kaiming_uniform(shape, rng=rng, dtype=dtype))
+        self.bias = Parameter(init.uniform((out_features,), 1 / math.sqrt(in_features), rng, dtype)) \
+            if bias else None
+        self._x = None
+
+    def forward(self, x):  # (N, in) -> (N, out)
+        self._x = x
+        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+
+    def backward(self, dy, need_input_grad=True):  # (N, out) -> (N, in)
+        gx, gw, gb = F.linear_backward(self._x, self.weight.data, dy, self.bias is not None)
+        self.weight.grad = _ops.accumulate(self.weight.grad, gw)
+        if self.bias is not None:
+            self.bias.grad = _ops.accumulate(self.bias.grad, gb)
+        return gx if need_input_grad else None
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
+        self._idx = self._in_shape = None
+
+    def forward(self, x):  # (N, C, H, W) -> (N, C, OH, OW)
+        self._in_shape = tuple(x.shape)
+        y, self._idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                                    self.ceil_mode, return_indices=True)
+        return y
+
+    def backward(self, dy, need_input_grad=True):
+        return F.max_pool2d_backward(dy, self._idx, self._in_shape) if need_input_grad else None
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        self._in_shape = None
+
+    def forward(self, x):  # (N, C, H, W) -> (N, C, OH, OW)
+        self._in_shape = tuple(x.shape)
+        return F.avg_pool2d(x, *self.args)
+
+    def backward(self, dy, need_input_grad=True):
+        return F.avg_pool2d_backward(dy, self._in_shape, *self.args) if need_input_grad else None
+
+    def extra_repr(self):
+        return f"kernel_size={self.args[0]}, stride={self.args[1]}"
+
+
+def _adaptive_bins(size, out):
+    # torch's adaptive pooling bins: [floor(i*size/out), ceil((i+1)*size/out))
+    return [(i * size // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+class AdaptiveAvgPool2d(Module):
+    """torch.nn.AdaptiveAvgPool2d. Identity when the input already has the output size, one
+    avg_pool2d when the size divides evenly (torchvision nets at 224), else torch's bins (host)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = int_pair(output_size, "output_size", 1)
+        self._in_shape = None
+
+    def _uniform_kernel(self, h, w):
+        oh, ow = self.output_size
+        return (h // oh, w // ow) if h % oh == 0 and w % ow == 0 else None
+
+    def forward(self, x):  # (N, C, H, W) -> (N, C, oh, ow)
+        self._in_shape = tuple(x.shape)
+        h, w = self._in_shape[2:]
+        if (h, w) == self.output_size:
+            return x
+        k = self._uniform_kernel(h, w)
+        if k is not None:
+            return F.avg_pool2d(x, k, k)
+        xh = _ops.to_host(x)
+        bh, bw = _adaptive_bins(h, self.output_size[0]), _adaptive_bins(w, self.output_size[1])
+        y = np.empty(xh.shape[:2] + self.output_size, xh.dtype)
+        for i, (h0, h1) in enumerate(bh):
+            for j, (w0, w1) in enumerate(bw):
+                y[:, :, i, j] = xh[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+        return y
+
+    def backward(self, dy, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        h, w = self._in_shape[2:]
+        if (h, w) == self.output_size:
+            return dy
+        k = self._uniform_kernel(h, w)
+        if k is not None:
+            return F.avg_pool2d_backward(dy, self._in_shape, k, k)
+        dyh = _ops.to_host(dy)
+        dx = np.zeros(self._in_shape, dyh.dtype)
+        bh, bw = _adaptive_bins(h, self.output_size[0]), _adaptive_bins(w, self.output_size[1])
+        for i, (h0, h1) in enumerate(bh):
+            for j, (w0, w1) in enumerate(bw):
+                dx[:, :, h0:h1, w0:w1] += dyh[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
+        return dx
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class ReLU(Module):
+    def __init__(self, inplace=False):  # inplace accepted for torch compatibility; ignored
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        self._y = F.relu(x)
+        return self._y
+
+    def backward(self, dy, need_input_grad=True):
+        return F.relu_backward(dy, self._y)
+
+
+class Sigmoid(Module):
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        self._y = F.sigmoid(x)
+        return self._y
+
+    def backward(self, dy, need_input_grad=True):
+        return F.sigmoid_backward(dy, self._y)
+
+
+class Tanh(Module):
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        self._y = F.tanh(x)
+        return self._y
+
+    def backward(self, dy, need_input_grad=True):
+        return F.tanh_backward(dy, self._y)
+
+
+class Softmax(Module):
+    """Probabilities along dim (inference output; train on logits with CrossEntropyLoss)."""
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = dim
+        self._y = None
+
+    def forward(self, x):
+        self._y = F.softmax(x, self.dim)
+        return self._y
+
+    def backward(self, dy, need_input_grad=True):
+        return _ops.softmax_backward(dy, self._y, self.dim)
+
+
+class Flatten(Module):
+    def __init__(self, start_dim=1):
+        super().__init__()
+        if start_dim != 1:
+            raise ValueError(f"only start_dim=1 is supported, got {start_dim}")
+        self._in_shape = None
+
+    def forward(self, x):  # (N, ...) -> (N, prod(...))
+        self._in_shape = tuple(x.shape)
+        return x.reshape(self._in_shape[0], int(np.prod(self._in_shape[1:])))
+
+    def backward(self, dy, need_input_grad=True):
+        return dy.reshape(self._in_shape)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+    def backward(self, dy, need_input_grad=True):
+        return dy
+
+
+class Dropout(Module):
+    """Zeroes elements with probability p in training (scaling the rest by 1/(1-p)); identity in eval."""
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None, seed=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+        self.p = float(p)
+        # a generator of its own, seeded from the global one at construction: reproducible
+        # after fastconv.nn.manual_seed without coupling to the order of other draws
+        base = init.resolve_rng(rng, seed)
+        self._rng = np.random.default_rng(base.integers(2**63)) if rng is None else rng
+        self._mask = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        y, self._mask = _ops.dropout_mask_mul(x, self.p, self._rng)
+        return y
+
+    def backward(self, dy, need_input_grad=True):
+        return dy if self._mask is None else _ops.mul(dy, self._mask)
+
+    def extra_repr(self):
+        return f"p={self.p}"

@@ -1,0 +1,135 @@
+"""Parameter and Module: named parameters, train/eval, state dicts with torch-style dotted names."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from fastconv.nn import _ops
+
+
+class Parameter:
+    """A trainable array and its accumulated gradient (None until the first backward)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = None
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: subclasses set Parameters and child Modules as attributes (registered in
+    order) and implement forward(x) and backward(grad_output, need_input_grad=True)."""
+
+    def __init__(self):
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self._params[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __call__(self, x, **kwargs):
+        return self.forward(x, **kwargs)
+
+    def forward(self, x):  # (the shape comment lives on each subclass)
+        raise NotImplementedError
+
+    def backward(self, grad_output, need_input_grad=True):
+        raise NotImplementedError
+
+    # -- traversal
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self, prefix=""):
+        for mname, m in self.named_modules(prefix):
+            for pname, p in m._params.items():
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def astype(self, dtype):
+        """Convert every parameter to dtype (float32 or float64) in place; gradients are reset."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        for p in self.parameters():
+            p.data, p.grad = p.data.astype(dtype), None
+        return self
+
+    def num_parameters(self):
+        return sum(int(np.prod(p.shape)) for p in self.parameters())
+
+    # -- state
+    def state_dict(self):
+        """OrderedDict name -> host numpy array (a view for numpy parameters)."""
+        return OrderedDict((n, _ops.to_host(p.data)) for n, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays (numpy or torch tensors) into the parameters in place. Missing, unexpected
+        and mis-shaped keys are all collected and reported in one KeyError/ValueError."""
+        params = OrderedDict(self.named_parameters())
+        # torchvision state dicts may carry buffers we do not model (none for these nets, but
+        # BatchNorm counters would be here); those count as unexpected under strict.
+        missing = [k for k in params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in params]
+        mismatched = []
+        converted = {}
+        for k, p in params.items():
+            if k in state_dict:
+                v = _ops.to_host(state_dict[k])
+                if tuple(v.shape) != p.shape:
+                    mismatched.append(f"{k}: expected {p.shape}, got {tuple(v.shape)}")
+                else:
+                    converted[k] = v
+        problems = []
+        if missing and strict:
+            problems.append(f"missing keys: {missing}")
+        if unexpected and strict:
+            problems.append(f"unexpected keys: {unexpected}")
+        if mismatched:
+            problems.append(f"shape mismatches: {mismatched}")
+        if problems:
+            raise ValueError(f"load_state_dict into {type(self).__name__} failed; " + "; ".join(problems))
+        for k, v in converted.items():
+            p = params[k]
+            _ops.copy_into(p.data, np.asarray(v, dtype=p.data.dtype))
+        return self
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        return "\n".join(lines) + (")" if len(lines) == 1 else "\n)")

@@ -1,0 +1,95 @@
+"""SGD and Adam with torch.optim semantics (weight decay as L2 added to the gradient).
+Updates run in place on the parameter arrays, reusing state buffers (no per-step allocation
+beyond one temporary)."""
+from __future__ import annotations
+
+import math
+
+from fastconv.nn.module import Module, Parameter
+
+
+def _param_list(params):
+    if isinstance(params, Module):
+        params = params.parameters()
+    params = list(params)
+    if not params or not all(isinstance(p, Parameter) for p in params):
+        raise TypeError("params must be a non-empty iterable of fastconv.nn.Parameter (model.parameters())")
+    return params
+
+
+class Optimizer:
+    def __init__(self, params, lr):
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.params = _param_list(params)
+        self.lr = float(lr)
+        self.base_lr = self.lr
+        self.state = {}
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: g = grad + wd*p; buf = mu*buf + (1-dampening)*g (buf = g on the first
+    step); g = g + mu*buf if nesterov else buf; p -= lr*g."""
+
+    def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError("momentum and weight_decay must be >= 0")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov momentum requires momentum > 0 and dampening = 0")
+        self.momentum, self.dampening = float(momentum), float(dampening)
+        self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
+
+    def step(self):
+        mu = self.momentum
+        for p in self.params:
+            if p.grad is None:
+                continue
+            g = p.grad
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            if mu:
+                buf = self.state.get(id(p))
+                if buf is None:
+                    buf = self.state[id(p)] = g.copy()
+                else:
+                    buf *= mu
+                    buf += (1 - self.dampening) * g
+                g = g + mu * buf if self.nesterov else buf
+            p.data -= self.lr * g
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (not AdamW): m, v moving averages with bias correction."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        self.betas, self.eps, self.weight_decay = tuple(betas), float(eps), float(weight_decay)
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p in self.params:
+            if p.grad is None:
+                continue
+            g = p.grad
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            st = self.state.get(id(p))
+            if st is None:
+                st = self.state[id(p)] = (g * 0, g * 0)
+            m, v = st
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            denom = (v ** 0.5) / math.sqrt(c2) + self.eps
+            p.data -= (self.lr / c1) * m / denom
