@@ -1,0 +1,116 @@
+// Pixel noise from a counter-based generator: element i of sample n gets its random bits from
+// hash(key[n], i), so the result is the same for any thread count or batch chunking, and the
+// loops have no carried state (they vectorise). Gaussian variates use Box-Muller with
+// polynomial log / sin / cos (|error| < 1e-5, far below any noise level used for augmentation).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "augment/augment.h"
+#include "common/parallel.h"
+
+namespace fastconv {
+namespace augment {
+namespace {
+
+constexpr int64_t kChunk = 8192;
+
+// "lowbias32" integer hash (C. Wellons): a bijection on 32-bit words with good avalanche.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16; x *= 0x7feb352dU;
+  x ^= x >> 15; x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+inline uint32_t bits(uint64_t key, uint32_t counter) {
+  return mix32(mix32(counter ^ static_cast<uint32_t>(key)) + static_cast<uint32_t>(key >> 32));
+}
+
+// Uniform in (0, 1]: 24 random bits, never 0 (log is taken).
+inline float uniform_open0(uint32_t h) { return static_cast<float>((h >> 8) + 1) * (1.0f / 16777216.0f); }
+
+// ln(u) for u in (0, 1]: exponent from the bits, mantissa m in [1, 2) through
+// ln m = 2 atanh(t), t = (m - 1) / (m + 1) <= 1/3, odd series to t^9.
+inline float fast_log(float u) {
+  uint32_t i;
+  std::memcpy(&i, &u, 4);
+  const float e = static_cast<float>(static_cast<int32_t>(i >> 23) - 127);
+  i = (i & 0x007fffffU) | 0x3f800000U;
+  float m;
+  std::memcpy(&m, &i, 4);
+  const float t = (m - 1.f) / (m + 1.f), t2 = t * t;
+  const float series = t * (2.f + t2 * (2.f / 3 + t2 * (2.f / 5 + t2 * (2.f / 7 + t2 * (2.f / 9)))));
+  return e * 0.69314718f + series;
+}
+
+// sin and cos of 2*pi*v for v in [0, 1): fold to a in [-pi/2, pi/2] and Taylor to degree 11/12.
+inline void sincos_turn(float v, float& s, float& c) {
+  float a = (v - 0.5f) * 6.28318531f;           // a in [-pi, pi); sin(2 pi v) = -sin(a), cos = -cos(a)
+  const bool fold = std::fabs(a) > 1.57079633f;  // use sin(pi - a) = sin(a), cos(pi - a) = -cos(a)
+  const float a2 = fold ? std::copysign(3.14159265f, a) - a : a;
+  const float x2 = a2 * a2;
+  float sn = a2 * (1.f + x2 * (-1.f / 6 + x2 * (1.f / 120 + x2 * (-1.f / 5040 + x2 * (1.f / 362880 + x2 * (-1.f / 39916800))))));
+  float cs = 1.f + x2 * (-0.5f + x2 * (1.f / 24 + x2 * (-1.f / 720 + x2 * (1.f / 40320 + x2 * (-1.f / 3628800 + x2 * (1.f / 479001600))))));
+  cs = fold ? -cs : cs;
+  s = -sn;
+  c = -cs;
+}
+
+}  // namespace
+
+template <typename T>
+void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const uint64_t* key,
+                    const float* std, float lo, float hi) {
+  const int64_t chunks = (per_sample + kChunk - 1) / kChunk;
+  parallel_for(N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk;
+    const int64_t i1 = std::min(per_sample, i0 + kChunk);
+    const T* x = src + n * per_sample;
+    T* y = dst + n * per_sample;
+    const float sd = std[n];
+    const uint64_t k = key[n];
+    if (sd == 0.f) {
+      std::memcpy(y + i0, x + i0, sizeof(T) * (i1 - i0));
+      return;
+    }
+    // Element pairs (2j, 2j+1) share one Box-Muller draw from counters 2j and 2j+1.
+    for (int64_t i = i0; i < i1; i += 2) {
+      const uint32_t j = static_cast<uint32_t>(i);
+      const float u1 = uniform_open0(bits(k, j)), u2 = static_cast<float>(bits(k, j + 1) >> 8) * (1.0f / 16777216.0f);
+      const float r = std::sqrt(-2.f * fast_log(u1));
+      float s, c;
+      sincos_turn(u2, s, c);
+      y[i] = static_cast<T>(std::min(std::max(static_cast<float>(x[i]) + sd * r * c, lo), hi));
+      if (i + 1 < i1)
+        y[i + 1] = static_cast<T>(std::min(std::max(static_cast<float>(x[i + 1]) + sd * r * s, lo), hi));
+    }
+  });
+}
+
+template <typename T>
+void salt_pepper(const T* src, T* dst, int64_t N, int64_t per_sample, const uint64_t* key,
+                 const float* amount, float salt, float pepper) {
+  const int64_t chunks = (per_sample + kChunk - 1) / kChunk;
+  parallel_for(N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk;
+    const int64_t i1 = std::min(per_sample, i0 + kChunk);
+    const T* x = src + n * per_sample;
+    T* y = dst + n * per_sample;
+    const float a = amount[n], half = 0.5f * amount[n];
+    const uint64_t k = key[n];
+    for (int64_t i = i0; i < i1; ++i) {
+      const float u = static_cast<float>(bits(k, static_cast<uint32_t>(i)) >> 8) * (1.0f / 16777216.0f);
+      y[i] = u < half ? static_cast<T>(pepper) : (u < a ? static_cast<T>(salt) : x[i]);
+    }
+  });
+}
+
+template void gaussian_noise<float>(const float*, float*, int64_t, int64_t, const uint64_t*, const float*, float, float);
+template void gaussian_noise<double>(const double*, double*, int64_t, int64_t, const uint64_t*, const float*, float, float);
+template void salt_pepper<float>(const float*, float*, int64_t, int64_t, const uint64_t*, const float*, float, float);
+template void salt_pepper<double>(const double*, double*, int64_t, int64_t, const uint64_t*, const float*, float, float);
+
+}  // namespace augment
+}  // namespace fastconv
