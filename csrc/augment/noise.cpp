@@ -31,8 +31,8 @@ inline uint32_t bits(uint64_t key, uint32_t counter) {
 // Uniform in (0, 1]: 24 random bits, never 0 (log is taken).
 inline float uniform_open0(uint32_t h) { return static_cast<float>((h >> 8) + 1) * (1.0f / 16777216.0f); }
 
-// ln(u) for u in (0, 1]: exponent from the bits, mantissa m in [1, 2) through
-// ln m = 2 atanh(t), t = (m - 1) / (m + 1) <= 1/3, odd series to t^9.
+// ln(u) for u in (0, 1]: exponent from the bits, mantissa m through
+// ln m = 2 atanh(t), t = (m - 1) / (m + 1), odd series to t^9.
 inline float fast_log(float u) {
   uint32_t i;
   std::memcpy(&i, &u, 4);
@@ -40,9 +40,13 @@ inline float fast_log(float u) {
   i = (i & 0x007fffffU) | 0x3f800000U;
   float m;
   std::memcpy(&m, &i, 4);
+  // Centre the mantissa on 1 (m in [0.707, 1.414)): |t| <= 0.172, and no cancellation for u near 1.
+  const bool big = m > 1.41421356f;
+  m = big ? 0.5f * m : m;
+  const float e2 = big ? e + 1.f : e;
   const float t = (m - 1.f) / (m + 1.f), t2 = t * t;
   const float series = t * (2.f + t2 * (2.f / 3 + t2 * (2.f / 5 + t2 * (2.f / 7 + t2 * (2.f / 9)))));
-  return e * 0.69314718f + series;
+  return e2 * 0.69314718f + series;
 }
 
 // sin and cos of 2*pi*v for v in [0, 1): fold to a in [-pi/2, pi/2] and Taylor to degree 11/12.

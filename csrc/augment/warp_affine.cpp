@@ -88,7 +88,7 @@ void warp_row(const T* plane, T* out, const RowTaps& t, int64_t OW, Interp inter
   const float* wf = t.wfill.data();
   if (interp == Interp::nearest) {
     for (int64_t x = 0; x < OW; ++x)
-      out[x] = static_cast<T>(w0[x] * static_cast<float>(plane[o0[x]]) + wf[x] * fill);
+      out[x] = static_cast<T>(w0[x] * plane[o0[x]] + wf[x] * fill);
     return;
   }
   for (int64_t x = 0; x < OW; ++x)
