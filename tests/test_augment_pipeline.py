@@ -6,6 +6,7 @@ import pytest
 from fastconv.augment import (Affine, Brightness, ColorJitter, Compose, Contrast, Cutout,
                               GaussianBlur, GaussianNoise, HorizontalFlip, Hue, RandomResizedCrop,
                               Rotate, SaltAndPepper, Saturation, Scale, Translate, VerticalFlip)
+from fastconv.augment import batch_to_images, images_to_batch
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 
@@ -140,6 +141,20 @@ def test_input_is_not_modified_unless_inplace():
     np.testing.assert_array_equal(x, y)
 
 
+def test_uint8_hwc_images_get_the_same_augmentation_as_float_batches():
+    imgs = (rand(6, 22, 20, 3) * 255).astype(np.uint8)
+    pipe = Compose([HorizontalFlip(), Affine(rotate=20, translate=0.1, scale=(0.9, 1.1), border="reflect"),
+                    ColorJitter(0.3, 0.3, 0.3, 0.05), GaussianBlur(p=0.5), Cutout(p=0.5)], seed=7)
+    out8, p8 = pipe.apply_images(imgs, start_index=0, return_params=True)
+    batch = images_to_batch(imgs)[0]
+    outf, pf = pipe(batch, start_index=0, return_params=True)
+    np.testing.assert_array_equal(p8.transforms[1]["angle"], pf.transforms[1]["angle"])
+    ref = batch_to_images(outf, (False, np.dtype(np.uint8)))
+    # intermediate rounding to uint8 after each step: allow a few levels
+    assert out8.dtype == np.uint8 and out8.shape == imgs.shape
+    assert np.abs(out8.astype(int) - ref.astype(int)).max() <= 3
+
+
 def test_images_helper_round_trips_uint8_hwc():
     imgs = (rand(3, 10, 12, 3) * 255).astype(np.uint8)
     out = Compose([HorizontalFlip(p=1.0)]).apply_images(imgs)
@@ -182,7 +197,7 @@ def test_bad_batches_raise_value_error():
     with pytest.raises(ValueError, match="4-D"):
         pipe(rand(3, 8, 8))
     with pytest.raises(ValueError, match="dtype"):
-        pipe(np.zeros((1, 3, 4, 4), np.uint8))
+        pipe(np.zeros((1, 3, 4, 4), np.int16))
     with pytest.raises(ValueError, match="start_index"):
         pipe(rand(1, 3, 4, 4), start_index=-2)
     with pytest.raises(TypeError, match="transforms\\[0\\]"):

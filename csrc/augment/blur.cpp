@@ -1,6 +1,8 @@
-// Separable Gaussian blur with a per-sample sigma. One task per (image, channel) plane:
-// a horizontal pass over a border-padded copy of each row into a float scratch plane, then a
-// vertical pass that accumulates whole rows (both inner loops run over x and vectorise).
+// Separable Gaussian blur with a per-sample sigma, NCHW or NHWC. A task is one plane of H rows
+// of W pixels with P interleaved values (NCHW: one channel, P = 1; NHWC: one image, P = C):
+// a horizontal pass over a border-padded copy of each row into a float scratch plane, then
+// a vertical pass that accumulates whole rows. Both inner loops run over contiguous memory
+// and vectorise; the symmetric kernel is folded so each pair of taps costs one multiply.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -8,21 +10,12 @@
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/pixels.h"
 #include "common/parallel.h"
 
 namespace fastconv {
 namespace augment {
 namespace {
-
-inline int64_t border_index(int64_t i, int64_t n, Border border) {
-  if (i >= 0 && i < n) return i;
-  if (border == Border::constant) return -1;
-  if (border == Border::replicate) return i < 0 ? 0 : n - 1;
-  if (n == 1) return 0;
-  const int64_t period = 2 * (n - 1);
-  const int64_t m = (i < 0 ? -i : i) % period;
-  return m < n ? m : period - m;
-}
 
 // Normalised 1-D Gaussian of radius int(truncate * sigma + 0.5), as scipy.ndimage.
 std::vector<float> gaussian_kernel(double sigma, double truncate) {
@@ -38,52 +31,64 @@ std::vector<float> gaussian_kernel(double sigma, double truncate) {
 }  // namespace
 
 template <typename T>
-void gaussian_blur(const T* src, T* dst, Batch b, const double* sigma, double truncate, Border border) {
-  const int64_t H = b.H, W = b.W;
-  parallel_for(b.N * b.C, [&](int64_t nc) {
-    const int64_t n = nc / b.C;
-    const T* in = src + nc * H * W;
-    T* out = dst + nc * H * W;
+void gaussian_blur(const T* src, T* dst, Image im, const double* sigma, double truncate, Border border) {
+  const int64_t H = im.H, W = im.W, P = im.channels_last ? im.C : 1;
+  const int64_t L = W * P;  // elements per row
+  const int64_t planes = im.channels_last ? im.N : im.N * im.C;
+  const int bd = static_cast<int>(border);
+  parallel_for(planes, [&](int64_t pi) {
+    const int64_t n = im.channels_last ? pi : pi / im.C;
+    const T* in = src + pi * H * L;
+    T* out = dst + pi * H * L;
     if (!(sigma[n] > 0)) {
-      std::memcpy(out, in, sizeof(T) * H * W);
+      if (out != in) std::memcpy(out, in, sizeof(T) * H * L);
       return;
     }
     const std::vector<float> k = gaussian_kernel(sigma[n], truncate);
-    const int64_t r = static_cast<int64_t>(k.size() / 2), taps = static_cast<int64_t>(k.size());
-    std::vector<float> padded(W + 2 * r), tmp(H * W), acc(W), zeros(W, 0.f);
-    // Horizontal pass: padded row -> tmp.
+    const int64_t r = static_cast<int64_t>(k.size() / 2);
+    std::vector<float> padded((W + 2 * r) * P), tmp(H * L), acc(L), zeros(L, 0.f);
+    std::vector<const float*> rows(2 * r + 1);
     for (int64_t y = 0; y < H; ++y) {
-      const T* row = in + y * W;
+      const T* row = in + y * L;
       for (int64_t i = -r; i < W + r; ++i) {
-        const int64_t j = border_index(i, W, border);
-        padded[i + r] = j < 0 ? 0.f : static_cast<float>(row[j]);
+        const int64_t j = border_index(i, W, bd);
+        for (int64_t c = 0; c < P; ++c)
+          padded[(i + r) * P + c] = j < 0 ? 0.f : static_cast<float>(row[j * P + c]);
       }
-      float* t = tmp.data() + y * W;
-      for (int64_t x = 0; x < W; ++x) t[x] = 0.f;
-      for (int64_t q = 0; q < taps; ++q) {
-        const float w = k[q];
-        const float* p = padded.data() + q;
-        for (int64_t x = 0; x < W; ++x) t[x] += w * p[x];
+      float* t = tmp.data() + y * L;
+      const float* centre = padded.data() + r * P;
+      const float k0 = k[r];
+      for (int64_t x = 0; x < L; ++x) t[x] = k0 * centre[x];
+      for (int64_t q = 1; q <= r; ++q) {
+        const float w = k[r + q];
+        const float *a = centre - q * P, *b = centre + q * P;
+        for (int64_t x = 0; x < L; ++x) t[x] += w * (a[x] + b[x]);
       }
     }
     // Vertical pass: out row y = sum_q k[q] * tmp row (y + q - r), rows remapped at the border.
+    // (In place is safe: every input row was read into tmp above.)
     for (int64_t y = 0; y < H; ++y) {
-      float* a = acc.data();
-      for (int64_t x = 0; x < W; ++x) a[x] = 0.f;
-      for (int64_t q = 0; q < taps; ++q) {
-        const int64_t j = border_index(y + q - r, H, border);
-        const float* p = j < 0 ? zeros.data() : tmp.data() + j * W;
-        const float w = k[q];
-        for (int64_t x = 0; x < W; ++x) a[x] += w * p[x];
+      for (int64_t q = -r; q <= r; ++q) {
+        const int64_t j = border_index(y + q, H, bd);
+        rows[q + r] = j < 0 ? zeros.data() : tmp.data() + j * L;
       }
-      T* o = out + y * W;
-      for (int64_t x = 0; x < W; ++x) o[x] = static_cast<T>(a[x]);
+      float* a = acc.data();
+      const float* c0 = rows[r];
+      const float k0 = k[r];
+      for (int64_t x = 0; x < L; ++x) a[x] = k0 * c0[x];
+      for (int64_t q = 1; q <= r; ++q) {
+        const float w = k[r + q];
+        const float *u = rows[r - q], *d = rows[r + q];
+        for (int64_t x = 0; x < L; ++x) a[x] += w * (u[x] + d[x]);
+      }
+      T* o = out + y * L;
+      for (int64_t x = 0; x < L; ++x) o[x] = store<T>(a[x]);
     }
   });
 }
 
-template void gaussian_blur<float>(const float*, float*, Batch, const double*, double, Border);
-template void gaussian_blur<double>(const double*, double*, Batch, const double*, double, Border);
+template void gaussian_blur<float>(const float*, float*, Image, const double*, double, Border);
+template void gaussian_blur<uint8_t>(const uint8_t*, uint8_t*, Image, const double*, double, Border);
 
 }  // namespace augment
 }  // namespace fastconv

@@ -1,15 +1,14 @@
-// Colour jitter on NCHW batches: brightness, contrast, saturation and hue fused into one pass
-// over the pixels (plus one reduction pass for the contrast mean). Formulas and order follow
+// Colour jitter: brightness, contrast, saturation and hue fused into one pass over the pixels
+// (plus one reduction pass for the contrast mean), NCHW or NHWC. Formulas and order follow
 // torchvision.transforms.functional (adjust_brightness / _contrast / _saturation / _hue), each
-// step clamped to [lo, hi]. The per-pixel loops are branch-free (selects, no switch) so they
-// vectorise; HSV conversion follows torchvision's _rgb2hsv / _hsv2rgb.
+// step clamped to [lo, hi]. The per-pixel code is branch-free (selects only, floor without
+// libm) so the loops vectorise; HSV conversion follows torchvision's _rgb2hsv / _hsv2rgb.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/pixels.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -18,8 +17,6 @@ namespace {
 
 constexpr int64_t kChunk = 4096;  // pixels per task
 constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;  // torchvision rgb_to_grayscale
-
-inline float clampf(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
 
 // Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place.
 inline void hue_shift(float& r, float& g, float& b, float shift) {
@@ -30,31 +27,54 @@ inline void hue_shift(float& r, float& g, float& b, float shift) {
   const float div = eq ? 1.f : cr;
   const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
   float h = maxc == r ? bc - gc : (maxc == g ? 2.f + rc - bc : 4.f + gc - rc);
-  h = h / 6.f + 1.f + shift;
-  h -= std::floor(h);  // wrap into [0, 1)
-  const float v = maxc;
-  const float h6 = h * 6.f;
-  const float fi = std::floor(h6);
-  const float f = h6 - fi;
-  const int i = static_cast<int>(fi) % 6;
-  const float p = clampf(v * (1.f - s), 0.f, 1.f);
-  const float q = clampf(v * (1.f - s * f), 0.f, 1.f);
-  const float t = clampf(v * (1.f - s * (1.f - f)), 0.f, 1.f);
+  h = h * (1.f / 6.f) + 1.f + shift;  // in (0, 2.5)
+  h -= static_cast<float>(floor_i32(h));  // wrap into [0, 1)
+  const float v = maxc, h6 = h * 6.f;
+  int32_t i = floor_i32(h6);
+  const float f = h6 - static_cast<float>(i);
+  i = i > 5 ? 5 : i;
+  // p, q, t lie in [0, v] for s in [0, 1]; torchvision's clamp to [0, 1] is then a no-op.
+  const float p = v * (1.f - s), q = v * (1.f - s * f), t = v * (1.f - s * (1.f - f));
   // Sector tables of _hsv2rgb written as selects.
-  r = i == 0 || i == 5 ? v : (i == 1 ? q : (i == 4 ? t : p));
-  g = i == 1 || i == 2 ? v : (i == 0 ? t : (i == 3 ? q : p));
-  b = i == 3 || i == 4 ? v : (i == 2 ? t : (i == 5 ? q : p));
+  r = (i == 0 || i == 5) ? v : (i == 1 ? q : (i == 4 ? t : p));
+  g = (i == 1 || i == 2) ? v : (i == 0 ? t : (i == 3 ? q : p));
+  b = (i == 3 || i == 4) ? v : (i == 2 ? t : (i == 5 ? q : p));
+}
+
+// RGB pixels i0..i1 of one image; PS = elements between pixels (1 planar, 3 interleaved),
+// cs = elements between channels.
+template <typename T, int PS>
+void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+  const float bright = p[0], contrast = p[1], sat = p[2], hue = p[3];
+  const float cm = (1.f - contrast) * m;
+  for (int64_t i = i0; i < i1; ++i) {
+    const int64_t e = i * PS;
+    float r = clampf(bright * static_cast<float>(x[e]), lo, hi);
+    float g = clampf(bright * static_cast<float>(x[e + cs]), lo, hi);
+    float b = clampf(bright * static_cast<float>(x[e + 2 * cs]), lo, hi);
+    r = clampf(contrast * r + cm, lo, hi);
+    g = clampf(contrast * g + cm, lo, hi);
+    b = clampf(contrast * b + cm, lo, hi);
+    const float gray = (1.f - sat) * (kR * r + kG * g + kB * b);
+    r = clampf(sat * r + gray, lo, hi);
+    g = clampf(sat * g + gray, lo, hi);
+    b = clampf(sat * b + gray, lo, hi);
+    if (hue != 0.f) hue_shift(r, g, b, hue);  // loop-invariant: the compiler unswitches it
+    y[e] = store<T>(r); y[e + cs] = store<T>(g); y[e + 2 * cs] = store<T>(b);
+  }
 }
 
 }  // namespace
 
 template <typename T>
-void color_adjust(const T* src, T* dst, Batch b, const float* params, float lo, float hi) {
-  const int64_t HW = b.H * b.W, C = b.C;
+void color_adjust(const T* src, T* dst, Image im, const float* params, float lo, float hi) {
+  const int64_t HW = im.H * im.W, C = im.C;
+  const bool cl = im.channels_last;
+  const int64_t cs = cl ? 1 : HW, ps = cl ? C : 1;
   const int64_t chunks = (HW + kChunk - 1) / kChunk;
   // Pass 1: per-image mean of the grayscale of the brightness-adjusted image (contrast anchor).
-  std::vector<double> mean(b.N, 0.0);
-  parallel_for(b.N, [&](int64_t n) {
+  std::vector<double> mean(im.N, 0.0);
+  parallel_for(im.N, [&](int64_t n) {
     const float* p = params + 4 * n;
     if (p[1] == 1.f) return;
     const T* x = src + n * C * HW;
@@ -62,62 +82,43 @@ void color_adjust(const T* src, T* dst, Batch b, const float* params, float lo, 
     for (int64_t i0 = 0; i0 < HW; i0 += kChunk) {
       const int64_t i1 = std::min(HW, i0 + kChunk);
       float s = 0;
-      for (int64_t i = i0; i < i1; ++i) {
-        if (C == 3) {
-          const float r = clampf(p[0] * x[i], lo, hi), g = clampf(p[0] * x[HW + i], lo, hi),
-                      bl = clampf(p[0] * x[2 * HW + i], lo, hi);
-          s += kR * r + kG * g + kB * bl;
-        } else {
-          s += clampf(p[0] * x[i], lo, hi);
-        }
+      if (C == 3) {
+        for (int64_t i = i0; i < i1; ++i)
+          s += kR * clampf(p[0] * static_cast<float>(x[i * ps]), lo, hi) +
+               kG * clampf(p[0] * static_cast<float>(x[i * ps + cs]), lo, hi) +
+               kB * clampf(p[0] * static_cast<float>(x[i * ps + 2 * cs]), lo, hi);
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t i = i0; i < i1; ++i) s += clampf(p[0] * static_cast<float>(x[i * ps + c * cs]), lo, hi);
       }
       total += s;
     }
-    mean[n] = total / HW;
+    mean[n] = C == 3 ? total / HW : total / (HW * C);
   });
-  // Pass 2: the fused per-pixel chain.
-  parallel_for(b.N * chunks, [&](int64_t task) {
+  // Pass 2: the fused per-pixel chain, in chunks of pixels.
+  parallel_for(im.N * chunks, [&](int64_t task) {
     const int64_t n = task / chunks, i0 = (task % chunks) * kChunk, i1 = std::min(HW, i0 + kChunk);
     const float* p = params + 4 * n;
-    const float bright = p[0], contrast = p[1], sat = p[2], hue = p[3];
     const float m = static_cast<float>(mean[n]);
     const T* x = src + n * C * HW;
     T* y = dst + n * C * HW;
-    if (C != 3) {
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = i0; i < i1; ++i) {
-          float v = clampf(bright * x[c * HW + i], lo, hi);
-          v = clampf(contrast * v + (1.f - contrast) * m, lo, hi);
-          y[c * HW + i] = static_cast<T>(v);
-        }
+    if (C == 3) {
+      if (cl) color_rgb<T, 3>(x, y, 1, i0, i1, p, m, lo, hi);
+      else color_rgb<T, 1>(x, y, HW, i0, i1, p, m, lo, hi);
       return;
     }
-    const T *xr = x, *xg = x + HW, *xb = x + 2 * HW;
-    T *yr = y, *yg = y + HW, *yb = y + 2 * HW;
-    const bool do_hue = hue != 0.f;
-    for (int64_t i = i0; i < i1; ++i) {
-      float r = clampf(bright * xr[i], lo, hi), g = clampf(bright * xg[i], lo, hi),
-            bl = clampf(bright * xb[i], lo, hi);
-      r = clampf(contrast * r + (1.f - contrast) * m, lo, hi);
-      g = clampf(contrast * g + (1.f - contrast) * m, lo, hi);
-      bl = clampf(contrast * bl + (1.f - contrast) * m, lo, hi);
-      const float gray = kR * r + kG * g + kB * bl;
-      r = clampf(sat * r + (1.f - sat) * gray, lo, hi);
-      g = clampf(sat * g + (1.f - sat) * gray, lo, hi);
-      bl = clampf(sat * bl + (1.f - sat) * gray, lo, hi);
-      yr[i] = static_cast<T>(r); yg[i] = static_cast<T>(g); yb[i] = static_cast<T>(bl);
-    }
-    if (do_hue)
+    const float cm = (1.f - p[1]) * m;
+    for (int64_t c = 0; c < C; ++c)
       for (int64_t i = i0; i < i1; ++i) {
-        float r = static_cast<float>(yr[i]), g = static_cast<float>(yg[i]), bl = static_cast<float>(yb[i]);
-        hue_shift(r, g, bl, hue);
-        yr[i] = static_cast<T>(r); yg[i] = static_cast<T>(g); yb[i] = static_cast<T>(bl);
+        const int64_t e = i * ps + c * cs;
+        const float v = clampf(p[0] * static_cast<float>(x[e]), lo, hi);
+        y[e] = store<T>(clampf(p[1] * v + cm, lo, hi));
       }
   });
 }
 
-template void color_adjust<float>(const float*, float*, Batch, const float*, float, float);
-template void color_adjust<double>(const double*, double*, Batch, const float*, float, float);
+template void color_adjust<float>(const float*, float*, Image, const float*, float, float);
+template void color_adjust<uint8_t>(const uint8_t*, uint8_t*, Image, const float*, float, float);
 
 }  // namespace augment
 }  // namespace fastconv

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "augment/augment.h"
+#include "augment/pixels.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -79,16 +80,28 @@ void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const u
       std::memcpy(y + i0, x + i0, sizeof(T) * (i1 - i0));
       return;
     }
-    // Element pairs (2j, 2j+1) share one Box-Muller draw from counters 2j and 2j+1.
-    for (int64_t i = i0; i < i1; i += 2) {
+    // Element pairs (2j, 2j+1) share one Box-Muller draw from counters 2j and 2j+1 (i0 is even).
+    auto normal_pair = [&](int64_t i, float& z0, float& z1) {
       const uint32_t j = static_cast<uint32_t>(i);
-      const float u1 = uniform_open0(bits(k, j)), u2 = static_cast<float>(bits(k, j + 1) >> 8) * (1.0f / 16777216.0f);
+      const float u1 = uniform_open0(bits(k, j));
+      const float u2 = static_cast<float>(bits(k, j + 1) >> 8) * (1.0f / 16777216.0f);
       const float r = std::sqrt(-2.f * fast_log(u1));
       float s, c;
       sincos_turn(u2, s, c);
-      y[i] = static_cast<T>(std::min(std::max(static_cast<float>(x[i]) + sd * r * c, lo), hi));
-      if (i + 1 < i1)
-        y[i + 1] = static_cast<T>(std::min(std::max(static_cast<float>(x[i + 1]) + sd * r * s, lo), hi));
+      z0 = r * c;
+      z1 = r * s;
+    };
+    const int64_t pairs_end = i0 + ((i1 - i0) & ~int64_t(1));
+    for (int64_t i = i0; i < pairs_end; i += 2) {
+      float z0, z1;
+      normal_pair(i, z0, z1);
+      y[i] = store<T>(clampf(static_cast<float>(x[i]) + sd * z0, lo, hi));
+      y[i + 1] = store<T>(clampf(static_cast<float>(x[i + 1]) + sd * z1, lo, hi));
+    }
+    if (pairs_end < i1) {
+      float z0, z1;
+      normal_pair(pairs_end, z0, z1);
+      y[pairs_end] = store<T>(clampf(static_cast<float>(x[pairs_end]) + sd * z0, lo, hi));
     }
   });
 }
@@ -106,15 +119,15 @@ void salt_pepper(const T* src, T* dst, int64_t N, int64_t per_sample, const uint
     const uint64_t k = key[n];
     for (int64_t i = i0; i < i1; ++i) {
       const float u = static_cast<float>(bits(k, static_cast<uint32_t>(i)) >> 8) * (1.0f / 16777216.0f);
-      y[i] = u < half ? static_cast<T>(pepper) : (u < a ? static_cast<T>(salt) : x[i]);
+      y[i] = u < half ? store<T>(pepper) : (u < a ? store<T>(salt) : x[i]);
     }
   });
 }
 
 template void gaussian_noise<float>(const float*, float*, int64_t, int64_t, const uint64_t*, const float*, float, float);
-template void gaussian_noise<double>(const double*, double*, int64_t, int64_t, const uint64_t*, const float*, float, float);
+template void gaussian_noise<uint8_t>(const uint8_t*, uint8_t*, int64_t, int64_t, const uint64_t*, const float*, float, float);
 template void salt_pepper<float>(const float*, float*, int64_t, int64_t, const uint64_t*, const float*, float, float);
-template void salt_pepper<double>(const double*, double*, int64_t, int64_t, const uint64_t*, const float*, float, float);
+template void salt_pepper<uint8_t>(const uint8_t*, uint8_t*, int64_t, int64_t, const uint64_t*, const float*, float, float);
 
 }  // namespace augment
 }  // namespace fastconv

@@ -1,146 +1,178 @@
-// Affine warp (bilinear / nearest, three border modes) and exact flips on NCHW batches.
+// Affine warp (bilinear / nearest, three border modes) and exact flips, NCHW or NHWC.
 //
 // Work is split into (image, block of output rows) tasks. For each output row the source
-// taps (offsets into one channel plane) and their weights are computed once and reused for
-// all C channels, so the per-channel loop is a plain gather + multiply-add. Taps that fall
-// outside the image are either remapped (reflect / replicate) or given weight 0 with the
-// missing weight applied to the fill value (constant), which keeps one loop for every mode.
+// taps (element offsets of a pixel) and their weights are computed once and reused for all
+// C channels, so the per-channel loop is a plain gather + multiply-add. Taps outside the
+// image are remapped (reflect / replicate) or get weight 0 with the missing weight applied
+// to the fill value (constant), which keeps one inner loop for every mode.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/pixels.h"
 #include "common/parallel.h"
 
 namespace fastconv {
 namespace augment {
 namespace {
 
-// Maps any integer index into [0, n) for the border mode; returns -1 for constant borders.
-inline int64_t border_index(int64_t i, int64_t n, Border border) {
-  if (i >= 0 && i < n) return i;
-  switch (border) {
-    case Border::constant: return -1;
-    case Border::replicate: return i < 0 ? 0 : n - 1;
-    case Border::reflect: {
-      if (n == 1) return 0;
-      const int64_t period = 2 * (n - 1);
-      int64_t m = (i < 0 ? -i : i) % period;  // reflection is symmetric about 0
-      return m < n ? m : period - m;
-    }
-  }
-  return -1;
-}
-
 constexpr int64_t kRowsPerTask = 8;
 
-// Per-row tap table: 4 offsets and 4 weights per output pixel, plus the fill weight.
 struct RowTaps {
-  std::vector<int32_t> o[4];
-  std::vector<float> w[4];
-  std::vector<float> wfill;
-  explicit RowTaps(int64_t n) : wfill(n) {
-    for (int k = 0; k < 4; ++k) { o[k].resize(n); w[k].resize(n); }
-  }
+  std::vector<int32_t> o0, o1, o2, o3;
+  std::vector<float> w0, w1, w2, w3, wf;
+  explicit RowTaps(int64_t n) : o0(n), o1(n), o2(n), o3(n), w0(n), w1(n), w2(n), w3(n), wf(n) {}
 };
 
-void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, int64_t W, const double* m,
-              Interp interp, Border border) {
+// Taps of output row y. `px` = elements per pixel step (1 for NCHW planes, C for NHWC).
+void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, int64_t W, int64_t px,
+              const double* m, Interp interp, int border) {
   const double bx = m[1] * y + m[2], by = m[4] * y + m[5];
   for (int64_t x = 0; x < OW; ++x) {
     const double sx = m[0] * x + bx, sy = m[3] * x + by;
     if (interp == Interp::nearest) {
       // Round half up (floor(s + 0.5)), the convention of cv2 and torch 'nearest'.
-      const int64_t ix = border_index(static_cast<int64_t>(std::floor(sx + 0.5)), W, border);
-      const int64_t iy = border_index(static_cast<int64_t>(std::floor(sy + 0.5)), H, border);
+      const int64_t ix = border_index(floor_i64(sx + 0.5), W, border);
+      const int64_t iy = border_index(floor_i64(sy + 0.5), H, border);
       const bool ok = ix >= 0 && iy >= 0;
-      t.o[0][x] = ok ? static_cast<int32_t>(iy * W + ix) : 0;
-      t.w[0][x] = ok ? 1.f : 0.f;
-      for (int k = 1; k < 4; ++k) { t.o[k][x] = 0; t.w[k][x] = 0.f; }
-      t.wfill[x] = ok ? 0.f : 1.f;
+      t.o0[x] = ok ? static_cast<int32_t>((iy * W + ix) * px) : 0;
+      t.w0[x] = ok ? 1.f : 0.f;
+      t.wf[x] = ok ? 0.f : 1.f;
       continue;
     }
-    const double fx0 = std::floor(sx), fy0 = std::floor(sy);
-    const float fx = static_cast<float>(sx - fx0), fy = static_cast<float>(sy - fy0);
-    const int64_t x0 = static_cast<int64_t>(fx0), y0 = static_cast<int64_t>(fy0);
-    const int64_t xs[2] = {border_index(x0, W, border), border_index(x0 + 1, W, border)};
-    const int64_t ys[2] = {border_index(y0, H, border), border_index(y0 + 1, H, border)};
-    const float wx[2] = {1.f - fx, fx}, wy[2] = {1.f - fy, fy};
-    float missing = 0.f;
-    for (int k = 0; k < 4; ++k) {
-      const int64_t ix = xs[k & 1], iy = ys[k >> 1];
-      const float w = wx[k & 1] * wy[k >> 1];
-      const bool ok = ix >= 0 && iy >= 0;
-      t.o[k][x] = ok ? static_cast<int32_t>(iy * W + ix) : 0;
-      t.w[k][x] = ok ? w : 0.f;
-      missing += ok ? 0.f : w;
+    const int64_t x0 = floor_i64(sx), y0 = floor_i64(sy);
+    const float fx = static_cast<float>(sx - x0), fy = static_cast<float>(sy - y0);
+    const float gx = 1.f - fx, gy = 1.f - fy;
+    if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {  // interior: the common case
+      const int32_t o = static_cast<int32_t>((y0 * W + x0) * px);
+      t.o0[x] = o; t.o1[x] = o + static_cast<int32_t>(px);
+      t.o2[x] = o + static_cast<int32_t>(W * px); t.o3[x] = t.o2[x] + static_cast<int32_t>(px);
+      t.w0[x] = gx * gy; t.w1[x] = fx * gy; t.w2[x] = gx * fy; t.w3[x] = fx * fy;
+      t.wf[x] = 0.f;
+      continue;
     }
-    t.wfill[x] = missing;
+    const int64_t xa = border_index(x0, W, border), xb = border_index(x0 + 1, W, border);
+    const int64_t ya = border_index(y0, H, border), yb = border_index(y0 + 1, H, border);
+    float missing = 0.f;
+    auto tap = [&](int64_t ix, int64_t iy, float w, int32_t& o, float& wo) {
+      const bool ok = ix >= 0 && iy >= 0;
+      o = ok ? static_cast<int32_t>((iy * W + ix) * px) : 0;
+      wo = ok ? w : 0.f;
+      missing += ok ? 0.f : w;
+    };
+    tap(xa, ya, gx * gy, t.o0[x], t.w0[x]);
+    tap(xb, ya, fx * gy, t.o1[x], t.w1[x]);
+    tap(xa, yb, gx * fy, t.o2[x], t.w2[x]);
+    tap(xb, yb, fx * fy, t.o3[x], t.w3[x]);
+    t.wf[x] = missing;
   }
 }
 
+// One output row of one channel plane (NCHW).
 template <typename T>
-void warp_row(const T* plane, T* out, const RowTaps& t, int64_t OW, Interp interp, float fill) {
-  const int32_t *o0 = t.o[0].data(), *o1 = t.o[1].data(), *o2 = t.o[2].data(), *o3 = t.o[3].data();
-  const float *w0 = t.w[0].data(), *w1 = t.w[1].data(), *w2 = t.w[2].data(), *w3 = t.w[3].data();
-  const float* wf = t.wfill.data();
+void warp_row_planar(const T* p, T* out, const RowTaps& t, int64_t OW, Interp interp, float fill) {
+  const int32_t *o0 = t.o0.data(), *o1 = t.o1.data(), *o2 = t.o2.data(), *o3 = t.o3.data();
+  const float *w0 = t.w0.data(), *w1 = t.w1.data(), *w2 = t.w2.data(), *w3 = t.w3.data(), *wf = t.wf.data();
   if (interp == Interp::nearest) {
-    for (int64_t x = 0; x < OW; ++x)
-      out[x] = static_cast<T>(w0[x] * plane[o0[x]] + wf[x] * fill);
+    for (int64_t x = 0; x < OW; ++x) out[x] = store<T>(w0[x] * static_cast<float>(p[o0[x]]) + wf[x] * fill);
     return;
   }
   for (int64_t x = 0; x < OW; ++x)
-    out[x] = static_cast<T>(w0[x] * plane[o0[x]] + w1[x] * plane[o1[x]] + w2[x] * plane[o2[x]] +
-                            w3[x] * plane[o3[x]] + wf[x] * fill);
+    out[x] = store<T>(w0[x] * static_cast<float>(p[o0[x]]) + w1[x] * static_cast<float>(p[o1[x]]) +
+                      w2[x] * static_cast<float>(p[o2[x]]) + w3[x] * static_cast<float>(p[o3[x]]) + wf[x] * fill);
+}
+
+// One output row, all channels interleaved (NHWC); CC > 0 fixes the channel count at compile time.
+template <typename T, int CC>
+void warp_row_interleaved(const T* p, T* out, const RowTaps& t, int64_t OW, int64_t Crt, Interp interp, float fill) {
+  const int64_t C = CC > 0 ? CC : Crt;
+  if (interp == Interp::nearest) {
+    for (int64_t x = 0; x < OW; ++x) {
+      const T* s = p + t.o0[x];
+      const float w = t.w0[x], f = t.wf[x] * fill;
+      for (int64_t c = 0; c < C; ++c) out[x * C + c] = store<T>(w * static_cast<float>(s[c]) + f);
+    }
+    return;
+  }
+  for (int64_t x = 0; x < OW; ++x) {
+    const T *a = p + t.o0[x], *b = p + t.o1[x], *cc = p + t.o2[x], *d = p + t.o3[x];
+    const float w0 = t.w0[x], w1 = t.w1[x], w2 = t.w2[x], w3 = t.w3[x], f = t.wf[x] * fill;
+    for (int64_t c = 0; c < C; ++c)
+      out[x * C + c] = store<T>(w0 * static_cast<float>(a[c]) + w1 * static_cast<float>(b[c]) +
+                                w2 * static_cast<float>(cc[c]) + w3 * static_cast<float>(d[c]) + f);
+  }
 }
 
 }  // namespace
 
 template <typename T>
-void warp_affine(const T* src, T* dst, Batch b, int64_t OH, int64_t OW, const double* inv,
+void warp_affine(const T* src, T* dst, Image im, int64_t OH, int64_t OW, const double* inv,
                  Interp interp, Border border, float fill) {
+  const int64_t C = im.C, H = im.H, W = im.W;
   const int64_t blocks = (OH + kRowsPerTask - 1) / kRowsPerTask;
-  parallel_for(b.N * blocks, [&](int64_t task) {
+  const int64_t px = im.channels_last ? C : 1;
+  parallel_for(im.N * blocks, [&](int64_t task) {
     const int64_t n = task / blocks, y_begin = (task % blocks) * kRowsPerTask;
     const int64_t y_end = std::min(OH, y_begin + kRowsPerTask);
-    const double* m = inv + 6 * n;
+    const T* in = src + n * C * H * W;
+    T* out = dst + n * C * OH * OW;
     RowTaps taps(OW);
     for (int64_t y = y_begin; y < y_end; ++y) {
-      row_taps(taps, y, OW, b.H, b.W, m, interp, border);
-      for (int64_t c = 0; c < b.C; ++c) {
-        const T* plane = src + (n * b.C + c) * b.H * b.W;
-        T* out = dst + ((n * b.C + c) * OH + y) * OW;
-        warp_row(plane, out, taps, OW, interp, fill);
+      row_taps(taps, y, OW, H, W, px, inv + 6 * n, interp, static_cast<int>(border));
+      if (!im.channels_last) {
+        for (int64_t c = 0; c < C; ++c)
+          warp_row_planar(in + c * H * W, out + (c * OH + y) * OW, taps, OW, interp, fill);
+      } else if (C == 3) {
+        warp_row_interleaved<T, 3>(in, out + y * OW * C, taps, OW, C, interp, fill);
+      } else if (C == 1) {
+        warp_row_interleaved<T, 1>(in, out + y * OW * C, taps, OW, C, interp, fill);
+      } else {
+        warp_row_interleaved<T, 0>(in, out + y * OW * C, taps, OW, C, interp, fill);
       }
     }
   });
 }
+
+namespace {
+struct Rgb8 { uint8_t v[3]; };
+}  // namespace
 
 template <typename T>
-void flip(const T* src, T* dst, Batch b, const uint8_t* hflip, const uint8_t* vflip) {
-  // One task per (image, channel) plane; a row is reversed or copied whole.
-  parallel_for(b.N * b.C, [&](int64_t nc) {
-    const int64_t n = nc / b.C;
-    const T* in = src + nc * b.H * b.W;
-    T* out = dst + nc * b.H * b.W;
-    for (int64_t y = 0; y < b.H; ++y) {
-      const T* row = in + (vflip[n] ? b.H - 1 - y : y) * b.W;
-      T* o = out + y * b.W;
-      if (hflip[n]) {
-        for (int64_t x = 0; x < b.W; ++x) o[x] = row[b.W - 1 - x];
+void flip(const T* src, T* dst, Image im, const uint8_t* hflip, const uint8_t* vflip) {
+  // Tasks are (image, channel) planes for NCHW and images for NHWC; a row is reversed
+  // pixel by pixel (3-byte RGB pixels move as one unit) or copied whole.
+  const int64_t planes = im.channels_last ? im.N : im.N * im.C;
+  const int64_t P = im.channels_last ? im.C : 1;  // elements per pixel
+  const int64_t H = im.H, W = im.W;
+  parallel_for(planes, [&](int64_t pi) {
+    const int64_t n = im.channels_last ? pi : pi / im.C;
+    const T* in = src + pi * H * W * P;
+    T* out = dst + pi * H * W * P;
+    for (int64_t y = 0; y < H; ++y) {
+      const T* row = in + (vflip[n] ? H - 1 - y : y) * W * P;
+      T* o = out + y * W * P;
+      if (!hflip[n]) {
+        std::memcpy(o, row, sizeof(T) * W * P);
+      } else if (P == 1) {
+        for (int64_t x = 0; x < W; ++x) o[x] = row[W - 1 - x];
+      } else if (P == 3 && sizeof(T) == 1) {
+        const Rgb8* r = reinterpret_cast<const Rgb8*>(row);
+        Rgb8* w = reinterpret_cast<Rgb8*>(o);
+        for (int64_t x = 0; x < W; ++x) w[x] = r[W - 1 - x];
       } else {
-        std::memcpy(o, row, sizeof(T) * b.W);
+        for (int64_t x = 0; x < W; ++x)
+          for (int64_t c = 0; c < P; ++c) o[x * P + c] = row[(W - 1 - x) * P + c];
       }
     }
   });
 }
 
-template void warp_affine<float>(const float*, float*, Batch, int64_t, int64_t, const double*, Interp, Border, float);
-template void warp_affine<double>(const double*, double*, Batch, int64_t, int64_t, const double*, Interp, Border, float);
-template void flip<float>(const float*, float*, Batch, const uint8_t*, const uint8_t*);
-template void flip<double>(const double*, double*, Batch, const uint8_t*, const uint8_t*);
+template void warp_affine<float>(const float*, float*, Image, int64_t, int64_t, const double*, Interp, Border, float);
+template void warp_affine<uint8_t>(const uint8_t*, uint8_t*, Image, int64_t, int64_t, const double*, Interp, Border, float);
+template void flip<float>(const float*, float*, Image, const uint8_t*, const uint8_t*);
+template void flip<uint8_t>(const uint8_t*, uint8_t*, Image, const uint8_t*, const uint8_t*);
 
 }  // namespace augment
 }  // namespace fastconv

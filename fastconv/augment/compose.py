@@ -32,7 +32,6 @@ import numpy as np
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 from fastconv.augment._random import SampleRandom
-from fastconv.augment.images import batch_to_images, images_to_batch
 from fastconv.augment.transforms import Transform
 
 __all__ = ["Compose", "AugmentParams"]
@@ -69,8 +68,12 @@ class Compose:
     # ------------------------------------------------------------------------------ calls
 
     def __call__(self, batch, start_index=None, *, return_params=False, inplace=False):
-        """Augment a (N, C, H, W) float batch; see the module docstring for start_index."""
-        x = F.check_batch(batch, "batch")
+        """Augment a (N, C, H, W) batch (float32/float64 in any range the transforms accept,
+        or uint8); see the module docstring for start_index."""
+        return self._call(batch, start_index, return_params, inplace, "NCHW")
+
+    def _call(self, batch, start_index, return_params, inplace, layout):
+        x = F.check_batch(batch, "batch", layout)
         n = x.shape[0]
         if start_index is None:
             start, self.counter = self.counter, self.counter + n
@@ -79,27 +82,32 @@ class Compose:
                 raise ValueError(f"start_index must be a non-negative int, got {start_index!r}")
             start = int(start_index)
         params = AugmentParams(np.arange(start, start + n, dtype=np.uint64), [None] * len(self.transforms))
-        y = self._run(x, params, sample=True)
+        y = self._run(x, params, True, layout)
         y = _finish(batch, y, inplace)
         return (y, params) if return_params else y
 
-    def replay(self, params, batch, *, inplace=False):
+    def replay(self, params, batch, *, inplace=False, layout="NCHW"):
         """Apply the parameters recorded by a previous call to `batch` (same N and H, W)."""
         if not isinstance(params, AugmentParams) or len(params.transforms) != len(self.transforms):
             raise ValueError("params must be the AugmentParams returned by this pipeline (return_params=True)")
-        x = F.check_batch(batch, "batch")
+        x = F.check_batch(batch, "batch", layout)
         if x.shape[0] != len(params):
             raise ValueError(f"batch has {x.shape[0]} samples but params were drawn for {len(params)}")
-        return _finish(batch, self._run(x, params, sample=False), inplace)
+        return _finish(batch, self._run(x, params, False, layout), inplace)
 
     def apply_images(self, images, start_index=None, *, return_params=False):
-        """Augment uint8 images (H, W, C) / (N, H, W, C) (or float HWC in [0, 1]); returns the
-        same layout and dtype."""
-        batch, meta = images_to_batch(images)
-        res = self(batch, start_index, return_params=return_params)
+        """Augment images as they are stored: (H, W, C) or (N, H, W, C), uint8 in [0, 255] or
+        float in [0, 1]; returns the same shape and dtype. The kernels run channels-last on
+        the uint8 data directly (no conversion); parameters and random draws are the same as
+        for the equivalent (N, C, H, W) float batch."""
+        if not isinstance(images, np.ndarray):
+            raise TypeError(f"images must be a numpy array, got {type(images).__name__}")
+        single = images.ndim == 3
+        batch = images[None] if single else images
+        res = self._call(batch, start_index, return_params, False, "NHWC")
         y, params = res if return_params else (res, None)
-        out = batch_to_images(y, meta)
-        return (out, params) if return_params else out
+        y = y[0] if single else y
+        return (y, params) if return_params else y
 
     # --------------------------------------------------------------------------- engine
 
@@ -108,28 +116,29 @@ class Compose:
             params.transforms[i] = self.transforms[i].sample(SampleRandom(self.seed, i, params.indices), shape)
         return params.transforms[i]
 
-    def _run(self, x, params, sample):
+    def _run(self, x, params, sample, layout):
         cur, owned, i = x, False, 0
+        shape = F.logical_shape(x, layout)
         ts = self.transforms
         while i < len(ts):
             t = ts[i]
             if not t.geometric:
-                p = self._params(i, params, cur.shape, sample)
+                p = self._params(i, params, shape, sample)
                 if np.any(p["apply"]):
-                    cur = t.apply(cur, p, out=cur if owned else None)
+                    cur = t.apply(cur, p, out=cur if owned else None, layout=layout)
                     owned = True
                 i += 1
                 continue
             # A run of geometric transforms sharing warp settings -> one matrix per sample.
-            settings, hw = t.warp_settings(), cur.shape[2:]
-            total, flips_only, h_flags, v_flags = M.identity(cur.shape[0]), True, 0, 0
+            settings, hw = t.warp_settings(), shape[2:]
+            total, flips_only, h_flags, v_flags = M.identity(shape[0]), True, 0, 0
             while i < len(ts) and ts[i].geometric and (ts[i].warp_settings() == settings or
                                                        (ts[i].flip_only and flips_only)):
                 if not ts[i].flip_only:
                     if flips_only and ts[i].warp_settings() != settings:
                         settings = ts[i].warp_settings()
                     flips_only = False
-                p = self._params(i, params, cur.shape[:2] + tuple(hw), sample)
+                p = self._params(i, params, shape[:2] + tuple(hw), sample)
                 total = ts[i].matrix(p, hw) @ total
                 if ts[i].flip_only:
                     h, v = ts[i].flags(p)
@@ -138,11 +147,12 @@ class Compose:
                 i += 1
             if flips_only:
                 if np.any(h_flags) or np.any(v_flags):
-                    cur, owned = F.flip(cur, h_flags, v_flags), True
-            elif tuple(hw) != cur.shape[2:] or not np.allclose(total, np.eye(3), rtol=0, atol=1e-12):
+                    cur, owned = F.flip(cur, h_flags, v_flags, layout=layout), True
+            elif tuple(hw) != shape[2:] or not np.allclose(total, np.eye(3), rtol=0, atol=1e-12):
                 interp, border, fill = settings
-                cur = F.warp_affine(cur, total, hw, interp, border, fill)
+                cur = F.warp_affine(cur, total, hw, interp, border, fill, layout=layout)
                 owned = True
+            shape = shape[:2] + tuple(hw)
         return cur if owned else x.copy()
 
 

@@ -104,9 +104,11 @@ def hsv_to_rgb(hsv):
     i = np.floor(h * 6.0)
     f = h * 6.0 - i
     i = i.astype(np.int64) % 6
-    p = np.clip(v * (1 - s), 0, 1)
-    q = np.clip(v * (1 - s * f), 0, 1)
-    t = np.clip(v * (1 - s * (1 - f)), 0, 1)
+    # torchvision clamps p, q, t to [0, 1]; for inputs in [0, 1] they already lie in [0, v],
+    # and without a value range (values above 1) the kernel keeps them unclamped too.
+    p = v * (1 - s)
+    q = v * (1 - s * f)
+    t = v * (1 - s * (1 - f))
     r = np.choose(i, [v, q, p, p, t, v])
     g = np.choose(i, [t, v, v, q, p, p])
     b = np.choose(i, [p, p, t, v, v, q])

@@ -81,10 +81,11 @@ class Transform:
         self.p = probability(p)
 
     def sample(self, rng, shape):
-        """Per-sample parameters for a batch of `shape` (dict of length-N arrays, with 'apply')."""
+        """Per-sample parameters for a batch of logical shape (N, C, H, W) (a dict of length-N
+        arrays, always with 'apply': the samples it applies to)."""
         raise NotImplementedError
 
-    def apply(self, x, params, out=None):
+    def apply(self, x, params, out=None, layout="NCHW"):
         raise NotImplementedError
 
     def output_hw(self, hw):
@@ -335,9 +336,9 @@ class ColorJitter(Transform):
                 "saturation": _when(apply, rng.uniform(*self.saturation), 1.0),
                 "hue": _when(apply, rng.uniform(*self.hue), 0.0)}
 
-    def apply(self, x, params, out=None):
+    def apply(self, x, params, out=None, layout="NCHW"):
         return F.adjust_color(x, params["brightness"], params["contrast"], params["saturation"],
-                              params["hue"], self.value_range, out=out)
+                              params["hue"], self.value_range, layout=layout, out=out)
 
 
 class Brightness(ColorJitter):
@@ -375,8 +376,8 @@ class GaussianBlur(Transform):
         apply = rng.bernoulli(self.p)
         return {"apply": apply, "sigma": _when(apply, rng.uniform(*self.sigma), 0.0)}
 
-    def apply(self, x, params, out=None):
-        return F.gaussian_blur(x, params["sigma"], self.truncate, self.border, out=out)
+    def apply(self, x, params, out=None, layout="NCHW"):
+        return F.gaussian_blur(x, params["sigma"], self.truncate, self.border, layout=layout, out=out)
 
 
 class GaussianNoise(Transform):
@@ -392,8 +393,8 @@ class GaussianNoise(Transform):
         apply = rng.bernoulli(self.p)
         return {"apply": apply, "std": _when(apply, rng.uniform(*self.std), 0.0), "key": rng.bits()}
 
-    def apply(self, x, params, out=None):
-        return F.gaussian_noise(x, params["std"], params["key"], self.value_range, out=out)
+    def apply(self, x, params, out=None, layout="NCHW"):
+        return F.gaussian_noise(x, params["std"], params["key"], self.value_range, layout=layout, out=out)
 
 
 class SaltAndPepper(Transform):
@@ -406,8 +407,8 @@ class SaltAndPepper(Transform):
         apply = rng.bernoulli(self.p)
         return {"apply": apply, "amount": _when(apply, rng.uniform(*self.amount), 0.0), "key": rng.bits()}
 
-    def apply(self, x, params, out=None):
-        return F.salt_and_pepper(x, params["amount"], params["key"], self.salt, self.pepper, out=out)
+    def apply(self, x, params, out=None, layout="NCHW"):
+        return F.salt_and_pepper(x, params["amount"], params["key"], self.salt, self.pepper, layout=layout, out=out)
 
 
 class Cutout(Transform):
@@ -434,5 +435,5 @@ class Cutout(Transform):
             boxes[:, k] = np.where(apply[:, None], box, 0)
         return {"apply": apply, "boxes": boxes}
 
-    def apply(self, x, params, out=None):
-        return F.cutout(x, params["boxes"], self.fill, out=out)
+    def apply(self, x, params, out=None, layout="NCHW"):
+        return F.cutout(x, params["boxes"], self.fill, layout=layout, out=out)
