@@ -26,7 +26,9 @@ inline void hue_shift(float& r, float& g, float& b, float shift) {
   const float s = cr / (eq ? 1.f : maxc);
   const float div = eq ? 1.f : cr;
   const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-  float h = maxc == r ? bc - gc : (maxc == g ? 2.f + rc - bc : 4.f + gc - rc);
+  // All candidates computed unconditionally, then selected (lets the loop if-convert).
+  const float hr = bc - gc, hg = 2.f + rc - bc, hb = 4.f + gc - rc;
+  float h = maxc == r ? hr : (maxc == g ? hg : hb);
   h = h * (1.f / 6.f) + 1.f + shift;  // in (0, 2.5)
   h -= static_cast<float>(floor_i32(h));  // wrap into [0, 1)
   const float v = maxc, h6 = h * 6.f;
@@ -47,21 +49,48 @@ template <typename T, int PS>
 void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
   const float bright = p[0], contrast = p[1], sat = p[2], hue = p[3];
   const float cm = (1.f - contrast) * m;
-  for (int64_t i = i0; i < i1; ++i) {
+  // Three call-free sweeps over float scratch (each vectorises): b/c/s, hue, store.
+  float R[kChunk], G[kChunk], B[kChunk];
+  const int64_t n = i1 - i0;
+  const T* xs = x + i0 * PS;
+  for (int64_t i = 0; i < n; ++i) {
     const int64_t e = i * PS;
-    float r = clampf(bright * static_cast<float>(x[e]), lo, hi);
-    float g = clampf(bright * static_cast<float>(x[e + cs]), lo, hi);
-    float b = clampf(bright * static_cast<float>(x[e + 2 * cs]), lo, hi);
+    float r = clampf(bright * static_cast<float>(xs[e]), lo, hi);
+    float g = clampf(bright * static_cast<float>(xs[e + cs]), lo, hi);
+    float b = clampf(bright * static_cast<float>(xs[e + 2 * cs]), lo, hi);
     r = clampf(contrast * r + cm, lo, hi);
     g = clampf(contrast * g + cm, lo, hi);
     b = clampf(contrast * b + cm, lo, hi);
     const float gray = (1.f - sat) * (kR * r + kG * g + kB * b);
-    r = clampf(sat * r + gray, lo, hi);
-    g = clampf(sat * g + gray, lo, hi);
-    b = clampf(sat * b + gray, lo, hi);
-    if (hue != 0.f) hue_shift(r, g, b, hue);  // loop-invariant: the compiler unswitches it
-    y[e] = store<T>(r); y[e + cs] = store<T>(g); y[e + 2 * cs] = store<T>(b);
+    R[i] = clampf(sat * r + gray, lo, hi);
+    G[i] = clampf(sat * g + gray, lo, hi);
+    B[i] = clampf(sat * b + gray, lo, hi);
   }
+  if (hue != 0.f)
+    for (int64_t i = 0; i < n; ++i) hue_shift(R[i], G[i], B[i], hue);
+  T* ys = y + i0 * PS;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t e = i * PS;
+    ys[e] = store<T>(R[i]); ys[e + cs] = store<T>(G[i]); ys[e + 2 * cs] = store<T>(B[i]);
+  }
+}
+
+// uint8 without saturation / hue: every channel value maps through one 256-entry table per
+// image (the same formula, evaluated once per possible value).
+template <typename T>
+bool color_lut(const T*, T*, int64_t, int64_t, int64_t, const float*, float, float, float) { return false; }
+template <>
+bool color_lut<uint8_t>(const uint8_t* x, uint8_t* y, int64_t n_el, int64_t i0, int64_t i1, const float* p,
+                        float m, float lo, float hi) {
+  if (p[2] != 1.f || p[3] != 0.f) return false;
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) {
+    const float b = clampf(p[0] * static_cast<float>(v), lo, hi);
+    lut[v] = store<uint8_t>(clampf(p[1] * b + (1.f - p[1]) * m, lo, hi));
+  }
+  for (int64_t i = i0; i < i1; ++i) y[i] = lut[x[i]];
+  (void)n_el;
+  return true;
 }
 
 }  // namespace
@@ -102,6 +131,12 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
     const float m = static_cast<float>(mean[n]);
     const T* x = src + n * C * HW;
     T* y = dst + n * C * HW;
+    // A chunk of pixels is a contiguous run of elements in NHWC; in NCHW take every channel's run.
+    if (cl ? color_lut<T>(x, y, C * HW, i0 * C, i1 * C, p, m, lo, hi)
+           : C == 3 && color_lut<T>(x, y, C * HW, i0, i1, p, m, lo, hi) &&
+                 color_lut<T>(x, y, C * HW, HW + i0, HW + i1, p, m, lo, hi) &&
+                 color_lut<T>(x, y, C * HW, 2 * HW + i0, 2 * HW + i1, p, m, lo, hi))
+      return;
     if (C == 3) {
       if (cl) color_rgb<T, 3>(x, y, 1, i0, i1, p, m, lo, hi);
       else color_rgb<T, 1>(x, y, HW, i0, i1, p, m, lo, hi);
