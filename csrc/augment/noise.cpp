@@ -67,23 +67,9 @@ inline void sincos_turn(float v, float& s, float& c) {
   c = -cs;
 }
 
-}  // namespace
-
+// One chunk [i0, i1) of one sample.
 template <typename T>
-void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const uint64_t* key,
-                    const float* std, float lo, float hi) {
-  const int64_t chunks = (per_sample + kChunk - 1) / kChunk;
-  parallel_for(N * chunks, [&](int64_t task) {
-    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk;
-    const int64_t i1 = std::min(per_sample, i0 + kChunk);
-    const T* x = src + n * per_sample;
-    T* y = dst + n * per_sample;
-    const float sd = std[n];
-    const uint64_t k = key[n];
-    if (sd == 0.f) {
-      std::memcpy(y + i0, x + i0, sizeof(T) * (i1 - i0));
-      return;
-    }
+FASTCONV_AUG_INLINE void noise_chunk(const T* x, T* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
     // Element pairs (2j, 2j+1) share one Box-Muller draw from counters 2j and 2j+1 (i0 is even).
     // Normals are made a block at a time in a branch-free loop (it vectorises), then added.
     float zc[kBlock], zs[kBlock];
@@ -107,6 +93,37 @@ void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const u
         if (i + 1 < e) y[i + 1] = store<T>(clampf(static_cast<float>(x[i + 1]) + sd * zs[j], lo, hi));
       }
     }
+}
+
+FASTCONV_AUG_CLONES void noise_chunk_f32(const float* x, float* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
+  noise_chunk<float>(x, y, i0, i1, k, sd, lo, hi);
+}
+FASTCONV_AUG_CLONES void noise_chunk_u8(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
+  noise_chunk<uint8_t>(x, y, i0, i1, k, sd, lo, hi);
+}
+inline void noise_chunk_any(const float* x, float* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
+  noise_chunk_f32(x, y, i0, i1, k, sd, lo, hi);
+}
+inline void noise_chunk_any(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
+  noise_chunk_u8(x, y, i0, i1, k, sd, lo, hi);
+}
+
+}  // namespace
+
+template <typename T>
+void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const uint64_t* key,
+                    const float* std, float lo, float hi) {
+  const int64_t chunks = (per_sample + kChunk - 1) / kChunk;
+  parallel_for(N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk;
+    const int64_t i1 = std::min(per_sample, i0 + kChunk);
+    const T* x = src + n * per_sample;
+    T* y = dst + n * per_sample;
+    if (std[n] == 0.f) {
+      if (x != y) std::memcpy(y + i0, x + i0, sizeof(T) * (i1 - i0));
+      return;
+    }
+    noise_chunk_any(x, y, i0, i1, key[n], std[n], lo, hi);
   });
 }
 
