@@ -19,7 +19,7 @@ constexpr int64_t kChunk = 4096;  // pixels per task
 constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;  // torchvision rgb_to_grayscale
 
 // Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place.
-inline void hue_shift(float& r, float& g, float& b, float shift) {
+FASTCONV_AUG_INLINE void hue_shift(float& r, float& g, float& b, float shift) {
   const float maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
   const bool eq = maxc == minc;
   const float cr = maxc - minc;
@@ -46,7 +46,7 @@ inline void hue_shift(float& r, float& g, float& b, float shift) {
 // RGB pixels i0..i1 of one image; PS = elements between pixels (1 planar, 3 interleaved),
 // cs = elements between channels.
 template <typename T, int PS>
-void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+FASTCONV_AUG_INLINE void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
   const float bright = p[0], contrast = p[1], sat = p[2], hue = p[3];
   const float cm = (1.f - contrast) * m;
   // Three call-free sweeps over float scratch (each vectorises): b/c/s, hue, store.
@@ -73,6 +73,23 @@ void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int64_t i1, const float
     const int64_t e = i * PS;
     ys[e] = store<T>(R[i]); ys[e + cs] = store<T>(G[i]); ys[e + 2 * cs] = store<T>(B[i]);
   }
+}
+
+FASTCONV_AUG_CLONES void color_rgb_f32(const float* x, float* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
+                                       const float* p, float m, float lo, float hi) {
+  if (interleaved) color_rgb<float, 3>(x, y, cs, i0, i1, p, m, lo, hi);
+  else color_rgb<float, 1>(x, y, cs, i0, i1, p, m, lo, hi);
+}
+FASTCONV_AUG_CLONES void color_rgb_u8(const uint8_t* x, uint8_t* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
+                                      const float* p, float m, float lo, float hi) {
+  if (interleaved) color_rgb<uint8_t, 3>(x, y, cs, i0, i1, p, m, lo, hi);
+  else color_rgb<uint8_t, 1>(x, y, cs, i0, i1, p, m, lo, hi);
+}
+inline void color_rgb_any(const float* x, float* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+  color_rgb_f32(x, y, il, cs, i0, i1, p, m, lo, hi);
+}
+inline void color_rgb_any(const uint8_t* x, uint8_t* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+  color_rgb_u8(x, y, il, cs, i0, i1, p, m, lo, hi);
 }
 
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
@@ -138,8 +155,7 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
                  color_lut<T>(x, y, C * HW, 2 * HW + i0, 2 * HW + i1, p, m, lo, hi))
       return;
     if (C == 3) {
-      if (cl) color_rgb<T, 3>(x, y, 1, i0, i1, p, m, lo, hi);
-      else color_rgb<T, 1>(x, y, HW, i0, i1, p, m, lo, hi);
+      color_rgb_any(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
       return;
     }
     const float cm = (1.f - p[1]) * m;

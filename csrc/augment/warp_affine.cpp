@@ -27,7 +27,7 @@ struct RowTaps {
 };
 
 // Taps of output row y. `px` = elements per pixel step (1 for NCHW planes, C for NHWC).
-void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, int64_t W, int64_t px,
+FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, int64_t W, int64_t px,
               const double* m, Interp interp, int border) {
   const double bx = m[1] * y + m[2], by = m[4] * y + m[5];
   for (int64_t x = 0; x < OW; ++x) {
@@ -72,7 +72,7 @@ void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, int64_t W, int64_t p
 
 // One output row of one channel plane (NCHW).
 template <typename T>
-void warp_row_planar(const T* p, T* out, const RowTaps& t, int64_t OW, Interp interp, float fill) {
+FASTCONV_AUG_INLINE void warp_row_planar(const T* p, T* out, const RowTaps& t, int64_t OW, Interp interp, float fill) {
   const int32_t *o0 = t.o0.data(), *o1 = t.o1.data(), *o2 = t.o2.data(), *o3 = t.o3.data();
   const float *w0 = t.w0.data(), *w1 = t.w1.data(), *w2 = t.w2.data(), *w3 = t.w3.data(), *wf = t.wf.data();
   if (interp == Interp::nearest) {
@@ -86,7 +86,7 @@ void warp_row_planar(const T* p, T* out, const RowTaps& t, int64_t OW, Interp in
 
 // One output row, all channels interleaved (NHWC); CC > 0 fixes the channel count at compile time.
 template <typename T, int CC>
-void warp_row_interleaved(const T* p, T* out, const RowTaps& t, int64_t OW, int64_t Crt, Interp interp, float fill) {
+FASTCONV_AUG_INLINE void warp_row_interleaved(const T* p, T* out, const RowTaps& t, int64_t OW, int64_t Crt, Interp interp, float fill) {
   const int64_t C = CC > 0 ? CC : Crt;
   if (interp == Interp::nearest) {
     for (int64_t x = 0; x < OW; ++x) {
@@ -105,6 +105,39 @@ void warp_row_interleaved(const T* p, T* out, const RowTaps& t, int64_t OW, int6
   }
 }
 
+// Output rows [y_begin, y_end) of image n.
+template <typename T>
+FASTCONV_AUG_INLINE void warp_rows(const T* in, T* out, const Image& im, int64_t OH, int64_t OW, int64_t y_begin,
+                                   int64_t y_end, const double* m, Interp interp, int border, float fill, RowTaps& taps) {
+  const int64_t C = im.C, H = im.H, W = im.W;
+  const int64_t px = im.channels_last ? C : 1;
+  for (int64_t y = y_begin; y < y_end; ++y) {
+    row_taps(taps, y, OW, H, W, px, m, interp, border);
+    if (!im.channels_last) {
+      for (int64_t c = 0; c < C; ++c)
+        warp_row_planar(in + c * H * W, out + (c * OH + y) * OW, taps, OW, interp, fill);
+    } else if (C == 3) {
+      warp_row_interleaved<T, 3>(in, out + y * OW * C, taps, OW, C, interp, fill);
+    } else if (C == 1) {
+      warp_row_interleaved<T, 1>(in, out + y * OW * C, taps, OW, C, interp, fill);
+    } else {
+      warp_row_interleaved<T, 0>(in, out + y * OW * C, taps, OW, C, interp, fill);
+    }
+  }
+}
+
+#define FASTCONV_WARP_ARGS const Image& im, int64_t OH, int64_t OW, int64_t y0, int64_t y1, const double* m, \
+    Interp interp, int border, float fill, RowTaps& taps
+#define FASTCONV_WARP_PASS im, OH, OW, y0, y1, m, interp, border, fill, taps
+FASTCONV_AUG_CLONES void warp_rows_f32(const float* in, float* out, FASTCONV_WARP_ARGS) {
+  warp_rows<float>(in, out, FASTCONV_WARP_PASS);
+}
+FASTCONV_AUG_CLONES void warp_rows_u8(const uint8_t* in, uint8_t* out, FASTCONV_WARP_ARGS) {
+  warp_rows<uint8_t>(in, out, FASTCONV_WARP_PASS);
+}
+inline void warp_rows_any(const float* in, float* out, FASTCONV_WARP_ARGS) { warp_rows_f32(in, out, FASTCONV_WARP_PASS); }
+inline void warp_rows_any(const uint8_t* in, uint8_t* out, FASTCONV_WARP_ARGS) { warp_rows_u8(in, out, FASTCONV_WARP_PASS); }
+
 }  // namespace
 
 template <typename T>
@@ -112,26 +145,12 @@ void warp_affine(const T* src, T* dst, Image im, int64_t OH, int64_t OW, const d
                  Interp interp, Border border, float fill) {
   const int64_t C = im.C, H = im.H, W = im.W;
   const int64_t blocks = (OH + kRowsPerTask - 1) / kRowsPerTask;
-  const int64_t px = im.channels_last ? C : 1;
   parallel_for(im.N * blocks, [&](int64_t task) {
     const int64_t n = task / blocks, y_begin = (task % blocks) * kRowsPerTask;
     const int64_t y_end = std::min(OH, y_begin + kRowsPerTask);
-    const T* in = src + n * C * H * W;
-    T* out = dst + n * C * OH * OW;
     RowTaps taps(OW);
-    for (int64_t y = y_begin; y < y_end; ++y) {
-      row_taps(taps, y, OW, H, W, px, inv + 6 * n, interp, static_cast<int>(border));
-      if (!im.channels_last) {
-        for (int64_t c = 0; c < C; ++c)
-          warp_row_planar(in + c * H * W, out + (c * OH + y) * OW, taps, OW, interp, fill);
-      } else if (C == 3) {
-        warp_row_interleaved<T, 3>(in, out + y * OW * C, taps, OW, C, interp, fill);
-      } else if (C == 1) {
-        warp_row_interleaved<T, 1>(in, out + y * OW * C, taps, OW, C, interp, fill);
-      } else {
-        warp_row_interleaved<T, 0>(in, out + y * OW * C, taps, OW, C, interp, fill);
-      }
-    }
+    warp_rows_any(src + n * C * H * W, dst + n * C * OH * OW, im, OH, OW, y_begin, y_end, inv + 6 * n, interp,
+                  static_cast<int>(border), fill, taps);
   });
 }
 
