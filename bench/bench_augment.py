@@ -46,7 +46,7 @@ def cases(A, cv2):
                                 [fa.ColorJitter(brightness=0.2, contrast=0.2)]),
         "colour jitter": (A.ColorJitter(0.2, 0.2, 0.2, 0.05, p=1), [fa.ColorJitter(0.2, 0.2, 0.2, 0.05)]),
         "gaussian blur": (A.GaussianBlur(blur_limit=0, sigma_limit=(0.5, 1.5), p=1),
-                          [fa.GaussianBlur((0.5, 1.5), p=1, truncate=4.0)]),
+                          [fa.GaussianBlur((0.5, 1.5), p=1, truncate=3.5)]),  # radius ~3.5 sigma, as albumentations
         "gaussian noise": (A.GaussNoise(std_range=(0.02, 0.05), p=1), [fa.GaussianNoise((0.02, 0.05))]),
     }
     c["composed"] = (
@@ -56,7 +56,7 @@ def cases(A, cv2):
                    A.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.8), A.GaussianBlur(sigma_limit=(0.5, 1.5), p=0.3),
                    A.GaussNoise(std_range=(0.02, 0.05), p=0.5)]),
         [fa.HorizontalFlip(p=0.5), fa.Affine(rotate=15, translate=0.1, scale=(0.9, 1.1)),
-         fa.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.8), fa.GaussianBlur((0.5, 1.5), p=0.3),
+         fa.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.8), fa.GaussianBlur((0.5, 1.5), p=0.3, truncate=3.5),
          fa.GaussianNoise((0.02, 0.05), p=0.5)])
     return c
 

@@ -92,6 +92,55 @@ inline void color_rgb_any(const uint8_t* x, uint8_t* y, bool il, int64_t cs, int
   color_rgb_u8(x, y, il, cs, i0, i1, p, m, lo, hi);
 }
 
+// Mean over the image of gray(clamp(b * x)) (C == 3) or of clamp(b * x) (other C). Sixteen
+// independent partial sums per block let the reduction vectorise without reassociation flags.
+template <typename T>
+FASTCONV_AUG_INLINE double gray_mean(const T* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo,
+                                     float hi) {
+  constexpr int L = 16;
+  double total = 0;
+  const int64_t nc = C == 3 ? 1 : C;
+  for (int64_t c = 0; c < nc; ++c) {
+    const T* xc = x + c * cs;
+    for (int64_t i0 = 0; i0 < HW; i0 += kChunk) {
+      const int64_t i1 = std::min(HW, i0 + kChunk);
+      float lanes[L] = {0};
+      int64_t i = i0;
+      for (; i + L <= i1; i += L)
+        for (int l = 0; l < L; ++l) {
+          const int64_t e = (i + l) * ps;
+          lanes[l] += C == 3 ? kR * clampf(b * static_cast<float>(xc[e]), lo, hi) +
+                                   kG * clampf(b * static_cast<float>(xc[e + cs]), lo, hi) +
+                                   kB * clampf(b * static_cast<float>(xc[e + 2 * cs]), lo, hi)
+                             : clampf(b * static_cast<float>(xc[e]), lo, hi);
+        }
+      float s = 0;
+      for (; i < i1; ++i) {
+        const int64_t e = i * ps;
+        s += C == 3 ? kR * clampf(b * static_cast<float>(xc[e]), lo, hi) +
+                          kG * clampf(b * static_cast<float>(xc[e + cs]), lo, hi) +
+                          kB * clampf(b * static_cast<float>(xc[e + 2 * cs]), lo, hi)
+                    : clampf(b * static_cast<float>(xc[e]), lo, hi);
+      }
+      for (int l = 0; l < L; ++l) s += lanes[l];
+      total += s;
+    }
+  }
+  return total / static_cast<double>(HW * nc);
+}
+FASTCONV_AUG_CLONES double gray_mean_f32(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);
+}
+FASTCONV_AUG_CLONES double gray_mean_u8(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  return gray_mean<uint8_t>(x, HW, C, cs, ps, b, lo, hi);
+}
+inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
+}
+inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  return gray_mean_u8(x, HW, C, cs, ps, b, lo, hi);
+}
+
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
 // image (the same formula, evaluated once per possible value).
 template <typename T>
@@ -123,23 +172,7 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
   parallel_for(im.N, [&](int64_t n) {
     const float* p = params + 4 * n;
     if (p[1] == 1.f) return;
-    const T* x = src + n * C * HW;
-    double total = 0;
-    for (int64_t i0 = 0; i0 < HW; i0 += kChunk) {
-      const int64_t i1 = std::min(HW, i0 + kChunk);
-      float s = 0;
-      if (C == 3) {
-        for (int64_t i = i0; i < i1; ++i)
-          s += kR * clampf(p[0] * static_cast<float>(x[i * ps]), lo, hi) +
-               kG * clampf(p[0] * static_cast<float>(x[i * ps + cs]), lo, hi) +
-               kB * clampf(p[0] * static_cast<float>(x[i * ps + 2 * cs]), lo, hi);
-      } else {
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t i = i0; i < i1; ++i) s += clampf(p[0] * static_cast<float>(x[i * ps + c * cs]), lo, hi);
-      }
-      total += s;
-    }
-    mean[n] = C == 3 ? total / HW : total / (HW * C);
+    mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
   });
   // Pass 2: the fused per-pixel chain, in chunks of pixels.
   parallel_for(im.N * chunks, [&](int64_t task) {

@@ -27,12 +27,14 @@ struct RowTaps {
 };
 
 // Taps of output row y. `px` = elements per pixel step (1 for NCHW planes, C for NHWC).
+// Bilinear: a branch-free sweep computes every pixel as if its 2x2 taps were inside (it
+// vectorises), then the few pixels near or past the border are redone with the border rules.
 FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, int64_t W, int64_t px,
-              const double* m, Interp interp, int border) {
-  const double bx = m[1] * y + m[2], by = m[4] * y + m[5];
-  for (int64_t x = 0; x < OW; ++x) {
-    const double sx = m[0] * x + bx, sy = m[3] * x + by;
-    if (interp == Interp::nearest) {
+                                  const double* m, Interp interp, int border) {
+  const double bx = m[1] * y + m[2], by = m[4] * y + m[5], m0 = m[0], m3 = m[3];
+  if (interp == Interp::nearest) {
+    for (int64_t x = 0; x < OW; ++x) {
+      const double sx = m0 * x + bx, sy = m3 * x + by;
       // Round half up (floor(s + 0.5)), the convention of cv2 and torch 'nearest'.
       const int64_t ix = border_index(floor_i64(sx + 0.5), W, border);
       const int64_t iy = border_index(floor_i64(sy + 0.5), H, border);
@@ -40,19 +42,47 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
       t.o0[x] = ok ? static_cast<int32_t>((iy * W + ix) * px) : 0;
       t.w0[x] = ok ? 1.f : 0.f;
       t.wf[x] = ok ? 0.f : 1.f;
-      continue;
     }
+    return;
+  }
+  int32_t* __restrict o0 = t.o0.data(); int32_t* __restrict o1 = t.o1.data();
+  int32_t* __restrict o2 = t.o2.data(); int32_t* __restrict o3 = t.o3.data();
+  float* __restrict w0 = t.w0.data(); float* __restrict w1 = t.w1.data();
+  float* __restrict w2 = t.w2.data(); float* __restrict w3 = t.w3.data();
+  float* __restrict wf = t.wf.data();
+  const int32_t pxi = static_cast<int32_t>(px), rowi = static_cast<int32_t>(W * px);
+  // Float coordinates in the sweep (~1e-5 px at 4k px, far below bilinear's own error); the
+  // redo below and the nearest path use double.
+  const float xmax = static_cast<float>(W - 1), ymax = static_cast<float>(H - 1);
+  const float bxf = static_cast<float>(bx), byf = static_cast<float>(by);
+  const float m0f = static_cast<float>(m0), m3f = static_cast<float>(m3);
+  int32_t outside = 0;
+  for (int64_t x = 0; x < OW; ++x) {
+    const float xf = static_cast<float>(static_cast<int32_t>(x));
+    float sx = m0f * xf + bxf, sy = m3f * xf + byf;
+    const bool in = sx >= 0.f && sy >= 0.f && sx < xmax && sy < ymax;
+    outside += in ? 0 : 1;
+    sx = in ? sx : 0.f;  // keep offsets in range; these pixels are redone below
+    sy = in ? sy : 0.f;
+    const int32_t x0 = static_cast<int32_t>(sx), y0 = static_cast<int32_t>(sy);  // sx, sy >= 0: trunc = floor
+    const float fx = sx - static_cast<float>(x0), fy = sy - static_cast<float>(y0);
+    const float gx = 1.f - fx, gy = 1.f - fy;
+    const int32_t o = y0 * rowi + x0 * pxi;
+    o0[x] = o; o1[x] = o + pxi; o2[x] = o + rowi; o3[x] = o + rowi + pxi;
+    w0[x] = gx * gy; w1[x] = fx * gy; w2[x] = gx * fy; w3[x] = fx * fy;
+    wf[x] = 0.f;
+  }
+  if (outside == 0) return;
+  for (int64_t x = 0; x < OW; ++x) {
+    {
+      const float xf = static_cast<float>(static_cast<int32_t>(x));
+      const float fsx = m0f * xf + bxf, fsy = m3f * xf + byf;
+      if (fsx >= 0.f && fsy >= 0.f && fsx < xmax && fsy < ymax) continue;  // same test as the sweep
+    }
+    const double sx = m0 * x + bx, sy = m3 * x + by;
     const int64_t x0 = floor_i64(sx), y0 = floor_i64(sy);
     const float fx = static_cast<float>(sx - x0), fy = static_cast<float>(sy - y0);
     const float gx = 1.f - fx, gy = 1.f - fy;
-    if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {  // interior: the common case
-      const int32_t o = static_cast<int32_t>((y0 * W + x0) * px);
-      t.o0[x] = o; t.o1[x] = o + static_cast<int32_t>(px);
-      t.o2[x] = o + static_cast<int32_t>(W * px); t.o3[x] = t.o2[x] + static_cast<int32_t>(px);
-      t.w0[x] = gx * gy; t.w1[x] = fx * gy; t.w2[x] = gx * fy; t.w3[x] = fx * fy;
-      t.wf[x] = 0.f;
-      continue;
-    }
     const int64_t xa = border_index(x0, W, border), xb = border_index(x0 + 1, W, border);
     const int64_t ya = border_index(y0, H, border), yb = border_index(y0 + 1, H, border);
     float missing = 0.f;
@@ -62,11 +92,11 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
       wo = ok ? w : 0.f;
       missing += ok ? 0.f : w;
     };
-    tap(xa, ya, gx * gy, t.o0[x], t.w0[x]);
-    tap(xb, ya, fx * gy, t.o1[x], t.w1[x]);
-    tap(xa, yb, gx * fy, t.o2[x], t.w2[x]);
-    tap(xb, yb, fx * fy, t.o3[x], t.w3[x]);
-    t.wf[x] = missing;
+    tap(xa, ya, gx * gy, o0[x], w0[x]);
+    tap(xb, ya, fx * gy, o1[x], w1[x]);
+    tap(xa, yb, gx * fy, o2[x], w2[x]);
+    tap(xb, yb, fx * fy, o3[x], w3[x]);
+    wf[x] = missing;
   }
 }
 
