@@ -131,14 +131,22 @@ FASTCONV_AUG_INLINE double gray_mean(const T* x, int64_t HW, int64_t C, int64_t 
 FASTCONV_AUG_CLONES double gray_mean_f32(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
   return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);
 }
-FASTCONV_AUG_CLONES double gray_mean_u8(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  return gray_mean<uint8_t>(x, HW, C, cs, ps, b, lo, hi);
-}
 inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
   return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
 }
+// uint8: per-channel histograms, then the mean of the formula over the 256 possible values.
 inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  return gray_mean_u8(x, HW, C, cs, ps, b, lo, hi);
+  double total = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    int64_t hist[256] = {0};
+    const uint8_t* xc = x + c * cs;
+    for (int64_t i = 0; i < HW; ++i) ++hist[xc[i * ps]];
+    const double w = C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C;
+    double s = 0;
+    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[v]) * clampf(b * static_cast<float>(v), lo, hi);
+    total += w * s;
+  }
+  return total / static_cast<double>(HW);
 }
 
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
