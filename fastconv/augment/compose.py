@@ -132,8 +132,10 @@ class Compose:
             # A run of geometric transforms sharing warp settings -> one matrix per sample.
             settings, hw = t.warp_settings(), shape[2:]
             total, flips_only, h_flags, v_flags = M.identity(shape[0]), True, 0, 0
-            while i < len(ts) and ts[i].geometric and (ts[i].warp_settings() == settings or
-                                                       (ts[i].flip_only and flips_only)):
+            # Flips are exact under any interpolation, so they join any run; the first other
+            # transform sets the run's warp settings.
+            while i < len(ts) and ts[i].geometric and (ts[i].warp_settings() == settings or ts[i].flip_only
+                                                       or flips_only):
                 if not ts[i].flip_only:
                     if flips_only and ts[i].warp_settings() != settings:
                         settings = ts[i].warp_settings()
