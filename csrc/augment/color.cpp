@@ -1,0 +1,216 @@
+// Colour jitter: brightness, contrast, saturation and hue fused into one pass over the pixels
+// (plus one reduction pass for the contrast mean), NCHW or NHWC. Formulas and order follow
+// torchvision.transforms.functional (adjust_brightness / _contrast / _saturation / _hue), each
+// step clamped to [lo, hi]. The per-pixel code is branch-free (selects only, floor without
+// libm) so the loops vectorise; HSV conversion follows torchvision's _rgb2hsv / _hsv2rgb.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "augment/augment.h"
+#include "augment/pixels.h"
+#include "common/parallel.h"
+
+namespace fastconv {
+namespace augment {
+namespace {
+
+constexpr int64_t kChunk = 4096;  // pixels per task
+constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;  // torchvision rgb_to_grayscale
+
+// Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place.
+FASTCONV_AUG_INLINE void hue_shift(float& r, float& g, float& b, float shift) {
+  const float maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
+  const bool eq = maxc == minc;
+  const float cr = maxc - minc;
+  const float s = cr / (eq ? 1.f : maxc);
+  const float div = eq ? 1.f : cr;
+  const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
+  // All candidates computed unconditionally, then selected (lets the loop if-convert).
+  const float hr = bc - gc, hg = 2.f + rc - bc, hb = 4.f + gc - rc;
+  float h = maxc == r ? hr : (maxc == g ? hg : hb);
+  h = h * (1.f / 6.f) + 1.f + shift;  // in (0, 2.5)
+  h -= static_cast<float>(floor_i32(h));  // wrap into [0, 1)
+  const float v = maxc, h6 = h * 6.f;
+  int32_t i = floor_i32(h6);
+  const float f = h6 - static_cast<float>(i);
+  i = i > 5 ? 5 : i;
+  // p, q, t lie in [0, v] for s in [0, 1]; torchvision's clamp to [0, 1] is then a no-op.
+  const float p = v * (1.f - s), q = v * (1.f - s * f), t = v * (1.f - s * (1.f - f));
+  // Sector tables of _hsv2rgb written as selects.
+  r = (i == 0 || i == 5) ? v : (i == 1 ? q : (i == 4 ? t : p));
+  g = (i == 1 || i == 2) ? v : (i == 0 ? t : (i == 3 ? q : p));
+  b = (i == 3 || i == 4) ? v : (i == 2 ? t : (i == 5 ? q : p));
+}
+
+// RGB pixels i0..i1 of one image; PS = elements between pixels (1 planar, 3 interleaved),
+// cs = elements between channels.
+template <typename T, int PS>
+FASTCONV_AUG_INLINE void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+  const float bright = p[0], contrast = p[1], sat = p[2], hue = p[3];
+  const float cm = (1.f - contrast) * m;
+  // Three call-free sweeps over float scratch (each vectorises): b/c/s, hue, store.
+  float R[kChunk], G[kChunk], B[kChunk];
+  const int64_t n = i1 - i0;
+  const T* xs = x + i0 * PS;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t e = i * PS;
+    float r = clampf(bright * static_cast<float>(xs[e]), lo, hi);
+    float g = clampf(bright * static_cast<float>(xs[e + cs]), lo, hi);
+    float b = clampf(bright * static_cast<float>(xs[e + 2 * cs]), lo, hi);
+    r = clampf(contrast * r + cm, lo, hi);
+    g = clampf(contrast * g + cm, lo, hi);
+    b = clampf(contrast * b + cm, lo, hi);
+    const float gray = (1.f - sat) * (kR * r + kG * g + kB * b);
+    R[i] = clampf(sat * r + gray, lo, hi);
+    G[i] = clampf(sat * g + gray, lo, hi);
+    B[i] = clampf(sat * b + gray, lo, hi);
+  }
+  if (hue != 0.f)
+    for (int64_t i = 0; i < n; ++i) hue_shift(R[i], G[i], B[i], hue);
+  T* ys = y + i0 * PS;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t e = i * PS;
+    ys[e] = store<T>(R[i]); ys[e + cs] = store<T>(G[i]); ys[e + 2 * cs] = store<T>(B[i]);
+  }
+}
+
+FASTCONV_AUG_CLONES void color_rgb_f32(const float* x, float* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
+                                       const float* p, float m, float lo, float hi) {
+  if (interleaved) color_rgb<float, 3>(x, y, cs, i0, i1, p, m, lo, hi);
+  else color_rgb<float, 1>(x, y, cs, i0, i1, p, m, lo, hi);
+}
+FASTCONV_AUG_CLONES void color_rgb_u8(const uint8_t* x, uint8_t* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
+                                      const float* p, float m, float lo, float hi) {
+  if (interleaved) color_rgb<uint8_t, 3>(x, y, cs, i0, i1, p, m, lo, hi);
+  else color_rgb<uint8_t, 1>(x, y, cs, i0, i1, p, m, lo, hi);
+}
+inline void color_rgb_any(const float* x, float* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+  color_rgb_f32(x, y, il, cs, i0, i1, p, m, lo, hi);
+}
+inline void color_rgb_any(const uint8_t* x, uint8_t* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
+  color_rgb_u8(x, y, il, cs, i0, i1, p, m, lo, hi);
+}
+
+// Mean over the image of gray(clamp(b * x)) (C == 3) or of clamp(b * x) (other C). Sixteen
+// independent partial sums per block let the reduction vectorise without reassociation flags.
+template <typename T>
+FASTCONV_AUG_INLINE double gray_mean(const T* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo,
+                                     float hi) {
+  constexpr int L = 16;
+  double total = 0;
+  const int64_t nc = C == 3 ? 1 : C;
+  for (int64_t c = 0; c < nc; ++c) {
+    const T* xc = x + c * cs;
+    for (int64_t i0 = 0; i0 < HW; i0 += kChunk) {
+      const int64_t i1 = std::min(HW, i0 + kChunk);
+      float lanes[L] = {0};
+      int64_t i = i0;
+      for (; i + L <= i1; i += L)
+        for (int l = 0; l < L; ++l) {
+          const int64_t e = (i + l) * ps;
+          lanes[l] += C == 3 ? kR * clampf(b * static_cast<float>(xc[e]), lo, hi) +
+                                   kG * clampf(b * static_cast<float>(xc[e + cs]), lo, hi) +
+                                   kB * clampf(b * static_cast<float>(xc[e + 2 * cs]), lo, hi)
+                             : clampf(b * static_cast<float>(xc[e]), lo, hi);
+        }
+      float s = 0;
+      for (; i < i1; ++i) {
+        const int64_t e = i * ps;
+        s += C == 3 ? kR * clampf(b * static_cast<float>(xc[e]), lo, hi) +
+                          kG * clampf(b * static_cast<float>(xc[e + cs]), lo, hi) +
+                          kB * clampf(b * static_cast<float>(xc[e + 2 * cs]), lo, hi)
+                    : clampf(b * static_cast<float>(xc[e]), lo, hi);
+      }
+      for (int l = 0; l < L; ++l) s += lanes[l];
+      total += s;
+    }
+  }
+  return total / static_cast<double>(HW * nc);
+}
+FASTCONV_AUG_CLONES double gray_mean_f32(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);
+}
+inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
+}
+// uint8: per-channel histograms, then the mean of the formula over the 256 possible values.
+inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  double total = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    int64_t hist[256] = {0};
+    const uint8_t* xc = x + c * cs;
+    for (int64_t i = 0; i < HW; ++i) ++hist[xc[i * ps]];
+    const double w = C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C;
+    double s = 0;
+    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[v]) * clampf(b * static_cast<float>(v), lo, hi);
+    total += w * s;
+  }
+  return total / static_cast<double>(HW);
+}
+
+// uint8 without saturation / hue: every channel value maps through one 256-entry table per
+// image (the same formula, evaluated once per possible value).
+template <typename T>
+bool color_lut(const T*, T*, int64_t, int64_t, int64_t, const float*, float, float, float) { return false; }
+template <>
+bool color_lut<uint8_t>(const uint8_t* x, uint8_t* y, int64_t n_el, int64_t i0, int64_t i1, const float* p,
+                        float m, float lo, float hi) {
+  if (p[2] != 1.f || p[3] != 0.f) return false;
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) {
+    const float b = clampf(p[0] * static_cast<float>(v), lo, hi);
+    lut[v] = store<uint8_t>(clampf(p[1] * b + (1.f - p[1]) * m, lo, hi));
+  }
+  for (int64_t i = i0; i < i1; ++i) y[i] = lut[x[i]];
+  (void)n_el;
+  return true;
+}
+
+}  // namespace
+
+template <typename T>
+void color_adjust(const T* src, T* dst, Image im, const float* params, float lo, float hi) {
+  const int64_t HW = im.H * im.W, C = im.C;
+  const bool cl = im.channels_last;
+  const int64_t cs = cl ? 1 : HW, ps = cl ? C : 1;
+  const int64_t chunks = (HW + kChunk - 1) / kChunk;
+  // Pass 1: per-image mean of the grayscale of the brightness-adjusted image (contrast anchor).
+  std::vector<double> mean(im.N, 0.0);
+  parallel_for(im.N, [&](int64_t n) {
+    const float* p = params + 4 * n;
+    if (p[1] == 1.f) return;
+    mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+  });
+  // Pass 2: the fused per-pixel chain, in chunks of pixels.
+  parallel_for(im.N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk, i1 = std::min(HW, i0 + kChunk);
+    const float* p = params + 4 * n;
+    const float m = static_cast<float>(mean[n]);
+    const T* x = src + n * C * HW;
+    T* y = dst + n * C * HW;
+    // A chunk of pixels is a contiguous run of elements in NHWC; in NCHW take every channel's run.
+    if (cl ? color_lut<T>(x, y, C * HW, i0 * C, i1 * C, p, m, lo, hi)
+           : C == 3 && color_lut<T>(x, y, C * HW, i0, i1, p, m, lo, hi) &&
+                 color_lut<T>(x, y, C * HW, HW + i0, HW + i1, p, m, lo, hi) &&
+                 color_lut<T>(x, y, C * HW, 2 * HW + i0, 2 * HW + i1, p, m, lo, hi))
+      return;
+    if (C == 3) {
+      color_rgb_any(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
+      return;
+    }
+    const float cm = (1.f - p[1]) * m;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t e = i * ps + c * cs;
+        const float v = clampf(p[0] * static_cast<float>(x[e]), lo, hi);
+        y[e] = store<T>(clampf(p[1] * v + cm, lo, hi));
+      }
+  });
+}
+
+template void color_adjust<float>(const float*, float*, Image, const float*, float, float);
+template void color_adjust<uint8_t>(const uint8_t*, uint8_t*, Image, const float*, float, float);
+
+}  // namespace augment
+}  // namespace fastconv
