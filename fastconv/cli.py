@@ -7,6 +7,8 @@ import argparse
 import sys
 import time
 
+from fastconv.augment.cli import add_augment_command, run_augment_command
+
 
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train LeNet-5 on scikit-learn's embedded 8x8 digits (no download)")
@@ -100,11 +102,12 @@ def _run_train(args):
 SUBCOMMANDS = {
     "demo": (_add_demo, _run_demo),
     "train": (_add_train, _run_train),
+    "augment": (add_augment_command, run_augment_command),
 }
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="fastconv", description="compiled-kernel CNNs: demo, training")
+    parser = argparse.ArgumentParser(prog="fastconv", description="compiled-kernel CNNs: demo, training, augmentation pictures")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add, run) in SUBCOMMANDS.items():
         add(sub).set_defaults(_run=run)

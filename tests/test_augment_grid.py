@@ -1,11 +1,10 @@
 """The augmentation picture and its CLI hook."""
-import argparse
 
 import numpy as np
 import pytest
 
 from fastconv.augment import HorizontalFlip, Rotate
-from fastconv.augment.cli import add_augment_command
+from fastconv.cli import main
 from fastconv.augment.grid import draw_grid
 
 
@@ -32,10 +31,7 @@ def test_default_grid_and_cli(tmp_path):
     from PIL import Image
     src = tmp_path / "in.png"
     Image.fromarray(photo()).save(src)
-    parser = argparse.ArgumentParser()
-    add_augment_command(parser.add_subparsers())
-    args = parser.parse_args(["augment", str(src), "--out", str(tmp_path / "grid.png")])
-    assert args.func(args) == 0
+    assert main(["augment", str(src), "--out", str(tmp_path / "grid.png")]) == 0  # the real CLI
     assert Image.open(tmp_path / "grid.png").size[0] > 4 * 100
     with pytest.raises(TypeError, match="transforms\\[0\\]"):
         draw_grid(photo(), tmp_path / "x.png", [lambda x: x])

@@ -1,5 +1,5 @@
-"""`fastconv augment IMAGE --out grid.png`: for the lead to register in fastconv/cli.py with
-add_augment_command(subparsers)."""
+"""`fastconv augment IMAGE --out grid.png`: one image under each augmentation, as a PNG grid.
+Registered in fastconv/cli.py's SUBCOMMANDS as (add_augment_command, run_augment_command)."""
 from __future__ import annotations
 
 
@@ -9,11 +9,10 @@ def add_augment_command(subparsers):
     p.add_argument("--out", default="augment_grid.png", help="output PNG (default: augment_grid.png)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random transforms")
     p.add_argument("--columns", type=int, default=4)
-    p.set_defaults(func=_run)
     return p
 
 
-def _run(args):
+def run_augment_command(args):
     from fastconv.augment.grid import draw_grid
     print(draw_grid(args.image, args.out, seed=args.seed, columns=args.columns))
     return 0
