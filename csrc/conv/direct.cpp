@@ -14,9 +14,11 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
+#include "common/pack.h"
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/im2col.h"
+#include "conv/weight_grad_split.h"
 
 namespace fastconv {
 namespace {
@@ -118,7 +120,7 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
 
   AlignedBuffer<T> wpack(G * mpad * KK);
   for (int64_t g = 0; g < G; ++g)
-    pack_a_all(w + g * Kg * KK, KK, 1, Kg, KK, mr, uk.kc, wpack.data() + g * mpad * KK);
+    pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack.data() + g * mpad * KK);
 
   const int threads = max_threads();
   const int64_t pb = pixel_block(P, p.N * G, uk.nc, nr, threads);
@@ -166,13 +168,14 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
     // The adjoint of a stride-1 conv is a stride-1 conv of dy with the kernel flipped in
     // space and transposed in channels: wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s].
     std::vector<T> wt(p.K * KK);
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t k = 0; k < Kg; ++k)
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t r = 0; r < p.R; ++r)
-            for (int64_t s = 0; s < p.S; ++s)
-              wt[(((g * Cg + c) * Kg + k) * p.R + r) * p.S + s] =
-                  w[(((g * Kg + k) * Cg + c) * p.R + (p.R - 1 - r)) * p.S + (p.S - 1 - s)];
+    parallel_for(G * Kg, [&](int64_t gk) {  // reads w contiguously, R*S-value runs per (k, c)
+      const int64_t g = gk / Kg, k = gk % Kg;
+      const T* src = w + gk * KK;
+      for (int64_t c = 0; c < Cg; ++c) {
+        T* dst = wt.data() + ((g * Cg + c) * Kg + k) * RS;
+        for (int64_t rs = 0; rs < RS; ++rs) dst[rs] = src[c * RS + (RS - 1 - rs)];
+      }
+    });
     ConvParams q = p;
     q.C = p.K; q.H = p.OH; q.W = p.OW;
     q.K = p.C; q.OH = p.H; q.OW = p.W;
@@ -237,40 +240,18 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
   const int64_t RS = p.R * p.S, HW = p.H * p.W, wsize = p.K * KK;
-  const int threads = max_threads();
-  // The reduction runs over q = n*P + p (all images' output pixels), so one item can span
-  // several small images and C = dw is swept as few times as possible. When there is little
-  // to reduce but dw is wide, threads split dw's columns instead (no private copies needed).
   const int64_t Q = p.N * P;
-  int64_t cchunks = 1, qchunks = 1;
-  if (threads > 1) {
-    if (Q < 2048 * threads && KK >= 4 * nr * threads) cchunks = threads;
-    else qchunks = std::min<int64_t>(threads, ceil_div(Q, 64));
-  }
-  const int64_t cstep = round_up(ceil_div(KK, cchunks), nr);
-  cchunks = ceil_div(KK, cstep);
-  const int64_t qstep = ceil_div(Q, qchunks);
-  qchunks = ceil_div(Q, qstep);
-
-  std::vector<AlignedBuffer<T>> priv(threads);
-  std::vector<char> used(threads, 0);
-  std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
-  std::fill(dw, dw + wsize, T(0));
+  const WeightGradSplit split = split_weight_grad(Q, KK, nr, max_threads());
+  const int64_t qchunks = split.qchunks, qstep = split.qstep, cchunks = split.cchunks, cstep = split.cstep;
+  ChunkPartials<T> partials(dw, wsize, qchunks);
+  std::vector<AlignedBuffer<T>> abufs(max_threads()), bbufs(max_threads());
 
   parallel_for(G * qchunks * cchunks, [&](int64_t item) {
     const int64_t cc = item % cchunks, rest = item / cchunks, qc = rest % qchunks, g = rest / qchunks;
     const int64_t q0 = qc * qstep, q1 = std::min(Q, q0 + qstep);
     const int64_t col0 = cc * cstep, col1 = std::min(KK, col0 + cstep);
     const int tid = thread_id();
-    T* acc = dw;
-    if (qchunks > 1 && tid != 0) {  // private accumulator, summed below
-      if (!used[tid]) {
-        priv[tid].resize(wsize);
-        priv[tid].zero();
-      }
-      used[tid] = 1;
-      acc = priv[tid].data();
-    }
+    T* acc = partials.chunk(qc);
     abufs[tid].resize(round_up(Kg, mr) * uk.kc);
     bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
     T* abuf = abufs[tid].data();
@@ -314,16 +295,7 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
         },
         acc + g * Kg * KK, KK, true, bbufs[tid].data());
   });
-  if (qchunks > 1) {
-    parallel_for(ceil_div(wsize, 4096), [&](int64_t blk) {
-      const int64_t i0 = blk * 4096, i1 = std::min(wsize, i0 + 4096);
-      for (int t = 1; t < threads; ++t) {
-        if (!used[t]) continue;
-        const T* src = priv[t].data();
-        for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
-      }
-    });
-  }
+  partials.reduce();
 }
 
 template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);

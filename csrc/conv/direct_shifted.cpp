@@ -13,10 +13,12 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
+#include "common/pack.h"
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
 #include "conv/direct.h"
+#include "conv/weight_grad_split.h"
 
 namespace fastconv {
 namespace {
@@ -61,7 +63,7 @@ template <typename T>
 void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
-  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch(), RS = p.R * p.S;
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch();
   const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w, HpWp = Hp * Wp;
   const int64_t V = p.OH * Wp, P = p.out_pixels();
   const int64_t mpad = round_up(Kg, mr);
@@ -73,9 +75,7 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
   const int64_t kc_step = slice_kc(KK, uk.kc);
   AlignedBuffer<T> wpack(G * mpad * KK);
   for (int64_t g = 0; g < G; ++g)
-    for (int64_t pc = 0; pc < KK; pc += kc_step)
-      pack_a_strided(w + g * Kg * KK, KK, int64_t(1), 0, Kg, pc, std::min<int64_t>(kc_step, KK - pc), mr,
-                     wpack.data() + g * mpad * KK + pc * mpad);
+    pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack.data() + g * mpad * KK);
   const std::vector<int64_t> offsets = tap_offsets(p);
 
   // Work items: images x groups x virtual-pixel blocks x output-channel chunks.
@@ -148,37 +148,18 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
   AlignedBuffer<T> xpad = padded_input(x, p, slack);
   const std::vector<int64_t> offsets = tap_offsets(p);
 
-  const int threads = max_threads();
   const int64_t Q = p.N * V;
-  int64_t cchunks = 1, qchunks = 1;
-  if (threads > 1) {
-    if (Q < 2048 * threads && KK >= 4 * nr * threads) cchunks = threads;
-    else qchunks = std::min<int64_t>(threads, ceil_div(Q, 64));
-  }
-  const int64_t cstep = round_up(ceil_div(KK, cchunks), nr);
-  cchunks = ceil_div(KK, cstep);
-  const int64_t qstep = ceil_div(Q, qchunks);
-  qchunks = ceil_div(Q, qstep);
-
-  std::vector<AlignedBuffer<T>> priv(threads);
-  std::vector<char> used(threads, 0);
-  std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
-  std::fill(dw, dw + wsize, T(0));
+  const WeightGradSplit split = split_weight_grad(Q, KK, nr, max_threads());
+  const int64_t qchunks = split.qchunks, qstep = split.qstep, cchunks = split.cchunks, cstep = split.cstep;
+  ChunkPartials<T> partials(dw, wsize, qchunks);
+  std::vector<AlignedBuffer<T>> abufs(max_threads()), bbufs(max_threads());
 
   parallel_for(G * qchunks * cchunks, [&](int64_t item) {
     const int64_t cc = item % cchunks, rest = item / cchunks, qc = rest % qchunks, g = rest / qchunks;
     const int64_t q0 = qc * qstep, q1 = std::min(Q, q0 + qstep);
     const int64_t col0 = cc * cstep, col1 = std::min(KK, col0 + cstep);
     const int tid = thread_id();
-    T* acc = dw;
-    if (qchunks > 1 && tid != 0) {
-      if (!used[tid]) {
-        priv[tid].resize(wsize);
-        priv[tid].zero();
-      }
-      used[tid] = 1;
-      acc = priv[tid].data();
-    }
+    T* acc = partials.chunk(qc);
     abufs[tid].resize(round_up(Kg, mr) * uk.kc);
     bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
     T* abuf = abufs[tid].data();
@@ -225,16 +206,7 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
         },
         acc + g * Kg * KK, KK, true, bbufs[tid].data());
   });
-  if (qchunks > 1) {
-    parallel_for(ceil_div(wsize, 4096), [&](int64_t blk) {
-      const int64_t i0 = blk * 4096, i1 = std::min(wsize, i0 + 4096);
-      for (int t = 1; t < threads; ++t) {
-        if (!used[t]) continue;
-        const T* src = priv[t].data();
-        for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
-      }
-    });
-  }
+  partials.reduce();
 }
 
 template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);

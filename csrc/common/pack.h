@@ -1,0 +1,35 @@
+// Packing a whole row-major A (weights) into the layout gemm_driver reads, in parallel.
+// Layout: for each reduction slice pc (length slice_kc(cols, uk.kc)), all row panels:
+//   dst[pc * round_up(rows, MR) + panel * kc * MR + k * MR + i] = a[(panel*MR + i) * lda + pc + k]
+// Weights are packed on every call, so at batch 1 on wide layers (512x4608) this must not be a
+// serial scalar loop: each (slice, panel) is one in-register transpose of MR rows.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "common/gemm.h"
+#include "common/parallel.h"
+#include "common/transpose.h"
+
+namespace fastconv {
+
+template <typename T>
+void pack_a_rowmajor_all(const T* a, int64_t lda, int64_t rows, int64_t cols, const MicroKernel<T>& uk,
+                         T* dst) {
+  const int mr = uk.mr;
+  const int64_t mpad = round_up(rows, mr), panels = mpad / mr, kcb = slice_kc(cols, uk.kc);
+  const int64_t slices = (cols + kcb - 1) / kcb;
+  const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
+  parallel_for(slices * panels, [&](int64_t item) {
+    const int64_t s = item / panels, panel = item % panels;
+    const int64_t pc = s * kcb, kc = std::min(kcb, cols - pc);
+    const T* rowp[64];
+    for (int i = 0; i < mr; ++i) {
+      const int64_t r = panel * mr + i;
+      rowp[i] = r < rows ? a + r * lda + pc : nullptr;
+    }
+    transpose(rowp, mr, kc, dst + pc * mpad + panel * kc * mr);
+  });
+}
+
+}  // namespace fastconv
