@@ -24,10 +24,12 @@ def test_use_isa_switches_kernel_and_restores():
     assert fastconv.capabilities()["isa"] == before
 
 
-def test_env_var_forces_lower_isa():
+def test_env_var_forces_lower_isa(tmp_path):
     code = "import fastconv; print(fastconv.capabilities()['isa'], fastconv.capabilities()['gemm_kernel'])"
     env = dict(os.environ, FASTCONV_ISA="scalar")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # run outside the checkout, so the child imports the same fastconv this test process uses
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
     assert out.stdout.split() == ["scalar", "gemm_4x16__scalar"]
 
 
