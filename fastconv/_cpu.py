@@ -165,8 +165,9 @@ class WinogradWeights:
     def unpacked(self):
         """U as a (groups, alpha^2, K/groups, C/groups) array (a copy)."""
         k, cg = self.weight_shape[:2]
-        kg, (mr, kcb) = k // self.groups, self.layout
+        kg, (mr, kc_max) = k // self.groups, self.layout
         mpad = -(-kg // mr) * mr
+        kcb = -(-cg // -(-cg // kc_max))  # the balanced slice length (slice_kc in gemm.h)
         kk, cc = np.meshgrid(np.arange(kg), np.arange(cg), indexing="ij")
         pc = cc // kcb * kcb
         kc = np.minimum(kcb, cg - pc)

@@ -308,6 +308,15 @@ def test_winograd_weights_values(tile):
     np.testing.assert_allclose(U, expect, atol=1e-12)
 
 
+def test_winograd_weights_values_across_reduction_slices():
+    """More input channels than one GEMM reduction slice holds (the packing splits them)."""
+    wt = np.random.default_rng().standard_normal((13, 401, 3, 3))
+    ww = F.winograd_weights(wt, tile=4)
+    _, G, _, _ = _C.winograd_matrices(4)
+    expect = np.einsum("ia,kcab,jb->kcij", G, wt, G).reshape(1, 13, 401, 36).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(ww.unpacked(), expect, atol=1e-12)
+
+
 def test_winograd_weights_groups_and_isa_change():
     x, wt, b = make(2, 8, 6, 9, 9, groups=2)
     ref = ref_conv(x, wt, b, 1, groups=2)
