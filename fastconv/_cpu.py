@@ -191,6 +191,20 @@ def conv2d_weight(x, weight_shape, dy, g, out):
     return dw
 
 
+def relu(x):
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _C.relu(x, y)
+    return y
+
+
+def relu_backward(dy, y):
+    dy, y = np.ascontiguousarray(dy), np.ascontiguousarray(y)
+    dx = np.empty_like(dy)
+    _C.relu_backward(dy, y, dx)
+    return dx
+
+
 def max_pool2d(x, g, out):
     x = np.ascontiguousarray(x)
     shape = x.shape[:2] + g.out_hw

@@ -311,20 +311,21 @@ def linear_backward(input, weight, grad_output, needs_bias=True):
 
 
 def relu(input):
+    """max(input, 0); NaN propagates, as torch.relu."""
     input = as_float_array(input, "input")
-    backend = _backend(input)
-    if backend is not _cpu:
-        return backend.relu(input)
-    # np.maximum propagates NaN, as torch.relu does
-    return np.maximum(input, input.dtype.type(0))
+    return _backend(input).relu(input)
 
 
 def relu_backward(grad_output, output):
     """Gradient of relu given its output (or input: the sign is the same)."""
-    backend = _backend(grad_output, output)
-    if backend is not _cpu:
-        return backend.relu_backward(grad_output, output)
-    return np.where(output > 0, grad_output, grad_output.dtype.type(0))
+    grad_output = as_float_array(grad_output, "grad_output")
+    output = as_float_array(output, "output")
+    gshape, gdtype = array_meta(grad_output, "grad_output")
+    oshape, odtype = array_meta(output, "output")
+    check_same_dtype(gdtype, odtype, "grad_output", "output")
+    if tuple(gshape) != tuple(oshape):
+        raise ValueError(f"output must have the shape of grad_output {tuple(gshape)}, got {tuple(oshape)}")
+    return _backend(grad_output, output).relu_backward(grad_output, output)
 
 
 def sigmoid(input):

@@ -57,6 +57,8 @@ CASES = [
     (lambda: F.cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 3])), ValueError, "target"),
     (lambda: F.cross_entropy(np.zeros((2, 3), np.float32), np.array([0.0, 1.0])), TypeError, "target"),
     (lambda: F.softmax(np.zeros((2, 3), np.float32), dim=2), ValueError, "dim"),
+    (lambda: F.relu_backward(np.zeros((2, 3), np.float32), np.zeros((3, 2), np.float32)), ValueError, "output"),
+    (lambda: F.relu_backward(np.zeros(3, np.float32), np.zeros(3, np.float64)), TypeError, "output"),
     (lambda: fastconv.set_num_threads(0), ValueError, "num_threads"),
     (lambda: fastconv.set_isa("sse9"), ValueError, "isa"),
 ]
