@@ -1,4 +1,5 @@
-// AVX2 + FMA GEMM micro-kernels (16 ymm registers). Same rules as gemm__avx512.cpp.
+// AVX2 + FMA GEMM micro-kernels (16 ymm registers). Same rules as gemm__avx512.cpp:
+// internal linkage only, no inline std templates.
 #include <immintrin.h>
 
 #include "common/gemm.h"
@@ -6,116 +7,71 @@
 namespace fastconv {
 namespace {
 
-// f32: 6 rows x 16 columns (two ymm) = 12 accumulators + 2 B + 1 broadcast = 15 registers.
-void gemm_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                     bool accumulate) {
-  constexpr int MR = 6;
-  __m256 acc0[MR], acc1[MR];
+// 6 rows x two ymm vectors: 12 accumulators + 2 B registers + 1 broadcast = 15 of 16.
+// F32 / F64 adapt the tile to float (8 lanes) or double (4 lanes).
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static V broadcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+};
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int kLanes = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+};
+
+// B row k is the packed panel row (b + k*NR) or, for the offsets variant, b + offsets[k].
+template <typename Ops, bool kOffsets>
+inline void tile_6x2(int64_t kc, const typename Ops::T* a, const typename Ops::T* b, const int64_t* offsets,
+                     typename Ops::T* c, int64_t ldc, bool accumulate) {
+  constexpr int MR = 6, L = Ops::kLanes;
+  typename Ops::V acc0[MR], acc1[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
-    acc1[i] = accumulate ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
+    acc0[i] = accumulate ? Ops::load(c + i * ldc) : Ops::zero();
+    acc1[i] = accumulate ? Ops::load(c + i * ldc + L) : Ops::zero();
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+    const typename Ops::T* bk = kOffsets ? b + offsets[k] : b + k * 2 * L;
+    const typename Ops::V b0 = Ops::load(bk), b1 = Ops::load(bk + L);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+      const typename Ops::V ai = Ops::broadcast(a + i);
+      acc0[i] = Ops::fma(ai, b0, acc0[i]);
+      acc1[i] = Ops::fma(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 16;
   }
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_ps(c + i * ldc, acc0[i]);
-    _mm256_storeu_ps(c + i * ldc + 8, acc1[i]);
+    Ops::store(c + i * ldc, acc0[i]);
+    Ops::store(c + i * ldc + L, acc1[i]);
   }
 }
 
-void gemm_6x16_offsets__avx2(int64_t kc, const float* a, const float* b, const int64_t* offsets, float* c, int64_t ldc,
-                     bool accumulate) {
-  constexpr int MR = 6;
-  __m256 acc0[MR], acc1[MR];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
-    acc1[i] = accumulate ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b + offsets[k]);
-    const __m256 b1 = _mm256_loadu_ps(b + offsets[k] + 8);
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
-    }
-    a += MR;
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_ps(c + i * ldc, acc0[i]);
-    _mm256_storeu_ps(c + i * ldc + 8, acc1[i]);
-  }
+void gemm_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
+  tile_6x2<F32, false>(kc, a, b, nullptr, c, ldc, acc);
 }
-
-// f64: 6 rows x 8 columns (two ymm of 4 doubles).
-void gemm_6x8__avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                    bool accumulate) {
-  constexpr int MR = 6;
-  __m256d acc0[MR], acc1[MR];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm256_loadu_pd(c + i * ldc) : _mm256_setzero_pd();
-    acc1[i] = accumulate ? _mm256_loadu_pd(c + i * ldc + 4) : _mm256_setzero_pd();
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256d b0 = _mm256_load_pd(b);
-    const __m256d b1 = _mm256_load_pd(b + 4);
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i) {
-      const __m256d ai = _mm256_broadcast_sd(a + i);
-      acc0[i] = _mm256_fmadd_pd(ai, b0, acc0[i]);
-      acc1[i] = _mm256_fmadd_pd(ai, b1, acc1[i]);
-    }
-    a += MR;
-    b += 8;
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_pd(c + i * ldc, acc0[i]);
-    _mm256_storeu_pd(c + i * ldc + 4, acc1[i]);
-  }
+void gemm_6x16_offsets__avx2(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                             int64_t ldc, bool acc) {
+  tile_6x2<F32, true>(kc, a, b, off, c, ldc, acc);
 }
-
-void gemm_6x8_offsets__avx2(int64_t kc, const double* a, const double* b, const int64_t* offsets, double* c, int64_t ldc,
-                    bool accumulate) {
-  constexpr int MR = 6;
-  __m256d acc0[MR], acc1[MR];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = accumulate ? _mm256_loadu_pd(c + i * ldc) : _mm256_setzero_pd();
-    acc1[i] = accumulate ? _mm256_loadu_pd(c + i * ldc + 4) : _mm256_setzero_pd();
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256d b0 = _mm256_loadu_pd(b + offsets[k]);
-    const __m256d b1 = _mm256_loadu_pd(b + offsets[k] + 4);
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i) {
-      const __m256d ai = _mm256_broadcast_sd(a + i);
-      acc0[i] = _mm256_fmadd_pd(ai, b0, acc0[i]);
-      acc1[i] = _mm256_fmadd_pd(ai, b1, acc1[i]);
-    }
-    a += MR;
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_pd(c + i * ldc, acc0[i]);
-    _mm256_storeu_pd(c + i * ldc + 4, acc1[i]);
-  }
+void gemm_6x8__avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc) {
+  tile_6x2<F64, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_6x8_offsets__avx2(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
+                            int64_t ldc, bool acc) {
+  tile_6x2<F64, true>(kc, a, b, off, c, ldc, acc);
 }
 
 }  // namespace

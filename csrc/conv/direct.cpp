@@ -239,63 +239,44 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
-  const int64_t RS = p.R * p.S, HW = p.H * p.W, wsize = p.K * KK;
-  const int64_t Q = p.N * P;
-  const WeightGradSplit split = split_weight_grad(Q, KK, nr, max_threads());
-  const int64_t qchunks = split.qchunks, qstep = split.qstep, cchunks = split.cchunks, cstep = split.cstep;
-  ChunkPartials<T> partials(dw, wsize, qchunks);
-  std::vector<AlignedBuffer<T>> abufs(max_threads()), bbufs(max_threads());
-
-  parallel_for(G * qchunks * cchunks, [&](int64_t item) {
-    const int64_t cc = item % cchunks, rest = item / cchunks, qc = rest % qchunks, g = rest / qchunks;
-    const int64_t q0 = qc * qstep, q1 = std::min(Q, q0 + qstep);
-    const int64_t col0 = cc * cstep, col1 = std::min(KK, col0 + cstep);
-    const int tid = thread_id();
-    T* acc = partials.chunk(qc);
-    abufs[tid].resize(round_up(Kg, mr) * uk.kc);
-    bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
-    T* abuf = abufs[tid].data();
-    // Calls f(n, pixel, count, offset) for the runs of [qa, qb) that lie within one image.
-    auto for_runs = [&](int64_t qa, int64_t qb, auto&& f) {
-      for (int64_t q = qa; q < qb;) {
-        const int64_t n = q / P, pix = q % P, cnt = std::min(qb - q, P - pix);
-        f(n, pix, cnt, q - qa);
-        q += cnt;
-      }
-    };
-    gemm_driver(
-        uk, Kg, q1 - q0, col0, col1,
-        [&](int64_t k0, int64_t kc) {  // A = dy[Kg x q], packed MR rows at a time
-          for_runs(q0 + k0, q0 + k0 + kc, [&](int64_t n, int64_t pix, int64_t cnt, int64_t off) {
-            const T* dyg = dy + (n * p.K + g * Kg) * P;
-            for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
-              const int64_t rows = std::min<int64_t>(mr, Kg - i0);
-              T* d = abuf + (i0 / mr) * kc * mr + off * mr;
-              for (int64_t t = 0; t < cnt; ++t) {
-                int64_t i = 0;
-                for (; i < rows; ++i) d[t * mr + i] = dyg[(i0 + i) * P + pix + t];
-                for (; i < mr; ++i) d[t * mr + i] = T(0);
-              }
+  const int64_t RS = p.R * p.S, HW = p.H * p.W;
+  // Calls f(n, pixel, count, pos) for the runs of [qa, qb) that lie within one image.
+  auto for_runs = [&](int64_t qa, int64_t qb, auto&& f) {
+    for (int64_t q = qa; q < qb;) {
+      const int64_t n = q / P, pix = q % P, cnt = std::min(qb - q, P - pix);
+      f(n, pix, cnt, q - qa);
+      q += cnt;
+    }
+  };
+  weight_grad_gemm(
+      uk, G, Kg, KK, p.N * P, dw,
+      [&](int64_t g, int64_t q, int64_t kc, T* abuf) {  // A = dy[Kg x q], MR rows per panel
+        for_runs(q, q + kc, [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
+          const T* dyg = dy + (n * p.K + g * Kg) * P;
+          for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
+            const int64_t rows = std::min<int64_t>(mr, Kg - i0);
+            T* d = abuf + (i0 / mr) * kc * mr + pos * mr;
+            for (int64_t t = 0; t < cnt; ++t) {
+              int64_t i = 0;
+              for (; i < rows; ++i) d[t * mr + i] = dyg[(i0 + i) * P + pix + t];
+              for (; i < mr; ++i) d[t * mr + i] = T(0);
             }
-          });
-          return static_cast<const T*>(abuf);
-        },
-        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = im2col(x)^T[q x cols]
-          for (int64_t j = 0; j < round_up(nc, nr); ++j) {
-            T* d = dst + (j / nr) * kc * nr + j % nr;
-            if (j >= nc) {
-              for (int64_t k = 0; k < kc; ++k) d[k * nr] = T(0);
-              continue;
-            }
-            const int64_t col = j0 + j, c = col / RS, r = (col / p.S) % p.R, s = col % p.S;
-            for_runs(q0 + k0, q0 + k0 + kc, [&](int64_t n, int64_t pix, int64_t cnt, int64_t off) {
-              im2col_row(x + (n * p.C + g * p.Cg() + c) * HW, p, r, s, pix, cnt, d + off * nr, nr);
-            });
           }
-        },
-        acc + g * Kg * KK, KK, true, bbufs[tid].data());
-  });
-  partials.reduce();
+        });
+      },
+      [&](int64_t g, int64_t q, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = im2col(x)^T
+        for (int64_t j = 0; j < round_up(nc, nr); ++j) {
+          T* d = dst + (j / nr) * kc * nr + j % nr;
+          if (j >= nc) {
+            for (int64_t k = 0; k < kc; ++k) d[k * nr] = T(0);
+            continue;
+          }
+          const int64_t col = j0 + j, c = col / RS, r = (col / p.S) % p.R, s = col % p.S;
+          for_runs(q, q + kc, [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
+            im2col_row(x + (n * p.C + g * p.Cg() + c) * HW, p, r, s, pix, cnt, d + pos * nr, nr);
+          });
+        }
+      });
 }
 
 template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);

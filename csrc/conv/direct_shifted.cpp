@@ -143,70 +143,51 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch(), P = p.out_pixels();
   const int64_t Wp = p.W + 2 * p.pad_w, HpWp = (p.H + 2 * p.pad_h) * Wp, V = p.OH * Wp;
-  const int64_t wsize = p.K * KK;
   const int64_t slack = nr + (p.S - 1) * p.dil_w + 64;
   AlignedBuffer<T> xpad = padded_input(x, p, slack);
   const std::vector<int64_t> offsets = tap_offsets(p);
 
-  const int64_t Q = p.N * V;
-  const WeightGradSplit split = split_weight_grad(Q, KK, nr, max_threads());
-  const int64_t qchunks = split.qchunks, qstep = split.qstep, cchunks = split.cchunks, cstep = split.cstep;
-  ChunkPartials<T> partials(dw, wsize, qchunks);
-  std::vector<AlignedBuffer<T>> abufs(max_threads()), bbufs(max_threads());
-
-  parallel_for(G * qchunks * cchunks, [&](int64_t item) {
-    const int64_t cc = item % cchunks, rest = item / cchunks, qc = rest % qchunks, g = rest / qchunks;
-    const int64_t q0 = qc * qstep, q1 = std::min(Q, q0 + qstep);
-    const int64_t col0 = cc * cstep, col1 = std::min(KK, col0 + cstep);
-    const int tid = thread_id();
-    T* acc = partials.chunk(qc);
-    abufs[tid].resize(round_up(Kg, mr) * uk.kc);
-    bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
-    T* abuf = abufs[tid].data();
-    std::vector<const T*> rows(std::max(mr, nr));
-    // Calls f(n, v, count, pos) for each run of [qa, qb) inside one output row of one image;
-    // pos is the run's position in the slice. Runs cover whole rows incl. padded-width columns.
-    auto for_row_runs = [&](int64_t qa, int64_t qb, auto&& f) {
-      for (int64_t q = qa; q < qb;) {
-        const int64_t n = q / V, v = q % V, cnt = std::min(qb - q, Wp - v % Wp);
-        f(n, v, cnt, q - qa);
-        q += cnt;
-      }
-    };
-    gemm_driver(
-        uk, Kg, q1 - q0, col0, col1,
-        [&](int64_t k0, int64_t kc) {  // A = dy in virtual layout, MR rows per panel
-          for_row_runs(q0 + k0, q0 + k0 + kc, [&](int64_t n, int64_t v, int64_t cnt, int64_t pos) {
-            const int64_t oh = v / Wp, ow = v % Wp;
-            const int64_t valid = std::max<int64_t>(0, std::min(cnt, p.OW - ow));
-            for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
-              for (int i = 0; i < mr; ++i)
-                rows[i] = i0 + i < Kg ? dy + (n * p.K + g * Kg + i0 + i) * P + oh * p.OW + ow : nullptr;
-              T* d = abuf + (i0 / mr) * kc * mr + pos * mr;
-              transpose(rows.data(), mr, valid, d);
-              std::fill(d + valid * mr, d + cnt * mr, T(0));
-            }
-          });
-          return static_cast<const T*>(abuf);
-        },
-        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = shifted xpad, transposed
-          for (int64_t jp = 0; jp < nc; jp += nr) {
-            T* d = dst + (jp / nr) * kc * nr;
-            for (int64_t q = q0 + k0; q < q0 + k0 + kc;) {  // runs within one image
-              const int64_t n = q / V, v = q % V, cnt = std::min(q0 + k0 + kc - q, V - v);
-              const T* base = xpad.data() + (n * p.C + g * Cg) * HpWp + v;
-              for (int j = 0; j < nr; ++j) rows[j] = j0 + jp + j < j0 + nc ? base + offsets[j0 + jp + j] : nullptr;
-              const int64_t pos = q - (q0 + k0);
-              transpose(rows.data(), nr, cnt, d + pos * nr);
-              for (int64_t t = 0; t < cnt; ++t)  // zero the padded-width columns
-                if ((v + t) % Wp >= p.OW) std::fill(d + (pos + t) * nr, d + (pos + t + 1) * nr, T(0));
-              q += cnt;
-            }
+  // Calls f(n, v, count, pos) for each run of [qa, qb) inside one output row of one image;
+  // pos is the run's position in the slice. Runs cover whole rows incl. padded-width columns.
+  auto for_row_runs = [&](int64_t qa, int64_t qb, auto&& f) {
+    for (int64_t q = qa; q < qb;) {
+      const int64_t n = q / V, v = q % V, cnt = std::min(qb - q, Wp - v % Wp);
+      f(n, v, cnt, q - qa);
+      q += cnt;
+    }
+  };
+  weight_grad_gemm(
+      uk, G, Kg, KK, p.N * V, dw,
+      [&](int64_t g, int64_t q, int64_t kc, T* abuf) {  // A = dy in virtual layout, MR rows per panel
+        const T* rows[64];
+        for_row_runs(q, q + kc, [&](int64_t n, int64_t v, int64_t cnt, int64_t pos) {
+          const int64_t oh = v / Wp, ow = v % Wp;
+          const int64_t valid = std::max<int64_t>(0, std::min(cnt, p.OW - ow));
+          for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
+            for (int i = 0; i < mr; ++i)
+              rows[i] = i0 + i < Kg ? dy + (n * p.K + g * Kg + i0 + i) * P + oh * p.OW + ow : nullptr;
+            T* d = abuf + (i0 / mr) * kc * mr + pos * mr;
+            transpose(rows, mr, valid, d);
+            std::fill(d + valid * mr, d + cnt * mr, T(0));
           }
-        },
-        acc + g * Kg * KK, KK, true, bbufs[tid].data());
-  });
-  partials.reduce();
+        });
+      },
+      [&](int64_t g, int64_t q0, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = shifted xpad^T
+        const T* rows[64];
+        for (int64_t jp = 0; jp < nc; jp += nr) {
+          T* d = dst + (jp / nr) * kc * nr;
+          for (int64_t q = q0; q < q0 + kc;) {  // runs within one image
+            const int64_t n = q / V, v = q % V, cnt = std::min(q0 + kc - q, V - v);
+            const T* base = xpad.data() + (n * p.C + g * Cg) * HpWp + v;
+            for (int j = 0; j < nr; ++j) rows[j] = jp + j < nc ? base + offsets[j0 + jp + j] : nullptr;
+            const int64_t pos = q - q0;
+            transpose(rows, nr, cnt, d + pos * nr);
+            for (int64_t t = 0; t < cnt; ++t)  // zero the padded-width columns
+              if ((v + t) % Wp >= p.OW) std::fill(d + (pos + t) * nr, d + (pos + t + 1) * nr, T(0));
+            q += cnt;
+          }
+        }
+      });
 }
 
 template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);

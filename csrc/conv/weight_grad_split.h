@@ -61,4 +61,36 @@ class ChunkPartials {
   std::vector<AlignedBuffer<T>> extra_;
 };
 
+// dw[g] (Kg x KK) = sum over q in [0, Q) of A_g[Kg x q] * B_g[q x KK], split as
+// split_weight_grad says. The two paths differ only in how they pack the operands:
+//   pack_a(g, q, kc, abuf)          A rows for q in [q, q+kc), MR-row panels ([panel][k][MR])
+//   pack_b(g, q, kc, j0, nc, dst)   B for q in [q, q+kc), columns [j0, j0+nc), NR panels
+template <typename T, typename PackA, typename PackB>
+void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t KK, int64_t Q, T* dw,
+                      PackA&& pack_a, PackB&& pack_b) {
+  const int threads = max_threads();
+  const WeightGradSplit split = split_weight_grad(Q, KK, uk.nr, threads);
+  ChunkPartials<T> partials(dw, G * Kg * KK, split.qchunks);
+  std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
+  parallel_for(G * split.qchunks * split.cchunks, [&](int64_t item) {
+    const int64_t cc = item % split.cchunks, rest = item / split.cchunks;
+    const int64_t qc = rest % split.qchunks, g = rest / split.qchunks;
+    const int64_t q0 = qc * split.qstep, q1 = std::min(Q, q0 + split.qstep);
+    const int64_t col0 = cc * split.cstep, col1 = std::min(KK, col0 + split.cstep);
+    const int tid = thread_id();
+    abufs[tid].resize(round_up(Kg, uk.mr) * uk.kc);
+    bbufs[tid].resize(uk.kc * round_up(uk.nc, uk.nr));
+    T* abuf = abufs[tid].data();
+    gemm_driver(
+        uk, Kg, q1 - q0, col0, col1,
+        [&](int64_t k0, int64_t kc) {
+          pack_a(g, q0 + k0, kc, abuf);
+          return static_cast<const T*>(abuf);
+        },
+        [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(g, q0 + k0, kc, j0, nc, dst); },
+        partials.chunk(qc) + g * Kg * KK, KK, true, bbufs[tid].data());
+  });
+  partials.reduce();
+}
+
 }  // namespace fastconv
