@@ -26,7 +26,10 @@ template <typename T>
 void relu_backward(const T* dy, const T* y, T* dx, int64_t n) {
   parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
     const int64_t i1 = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < i1; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+    for (int64_t i = c * kChunk; i < i1; ++i) {
+      const T g = dy[i];  // an unconditional load, so the select vectorises
+      dx[i] = y[i] > T(0) ? g : T(0);
+    }
   });
 }
 
