@@ -182,8 +182,10 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
             for (int j = 0; j < nr; ++j) rows[j] = jp + j < nc ? base + offsets[j0 + jp + j] : nullptr;
             const int64_t pos = q - q0;
             transpose(rows, nr, cnt, d + pos * nr);
-            for (int64_t t = 0; t < cnt; ++t)  // zero the padded-width columns
-              if ((v + t) % Wp >= p.OW) std::fill(d + (pos + t) * nr, d + (pos + t + 1) * nr, T(0));
+            for (int64_t t = 0, col = v % Wp; t < cnt; ++t) {  // zero the padded-width columns
+              if (col >= p.OW) std::fill(d + (pos + t) * nr, d + (pos + t + 1) * nr, T(0));
+              if (++col == Wp) col = 0;
+            }
             q += cnt;
           }
         }
