@@ -18,7 +18,17 @@ namespace {
 constexpr int64_t kChunk = 4096;  // pixels per task
 constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;  // torchvision rgb_to_grayscale
 
-// Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place.
+// Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place. RGB -> HSV follows
+// torchvision's _rgb2hsv; HSV -> RGB uses the equivalent closed form
+// channel_n = v - v*s*clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1 for R, G, B
+// (the sector table of _hsv2rgb written with min / max), so the loop is selects and min / max
+// only and vectorises.
+FASTCONV_AUG_INLINE float hue_channel(float n, float h6, float v, float vs) {
+  float k = n + h6;                  // in [1, 11)
+  k = k >= 6.f ? k - 6.f : k;        // mod 6 -> [0, 6)
+  const float t = std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f);
+  return v - vs * t;
+}
 FASTCONV_AUG_INLINE void hue_shift(float& r, float& g, float& b, float shift) {
   const float maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
   const bool eq = maxc == minc;
@@ -28,19 +38,14 @@ FASTCONV_AUG_INLINE void hue_shift(float& r, float& g, float& b, float shift) {
   const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
   // All candidates computed unconditionally, then selected (lets the loop if-convert).
   const float hr = bc - gc, hg = 2.f + rc - bc, hb = 4.f + gc - rc;
-  float h = maxc == r ? hr : (maxc == g ? hg : hb);
+  const float hgb = maxc == g ? hg : hb;
+  float h = maxc == r ? hr : hgb;
   h = h * (1.f / 6.f) + 1.f + shift;  // in (0, 2.5)
   h -= static_cast<float>(floor_i32(h));  // wrap into [0, 1)
-  const float v = maxc, h6 = h * 6.f;
-  int32_t i = floor_i32(h6);
-  const float f = h6 - static_cast<float>(i);
-  i = i > 5 ? 5 : i;
-  // p, q, t lie in [0, v] for s in [0, 1]; torchvision's clamp to [0, 1] is then a no-op.
-  const float p = v * (1.f - s), q = v * (1.f - s * f), t = v * (1.f - s * (1.f - f));
-  // Sector tables of _hsv2rgb written as selects.
-  r = (i == 0 || i == 5) ? v : (i == 1 ? q : (i == 4 ? t : p));
-  g = (i == 1 || i == 2) ? v : (i == 0 ? t : (i == 3 ? q : p));
-  b = (i == 3 || i == 4) ? v : (i == 2 ? t : (i == 5 ? q : p));
+  const float v = maxc, h6 = h * 6.f, vs = v * s;
+  r = hue_channel(5.f, h6, v, vs);
+  g = hue_channel(3.f, h6, v, vs);
+  b = hue_channel(1.f, h6, v, vs);
 }
 
 // RGB pixels i0..i1 of one image; PS = elements between pixels (1 planar, 3 interleaved),
@@ -67,7 +72,11 @@ FASTCONV_AUG_INLINE void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int
     B[i] = clampf(sat * b + gray, lo, hi);
   }
   if (hue != 0.f)
-    for (int64_t i = 0; i < n; ++i) hue_shift(R[i], G[i], B[i], hue);
+    for (int64_t i = 0; i < n; ++i) {
+      float r = R[i], g = G[i], b = B[i];
+      hue_shift(r, g, b, hue);
+      R[i] = r; G[i] = g; B[i] = b;
+    }
   T* ys = y + i0 * PS;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t e = i * PS;
