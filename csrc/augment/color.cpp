@@ -5,6 +5,7 @@
 // libm) so the loops vectorise; HSV conversion follows torchvision's _rgb2hsv / _hsv2rgb.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "augment/augment.h"
@@ -144,18 +145,112 @@ inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, i
   return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
 }
 // uint8: per-channel histograms, then the mean of the formula over the 256 possible values.
+// Four (planar) or two (interleaved) tables per channel break the increment dependency chains.
+FASTCONV_AUG_CLONES void channel_histograms(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
+                                            uint32_t (*hist)[256]) {
+  if (ps == 3 && cs == 1) {  // NHWC RGB: two pixels per step
+    uint32_t h2[3][256] = {{0}};
+    int64_t i = 0;
+    for (; i + 2 <= HW; i += 2) {
+      const uint8_t* p = x + 3 * i;
+      ++hist[0][p[0]]; ++hist[1][p[1]]; ++hist[2][p[2]];
+      ++h2[0][p[3]]; ++h2[1][p[4]]; ++h2[2][p[5]];
+    }
+    for (; i < HW; ++i)
+      for (int c = 0; c < 3; ++c) ++hist[c][x[3 * i + c]];
+    for (int c = 0; c < 3; ++c)
+      for (int v = 0; v < 256; ++v) hist[c][v] += h2[c][v];
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const uint8_t* xc = x + c * cs;
+    uint32_t h[4][256] = {{0}};
+    int64_t i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      ++h[0][xc[i * ps]]; ++h[1][xc[(i + 1) * ps]]; ++h[2][xc[(i + 2) * ps]]; ++h[3][xc[(i + 3) * ps]];
+    }
+    for (; i < HW; ++i) ++h[0][xc[i * ps]];
+    for (int v = 0; v < 256; ++v) hist[c][v] = h[0][v] + h[1][v] + h[2][v] + h[3][v];
+  }
+}
+// Per channel: sum of min(v, T) and count of v > T over HW pixels of P = 3 interleaved
+// channels or P = 1 (one plane). The pixels are walked as a flat run of blocks of 48 bytes
+// (a multiple of 3) into 48 uint16 lanes, lane j holding channel j % P; a lane gains at most
+// 255 per block, so lanes are flushed every 256 blocks. The inner loop vectorises.
+FASTCONV_AUG_CLONES void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt) {
+  constexpr int L = 48;
+  const int64_t n = HW * P, blocks = n / L;
+  for (int64_t b0 = 0; b0 < blocks; b0 += 256) {
+    const int64_t b1 = std::min(blocks, b0 + 256);
+    uint16_t s[L] = {0}, k[L] = {0};
+    for (int64_t b = b0; b < b1; ++b) {
+      const uint8_t* p = x + L * b;
+      for (int j = 0; j < L; ++j) {
+        const uint8_t v = p[j];
+        s[j] = static_cast<uint16_t>(s[j] + std::min(v, T));
+        k[j] = static_cast<uint16_t>(k[j] + static_cast<uint16_t>(v > T));
+      }
+    }
+    for (int j = 0; j < L; ++j) { sum[j % P] += s[j]; cnt[j % P] += k[j]; }
+  }
+  for (int64_t e = blocks * L; e < n; ++e) {
+    const uint8_t v = x[e];
+    sum[e % P] += v < T ? v : T;
+    cnt[e % P] += v > T ? 1 : 0;
+  }
+}
+
 inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  const double inv_hw = 1.0 / static_cast<double>(HW);
+  auto weight = [&](int64_t c) { return C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C; };
+  // Common case, no lower clamp (b >= 0, lo <= 0): clamp(b * v, lo, hi) = b * v for v <= T and
+  // hi above, T the largest value with b * v <= hi (found on the same float formula), so the
+  // mean needs only sums of min(v, T) and counts of v > T, which vectorise.
+  if (lo <= 0.f && hi >= 0.f && (ps == 1 || (cs == 1 && ps == 3))) {
+    int T = -1;
+    for (int v = 0; v < 256; ++v) if (b * static_cast<float>(v) <= hi) T = v;
+    if (T >= 0) {
+      double total = 0;
+      const uint8_t t8 = static_cast<uint8_t>(T);
+      if (ps == 3) {
+        uint64_t sum[3] = {0}, cnt[3] = {0};
+        clamped_sums(x, HW, 3, t8, sum, cnt);
+        for (int c = 0; c < 3; ++c)
+          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum[c]) - static_cast<double>(T) * cnt[c]) +
+                                static_cast<double>(hi) * cnt[c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          uint64_t sum = 0, cnt = 0;
+          clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
+          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum) - static_cast<double>(T) * cnt) +
+                                static_cast<double>(hi) * cnt);
+        }
+      }
+      return total * inv_hw;
+    }
+  }
+  std::vector<uint32_t[256]> hist(C);
+  for (auto& h : hist) std::fill(h, h + 256, 0u);
+  channel_histograms(x, HW, C, cs, ps, hist.data());
   double total = 0;
   for (int64_t c = 0; c < C; ++c) {
-    int64_t hist[256] = {0};
-    const uint8_t* xc = x + c * cs;
-    for (int64_t i = 0; i < HW; ++i) ++hist[xc[i * ps]];
-    const double w = C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C;
     double s = 0;
-    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[v]) * clampf(b * static_cast<float>(v), lo, hi);
-    total += w * s;
+    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[c][v]) * clampf(b * static_cast<float>(v), lo, hi);
+    total += weight(c) * s;
   }
-  return total / static_cast<double>(HW);
+  return total * inv_hw;
+}
+
+// y[i] = lut[x[i]], eight bytes per step (one 64-bit load and store; x86 is little-endian).
+inline void apply_lut(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    uint64_t v, o = 0;
+    std::memcpy(&v, x + i, 8);
+    for (int b = 0; b < 8; ++b) o |= static_cast<uint64_t>(lut[(v >> (8 * b)) & 0xff]) << (8 * b);
+    std::memcpy(y + i, &o, 8);
+  }
+  for (; i < i1; ++i) y[i] = lut[x[i]];
 }
 
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
@@ -171,7 +266,7 @@ bool color_lut<uint8_t>(const uint8_t* x, uint8_t* y, int64_t n_el, int64_t i0, 
     const float b = clampf(p[0] * static_cast<float>(v), lo, hi);
     lut[v] = store<uint8_t>(clampf(p[1] * b + (1.f - p[1]) * m, lo, hi));
   }
-  for (int64_t i = i0; i < i1; ++i) y[i] = lut[x[i]];
+  apply_lut(x, y, i0, i1, lut);
   (void)n_el;
   return true;
 }
