@@ -27,7 +27,9 @@ struct RowTaps {
   std::vector<int32_t> o0, o1, o2, o3;
   std::vector<float> w0, w1, w2, w3, wf;
   std::vector<int32_t> q0, q1;  // packed fixed-point weights (uint8 RGB path)
-  explicit RowTaps(int64_t n) : o0(n), o1(n), o2(n), o3(n), w0(n), w1(n), w2(n), w3(n), wf(n), q0(n), q1(n) {}
+  std::vector<uint8_t> edge;    // bilinear: 1 where the taps were redone with the border rules
+  explicit RowTaps(int64_t n)
+      : o0(n), o1(n), o2(n), o3(n), w0(n), w1(n), w2(n), w3(n), wf(n), q0(n), q1(n), edge(n) {}
 };
 
 // Taps of output row y. `px` = elements per pixel step (1 for NCHW planes, C for NHWC).
@@ -54,6 +56,7 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
   float* __restrict w0 = t.w0.data(); float* __restrict w1 = t.w1.data();
   float* __restrict w2 = t.w2.data(); float* __restrict w3 = t.w3.data();
   float* __restrict wf = t.wf.data();
+  uint8_t* __restrict edge = t.edge.data();
   const int32_t pxi = static_cast<int32_t>(px), rowi = static_cast<int32_t>(W * px);
   // Float coordinates in the sweep (~1e-5 px at 4k px, far below bilinear's own error); the
   // redo below and the nearest path use double.
@@ -78,14 +81,13 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
     const int32_t o = o0[x];
     o1[x] = o + pxi; o2[x] = o + rowi; o3[x] = o + rowi + pxi;
     wf[x] = 0.f;
+    const float xf = static_cast<float>(static_cast<int32_t>(x));
+    const float sx = m0f * xf + bxf, sy = m3f * xf + byf;  // the same test as the sweep
+    edge[x] = (sx >= 0.f) & (sy >= 0.f) & (sx < xmax) & (sy < ymax) ? 0 : 1;
   }
   if (outside == 0) return;
   for (int64_t x = 0; x < OW; ++x) {
-    {
-      const float xf = static_cast<float>(static_cast<int32_t>(x));
-      const float fsx = m0f * xf + bxf, fsy = m3f * xf + byf;
-      if (fsx >= 0.f && fsy >= 0.f && fsx < xmax && fsy < ymax) continue;  // same test as the sweep
-    }
+    if (!edge[x]) continue;
     const double sx = m0 * x + bx, sy = m3 * x + by;
     const int64_t x0 = floor_i64(sx), y0 = floor_i64(sy);
     const float fx = static_cast<float>(sx - x0), fy = static_cast<float>(sy - y0);
@@ -162,10 +164,8 @@ FASTCONV_AUG_INLINE void warp_row_rgb8(const uint8_t* p, uint8_t* out, const Row
   const __m128i z = _mm_setzero_si128(), rnd = _mm_set1_epi32(1 << 13);
   for (int64_t x = 0; x < OW; ++x) {
     const int32_t o = o0[x];
-    const bool fast = wf[x] == 0.f && o1[x] == o + 3 && o2[x] == o + row && o3[x] == o + row + 3 &&
-                      static_cast<int64_t>(o) + row + 8 <= total;
     uint8_t* dst = out + 3 * x;
-    if (!fast) {
+    if (t.edge[x] || static_cast<int64_t>(o) + row + 8 > total) {
       const uint8_t *a = p + o, *b = p + o1[x], *cc = p + o2[x], *d = p + o3[x];
       const float f = wf[x] * fill;
       for (int c = 0; c < 3; ++c)
@@ -182,7 +182,11 @@ FASTCONV_AUG_INLINE void warp_row_rgb8(const uint8_t* p, uint8_t* out, const Row
     acc = _mm_packs_epi32(acc, acc);
     acc = _mm_packus_epi16(acc, acc);
     const uint32_t v = static_cast<uint32_t>(_mm_cvtsi128_si32(acc));
-    dst[0] = static_cast<uint8_t>(v); dst[1] = static_cast<uint8_t>(v >> 8); dst[2] = static_cast<uint8_t>(v >> 16);
+    if (x + 1 < OW) {
+      std::memcpy(dst, &v, 4);  // the 4th byte is rewritten by pixel x + 1
+    } else {
+      dst[0] = static_cast<uint8_t>(v); dst[1] = static_cast<uint8_t>(v >> 8); dst[2] = static_cast<uint8_t>(v >> 16);
+    }
   }
 }
 #define FASTCONV_WARP_RGB8 1
