@@ -81,6 +81,8 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
     const int32_t o = o0[x];
     o1[x] = o + pxi; o2[x] = o + rowi; o3[x] = o + rowi + pxi;
     wf[x] = 0.f;
+  }
+  for (int64_t x = 0; x < OW; ++x) {  // (separate again: fewer arrays per loop, fewer alias checks)
     const float xf = static_cast<float>(static_cast<int32_t>(x));
     const float sx = m0f * xf + bxf, sy = m3f * xf + byf;  // the same test as the sweep
     edge[x] = (sx >= 0.f) & (sy >= 0.f) & (sx < xmax) & (sy < ymax) ? 0 : 1;
