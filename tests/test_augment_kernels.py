@@ -343,3 +343,12 @@ def test_uint8_brightness_contrast_lut_on_all_values(layout):
     gray = (0.2989 * bright[:, 0] + 0.587 * bright[:, 1] + 0.114 * bright[:, 2]).mean(axis=(1, 2))
     exp = np.clip(c[:, None, None, None] * bright + (1 - c[:, None, None, None]) * gray[:, None, None, None], 0, 255)
     assert np.abs(y.astype(np.float64) - exp).max() <= 0.5 + 1e-3
+
+
+def test_uint8_rgb_hflip_every_width():
+    # The shuffled 5-pixel blocks plus the pixel-by-pixel ends, for widths around the block size.
+    rng = np.random.default_rng(3)
+    for w in list(range(1, 24)) + [224]:
+        x = rng.integers(0, 256, (2, 3, w, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(F.flip(x, True, [False, True], layout="NHWC"),
+                                      np.stack([x[0, :, ::-1], x[1, ::-1, ::-1]]))

@@ -252,6 +252,25 @@ void warp_affine(const T* src, T* dst, Image im, int64_t OH, int64_t OW, const d
 
 namespace {
 struct Rgb8 { uint8_t v[3]; };
+
+// o = row with its W RGB pixels in reverse order. Five pixels per step: a 16-byte load that
+// starts one byte before them, a byte shuffle (pshufb where the clone has SSSE3) and a 16-byte
+// store whose last byte the next step rewrites; the ends are copied pixel by pixel.
+typedef uint8_t V16u8 __attribute__((vector_size(16)));
+FASTCONV_AUG_CLONES void reverse_rgb8(const uint8_t* row, uint8_t* o, int64_t W) {
+  const V16u8 mask = {13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0};
+  int64_t x = 0;
+  // Needs the load start (W - 6 - x) * 3 + 2 >= 0 and the store end 3 * x + 16 <= 3 * W.
+  for (; x + 6 <= W; x += 5) {
+    V16u8 v;
+    std::memcpy(&v, row + (W - 5 - x) * 3 - 1, 16);
+    v = __builtin_shuffle(v, mask);
+    std::memcpy(o + 3 * x, &v, 16);
+  }
+  const Rgb8* r = reinterpret_cast<const Rgb8*>(row);
+  Rgb8* w = reinterpret_cast<Rgb8*>(o);
+  for (; x < W; ++x) w[x] = r[W - 1 - x];
+}
 }  // namespace
 
 template <typename T>
@@ -273,9 +292,7 @@ void flip(const T* src, T* dst, Image im, const uint8_t* hflip, const uint8_t* v
       } else if (P == 1) {
         for (int64_t x = 0; x < W; ++x) o[x] = row[W - 1 - x];
       } else if (P == 3 && sizeof(T) == 1) {
-        const Rgb8* r = reinterpret_cast<const Rgb8*>(row);
-        Rgb8* w = reinterpret_cast<Rgb8*>(o);
-        for (int64_t x = 0; x < W; ++x) w[x] = r[W - 1 - x];
+        reverse_rgb8(reinterpret_cast<const uint8_t*>(row), reinterpret_cast<uint8_t*>(o), W);
       } else {
         for (int64_t x = 0; x < W; ++x)
           for (int64_t c = 0; c < P; ++c) o[x * P + c] = row[(W - 1 - x) * P + c];
