@@ -254,21 +254,19 @@ inline void apply_lut(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, cons
 }
 
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
-// image (the same formula, evaluated once per possible value).
-template <typename T>
-bool color_lut(const T*, T*, int64_t, int64_t, int64_t, const float*, float, float, float) { return false; }
-template <>
-bool color_lut<uint8_t>(const uint8_t* x, uint8_t* y, int64_t n_el, int64_t i0, int64_t i1, const float* p,
-                        float m, float lo, float hi) {
-  if (p[2] != 1.f || p[3] != 0.f) return false;
-  uint8_t lut[256];
+// image (the same formula, evaluated once per possible value), built once per image.
+inline bool lut_applies(const float* p, bool is_u8) { return is_u8 && p[2] == 1.f && p[3] == 0.f; }
+inline void build_lut(uint8_t* lut, const float* p, float m, float lo, float hi) {
   for (int v = 0; v < 256; ++v) {
     const float b = clampf(p[0] * static_cast<float>(v), lo, hi);
     lut[v] = store<uint8_t>(clampf(p[1] * b + (1.f - p[1]) * m, lo, hi));
   }
+}
+template <typename T>
+inline void apply_lut_any(const T*, T*, int64_t, int64_t, const uint8_t*) {}
+template <>
+inline void apply_lut_any<uint8_t>(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
   apply_lut(x, y, i0, i1, lut);
-  (void)n_el;
-  return true;
 }
 
 }  // namespace
@@ -281,10 +279,12 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
   const int64_t chunks = (HW + kChunk - 1) / kChunk;
   // Pass 1: per-image mean of the grayscale of the brightness-adjusted image (contrast anchor).
   std::vector<double> mean(im.N, 0.0);
+  constexpr bool is_u8 = sizeof(T) == 1;
+  std::vector<uint8_t> luts(is_u8 ? im.N * 256 : 0);
   parallel_for(im.N, [&](int64_t n) {
     const float* p = params + 4 * n;
-    if (p[1] == 1.f) return;
-    mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+    if (p[1] != 1.f) mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+    if (lut_applies(p, is_u8)) build_lut(luts.data() + 256 * n, p, static_cast<float>(mean[n]), lo, hi);
   });
   // Pass 2: the fused per-pixel chain, in chunks of pixels.
   parallel_for(im.N * chunks, [&](int64_t task) {
@@ -294,11 +294,13 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
     const T* x = src + n * C * HW;
     T* y = dst + n * C * HW;
     // A chunk of pixels is a contiguous run of elements in NHWC; in NCHW take every channel's run.
-    if (cl ? color_lut<T>(x, y, C * HW, i0 * C, i1 * C, p, m, lo, hi)
-           : C == 3 && color_lut<T>(x, y, C * HW, i0, i1, p, m, lo, hi) &&
-                 color_lut<T>(x, y, C * HW, HW + i0, HW + i1, p, m, lo, hi) &&
-                 color_lut<T>(x, y, C * HW, 2 * HW + i0, 2 * HW + i1, p, m, lo, hi))
+    if (lut_applies(p, is_u8)) {
+      const uint8_t* lut = luts.data() + 256 * n;
+      if (cl) apply_lut_any<T>(x, y, i0 * C, i1 * C, lut);
+      else
+        for (int64_t c = 0; c < C; ++c) apply_lut_any<T>(x, y, c * HW + i0, c * HW + i1, lut);
       return;
+    }
     if (C == 3) {
       color_rgb_any(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
       return;
