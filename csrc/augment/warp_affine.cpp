@@ -157,6 +157,7 @@ FASTCONV_AUG_INLINE void warp_row_rgb8(const uint8_t* p, uint8_t* out, const Row
   const int32_t row = static_cast<int32_t>(3 * W);
   const int32_t *o0 = t.o0.data(), *o1 = t.o1.data(), *o2 = t.o2.data(), *o3 = t.o3.data();
   const float *w0 = t.w0.data(), *w1 = t.w1.data(), *w2 = t.w2.data(), *w3 = t.w3.data(), *wf = t.wf.data();
+  const uint8_t* edge = t.edge.data();  // a local: the uint8 stores below may alias anything reached via t
   for (int64_t x = 0; x < OW; ++x) {  // vectorises
     const int32_t q0 = static_cast<int32_t>(w0[x] * 16384.f + 0.5f), q1 = static_cast<int32_t>(w1[x] * 16384.f + 0.5f);
     const int32_t q2 = static_cast<int32_t>(w2[x] * 16384.f + 0.5f), q3 = static_cast<int32_t>(w3[x] * 16384.f + 0.5f);
@@ -167,7 +168,7 @@ FASTCONV_AUG_INLINE void warp_row_rgb8(const uint8_t* p, uint8_t* out, const Row
   for (int64_t x = 0; x < OW; ++x) {
     const int32_t o = o0[x];
     uint8_t* dst = out + 3 * x;
-    if (t.edge[x] || static_cast<int64_t>(o) + row + 8 > total) {
+    if (edge[x] || static_cast<int64_t>(o) + row + 8 > total) {
       const uint8_t *a = p + o, *b = p + o1[x], *cc = p + o2[x], *d = p + o3[x];
       const float f = wf[x] * fill;
       for (int c = 0; c < 3; ++c)
