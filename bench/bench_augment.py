@@ -5,7 +5,8 @@ china.jpg / flower.jpg).
 albumentations loops over the images as uint8 HWC arrays (its normal use). fastconv runs on
 the same uint8 HWC batch channels-last (pipeline.apply_images, no conversion), and also on the
 float32 NCHW batch a training loop feeds it (reported as its own column). Every transform is
-applied with p=1 except inside the composed pipeline. Images per second, best of --repeat;
+applied with p=1 except inside the composed pipeline. Images per second, best of --repeat
+(rounds interleaved across the libraries, so background load hits them alike);
 threads: fastconv.set_num_threads(n) and cv2.setNumThreads(n).
 
     python bench/bench_augment.py [--threads 1 2] [--repeat 5]
@@ -61,13 +62,18 @@ def cases(A, cv2):
     return c
 
 
-def best_time(fn, repeat):
-    fn()  # warm-up (allocations, first-touch)
-    best = float("inf")
+def best_times(fns, repeat):
+    """Best wall time of each function over `repeat` rounds. The rounds interleave the
+    functions (a, b, c, a, b, c, ...) so that load from other processes on the machine
+    penalises every library alike instead of whichever happened to run during it."""
+    for fn in fns:
+        fn()  # warm-up (allocations, first-touch)
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -115,14 +121,13 @@ def main():
         for name, (alb, fct) in cases(A, cv2).items():
             acomp = alb if isinstance(alb, A.Compose) else A.Compose([alb])
             pipe = fa.Compose(fct, seed=0)
-            ta = best_time(lambda: [acomp(image=im)["image"] for im in imgs], args.repeat)
-            tu = best_time(lambda: pipe.apply_images(imgs), args.repeat)
-            tf = best_time(lambda: pipe(batch), args.repeat)
+            ta, tu, tf = best_times([lambda: [acomp(image=im)["image"] for im in imgs],
+                                     lambda: pipe.apply_images(imgs), lambda: pipe(batch)], args.repeat)
             n = args.n
             line = f"{name:22s} {threads:3d} {n / ta:9.0f} {n / tu:9.0f} {ta / tu:5.2f}x {n / tf:9.0f} {ta / tf:5.2f}x"
             if tv is not None and tv.get(name) is not None:
                 timgs = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()
-                tt = best_time(lambda: [tv[name](im) for im in timgs], args.repeat)
+                tt, = best_times([lambda: [tv[name](im) for im in timgs]], args.repeat)
                 line += f" {n / tt:9.0f}"
             print(line, flush=True)
 

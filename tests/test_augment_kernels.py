@@ -306,3 +306,49 @@ def test_kernels_never_modify_their_input():
     F.flip(x, True, True)
     F.cutout(x, np.zeros((2, 1, 4), int) + [0, 0, 3, 3])
     np.testing.assert_array_equal(x, before)
+
+
+# ------------------------------------------------------- uint8 fixed-point / LUT fast paths
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("border", BORDERS)
+def test_uint8_fixed_point_blur_within_one_level_of_float(layout, border):
+    # 16-bit fixed-point path for uint8 (SIMD body + scalar tail: widths around the vector
+    # lengths), against the float kernel on the same values.
+    rng = np.random.default_rng(7)
+    for w in (5, 37, 70):
+        shape = (4, 3, 23, w) if layout == "NCHW" else (4, 23, w, 3)
+        x8 = rng.integers(0, 256, shape, dtype=np.uint8)
+        sigma = [0.4, 1.0, 2.5, 6.0]
+        y8 = F.gaussian_blur(x8, sigma, border=border, layout=layout)
+        yf = F.gaussian_blur(x8.astype(np.float32), sigma, border=border, layout=layout)
+        assert np.abs(y8.astype(np.float64) - yf).max() < 0.75
+        assert np.abs(y8.astype(int) - np.clip(np.rint(yf), 0, 255).astype(int)).max() <= 1
+    flat = np.full((1, 9, 40, 3), 255, np.uint8)  # saturated input stays 255 (no overflow)
+    np.testing.assert_array_equal(F.gaussian_blur(flat, 3.0, layout="NHWC"), flat)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_uint8_brightness_contrast_lut_on_all_values(layout):
+    # Every uint8 value in each channel; brightness pushes some past 255 (clamp), and the
+    # contrast mean is computed from clamped sums: compare with the formula in float64.
+    v = np.arange(256, dtype=np.uint8)
+    x = np.stack([np.roll(v, 7 * c) for c in range(3)]).reshape(1, 3, 16, 16)
+    x = np.concatenate([x, x[:, ::-1]])
+    b, c = np.array([1.3, 0.7]), np.array([0.6, 1.4])
+    xi = x if layout == "NCHW" else nhwc(x)
+    y = F.adjust_color(xi, b, c, layout=layout)
+    y = y if layout == "NCHW" else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    bright = np.clip(x * b[:, None, None, None], 0, 255)
+    gray = (0.2989 * bright[:, 0] + 0.587 * bright[:, 1] + 0.114 * bright[:, 2]).mean(axis=(1, 2))
+    exp = np.clip(c[:, None, None, None] * bright + (1 - c[:, None, None, None]) * gray[:, None, None, None], 0, 255)
+    assert np.abs(y.astype(np.float64) - exp).max() <= 0.5 + 1e-3
+
+
+def test_uint8_rgb_hflip_every_width():
+    # The shuffled 5-pixel blocks plus the pixel-by-pixel ends, for widths around the block size.
+    rng = np.random.default_rng(3)
+    for w in list(range(1, 24)) + [224]:
+        x = rng.integers(0, 256, (2, 3, w, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(F.flip(x, True, [False, True], layout="NHWC"),
+                                      np.stack([x[0, :, ::-1], x[1, ::-1, ::-1]]))

@@ -5,6 +5,7 @@
 // libm) so the loops vectorise; HSV conversion follows torchvision's _rgb2hsv / _hsv2rgb.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "augment/augment.h"
@@ -18,7 +19,17 @@ namespace {
 constexpr int64_t kChunk = 4096;  // pixels per task
 constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;  // torchvision rgb_to_grayscale
 
-// Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place.
+// Hue rotation by `shift` (fraction of a turn) of one RGB pixel, in place. RGB -> HSV follows
+// torchvision's _rgb2hsv; HSV -> RGB uses the equivalent closed form
+// channel_n = v - v*s*clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1 for R, G, B
+// (the sector table of _hsv2rgb written with min / max), so the loop is selects and min / max
+// only and vectorises.
+FASTCONV_AUG_INLINE float hue_channel(float n, float h6, float v, float vs) {
+  float k = n + h6;                  // in [1, 11)
+  k = k >= 6.f ? k - 6.f : k;        // mod 6 -> [0, 6)
+  const float t = std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f);
+  return v - vs * t;
+}
 FASTCONV_AUG_INLINE void hue_shift(float& r, float& g, float& b, float shift) {
   const float maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
   const bool eq = maxc == minc;
@@ -28,19 +39,14 @@ FASTCONV_AUG_INLINE void hue_shift(float& r, float& g, float& b, float shift) {
   const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
   // All candidates computed unconditionally, then selected (lets the loop if-convert).
   const float hr = bc - gc, hg = 2.f + rc - bc, hb = 4.f + gc - rc;
-  float h = maxc == r ? hr : (maxc == g ? hg : hb);
+  const float hgb = maxc == g ? hg : hb;
+  float h = maxc == r ? hr : hgb;
   h = h * (1.f / 6.f) + 1.f + shift;  // in (0, 2.5)
   h -= static_cast<float>(floor_i32(h));  // wrap into [0, 1)
-  const float v = maxc, h6 = h * 6.f;
-  int32_t i = floor_i32(h6);
-  const float f = h6 - static_cast<float>(i);
-  i = i > 5 ? 5 : i;
-  // p, q, t lie in [0, v] for s in [0, 1]; torchvision's clamp to [0, 1] is then a no-op.
-  const float p = v * (1.f - s), q = v * (1.f - s * f), t = v * (1.f - s * (1.f - f));
-  // Sector tables of _hsv2rgb written as selects.
-  r = (i == 0 || i == 5) ? v : (i == 1 ? q : (i == 4 ? t : p));
-  g = (i == 1 || i == 2) ? v : (i == 0 ? t : (i == 3 ? q : p));
-  b = (i == 3 || i == 4) ? v : (i == 2 ? t : (i == 5 ? q : p));
+  const float v = maxc, h6 = h * 6.f, vs = v * s;
+  r = hue_channel(5.f, h6, v, vs);
+  g = hue_channel(3.f, h6, v, vs);
+  b = hue_channel(1.f, h6, v, vs);
 }
 
 // RGB pixels i0..i1 of one image; PS = elements between pixels (1 planar, 3 interleaved),
@@ -67,7 +73,11 @@ FASTCONV_AUG_INLINE void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int
     B[i] = clampf(sat * b + gray, lo, hi);
   }
   if (hue != 0.f)
-    for (int64_t i = 0; i < n; ++i) hue_shift(R[i], G[i], B[i], hue);
+    for (int64_t i = 0; i < n; ++i) {
+      float r = R[i], g = G[i], b = B[i];
+      hue_shift(r, g, b, hue);
+      R[i] = r; G[i] = g; B[i] = b;
+    }
   T* ys = y + i0 * PS;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t e = i * PS;
@@ -135,36 +145,128 @@ inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, i
   return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
 }
 // uint8: per-channel histograms, then the mean of the formula over the 256 possible values.
+// Four (planar) or two (interleaved) tables per channel break the increment dependency chains.
+FASTCONV_AUG_CLONES void channel_histograms(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
+                                            uint32_t (*hist)[256]) {
+  if (ps == 3 && cs == 1) {  // NHWC RGB: two pixels per step
+    uint32_t h2[3][256] = {{0}};
+    int64_t i = 0;
+    for (; i + 2 <= HW; i += 2) {
+      const uint8_t* p = x + 3 * i;
+      ++hist[0][p[0]]; ++hist[1][p[1]]; ++hist[2][p[2]];
+      ++h2[0][p[3]]; ++h2[1][p[4]]; ++h2[2][p[5]];
+    }
+    for (; i < HW; ++i)
+      for (int c = 0; c < 3; ++c) ++hist[c][x[3 * i + c]];
+    for (int c = 0; c < 3; ++c)
+      for (int v = 0; v < 256; ++v) hist[c][v] += h2[c][v];
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const uint8_t* xc = x + c * cs;
+    uint32_t h[4][256] = {{0}};
+    int64_t i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      ++h[0][xc[i * ps]]; ++h[1][xc[(i + 1) * ps]]; ++h[2][xc[(i + 2) * ps]]; ++h[3][xc[(i + 3) * ps]];
+    }
+    for (; i < HW; ++i) ++h[0][xc[i * ps]];
+    for (int v = 0; v < 256; ++v) hist[c][v] = h[0][v] + h[1][v] + h[2][v] + h[3][v];
+  }
+}
+// Per channel: sum of min(v, T) and count of v > T over HW pixels of P = 3 interleaved
+// channels or P = 1 (one plane). The pixels are walked as a flat run of blocks of 48 bytes
+// (a multiple of 3) into 48 uint16 lanes, lane j holding channel j % P; a lane gains at most
+// 255 per block, so lanes are flushed every 256 blocks. The inner loop vectorises.
+FASTCONV_AUG_CLONES void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt) {
+  constexpr int L = 48;
+  const int64_t n = HW * P, blocks = n / L;
+  for (int64_t b0 = 0; b0 < blocks; b0 += 256) {
+    const int64_t b1 = std::min(blocks, b0 + 256);
+    uint16_t s[L] = {0}, k[L] = {0};
+    for (int64_t b = b0; b < b1; ++b) {
+      const uint8_t* p = x + L * b;
+      for (int j = 0; j < L; ++j) {
+        const uint8_t v = p[j];
+        s[j] = static_cast<uint16_t>(s[j] + std::min(v, T));
+        k[j] = static_cast<uint16_t>(k[j] + static_cast<uint16_t>(v > T));
+      }
+    }
+    for (int j = 0; j < L; ++j) { sum[j % P] += s[j]; cnt[j % P] += k[j]; }
+  }
+  for (int64_t e = blocks * L; e < n; ++e) {
+    const uint8_t v = x[e];
+    sum[e % P] += v < T ? v : T;
+    cnt[e % P] += v > T ? 1 : 0;
+  }
+}
+
 inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  const double inv_hw = 1.0 / static_cast<double>(HW);
+  auto weight = [&](int64_t c) { return C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C; };
+  // Common case, no lower clamp (b >= 0, lo <= 0): clamp(b * v, lo, hi) = b * v for v <= T and
+  // hi above, T the largest value with b * v <= hi (found on the same float formula), so the
+  // mean needs only sums of min(v, T) and counts of v > T, which vectorise.
+  if (lo <= 0.f && hi >= 0.f && (ps == 1 || (cs == 1 && ps == 3))) {
+    int T = -1;
+    for (int v = 0; v < 256; ++v) if (b * static_cast<float>(v) <= hi) T = v;
+    if (T >= 0) {
+      double total = 0;
+      const uint8_t t8 = static_cast<uint8_t>(T);
+      if (ps == 3) {
+        uint64_t sum[3] = {0}, cnt[3] = {0};
+        clamped_sums(x, HW, 3, t8, sum, cnt);
+        for (int c = 0; c < 3; ++c)
+          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum[c]) - static_cast<double>(T) * cnt[c]) +
+                                static_cast<double>(hi) * cnt[c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          uint64_t sum = 0, cnt = 0;
+          clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
+          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum) - static_cast<double>(T) * cnt) +
+                                static_cast<double>(hi) * cnt);
+        }
+      }
+      return total * inv_hw;
+    }
+  }
+  std::vector<uint32_t[256]> hist(C);
+  for (auto& h : hist) std::fill(h, h + 256, 0u);
+  channel_histograms(x, HW, C, cs, ps, hist.data());
   double total = 0;
   for (int64_t c = 0; c < C; ++c) {
-    int64_t hist[256] = {0};
-    const uint8_t* xc = x + c * cs;
-    for (int64_t i = 0; i < HW; ++i) ++hist[xc[i * ps]];
-    const double w = C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C;
     double s = 0;
-    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[v]) * clampf(b * static_cast<float>(v), lo, hi);
-    total += w * s;
+    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[c][v]) * clampf(b * static_cast<float>(v), lo, hi);
+    total += weight(c) * s;
   }
-  return total / static_cast<double>(HW);
+  return total * inv_hw;
+}
+
+// y[i] = lut[x[i]], eight bytes per step (one 64-bit load and store; x86 is little-endian).
+inline void apply_lut(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    uint64_t v, o = 0;
+    std::memcpy(&v, x + i, 8);
+    for (int b = 0; b < 8; ++b) o |= static_cast<uint64_t>(lut[(v >> (8 * b)) & 0xff]) << (8 * b);
+    std::memcpy(y + i, &o, 8);
+  }
+  for (; i < i1; ++i) y[i] = lut[x[i]];
 }
 
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
-// image (the same formula, evaluated once per possible value).
-template <typename T>
-bool color_lut(const T*, T*, int64_t, int64_t, int64_t, const float*, float, float, float) { return false; }
-template <>
-bool color_lut<uint8_t>(const uint8_t* x, uint8_t* y, int64_t n_el, int64_t i0, int64_t i1, const float* p,
-                        float m, float lo, float hi) {
-  if (p[2] != 1.f || p[3] != 0.f) return false;
-  uint8_t lut[256];
+// image (the same formula, evaluated once per possible value), built once per image.
+inline bool lut_applies(const float* p, bool is_u8) { return is_u8 && p[2] == 1.f && p[3] == 0.f; }
+inline void build_lut(uint8_t* lut, const float* p, float m, float lo, float hi) {
   for (int v = 0; v < 256; ++v) {
     const float b = clampf(p[0] * static_cast<float>(v), lo, hi);
     lut[v] = store<uint8_t>(clampf(p[1] * b + (1.f - p[1]) * m, lo, hi));
   }
-  for (int64_t i = i0; i < i1; ++i) y[i] = lut[x[i]];
-  (void)n_el;
-  return true;
+}
+template <typename T>
+inline void apply_lut_any(const T*, T*, int64_t, int64_t, const uint8_t*) {}
+template <>
+inline void apply_lut_any<uint8_t>(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
+  apply_lut(x, y, i0, i1, lut);
 }
 
 }  // namespace
@@ -177,10 +279,12 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
   const int64_t chunks = (HW + kChunk - 1) / kChunk;
   // Pass 1: per-image mean of the grayscale of the brightness-adjusted image (contrast anchor).
   std::vector<double> mean(im.N, 0.0);
+  constexpr bool is_u8 = sizeof(T) == 1;
+  std::vector<uint8_t> luts(is_u8 ? im.N * 256 : 0);
   parallel_for(im.N, [&](int64_t n) {
     const float* p = params + 4 * n;
-    if (p[1] == 1.f) return;
-    mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+    if (p[1] != 1.f) mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+    if (lut_applies(p, is_u8)) build_lut(luts.data() + 256 * n, p, static_cast<float>(mean[n]), lo, hi);
   });
   // Pass 2: the fused per-pixel chain, in chunks of pixels.
   parallel_for(im.N * chunks, [&](int64_t task) {
@@ -190,11 +294,13 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
     const T* x = src + n * C * HW;
     T* y = dst + n * C * HW;
     // A chunk of pixels is a contiguous run of elements in NHWC; in NCHW take every channel's run.
-    if (cl ? color_lut<T>(x, y, C * HW, i0 * C, i1 * C, p, m, lo, hi)
-           : C == 3 && color_lut<T>(x, y, C * HW, i0, i1, p, m, lo, hi) &&
-                 color_lut<T>(x, y, C * HW, HW + i0, HW + i1, p, m, lo, hi) &&
-                 color_lut<T>(x, y, C * HW, 2 * HW + i0, 2 * HW + i1, p, m, lo, hi))
+    if (lut_applies(p, is_u8)) {
+      const uint8_t* lut = luts.data() + 256 * n;
+      if (cl) apply_lut_any<T>(x, y, i0 * C, i1 * C, lut);
+      else
+        for (int64_t c = 0; c < C; ++c) apply_lut_any<T>(x, y, c * HW + i0, c * HW + i1, lut);
       return;
+    }
     if (C == 3) {
       color_rgb_any(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
       return;

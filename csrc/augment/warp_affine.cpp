@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#if defined(FASTCONV_X86) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "augment/augment.h"
 #include "augment/pixels.h"
@@ -23,7 +26,10 @@ constexpr int64_t kRowsPerTask = 8;
 struct RowTaps {
   std::vector<int32_t> o0, o1, o2, o3;
   std::vector<float> w0, w1, w2, w3, wf;
-  explicit RowTaps(int64_t n) : o0(n), o1(n), o2(n), o3(n), w0(n), w1(n), w2(n), w3(n), wf(n) {}
+  std::vector<int32_t> q0, q1;  // packed fixed-point weights (uint8 RGB path)
+  std::vector<uint8_t> edge;    // bilinear: 1 where the taps were redone with the border rules
+  explicit RowTaps(int64_t n)
+      : o0(n), o1(n), o2(n), o3(n), w0(n), w1(n), w2(n), w3(n), wf(n), q0(n), q1(n), edge(n) {}
 };
 
 // Taps of output row y. `px` = elements per pixel step (1 for NCHW planes, C for NHWC).
@@ -50,6 +56,7 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
   float* __restrict w0 = t.w0.data(); float* __restrict w1 = t.w1.data();
   float* __restrict w2 = t.w2.data(); float* __restrict w3 = t.w3.data();
   float* __restrict wf = t.wf.data();
+  uint8_t* __restrict edge = t.edge.data();
   const int32_t pxi = static_cast<int32_t>(px), rowi = static_cast<int32_t>(W * px);
   // Float coordinates in the sweep (~1e-5 px at 4k px, far below bilinear's own error); the
   // redo below and the nearest path use double.
@@ -60,25 +67,29 @@ FASTCONV_AUG_INLINE void row_taps(RowTaps& t, int64_t y, int64_t OW, int64_t H, 
   for (int64_t x = 0; x < OW; ++x) {
     const float xf = static_cast<float>(static_cast<int32_t>(x));
     float sx = m0f * xf + bxf, sy = m3f * xf + byf;
-    const bool in = sx >= 0.f && sy >= 0.f && sx < xmax && sy < ymax;
+    const bool in = (sx >= 0.f) & (sy >= 0.f) & (sx < xmax) & (sy < ymax);  // & not &&: no branches
     outside += in ? 0 : 1;
     sx = in ? sx : 0.f;  // keep offsets in range; these pixels are redone below
     sy = in ? sy : 0.f;
     const int32_t x0 = static_cast<int32_t>(sx), y0 = static_cast<int32_t>(sy);  // sx, sy >= 0: trunc = floor
     const float fx = sx - static_cast<float>(x0), fy = sy - static_cast<float>(y0);
     const float gx = 1.f - fx, gy = 1.f - fy;
-    const int32_t o = y0 * rowi + x0 * pxi;
-    o0[x] = o; o1[x] = o + pxi; o2[x] = o + rowi; o3[x] = o + rowi + pxi;
+    o0[x] = y0 * rowi + x0 * pxi;
     w0[x] = gx * gy; w1[x] = fx * gy; w2[x] = gx * fy; w3[x] = fx * fy;
+  }
+  for (int64_t x = 0; x < OW; ++x) {  // split from the sweep above, which then vectorises
+    const int32_t o = o0[x];
+    o1[x] = o + pxi; o2[x] = o + rowi; o3[x] = o + rowi + pxi;
     wf[x] = 0.f;
+  }
+  for (int64_t x = 0; x < OW; ++x) {  // (separate again: fewer arrays per loop, fewer alias checks)
+    const float xf = static_cast<float>(static_cast<int32_t>(x));
+    const float sx = m0f * xf + bxf, sy = m3f * xf + byf;  // the same test as the sweep
+    edge[x] = (sx >= 0.f) & (sy >= 0.f) & (sx < xmax) & (sy < ymax) ? 0 : 1;
   }
   if (outside == 0) return;
   for (int64_t x = 0; x < OW; ++x) {
-    {
-      const float xf = static_cast<float>(static_cast<int32_t>(x));
-      const float fsx = m0f * xf + bxf, fsy = m3f * xf + byf;
-      if (fsx >= 0.f && fsy >= 0.f && fsx < xmax && fsy < ymax) continue;  // same test as the sweep
-    }
+    if (!edge[x]) continue;
     const double sx = m0 * x + bx, sy = m3 * x + by;
     const int64_t x0 = floor_i64(sx), y0 = floor_i64(sy);
     const float fx = static_cast<float>(sx - x0), fy = static_cast<float>(sy - y0);
@@ -135,6 +146,55 @@ FASTCONV_AUG_INLINE void warp_row_interleaved(const T* p, T* out, const RowTaps&
   }
 }
 
+#if defined(FASTCONV_X86) && defined(__GNUC__)
+// uint8 RGB (NHWC) bilinear in fixed point: the four weights in Q14 (rounded; they sum to
+// 16384 within +-2, an error < 0.05 grey level), the 2x2 taps of a pixel read as two 8-byte
+// loads (pixels x0, x0 + 1 of rows y0 and y0 + 1) and combined by two pmaddwd, one per row.
+// Pixels whose taps are not that 2x2 block inside the image (border, fill), or whose loads
+// would pass the end of the image, take the float formula of warp_row_interleaved.
+FASTCONV_AUG_INLINE void warp_row_rgb8(const uint8_t* p, uint8_t* out, const RowTaps& t, int64_t OW, int64_t W,
+                                       int64_t total, float fill, int32_t* wtop, int32_t* wbot) {
+  const int32_t row = static_cast<int32_t>(3 * W);
+  const int32_t *o0 = t.o0.data(), *o1 = t.o1.data(), *o2 = t.o2.data(), *o3 = t.o3.data();
+  const float *w0 = t.w0.data(), *w1 = t.w1.data(), *w2 = t.w2.data(), *w3 = t.w3.data(), *wf = t.wf.data();
+  const uint8_t* edge = t.edge.data();  // a local: the uint8 stores below may alias anything reached via t
+  for (int64_t x = 0; x < OW; ++x) {  // vectorises
+    const int32_t q0 = static_cast<int32_t>(w0[x] * 16384.f + 0.5f), q1 = static_cast<int32_t>(w1[x] * 16384.f + 0.5f);
+    const int32_t q2 = static_cast<int32_t>(w2[x] * 16384.f + 0.5f), q3 = static_cast<int32_t>(w3[x] * 16384.f + 0.5f);
+    wtop[x] = static_cast<int32_t>(static_cast<uint32_t>(q0) | (static_cast<uint32_t>(q1) << 16));
+    wbot[x] = static_cast<int32_t>(static_cast<uint32_t>(q2) | (static_cast<uint32_t>(q3) << 16));
+  }
+  const __m128i z = _mm_setzero_si128(), rnd = _mm_set1_epi32(1 << 13);
+  for (int64_t x = 0; x < OW; ++x) {
+    const int32_t o = o0[x];
+    uint8_t* dst = out + 3 * x;
+    if (edge[x] || static_cast<int64_t>(o) + row + 8 > total) {
+      const uint8_t *a = p + o, *b = p + o1[x], *cc = p + o2[x], *d = p + o3[x];
+      const float f = wf[x] * fill;
+      for (int c = 0; c < 3; ++c)
+        dst[c] = store<uint8_t>(w0[x] * static_cast<float>(a[c]) + w1[x] * static_cast<float>(b[c]) +
+                                w2[x] * static_cast<float>(cc[c]) + w3[x] * static_cast<float>(d[c]) + f);
+      continue;
+    }
+    __m128i top = _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + o)), z);
+    __m128i bot = _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + o + row)), z);
+    top = _mm_unpacklo_epi16(top, _mm_srli_si128(top, 6));  // (a_c, b_c) pairs, c = 0..2
+    bot = _mm_unpacklo_epi16(bot, _mm_srli_si128(bot, 6));
+    __m128i acc = _mm_add_epi32(_mm_madd_epi16(top, _mm_set1_epi32(wtop[x])), _mm_madd_epi16(bot, _mm_set1_epi32(wbot[x])));
+    acc = _mm_srai_epi32(_mm_add_epi32(acc, rnd), 14);
+    acc = _mm_packs_epi32(acc, acc);
+    acc = _mm_packus_epi16(acc, acc);
+    const uint32_t v = static_cast<uint32_t>(_mm_cvtsi128_si32(acc));
+    if (x + 1 < OW) {
+      std::memcpy(dst, &v, 4);  // the 4th byte is rewritten by pixel x + 1
+    } else {
+      dst[0] = static_cast<uint8_t>(v); dst[1] = static_cast<uint8_t>(v >> 8); dst[2] = static_cast<uint8_t>(v >> 16);
+    }
+  }
+}
+#define FASTCONV_WARP_RGB8 1
+#endif
+
 // Output rows [y_begin, y_end) of image n.
 template <typename T>
 FASTCONV_AUG_INLINE void warp_rows(const T* in, T* out, const Image& im, int64_t OH, int64_t OW, int64_t y_begin,
@@ -147,6 +207,13 @@ FASTCONV_AUG_INLINE void warp_rows(const T* in, T* out, const Image& im, int64_t
       for (int64_t c = 0; c < C; ++c)
         warp_row_planar(in + c * H * W, out + (c * OH + y) * OW, taps, OW, interp, fill);
     } else if (C == 3) {
+#ifdef FASTCONV_WARP_RGB8
+      if (sizeof(T) == 1 && interp == Interp::bilinear) {
+        warp_row_rgb8(reinterpret_cast<const uint8_t*>(in), reinterpret_cast<uint8_t*>(out + y * OW * C), taps, OW, W,
+                      H * W * C, fill, taps.q0.data(), taps.q1.data());
+        continue;
+      }
+#endif
       warp_row_interleaved<T, 3>(in, out + y * OW * C, taps, OW, C, interp, fill);
     } else if (C == 1) {
       warp_row_interleaved<T, 1>(in, out + y * OW * C, taps, OW, C, interp, fill);
@@ -186,6 +253,25 @@ void warp_affine(const T* src, T* dst, Image im, int64_t OH, int64_t OW, const d
 
 namespace {
 struct Rgb8 { uint8_t v[3]; };
+
+// o = row with its W RGB pixels in reverse order. Five pixels per step: a 16-byte load that
+// starts one byte before them, a byte shuffle (pshufb where the clone has SSSE3) and a 16-byte
+// store whose last byte the next step rewrites; the ends are copied pixel by pixel.
+typedef uint8_t V16u8 __attribute__((vector_size(16)));
+FASTCONV_AUG_CLONES void reverse_rgb8(const uint8_t* row, uint8_t* o, int64_t W) {
+  const V16u8 mask = {13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0};
+  int64_t x = 0;
+  // Needs the load start (W - 6 - x) * 3 + 2 >= 0 and the store end 3 * x + 16 <= 3 * W.
+  for (; x + 6 <= W; x += 5) {
+    V16u8 v;
+    std::memcpy(&v, row + (W - 5 - x) * 3 - 1, 16);
+    v = __builtin_shuffle(v, mask);
+    std::memcpy(o + 3 * x, &v, 16);
+  }
+  const Rgb8* r = reinterpret_cast<const Rgb8*>(row);
+  Rgb8* w = reinterpret_cast<Rgb8*>(o);
+  for (; x < W; ++x) w[x] = r[W - 1 - x];
+}
 }  // namespace
 
 template <typename T>
@@ -207,9 +293,7 @@ void flip(const T* src, T* dst, Image im, const uint8_t* hflip, const uint8_t* v
       } else if (P == 1) {
         for (int64_t x = 0; x < W; ++x) o[x] = row[W - 1 - x];
       } else if (P == 3 && sizeof(T) == 1) {
-        const Rgb8* r = reinterpret_cast<const Rgb8*>(row);
-        Rgb8* w = reinterpret_cast<Rgb8*>(o);
-        for (int64_t x = 0; x < W; ++x) w[x] = r[W - 1 - x];
+        reverse_rgb8(reinterpret_cast<const uint8_t*>(row), reinterpret_cast<uint8_t*>(o), W);
       } else {
         for (int64_t x = 0; x < W; ++x)
           for (int64_t c = 0; c < P; ++c) o[x * P + c] = row[(W - 1 - x) * P + c];
