@@ -12,21 +12,41 @@ namespace fastconv {
 namespace {
 // The VGG/LeNet case, 2x2 windows with stride 2 that all lie inside the input: the same
 // comparisons as the general loop, unrolled, without per-window bounds arithmetic.
+// Cloned for AVX-512 / AVX2 / baseline and picked by the loader from the CPU (GCC function
+// multiversioning; the selects vectorise only with the wider ISAs).
+#if defined(FASTCONV_X86) && defined(__GNUC__) && !defined(__clang__)
+#define FASTCONV_POOL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FASTCONV_POOL_CLONES
+#endif
+
 template <typename T>
-void max_pool_2x2(const T* in, T* out, int64_t* ind, const PoolParams& p) {
-  for (int64_t oh = 0; oh < p.OH; ++oh) {
-    const T* r0 = in + 2 * oh * p.W;
-    const T* r1 = r0 + p.W;
-    for (int64_t ow = 0; ow < p.OW; ++ow) {
-      const int64_t w = 2 * ow, base = 2 * oh * p.W + w;
-      T best = r0[w];
-      int64_t bi = base;
-      if (r0[w + 1] > best || std::isnan(r0[w + 1])) { best = r0[w + 1]; bi = base + 1; }
-      if (r1[w] > best || std::isnan(r1[w])) { best = r1[w]; bi = base + p.W; }
-      if (r1[w + 1] > best || std::isnan(r1[w + 1])) { best = r1[w + 1]; bi = base + p.W + 1; }
-      // the general loop starts from -inf, so a window of -inf keeps index of its first element
-      out[oh * p.OW + ow] = best;
-      ind[oh * p.OW + ow] = bi;
+FASTCONV_POOL_CLONES void max_pool_2x2(const T* __restrict in, T* __restrict out, int64_t* __restrict ind,
+                                       const PoolParams& p) {
+  const int64_t OH = p.OH, OW = p.OW, W = p.W;  // locals: stores through out/ind cannot alias them
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const T* r0 = in + 2 * oh * W;
+    const T* r1 = r0 + W;
+    T* o = out + oh * OW;
+    int64_t* id = ind + oh * OW;
+    const int64_t row0 = 2 * oh * W;
+    // Branch-free selects (a data-dependent branch per comparison mispredicts half the
+    // time on real activations); written so the loop vectorises over ow.
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      T best = a;
+      int64_t off = 0;  // offset of the winner from the window's first element
+      bool take = (b > best) | (b != b);
+      best = take ? b : best;
+      off = take ? 1 : off;
+      take = (c > best) | (c != c);
+      best = take ? c : best;
+      off = take ? W : off;
+      take = (d > best) | (d != d);
+      best = take ? d : best;
+      off = take ? W + 1 : off;
+      o[ow] = best;
+      id[ow] = row0 + 2 * ow + off;
     }
   }
 }
