@@ -164,16 +164,17 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
   const int min_rows = micro_kernel<T>(active_isa()).mr / 2;
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (p.R - 1) &&
                        p.pad_w <= p.dil_w * (p.S - 1) && (Cg >= min_rows || p.groups > 1);
+  if (stride1 && !(Kg == 1 && p.groups > 1)) return conv2d_shifted_input_grad(dy, w, dx, p);
   if (stride1) {
-    // The adjoint of a stride-1 conv is a stride-1 conv of dy with the kernel flipped in
-    // space and transposed in channels: wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s].
+    // Depthwise: the adjoint is again depthwise, with each kernel flipped in space
+    // (wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s] with Kg = 1: one plane per channel).
     std::vector<T> wt(p.K * KK);
-    parallel_for(G * Kg, [&](int64_t gk) {  // reads w contiguously, R*S-value runs per (k, c)
-      const int64_t g = gk / Kg, k = gk % Kg;
-      const T* src = w + gk * KK;
-      for (int64_t c = 0; c < Cg; ++c) {
-        T* dst = wt.data() + ((g * Cg + c) * Kg + k) * RS;
-        for (int64_t rs = 0; rs < RS; ++rs) dst[rs] = src[c * RS + (RS - 1 - rs)];
+    parallel_for(G * Cg, [&](int64_t gc) {
+      const int64_t g = gc / Cg, c = gc % Cg;
+      T* dst = wt.data() + gc * Kg * RS;
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T* src = w + ((g * Kg + k) * Cg + c) * RS;
+        for (int64_t rs = 0; rs < RS; ++rs) dst[k * RS + rs] = src[RS - 1 - rs];
       }
     });
     ConvParams q = p;

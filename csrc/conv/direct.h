@@ -14,6 +14,8 @@ template <typename T>
 void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
 
 template <typename T>
+void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
+template <typename T>
 void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
 
 // dx[N,C,H,W] = d(loss)/dx given dy[N,K,OH,OW]

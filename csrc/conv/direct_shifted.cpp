@@ -59,8 +59,10 @@ inline std::vector<int64_t> tap_offsets(const ConvParams& p) {
 
 }  // namespace
 
-template <typename T>
-void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+// The stride-1 forward with the weights supplied by pack_weights(uk, wpack), which fills
+// wpack (G x round_up(Kg, MR) x Cg*R*S values) in the layout gemm_driver reads.
+template <typename T, typename PackWeights>
+void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y, const ConvParams& p) {
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch();
@@ -74,8 +76,7 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
   // Weights packed once: for each kc-slice of the reduction, all Kg rows in MR panels.
   const int64_t kc_step = slice_kc(KK, uk.kc);
   AlignedBuffer<T> wpack(G * mpad * KK);
-  for (int64_t g = 0; g < G; ++g)
-    pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack.data() + g * mpad * KK);
+  pack_weights(uk, wpack.data());
   const std::vector<int64_t> offsets = tap_offsets(p);
 
   // Work items: images x groups x virtual-pixel blocks x output-channel chunks.
@@ -128,6 +129,55 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
       }
     }
   });
+}
+
+template <typename T>
+void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+  const int64_t Kg = p.Kg(), KK = p.patch();
+  shifted_forward(
+      x,
+      [&](const MicroKernel<T>& uk, T* wpack) {
+        for (int64_t g = 0; g < p.groups; ++g)
+          pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack + g * round_up(Kg, uk.mr) * KK);
+      },
+      bias, y, p);
+}
+
+// Input gradient, stride 1: a stride-1 forward conv of dy with the kernel flipped in space and
+// transposed in channels, wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s], and padding
+// dil*(R-1) - pad. wt is never built: its GEMM panels are packed straight from w, where the
+// MR x R*S block a panel needs for one k is contiguous.
+template <typename T>
+void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KKt = Kg * RS;
+  ConvParams q = p;
+  q.C = p.K; q.H = p.OH; q.W = p.OW;
+  q.K = p.C; q.OH = p.H; q.OW = p.W;
+  q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
+  q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+  shifted_forward(
+      dy,
+      [&](const MicroKernel<T>& uk, T* wpack) {
+        const int mr = uk.mr;
+        const int64_t mpad = round_up(Cg, mr), panels = mpad / mr, kcb = slice_kc(KKt, uk.kc);
+        const int64_t slices = (KKt + kcb - 1) / kcb;
+        parallel_for(G * slices * panels, [&](int64_t item) {
+          const int64_t panel = item % panels, s = (item / panels) % slices, g = item / (panels * slices);
+          const int64_t pc = s * kcb, kc = std::min(kcb, KKt - pc);
+          T* dst = wpack + g * mpad * KKt + pc * mpad + panel * kc * mr;
+          const int64_t c0 = panel * mr, rows = std::min<int64_t>(mr, Cg - c0);
+          int64_t k = pc / RS, rs = pc % RS;
+          for (int64_t t = 0; t < kc; ++t) {  // t = kk - pc, kk = k*RS + rs
+            const T* src = w + ((g * Kg + k) * Cg + c0) * RS + (RS - 1 - rs);
+            T* d = dst + t * mr;
+            int i = 0;
+            for (; i < rows; ++i) d[i] = src[i * RS];
+            for (; i < mr; ++i) d[i] = T(0);
+            if (++rs == RS) { rs = 0; ++k; }
+          }
+        });
+      },
+      static_cast<const T*>(nullptr), dx, q);
 }
 
 // Weight gradient, stride 1: the reduction runs over virtual pixels q = n*V + v.
@@ -192,6 +242,8 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
       });
 }
 
+template void conv2d_shifted_input_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void conv2d_shifted_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
 template void conv2d_shifted_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
 
