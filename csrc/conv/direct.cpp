@@ -17,6 +17,7 @@
 #include "common/pack.h"
 #include "common/parallel.h"
 #include "common/workspace.h"
+#include "conv/flip.h"
 #include "conv/im2col.h"
 #include "conv/weight_grad_split.h"
 
@@ -166,17 +167,8 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
                        p.pad_w <= p.dil_w * (p.S - 1) && (Cg >= min_rows || p.groups > 1);
   if (stride1 && !(Kg == 1 && p.groups > 1)) return conv2d_shifted_input_grad(dy, w, dx, p);
   if (stride1) {
-    // Depthwise: the adjoint is again depthwise, with each kernel flipped in space
-    // (wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s] with Kg = 1: one plane per channel).
-    std::vector<T> wt(p.K * KK);
-    parallel_for(G * Cg, [&](int64_t gc) {
-      const int64_t g = gc / Cg, c = gc % Cg;
-      T* dst = wt.data() + gc * Kg * RS;
-      for (int64_t k = 0; k < Kg; ++k) {
-        const T* src = w + ((g * Kg + k) * Cg + c) * RS;
-        for (int64_t rs = 0; rs < RS; ++rs) dst[k * RS + rs] = src[RS - 1 - rs];
-      }
-    });
+    // Depthwise: the adjoint is again depthwise (see conv/flip.h).
+    const std::vector<T> wt = flipped_transposed_kernel(w, p);
     ConvParams q = p;
     q.C = p.K; q.H = p.OH; q.W = p.OW;
     q.K = p.C; q.OH = p.H; q.OW = p.W;

@@ -9,6 +9,7 @@
 // >= 128 when U is large (U streams from memory once per block, so nb is its reuse factor),
 // never above a 32 MiB cap. With many blocks each thread takes whole blocks; with few (batch 1
 // on deep layers) every phase splits over channels / xi, so batch 1 also uses every core.
+#include "conv/flip.h"
 #include "conv/winograd.h"
 
 #include <algorithm>
@@ -214,15 +215,7 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
 
 template <typename T>
 void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int m) {
-  // wt[g*Cg + c][k][r][s] = w[g*Kg + k][c][2-r][2-s]: the adjoint of a stride-1 conv.
-  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg();
-  std::vector<T> wt(p.K * Cg * 9);
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int r = 0; r < 3; ++r)
-          for (int s = 0; s < 3; ++s)
-            wt[(((g * Cg + c) * Kg + k) * 3 + r) * 3 + s] = w[(((g * Kg + k) * Cg + c) * 3 + (2 - r)) * 3 + (2 - s)];
+  const std::vector<T> wt = flipped_transposed_kernel(w, p);  // the adjoint's kernel
   ConvParams q = p;
   q.C = p.K; q.H = p.OH; q.W = p.OW;
   q.K = p.C; q.OH = p.H; q.OW = p.W;
