@@ -8,7 +8,7 @@ import numpy as np
 
 from fastconv.data.loader import DataLoader
 from fastconv.nn import CrossEntropyLoss
-from fastconv.nn._ops import to_host
+from fastconv.nn._ops import check_device, to_device, to_host
 
 
 @contextlib.contextmanager
@@ -47,19 +47,29 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=True, dynamic_ncols=True)
 
 
-def evaluate(model, data, batch_size=256, num_classes=None, loss=None, blas_threads=1):
+def _batch_mover(device):
+    """Identity for 'cpu'; for 'cuda' one host->device copy of each batch array."""
+    if device is None or check_device(device) == "cpu":
+        return lambda a: a
+    return to_device
+
+
+def evaluate(model, data, batch_size=256, num_classes=None, loss=None, blas_threads=1, device=None):
     """{'accuracy', 'loss', 'confusion' (true x predicted counts), 'n'} in eval mode; the
-    model's previous train/eval mode is restored afterwards."""
+    model's previous train/eval mode is restored afterwards. device='cuda' copies each batch
+    to the device (the model must already be there: model.to('cuda')); the logits and the
+    loss value come back to the host once per batch for the statistics."""
     was_training = model.training
     model.eval()
     loader = _loader(data, batch_size, shuffle=False)
     loss = loss or CrossEntropyLoss()
     preds, targets, total = [], [], 0.0
+    move = _batch_mover(device)
     try:
         with limit_blas_threads(blas_threads):
             for x, y in loader:
-                logits = model.forward(x)
-                total += loss(logits, y) * len(y)
+                logits = model.forward(move(x))
+                total += loss(logits, move(y)) * len(y)
                 preds.append(to_host(logits).argmax(axis=1))
                 targets.append(y)
     finally:
@@ -73,19 +83,27 @@ def evaluate(model, data, batch_size=256, num_classes=None, loss=None, blas_thre
 
 
 def fit(model, data, epochs, batch_size=64, optimizer=None, augment=None, val_data=None, progress=True,
-        loss=None, scheduler=None, seed=0, on_epoch_end=None, blas_threads=1):
+        loss=None, scheduler=None, seed=0, on_epoch_end=None, blas_threads=1, device=None):
     """Train model on data ((images, labels) or a DataLoader) for epochs; returns the history
     {'loss', 'accuracy', 'val_accuracy', 'val_loss', 'seconds', 'images_per_s', 'lr'} (one
     entry per epoch). augment(batch) -> batch is applied to every training batch, fresh each
     iteration. scheduler.step() runs after each epoch; on_epoch_end(epoch, stats) after that.
-    blas_threads limits numpy's BLAS pool during training (see limit_blas_threads(); None: no limit)."""
+    blas_threads limits numpy's BLAS pool during training (see limit_blas_threads(); None: no limit).
+
+    device='cuda' trains on the GPU: the model is moved there (model.to('cuda'); it stays there
+    afterwards), each batch is loaded and augmented on the host and copied to the device once,
+    and forward, backward and the optimizer step run on the device. Per step, the loss value
+    and the (N, classes) logits are copied back to the host for the running loss/accuracy:
+    the only device->host traffic. device=None or 'cpu': unchanged host training."""
+    if device is not None and check_device(device) == "cuda":
+        model.to("cuda")
     with limit_blas_threads(blas_threads):
         return _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress, loss, scheduler,
-                    seed, on_epoch_end)
+                    seed, on_epoch_end, device)
 
 
 def _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress, loss, scheduler, seed,
-         on_epoch_end):
+         on_epoch_end, device=None):
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if optimizer is None:
@@ -94,6 +112,7 @@ def _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress
     loss = loss or CrossEntropyLoss()
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_s", "lr")
     history = {k: [] for k in keys}
+    move = _batch_mover(device)
     for epoch in range(epochs):
         model.train()
         seen = correct = 0
@@ -103,8 +122,8 @@ def _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress
         for x, y in bar:
             if augment is not None:
                 x = augment(x)
-            logits = model.forward(x)
-            running += loss(logits, y) * len(y)
+            logits = model.forward(move(x))
+            running += loss(logits, move(y)) * len(y)
             model.zero_grad()
             model.backward(loss.backward(), need_input_grad=False)
             optimizer.step()
@@ -117,7 +136,7 @@ def _fit(model, data, epochs, batch_size, optimizer, augment, val_data, progress
         stats = {"loss": running / seen, "accuracy": correct / seen, "seconds": seconds,
                  "images_per_s": seen / seconds, "lr": optimizer.lr, "val_loss": None, "val_accuracy": None}
         if val_data is not None:
-            ev = evaluate(model, val_data, loss=loss)
+            ev = evaluate(model, val_data, loss=loss, device=device)
             stats["val_loss"], stats["val_accuracy"] = ev["loss"], ev["accuracy"]
             if progress:
                 bar.write(f"epoch {epoch + 1}: val_accuracy {ev['accuracy']:.4f}")

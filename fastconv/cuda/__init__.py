@@ -186,3 +186,111 @@ def cross_entropy_backward(x, target, reduction, label_smoothing):
     from fastconv.cuda import dense
     (x, target), stream = _prep(x, target)
     return dense.cross_entropy_backward(x, target, reduction, label_smoothing, stream)
+
+
+# ---------------------------------------------------------------------------- training helpers
+# The functions fastconv.nn._ops and the optimizers look up by name for CUDA arrays
+# (kernels in fastconv.cuda.training). Results are Numba device arrays on the inputs' stream.
+
+def _prep_any(*arrays):
+    # like _prep, without forcing contiguity (in-place targets must stay the caller's array)
+    from fastconv.cuda import _device
+    dev = [_device.as_device(a, "arg") for a in arrays]
+    return dev, _device.stream_of(*arrays)
+
+
+def bias_grad(dy):
+    from fastconv.cuda import training
+    (dy,), stream = _prep(dy)
+    return training.bias_grad(dy, stream)
+
+
+def accumulate(acc, g):
+    """acc += g in place on the device; returns acc."""
+    from fastconv.cuda import training
+    (acc_d, g), stream = _prep_any(acc, g)
+    training.accumulate(acc_d, g, stream)
+    return acc
+
+
+def mul(a, b):
+    from fastconv.cuda import training
+    (a, b), stream = _prep(a, b)
+    return training.mul(a, b, stream)
+
+
+def dropout_mask_mul(x, p, rng):
+    from fastconv.cuda import training
+    (x,), stream = _prep(x)
+    return training.dropout_mask_mul(x, p, rng, stream)
+
+
+def softmax_backward(grad_output, output, dim):
+    from fastconv.cuda import training
+    (grad_output, output), stream = _prep(grad_output, output)
+    return training.softmax_backward(grad_output, output, dim, stream)
+
+
+def copy_into(dst, src):
+    """Overwrite the CUDA array dst with src (host array, or a CUDA array of the same shape)."""
+    import numpy as np
+    from fastconv.cuda import _device
+    d = _device.as_device(dst, "dst")
+    if hasattr(src, "__cuda_array_interface__") or getattr(type(src), "__cuda_ndarray__", False):
+        s = _device.as_device(src, "src")
+        d.copy_to_device(s, stream=_device.stream_of(dst, src))
+    else:
+        d.copy_to_device(np.ascontiguousarray(src, dtype=np.dtype(d.dtype)), stream=_device.stream_of(dst))
+    return dst
+
+
+def cast(a, dtype):
+    """A device copy of a converted to dtype."""
+    from fastconv.cuda import training
+    (a,), stream = _prep(a)
+    return training.cast(a, dtype, stream)
+
+
+def mse_loss(input, target, reduction):
+    """(0-d device loss, device diff = input - target)."""
+    from fastconv.cuda import training
+    (input, target), stream = _prep(input, target)
+    return training.mse_loss(input, target, reduction, stream)
+
+
+def mse_backward(diff, reduction):
+    from fastconv.cuda import training
+    (diff,), stream = _prep(diff)
+    return training.mse_backward(diff, reduction, stream)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    from fastconv.cuda import training
+    (x,), stream = _prep(x)
+    return training.adaptive_avg_pool2d(x, tuple(output_size), stream)
+
+
+def adaptive_avg_pool2d_backward(dy, input_shape):
+    from fastconv.cuda import training
+    (dy,), stream = _prep(dy)
+    return training.adaptive_avg_pool2d_backward(dy, tuple(input_shape), stream)
+
+
+def zeros_like(a):
+    from fastconv.cuda import _device
+    (a,), stream = _prep_any(a)
+    return _device.zeros(a.shape, a.dtype, stream)
+
+
+def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    """Fused torch.optim.SGD update of the CUDA array p in place (and of buf, the momentum buffer)."""
+    from fastconv.cuda import training
+    (p, grad, buf), stream = _prep_any(p, grad, buf)
+    training.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first, stream)
+
+
+def adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay):
+    """Fused torch.optim.Adam update of the CUDA array p (and its moments m, v) in place."""
+    from fastconv.cuda import training
+    (p, grad, m, v), stream = _prep_any(p, grad, m, v)
+    training.adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay, stream)

@@ -2,7 +2,8 @@
 
 numpy arrays are handled here; any other array (CUDA) is handed to the function of the same
 name in fastconv.cuda, so the CUDA backend adds one function per name to support training
-there. Keep this list short: bias_grad, accumulate, dropout_mask_mul, to_host, copy_into.
+there. Keep this list short: bias_grad, accumulate, dropout_mask_mul, mul, softmax_backward,
+copy_into, cast; to_host / to_device move arrays between host and device (the only copies).
 """
 from __future__ import annotations
 
@@ -81,3 +82,43 @@ def copy_into(dst, src):
         dst.copy_to_device(np.ascontiguousarray(src, dtype=np.dtype(dst.dtype)))
         return dst
     return _cuda("copy_into", dst)(dst, src)
+
+
+def is_host(a):
+    return isinstance(a, np.ndarray)
+
+
+def cast(a, dtype):
+    """a converted to dtype, on a's device (a itself when it already has that dtype)."""
+    dtype = np.dtype(dtype)
+    if np.dtype(a.dtype) == dtype:
+        return a
+    if isinstance(a, np.ndarray):
+        return a.astype(dtype)
+    return _cuda("cast", a)(a, dtype)
+
+
+def to_device(a):
+    """A Numba device array holding a (CUDA arrays pass through unchanged; None stays None)."""
+    if a is None or not isinstance(a, np.ndarray) and (hasattr(a, "__cuda_array_interface__")
+                                                      or getattr(type(a), "__cuda_ndarray__", False)):
+        return a
+    from numba import cuda  # lazily: numba is optional
+    return cuda.to_device(np.ascontiguousarray(to_host(a)))
+
+
+def move(a, device):
+    """a on device ('cpu' or 'cuda'); None stays None."""
+    if a is None:
+        return None
+    device = check_device(device)
+    return to_host(a) if device == "cpu" else to_device(a)
+
+
+def check_device(device):
+    d = str(device).lower()
+    if d.startswith("cuda"):
+        return "cuda"
+    if d == "cpu":
+        return "cpu"
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from fastconv import functional as F
+from fastconv._validate import is_cuda_array
 from fastconv._validate import int_pair
 from fastconv.nn import _ops
 from fastconv.nn import init
@@ -128,7 +129,8 @@ def _adaptive_bins(size, out):
 
 class AdaptiveAvgPool2d(Module):
     """torch.nn.AdaptiveAvgPool2d. Identity when the input already has the output size, one
-    avg_pool2d when the size divides evenly (torchvision nets at 224), else torch's bins (host)."""
+    avg_pool2d when the size divides evenly (torchvision nets at 224), else torch's bins (numpy
+    on the host, a CUDA kernel for device arrays)."""
 
     def __init__(self, output_size):
         super().__init__()
@@ -147,6 +149,9 @@ class AdaptiveAvgPool2d(Module):
         k = self._uniform_kernel(h, w)
         if k is not None:
             return F.avg_pool2d(x, k, k)
+        if is_cuda_array(x):
+            from fastconv import cuda
+            return cuda.adaptive_avg_pool2d(x, self.output_size)
         xh = _ops.to_host(x)
         bh, bw = _adaptive_bins(h, self.output_size[0]), _adaptive_bins(w, self.output_size[1])
         y = np.empty(xh.shape[:2] + self.output_size, xh.dtype)
@@ -164,6 +169,9 @@ class AdaptiveAvgPool2d(Module):
         k = self._uniform_kernel(h, w)
         if k is not None:
             return F.avg_pool2d_backward(dy, self._in_shape, k, k)
+        if is_cuda_array(dy):
+            from fastconv import cuda
+            return cuda.adaptive_avg_pool2d_backward(dy, self._in_shape)
         dyh = _ops.to_host(dy)
         dx = np.zeros(self._in_shape, dyh.dtype)
         bh, bw = _adaptive_bins(h, self.output_size[0]), _adaptive_bins(w, self.output_size[1])

@@ -1,9 +1,15 @@
-"""Losses: __call__(input, target) -> scalar loss; backward() -> d loss / d input."""
+"""Losses: __call__(input, target) -> scalar loss; backward() -> d loss / d input.
+
+With CUDA inputs the loss and its gradient are computed on the device; __call__ returns a
+Python float, so it copies the one loss value back to the host (one small synchronising copy
+per call); backward() stays on the device."""
 from __future__ import annotations
 
 import numpy as np
 
 from fastconv import functional as F
+from fastconv._validate import is_cuda_array
+from fastconv.nn import _ops
 
 
 class CrossEntropyLoss:
@@ -17,7 +23,8 @@ class CrossEntropyLoss:
 
     def __call__(self, logits, target):
         self._saved = (logits, target)
-        return float(F.cross_entropy(logits, target, self.reduction, self.label_smoothing))
+        loss = F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+        return float(_ops.to_host(loss) if is_cuda_array(loss) else loss)
 
     def backward(self):
         logits, target = self._saved
@@ -34,6 +41,15 @@ class MSELoss:
         self._diff = None
 
     def __call__(self, input, target):
+        if is_cuda_array(input):
+            from fastconv import cuda
+            target = _ops.to_device(target)
+            if np.dtype(target.dtype) != np.dtype(input.dtype):
+                target = _ops.cast(target, input.dtype)
+            if tuple(input.shape) != tuple(target.shape):
+                raise ValueError(f"target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}")
+            loss, self._diff = cuda.mse_loss(input, target, self.reduction)
+            return float(_ops.to_host(loss))
         input = np.asarray(input)
         target = np.asarray(target, dtype=input.dtype)
         if input.shape != target.shape:
@@ -43,5 +59,8 @@ class MSELoss:
         return s / self._diff.size if self.reduction == "mean" else s
 
     def backward(self):
+        if is_cuda_array(self._diff):
+            from fastconv import cuda
+            return cuda.mse_backward(self._diff, self.reduction)
         g = 2 * self._diff
         return g / g.size if self.reduction == "mean" else g

@@ -77,13 +77,34 @@ class Module:
         return self.train(False)
 
     def astype(self, dtype):
-        """Convert every parameter to dtype (float32 or float64) in place; gradients are reset."""
+        """Convert every parameter to dtype (float32 or float64) in place, on its device;
+        gradients are reset."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         for p in self.parameters():
-            p.data, p.grad = p.data.astype(dtype), None
+            # a new array on the parameter's own device (numpy: always a copy, as before)
+            p.data = p.data.astype(dtype) if _ops.is_host(p.data) else _ops.cast(p.data, dtype)
+            p.grad = None
         return self
+
+    def to(self, device):
+        """Move every parameter (and its gradient) to device, 'cuda' or 'cpu', in place; returns
+        self. 'cuda' copies each numpy parameter to a Numba device array (cuda.to_device) once;
+        'cpu' copies it back (copy_to_host). Layers then run on the device of their input:
+        feed device arrays (fit(..., device='cuda') moves each batch). Optimizer state follows
+        the parameters on the optimizer's next step."""
+        for p in self.parameters():
+            p.data = _ops.move(p.data, device)
+            p.grad = _ops.move(p.grad, device)
+        return self
+
+    @property
+    def device(self):
+        """'cuda' when the first parameter lives on the device, else 'cpu' (parameterless: 'cpu')."""
+        for p in self.parameters():
+            return "cpu" if _ops.is_host(p.data) else "cuda"
+        return "cpu"
 
     def num_parameters(self):
         return sum(int(np.prod(p.shape)) for p in self.parameters())
