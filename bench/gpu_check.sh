@@ -3,7 +3,8 @@
 # machine start-up, so this script aims to finish in ~8 minutes; TOTAL_S overrides):
 #   1. GPU, driver, Python / numba / torch versions;
 #   2. fastconv importable (builds the CPU extension with tools/dev_build.sh if needed);
-#   3. the CUDA tests on the real device (tests/test_cuda_sim.py with NUMBA_ENABLE_CUDASIM=0);
+#   3. the CUDA tests on the real device (tests/test_cuda_sim.py, tests/test_cuda_training.py,
+#      NUMBA_ENABLE_CUDASIM=0);
 #   4. bench/bench_cuda.py: correctness vs float64 (Winograd bounds F(2,3) <= 1e-5,
 #      F(4,3) <= 5e-5) and timings vs PyTorch/cuDNN on VGG-16's 3x3 layers at batch 8 and 32,
 #      forward and backward, plus max-pool, with the time left as its budget;
@@ -49,7 +50,7 @@ if $PY -c "import fastconv" 2>/dev/null; then HAVE_CPU=1; echo "fastconv imports
 
 echo "== 3. CUDA tests on the device (timeout 200 s) =="
 if [ "$HAVE_CPU" = 1 ]; then
-  timeout 200 $PY -m pytest tests/test_cuda_sim.py -q -x -o addopts="" -m "not slow" -p no:cacheprovider \
+  timeout 200 $PY -m pytest tests/test_cuda_sim.py tests/test_cuda_training.py -q -o addopts="" -m "not slow" -p no:cacheprovider \
     --durations=5 2>&1 | tail -25
   echo "pytest exit: ${PIPESTATUS[0]}"
 fi
