@@ -33,6 +33,8 @@ if os.environ.get("FASTCONV_NVRTC"):
 
 import numpy as np  # noqa: E402
 
+import fastconv.cuda  # noqa: E402,F401  (its numpy-compatibility shim must precede any compile)
+
 
 def _ty(v):
     import numba

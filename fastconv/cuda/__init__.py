@@ -9,6 +9,15 @@ Streams: see fastconv.cuda._device.
 """
 from __future__ import annotations
 
+import numpy as _np
+
+# numba-cuda 0.30 registers an overload for np.row_stack, which numpy 2.5 removed (it was an
+# alias of np.vstack): without it the first kernel compile under such a numpy fails with
+# AttributeError. Every fastconv.cuda submodule is imported through this package, so this runs
+# before any compile.
+if not hasattr(_np, "row_stack"):
+    _np.row_stack = _np.vstack
+
 ALGORITHMS = ("auto", "direct", "winograd", "winograd_f2", "winograd_f4")
 _WINOGRAD_TILE = {"winograd": 4, "winograd_f2": 2, "winograd_f4": 4}
 
