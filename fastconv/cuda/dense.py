@@ -19,6 +19,7 @@ import numpy as np
 from numba import cuda
 
 from fastconv.cuda import _device, _igemm
+from fastconv.cuda._reduce import block_tree_sum
 
 
 @functools.lru_cache(maxsize=None)
@@ -198,13 +199,7 @@ def _sum_block(v, out, scale):
     for i in range(t, v.shape[0], _RED_THREADS):
         acc += v[i]
     buf[t] = acc
-    cuda.syncthreads()
-    step = _RED_THREADS // 2
-    while step > 0:
-        if t < step:
-            buf[t] += buf[t + step]
-        cuda.syncthreads()
-        step //= 2
+    block_tree_sum(buf, t, _RED_THREADS)
     if t == 0:
         out[0] = buf[0] * scale
 

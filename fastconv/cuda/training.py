@@ -23,6 +23,7 @@ import numpy as np
 from numba import cuda
 
 from fastconv.cuda import _device
+from fastconv.cuda._reduce import block_tree_sum
 from fastconv.cuda.elementwise import _flat, _launch
 
 _RED_THREADS = 128          # reduction block (a power of two); 32 under the simulator
@@ -143,13 +144,7 @@ def _bias_grad(dy, out):
         n = j // l_
         acc += dy[n, k, j - n * l_]
     buf[t] = acc
-    cuda.syncthreads()
-    step = nthreads // 2
-    while step > 0:
-        if t < step:
-            buf[t] += buf[t + step]
-        cuda.syncthreads()
-        step //= 2
+    block_tree_sum(buf, t, nthreads)
     if t == 0:
         out[k] = buf[0]
 
@@ -179,13 +174,7 @@ def _sq_diff_sum(a, b, diff, out, scale):
         diff[i] = d
         acc += np.float64(d) * d
     buf[t] = acc
-    cuda.syncthreads()
-    step = nthreads // 2
-    while step > 0:
-        if t < step:
-            buf[t] += buf[t + step]
-        cuda.syncthreads()
-        step //= 2
+    block_tree_sum(buf, t, nthreads)
     if t == 0:
         out[0] = buf[0] * scale
 
