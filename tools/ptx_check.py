@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# an installed fastconv (with its compiled _C) wins; the checkout is the fallback for dev builds
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 if os.environ.get("FASTCONV_NVRTC"):
     ctypes.CDLL(os.environ["FASTCONV_NVRTC"], mode=ctypes.RTLD_GLOBAL)
