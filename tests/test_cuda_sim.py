@@ -30,15 +30,7 @@ SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 TOL = {"direct": 2e-6, "winograd_f2": 1e-5, "winograd_f4": 5e-5, "winograd": 5e-5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_simulator():
-    # The simulator's block loop busy-polls its threads under the GIL; a shorter switch
-    # interval lets blocked threads hand over sooner (~3x faster tests). Restored afterwards.
-    old = sys.getswitchinterval()
-    if SIM:
-        sys.setswitchinterval(5e-4)
-    yield
-    sys.setswitchinterval(old)
+pytestmark = pytest.mark.usefixtures("fast_simulator")
 
 
 def dev(a):

@@ -7,7 +7,6 @@ Runs on Numba's CUDA simulator without a GPU (tests/conftest.py), on the GPU oth
 are tiny because the simulator runs every CUDA thread as a Python thread.
 """
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -26,13 +25,7 @@ if not (os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or cuda.is_available()):
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_simulator():
-    old = sys.getswitchinterval()
-    if SIM:
-        sys.setswitchinterval(5e-4)
-    yield
-    sys.setswitchinterval(old)
+pytestmark = pytest.mark.usefixtures("fast_simulator")
 
 
 def fc():

@@ -1,7 +1,5 @@
 """MNIST IDX reading (real files and corrupt ones written here), digits, the batch iterator."""
 import gzip
-import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -9,13 +7,6 @@ import pytest
 from fastconv import data
 
 
-@pytest.fixture(scope="module")
-def mnist_dir():
-    root = os.environ.get("FASTCONV_MNIST_DIR") or \
-        str(pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")
-    if not any(os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte" + s)) for s in (".gz", "")):
-        pytest.skip(f"MNIST files not found in {root} (set FASTCONV_MNIST_DIR)")
-    return root
 
 
 def test_real_mnist_test_split(mnist_dir):

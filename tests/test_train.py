@@ -1,7 +1,5 @@
 """End-to-end training: LeNet-5 on real MNIST (8,000 train / 2,000 held out) and on the
 embedded digits, the augment hook, flat memory across epochs, and the CLI."""
-import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -12,13 +10,6 @@ from fastconv.cli import main
 from fastconv.train import evaluate, fit
 
 
-@pytest.fixture(scope="module")
-def mnist_dir():
-    root = os.environ.get("FASTCONV_MNIST_DIR") or \
-        str(pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")
-    if not any(os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte" + s)) for s in (".gz", "")):
-        pytest.skip(f"MNIST files not found in {root} (set FASTCONV_MNIST_DIR)")
-    return root
 
 
 MEAN, STD = 0.1307, 0.3081
