@@ -126,11 +126,8 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
   const int threads = max_threads();
   const int64_t pb = pixel_block(P, p.N * G, uk.nc, nr, threads);
   const int64_t nblocks = ceil_div(P, pb);
-  int64_t mchunks = 1;
-  if (p.N * G * nblocks < 2 * threads)
-    mchunks = std::min<int64_t>(ceil_div(2 * threads, p.N * G * nblocks), mpad / mr);
-  const int64_t mstep = round_up(ceil_div(Kg, mchunks), mr);
-  mchunks = ceil_div(Kg, mstep);
+  const int64_t mstep = output_channel_step(p.N * G * nblocks, Kg, mr, threads);
+  const int64_t mchunks = ceil_div(Kg, mstep);
 
   std::vector<AlignedBuffer<T>> bbufs(threads);
   parallel_for(p.N * G * nblocks * mchunks, [&](int64_t item) {

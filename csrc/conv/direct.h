@@ -1,9 +1,22 @@
 // Direct convolution (implicit GEMM over an on-the-fly packed im2col) and its gradients.
 // All tensors are contiguous NCHW / OIHW. Shapes come from ConvParams.
 #pragma once
+#include <algorithm>
+#include <cstdint>
 #include "common/params.h"
 
 namespace fastconv {
+
+// Rows (output channels) per work item of a forward GEMM over Kg rows: the whole of Kg, unless
+// outer_items (images x groups x pixel blocks) cannot give each thread two items, in which case
+// Kg is cut into MR-aligned chunks so batch 1 on small maps still uses every core.
+inline int64_t output_channel_step(int64_t outer_items, int64_t Kg, int mr, int threads) {
+  const int64_t mpad = (Kg + mr - 1) / mr * mr;
+  int64_t chunks = 1;
+  if (outer_items < 2 * threads)
+    chunks = std::min<int64_t>((2 * threads + outer_items - 1) / outer_items, mpad / mr);
+  return ((Kg + chunks - 1) / chunks + mr - 1) / mr * mr;
+}
 
 // y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null)
 template <typename T>

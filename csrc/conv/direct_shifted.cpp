@@ -88,11 +88,8 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
   if (p.N * G * ceil_div(V, vb) < 2 * threads)
     vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(2 * threads, p.N * G)), nr));
   const int64_t vblocks = ceil_div(V, vb);
-  int64_t mchunks = 1;
-  if (p.N * G * vblocks < 2 * threads)
-    mchunks = std::min<int64_t>(ceil_div(2 * threads, p.N * G * vblocks), mpad / mr);
-  const int64_t mstep = round_up(ceil_div(Kg, mchunks), mr);
-  mchunks = ceil_div(Kg, mstep);
+  const int64_t mstep = output_channel_step(p.N * G * vblocks, Kg, mr, threads);
+  const int64_t mchunks = ceil_div(Kg, mstep);
 
   // Row stride of the per-thread output tile: vb plus one cache line, so the 12 rows a
   // micro-tile touches do not all map to the same L1 set (vb is a power of two).
