@@ -21,6 +21,19 @@ def median_time(fn, repeats=7, warmup=2, min_time=0.0):
     return statistics.median(times)
 
 
+def best_time(fn, repeats=5, warmup=1):
+    """Fastest wall time of fn() in seconds, after warm-up calls (for whole-network runs, where
+    the minimum is the least disturbed by the rest of the machine)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def geomean(values):
     values = [v for v in values if v > 0]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")

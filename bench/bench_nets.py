@@ -14,21 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
-
-def best_of(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import best_time  # noqa: E402
 
 
 def torch_lenet():
@@ -93,8 +87,8 @@ def bench_lenet_epoch(args, x, y):
 
     from fastconv.train import limit_blas_threads
     with limit_blas_threads(1):  # as fit() does: BLAS threads would fight the OpenMP team
-        t_ours = best_of(ours, args.repeats)
-    t_torch = best_of(theirs, args.repeats)
+        t_ours = best_time(ours, args.repeats)
+    t_torch = best_time(theirs, args.repeats)
     report(f"LeNet-5 training epoch ({n} images, batch 64)", t_ours, t_torch, 2.0)
 
 
@@ -108,8 +102,8 @@ def bench_vgg(args):
     tm.eval()
     x1 = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
-        t_torch = best_of(lambda: tm(torch.from_numpy(x1)), args.repeats)
-    t_ours = best_of(lambda: model.forward(x1), args.repeats)
+        t_torch = best_time(lambda: tm(torch.from_numpy(x1)), args.repeats)
+    t_ours = best_time(lambda: model.forward(x1), args.repeats)
     report("VGG-16 forward, batch 1, 224x224", t_ours, t_torch, 1.0)
 
     model.train()
@@ -132,7 +126,7 @@ def bench_vgg(args):
         torch.nn.functional.cross_entropy(tm(torch.from_numpy(x8)), torch.from_numpy(y8)).backward()
         topt.step()
 
-    t_ours, t_torch = best_of(ours, max(1, args.repeats - 1)), best_of(theirs, max(1, args.repeats - 1))
+    t_ours, t_torch = best_time(ours, max(1, args.repeats - 1)), best_time(theirs, max(1, args.repeats - 1))
     report("VGG-16 training step, batch 8, 224x224", t_ours, t_torch, 1.0)
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import math
 import resource
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import geomean, median_time  # noqa: E402
 
 import fastconv
 from fastconv import _cpu
@@ -28,24 +31,8 @@ VGG16 = [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256
 FWD = ["direct", "winograd_f2", "winograd_f4", "winograd_f6", "auto"]
 
 
-def timeit(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def rel_err(a, ref):
     return float(np.abs(a.astype(np.float64) - ref).max() / np.abs(ref).max())
-
-
-def geomean(v):
-    v = [x for x in v if x > 0]
-    return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
 
 
 def peak_rss_mib():
@@ -94,7 +81,7 @@ def main():
             big = flops > 2e10
             reps = (3 if big else 5) if args.quick else (5 if big else 11)
             xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-            t_torch = timeit(lambda: torch.nn.functional.conv2d(xt, wt, bt, padding=1), reps)
+            t_torch = median_time(lambda: torch.nn.functional.conv2d(xt, wt, bt, padding=1), reps, warmup=1)
             ref = None
             if n == 1 and c * k <= 256 * 512:  # float64 reference on small problems only
                 ref = torch.nn.functional.conv2d(xt.double(), wt.double(), bt.double(), padding=1).numpy()
@@ -105,7 +92,7 @@ def main():
                 y = F.conv2d(x, w, b, padding=1, algorithm=algo)
                 if ref is not None:
                     max_err[algo] = max(max_err[algo], rel_err(y, ref))
-                t = timeit(lambda: F.conv2d(x, w, b, padding=1, algorithm=algo, out=y), reps)
+                t = median_time(lambda: F.conv2d(x, w, b, padding=1, algorithm=algo, out=y), reps, warmup=1)
                 ratios[algo].append(t_torch / t)
                 tile = _cpu.WINOGRAD_TILES.get(chosen if algo == "auto" else algo)
                 ws = f"{workspace_mib(n, c, k, h, tile, args.threads):7.1f} MiB" if tile else ""
@@ -115,9 +102,9 @@ def main():
             if not args.no_grad:
                 dy = rng.standard_normal((n, k, h, h), dtype=np.float32)
                 dyt = torch.from_numpy(dy)
-                t_tg = timeit(lambda: torch.nn.grad.conv2d_input(xt.shape, wt, dyt, padding=1), reps)
+                t_tg = median_time(lambda: torch.nn.grad.conv2d_input(xt.shape, wt, dyt, padding=1), reps, warmup=1)
                 dx = F.conv2d_input(x.shape, w, dy, padding=1)
-                t_g = timeit(lambda: F.conv2d_input(x.shape, w, dy, padding=1, out=dx), reps)
+                t_g = median_time(lambda: F.conv2d_input(x.shape, w, dy, padding=1, out=dx), reps, warmup=1)
                 gchosen = _cpu.choose_algorithm("auto", (n, c, h, h), (k, c, 3, 3), g, input_grad=True)
                 ratios["grad"].append(t_tg / t_g)
                 print(f"{name:>16} {'dx ' + gchosen:>12} {t_g * 1e3:9.2f} {flops / t_g / 1e9:8.1f} "
