@@ -1,0 +1,62 @@
+"""Reading the user's images (PNG, JPEG, anything Pillow decodes) into float arrays.
+
+One door for every command that takes an image file, so every one of them gets the same checks:
+a missing or unreadable file, a decompression bomb (Pillow's own pixel-count guard, turned into
+an error rather than a warning) and a mode we cannot convert all end in a ValueError that names
+the file.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+# Pillow warns above MAX_IMAGE_PIXELS and raises above twice that. A CLI that analyses photos
+# has no use for a 90-megapixel image, so both become errors here.
+MAX_PIXELS = 89_478_485  # Pillow's default MAX_IMAGE_PIXELS
+
+_MODES = (None, "L", "RGB")
+
+
+def load_image(path, *, mode=None, size=None) -> np.ndarray:
+    """Image file -> float32 array (C, H, W) with values in [0, 1].
+
+    mode: None keeps grey images grey (C=1) and turns everything else into RGB (C=3);
+    "L" or "RGB" forces one. size: (height, width) to resize to (bilinear), or None.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if size is not None:
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
+            raise ValueError(f"size must be a (height, width) pair of positive ints, got {size!r}")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    raise ValueError(f"{path}: {w}x{h} pixels is more than the {MAX_PIXELS} allowed")
+                if mode is None:
+                    target = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+                else:
+                    target = mode
+                img = img.convert(target)
+                if size is not None:
+                    img = img.resize((size[1], size[0]), Image.BILINEAR)
+                arr = np.asarray(img, dtype=np.float32) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ValueError(f"{path}: refused as a possible decompression bomb ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+    if arr.ndim == 2:
+        arr = arr[None]
+    else:
+        arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return arr
