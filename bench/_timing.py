@@ -1,11 +1,10 @@
 """Side-by-side timing helpers shared by the benchmark scripts (not part of the package)."""
 from __future__ import annotations
 
-import math
-import os
-import platform
 import statistics
 import time
+
+from fastconv.timing import geomean, machine_line  # noqa: F401  (re-exported for the scripts)
 
 
 def median_time(fn, repeats=7, warmup=2, min_time=0.0):
@@ -32,28 +31,6 @@ def best_time(fn, repeats=5, warmup=1):
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
-
-
-def geomean(values):
-    values = [v for v in values if v > 0]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
-
-
-def machine_line(threads):
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import fastconv
-    import torch
-    return (f"{cpu}, {os.cpu_count()} cores, {threads} threads, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, fastconv ISA {fastconv.capabilities()['isa']}, "
-            f"{time.strftime('%Y-%m-%d')}")
 
 
 def setup_threads(threads):

@@ -1,0 +1,123 @@
+"""The one timing harness: bench/ scripts, `fastconv bench` and the demo report all measure
+through it, so every ratio fastconv prints is taken the same way.
+
+Rules it enforces (a ratio between two libraries is only as fair as the worst of these):
+- both sides are warmed up until their timings settle, not for a fixed count;
+- the candidates alternate inside every round, and the order rotates between rounds, so a
+  slow spell of the machine lands on all of them;
+- a round times each candidate over several calls and keeps the median; the ratio is taken
+  per round, and the result is the median ratio over >= 3 rounds with its min-max spread.
+Giving both sides the same work (allocation on both, or `out=` on both; the same threads and
+dtype) is the caller's job: the harness cannot see inside the callables.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List
+
+
+def median_call_time(fn: Callable[[], object], calls: int) -> float:
+    """Median wall time of `calls` calls of fn(), in seconds."""
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def settle(fn: Callable[[], object], *, window: int = 3, tolerance: float = 0.1, max_seconds: float = 5.0,
+           min_calls: int = 2) -> int:
+    """Call fn() until the medians of two consecutive windows of `window` calls agree within
+    `tolerance` (caches, allocator pools, JIT and page faults have settled), or `max_seconds`
+    have passed. Returns the number of calls made."""
+    for _ in range(min_calls):
+        fn()
+    calls, start = min_calls, time.perf_counter()
+    previous = median_call_time(fn, window)
+    calls += window
+    while time.perf_counter() - start < max_seconds:
+        current = median_call_time(fn, window)
+        calls += window
+        if abs(current - previous) <= tolerance * min(current, previous):
+            break
+        previous = current
+    return calls
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """time(numerator) / time(denominator) over the rounds: > 1 means the denominator is faster."""
+    median: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f} ({self.low:.2f}-{self.high:.2f})"
+
+
+@dataclass
+class Comparison:
+    """Per-round median call times (seconds) of each candidate."""
+    times: Dict[str, List[float]] = field(default_factory=dict)
+
+    def median_time(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+    def ratio(self, numerator: str, denominator: str) -> Ratio:
+        per_round = [a / b for a, b in zip(self.times[numerator], self.times[denominator])]
+        return Ratio(statistics.median(per_round), min(per_round), max(per_round))
+
+
+def compare(candidates: Dict[str, Callable[[], object]], *, rounds: int = 3, calls: int = 5,
+            settle_seconds: float = 5.0) -> Comparison:
+    """Time each candidate callable side by side (see the module docstring)."""
+    if rounds < 3:
+        raise ValueError(f"rounds must be >= 3 for a median with a spread, got {rounds}")
+    if calls < 1:
+        raise ValueError(f"calls must be >= 1, got {calls}")
+    if len(candidates) < 1:
+        raise ValueError("candidates must name at least one callable")
+    names = list(candidates)
+    for name in names:
+        settle(candidates[name], max_seconds=settle_seconds)
+    result = Comparison({name: [] for name in names})
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            result.times[name].append(median_call_time(candidates[name], calls))
+    return result
+
+
+def geomean(values) -> float:
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_line(threads: int) -> str:
+    """One line naming the machine and software a table was measured on."""
+    import fastconv
+    parts = [cpu_model(), f"{os.cpu_count()} cores", f"{threads} threads", f"Python {platform.python_version()}"]
+    try:
+        import torch
+        parts.append(f"torch {torch.__version__}")
+    except ImportError:
+        pass
+    parts += [f"fastconv ISA {fastconv.capabilities()['isa']}", time.strftime("%Y-%m-%d")]
+    return ", ".join(parts)
