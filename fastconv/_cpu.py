@@ -333,7 +333,7 @@ def cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
     return q.astype(x.dtype, copy=False), wt.sum()
 
 
-def _reduce_divisor(loss_sum, divisor):
+def _mean(loss_sum, divisor):
     with np.errstate(invalid="ignore", divide="ignore"):  # nothing kept: 0/0 = NaN, as torch
         return loss_sum / divisor
 
@@ -345,15 +345,15 @@ def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing):
     if reduction == "none":
         return losses
     total = losses.sum()
-    return total if reduction == "sum" else _reduce_divisor(total, divisor).astype(x.dtype)
+    return total if reduction == "sum" else _mean(total, divisor).astype(x.dtype)
 
 
 def cross_entropy_backward(x, target, weight, ignore_index, reduction, label_smoothing, grad_output):
     q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
     grad = q.sum(axis=1, keepdims=True) * softmax(x, 1) - q
     g = np.asarray(grad_output, x.dtype)
-    if reduction == "mean":
-        g = _reduce_divisor(g, divisor).astype(x.dtype)
+    if reduction == "mean":  # nothing kept: every q is 0 and so is the gradient (not NaN), as torch
+        g = (g / divisor).astype(x.dtype) if divisor else np.zeros_like(g)
     if reduction == "none":
         g = g[:, None]
     return grad * g

@@ -90,7 +90,7 @@ def pool_geometry(in_shape, kernel_size, stride, padding, dilation, ceil_mode):
 def adaptive_output_size(output_size, in_hw):
     """torch's adaptive-pool output_size: an int, or a pair whose None entries keep the
     input's size along that axis; returns (OH, OW), each >= 1."""
-    if output_size is None or isinstance(output_size, (bool, np.bool_)):
+    if output_size is None or isinstance(output_size, (bool, np.bool_, str)):
         raise TypeError(f"output_size must be an int or a pair of ints/None, got {output_size!r}")
     if isinstance(output_size, numbers.Integral):
         output_size = (output_size, output_size)
