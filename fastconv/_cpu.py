@@ -272,7 +272,7 @@ def adaptive_max_pool2d(x, output_size):
     idx = np.empty((n, c) + tuple(output_size), np.int64)
     for i, (h0, h1) in enumerate(bh):
         for j, (w0, w1) in enumerate(bw):
-            window = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+            window = x[:, :, h0:h1, w0:w1].reshape(n, c, (h1 - h0) * (w1 - w0))
             nan = np.isnan(window)
             last_nan = window.shape[2] - 1 - np.argmax(nan[:, :, ::-1], axis=2)
             pick = np.where(nan.any(axis=2), last_nan, np.argmax(window, axis=2))

@@ -46,16 +46,29 @@ def _batch(a):
     return a[None] if isinstance(a, np.ndarray) else a.reshape((1,) + tuple(array_meta(a, "input")[0]))
 
 
-def _int_shape(size, name, unbatched_ok=False):
-    """size as a tuple of 4 positive ints (N, C, H, W), or of 3 (C, H, W) where unbatched_ok."""
+def _int_shape(size, name, unbatched_ok=False, empty_batch_ok=False):
+    """size as a tuple of 4 positive ints (N, C, H, W), or of 3 (C, H, W) where unbatched_ok;
+    N may be 0 where empty_batch_ok."""
     layout = "(N, C, H, W) or (C, H, W)" if unbatched_ok else "(N, C, H, W)"
     try:
         size = tuple(int(v) for v in size)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of ints {layout}, got {size!r}") from None
-    if len(size) not in ((3, 4) if unbatched_ok else (4,)) or any(v <= 0 for v in size):
+    empty_n = empty_batch_ok and len(size) == 4 and size[0] == 0
+    if len(size) not in ((3, 4) if unbatched_ok else (4,)) or any(v <= 0 for v in size[1 if empty_n else 0:]):
         raise ValueError(f"{name} must be positive ints {layout}, got {size}")
     return size
+
+
+def _empty_batch(backend, shape, dtype, out=None):
+    """The result of an op on an empty batch (N = 0), or the zero weight gradient it yields:
+    no kernel runs. Host arrays only."""
+    if backend is not _cpu:
+        raise ValueError("an empty batch (N = 0) is supported for numpy arrays only")
+    if out is None:
+        return np.zeros(shape, dtype)
+    out[...] = 0
+    return out
 
 
 def _ndim(a, name):
@@ -85,7 +98,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         y = conv2d(_batch(input), weight, bias, stride, padding, dilation, groups, algorithm=algorithm,
                    out=None if out is None else _batch(out))
         return y[0]
-    check_ndim(shape, 4, "input", "(N, C, H, W)")
+    check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
     check_same_dtype(dtype, wdtype, "input", "weight")
     if bias is not None:
@@ -98,6 +111,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     backend = _backend(input, weight, bias)
     if backend is _cpu:
         check_out(out, (shape[0], wshape[0]) + g.out_hw, dtype)
+    if shape[0] == 0:
+        return _empty_batch(backend, (0, wshape[0]) + g.out_hw, dtype, out)
     return backend.conv2d(input, weight, bias, g, algorithm, out)
 
 
@@ -156,7 +171,7 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
                  algorithm="auto", out=None):
     """Gradient of conv2d with respect to its input, as torch.nn.grad.conv2d_input.
     input_size (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW)."""
-    input_size = _int_shape(input_size, "input_size", unbatched_ok=True)
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     weight = as_float_array(weight, "weight")
     grad_output = as_float_array(grad_output, "grad_output")
     if _unbatched(input_size):
@@ -167,7 +182,7 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     wshape, wdtype = array_meta(weight, "weight")
     gshape, gdtype = array_meta(grad_output, "grad_output")
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
-    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)", empty_batch_ok=True)
     check_same_dtype(gdtype, wdtype, "grad_output", "weight")
     g = conv_geometry(input_size, wshape, stride, padding, dilation, groups, "input_size")
     expected = (input_size[0], wshape[0]) + g.out_hw
@@ -176,6 +191,8 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     backend = _backend(weight, grad_output)
     if backend is _cpu:
         check_out(out, input_size, gdtype)
+    if input_size[0] == 0:
+        return _empty_batch(backend, input_size, gdtype, out)
     return backend.conv2d_input(input_size, weight, grad_output, g, algorithm, out)
 
 
@@ -192,8 +209,8 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     weight_size = _int_shape(weight_size, "weight_size")
     shape, dtype = array_meta(input, "input")
     gshape, gdtype = array_meta(grad_output, "grad_output")
-    check_ndim(shape, 4, "input", "(N, C, H, W)")
-    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)")
+    check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
+    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)", empty_batch_ok=True)
     check_same_dtype(dtype, gdtype, "input", "grad_output")
     g = conv_geometry(shape, weight_size, stride, padding, dilation, groups)
     expected = (shape[0], weight_size[0]) + g.out_hw
@@ -202,6 +219,8 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     backend = _backend(input, grad_output)
     if backend is _cpu:
         check_out(out, weight_size, dtype)
+    if shape[0] == 0:
+        return _empty_batch(backend, weight_size, dtype, out)
     return backend.conv2d_weight(input, weight_size, grad_output, g, out)
 
 
@@ -212,7 +231,7 @@ def _pool_input(input):
     shape, _ = array_meta(input, "input")
     if _unbatched(shape):
         return _batch(input), True
-    check_ndim(shape, 4, "input", "(N, C, H, W)")
+    check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
     return input, False
 
 
@@ -226,7 +245,10 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     backend = _backend(x)
     if backend is _cpu and not unbatched:
         check_out(out, shape[:2] + g.out_hw, dtype)
-    y, idx = backend.max_pool2d(x, g, None if unbatched else out)
+    if shape[0] == 0:
+        y, idx = _empty_batch(backend, shape[:2] + g.out_hw, dtype, out), np.zeros(shape[:2] + g.out_hw, np.int64)
+    else:
+        y, idx = backend.max_pool2d(x, g, None if unbatched else out)
     if unbatched:
         y, idx = y[0], idx[0]
     return (y, idx) if return_indices else y
@@ -236,7 +258,7 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     """Gradient of max_pool2d: grad_output scatter-added at indices into input_size.
     Batched (N, C, ...) or unbatched (C, ...) like the forward call."""
     grad_output = as_float_array(grad_output, "grad_output")
-    input_size = _int_shape(input_size, "input_size", unbatched_ok=True)
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     if _unbatched(input_size):
         check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(C, OH, OW) for a 3-D input_size")
         check_ndim(array_meta(indices, "indices")[0], 3, "indices", "(C, OH, OW) for a 3-D input_size")
@@ -244,7 +266,7 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
                                  out=None if out is None else _batch(out))
         return dx[0]
     gshape, gdtype = array_meta(grad_output, "grad_output")
-    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)", empty_batch_ok=True)
     ishape, idtype = array_meta(indices, "indices")
     if idtype != np.int64:
         raise TypeError(f"indices must have dtype int64, got {idtype}")
@@ -255,6 +277,8 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     backend = _backend(grad_output, indices)
     if backend is _cpu:
         check_out(out, input_size, gdtype)
+    if input_size[0] == 0:
+        return _empty_batch(backend, input_size, gdtype, out)
     return backend.max_pool2d_backward(grad_output, indices, input_size, out)
 
 
@@ -276,6 +300,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     backend = _backend(x)
     if backend is _cpu and not unbatched:
         check_out(out, shape[:2] + g.out_hw, dtype)
+    if shape[0] == 0:
+        return _empty_batch(backend, shape[:2] + g.out_hw, dtype, out)
     y = backend.avg_pool2d(x, g, count_include_pad, divisor_override, None if unbatched else out)
     return y[0] if unbatched else y
 
@@ -284,14 +310,14 @@ def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, paddi
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *, out=None):
     """Gradient of avg_pool2d; batched (N, C, ...) or unbatched (C, ...) like the forward call."""
     grad_output = as_float_array(grad_output, "grad_output")
-    input_size = _int_shape(input_size, "input_size", unbatched_ok=True)
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     if _unbatched(input_size):
         check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(C, OH, OW) for a 3-D input_size")
         dx = avg_pool2d_backward(_batch(grad_output), (1,) + input_size, kernel_size, stride, padding, ceil_mode,
                                  count_include_pad, divisor_override, out=None if out is None else _batch(out))
         return dx[0]
     gshape, gdtype = array_meta(grad_output, "grad_output")
-    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)", empty_batch_ok=True)
     _check_divisor(divisor_override)
     g = pool_geometry(input_size, kernel_size, stride, padding, 1, ceil_mode)
     expected = input_size[:2] + g.out_hw
@@ -300,6 +326,8 @@ def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, paddi
     backend = _backend(grad_output)
     if backend is _cpu:
         check_out(out, input_size, gdtype)
+    if input_size[0] == 0:
+        return _empty_batch(backend, input_size, gdtype, out)
     return backend.avg_pool2d_backward(grad_output, input_size, g, count_include_pad, divisor_override, out)
 
 
@@ -321,12 +349,12 @@ def adaptive_avg_pool2d(input, output_size):
 def adaptive_avg_pool2d_backward(grad_output, input_size):
     """Gradient of adaptive_avg_pool2d; grad_output (N, C, OH, OW) or unbatched (C, OH, OW)."""
     grad_output = as_float_array(grad_output, "grad_output")
-    input_size = _int_shape(input_size, "input_size", unbatched_ok=True)
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     gshape, _ = array_meta(grad_output, "grad_output")
     if _unbatched(input_size):
         check_ndim(gshape, 3, "grad_output", "(C, OH, OW) for a 3-D input_size")
         return adaptive_avg_pool2d_backward(_batch(grad_output), (1,) + input_size)[0]
-    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)", empty_batch_ok=True)
     if tuple(gshape[:2]) != input_size[:2]:
         raise ValueError(f"input_size {input_size} must share (N, C) with grad_output {tuple(gshape)}")
     kernel = _even_adaptive_kernel(input_size[2:], gshape[2:])

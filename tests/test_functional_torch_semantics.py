@@ -196,6 +196,29 @@ def test_zero_d_and_zero_size_inputs():
         F.softmax(np.array(1.0), 1)
 
 
+def test_empty_batch():
+    """N = 0 works for convolution and pooling, as in torch; other empty dimensions do not."""
+    x, w = np.zeros((0, 3, 6, 5), np.float32), np.ones((4, 3, 3, 3), np.float32)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 4, 6, 5)
+    assert F.conv2d_input(x.shape, w, y, padding=1).shape == x.shape
+    dw = F.conv2d_weight(x, w.shape, y, padding=1)
+    assert dw.shape == w.shape and not dw.any()
+    p, idx = F.max_pool2d(x, 2, return_indices=True)
+    assert p.shape == idx.shape == (0, 3, 3, 2) and idx.dtype == np.int64
+    assert F.max_pool2d_backward(p, idx, x.shape).shape == x.shape
+    a = F.avg_pool2d(x, 2, ceil_mode=True)
+    assert a.shape == (0, 3, 3, 3) and F.avg_pool2d_backward(a, x.shape, 2, ceil_mode=True).shape == x.shape
+    for size, hw in ((2, (2, 2)), ((4, 3), (4, 3))):
+        assert F.adaptive_avg_pool2d(x, size).shape == F.adaptive_max_pool2d(x, size).shape == (0, 3) + hw
+    with pytest.raises(ValueError, match="empty"):
+        F.max_pool2d(np.zeros((1, 0, 4, 4), np.float32), 2)
+    with pytest.raises(ValueError, match="empty"):
+        F.conv2d(np.zeros((1, 3, 0, 4), np.float32), w)
+    with pytest.raises(ValueError, match="dim"):
+        F.softmax(np.array(1.0), 1)
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1", reason="runs on Numba's CUDA simulator")
 @pytest.mark.usefixtures("fast_simulator")
 def test_cuda_arrays_get_the_reshape_based_options_and_name_the_rest():
