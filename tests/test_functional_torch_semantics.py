@@ -230,6 +230,10 @@ def test_cuda_arrays_get_the_reshape_based_options_and_name_the_rest():
                                F.conv2d_input(x.shape, w, dy), rtol=1e-12)
     np.testing.assert_allclose(F.adaptive_avg_pool2d(cuda.to_device(x[None]), 3).copy_to_host(),
                                R.adaptive_avg_pool2d(x[None], (3, 3)), rtol=1e-12)
+    np.testing.assert_allclose(F.avg_pool2d(cuda.to_device(x), 3, 2, 1, divisor_override=-2).copy_to_host(),
+                               R.avg_pool2d(x[None], 3, 2, 1, divisor_override=-2)[0], rtol=1e-12)
+    y, mask = F.dropout(cuda.to_device(x), 0.5, generator=3, return_mask=True)
+    np.testing.assert_allclose(y.copy_to_host(), R.dropout(x, mask.copy_to_host() != 0, 0.5), rtol=1e-12)
     logits, t = cuda.to_device(rng.standard_normal((2, 3))), cuda.to_device(np.array([0, 2]))
     with pytest.raises(TypeError, match="weight"):
         F.cross_entropy(logits, t, cuda.to_device(np.ones(3)))
