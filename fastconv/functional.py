@@ -449,15 +449,22 @@ def relu(input):
     return _backend(input).relu(input)
 
 
+def _grad_and_saved(grad_output, saved, saved_name):
+    """grad_output and the array a backward saved from its forward (output, mask): float
+    arrays of one dtype and shape."""
+    grad_output = as_float_array(grad_output, "grad_output")
+    saved = as_float_array(saved, saved_name)
+    gshape, gdtype = array_meta(grad_output, "grad_output")
+    sshape, sdtype = array_meta(saved, saved_name)
+    check_same_dtype(gdtype, sdtype, "grad_output", saved_name)
+    if tuple(gshape) != tuple(sshape):
+        raise ValueError(f"{saved_name} must have the shape of grad_output {tuple(gshape)}, got {tuple(sshape)}")
+    return grad_output, saved
+
+
 def relu_backward(grad_output, output):
     """Gradient of relu given its output (or input: the sign is the same)."""
-    grad_output = as_float_array(grad_output, "grad_output")
-    output = as_float_array(output, "output")
-    gshape, gdtype = array_meta(grad_output, "grad_output")
-    oshape, odtype = array_meta(output, "output")
-    check_same_dtype(gdtype, odtype, "grad_output", "output")
-    if tuple(gshape) != tuple(oshape):
-        raise ValueError(f"output must have the shape of grad_output {tuple(gshape)}, got {tuple(oshape)}")
+    grad_output, output = _grad_and_saved(grad_output, output, "output")
     return _backend(grad_output, output).relu_backward(grad_output, output)
 
 
@@ -535,13 +542,8 @@ def softmax(input, dim=-1, *, dtype=None):
 
 
 def _softmax_grad_args(grad_output, output, dim):
-    grad_output = as_float_array(grad_output, "grad_output")
-    output = as_float_array(output, "output")
-    gshape, gdtype = array_meta(grad_output, "grad_output")
-    oshape, odtype = array_meta(output, "output")
-    check_same_dtype(gdtype, odtype, "grad_output", "output")
-    if tuple(gshape) != tuple(oshape):
-        raise ValueError(f"output must have the shape of grad_output {tuple(gshape)}, got {tuple(oshape)}")
+    grad_output, output = _grad_and_saved(grad_output, output, "output")
+    gshape, _ = array_meta(grad_output, "grad_output")
     _check_dim(gshape, dim)
     if len(gshape) == 0:
         return grad_output.reshape(1), output.reshape(1), 0
@@ -705,14 +707,8 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, retur
 
 def dropout_backward(grad_output, mask):
     """Gradient of dropout: grad_output * mask (the mask dropout returned; None: identity)."""
-    grad_output = as_float_array(grad_output, "grad_output")
     if mask is None:
-        return grad_output
-    mask = as_float_array(mask, "mask")
-    gshape, gdtype = array_meta(grad_output, "grad_output")
-    mshape, mdtype = array_meta(mask, "mask")
-    check_same_dtype(gdtype, mdtype, "grad_output", "mask")
-    if tuple(gshape) != tuple(mshape):
-        raise ValueError(f"mask must have the shape of grad_output {tuple(gshape)}, got {tuple(mshape)}")
+        return as_float_array(grad_output, "grad_output")
+    grad_output, mask = _grad_and_saved(grad_output, mask, "mask")
     backend = _backend(grad_output, mask)
     return grad_output * mask if backend is _cpu else backend.mul(grad_output, mask)
