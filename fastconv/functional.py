@@ -443,10 +443,20 @@ def linear_backward(input, weight, grad_output, needs_bias=True):
     return gx.reshape(tuple(shape)), gw, gb
 
 
-def relu(input):
-    """max(input, 0); NaN propagates, as torch.relu."""
+def relu(input, inplace=False):
+    """max(input, 0); NaN propagates, as torch.relu. inplace=True writes the result into input."""
     input = as_float_array(input, "input")
-    return _backend(input).relu(input)
+    backend = _backend(input)
+    y = backend.relu(input)
+    return _write_into(input, y, backend) if inplace else y
+
+
+def _write_into(input, result, backend):
+    """input overwritten with result, for inplace=True (torch's in-place variants)."""
+    if backend is _cpu:
+        input[...] = result
+        return input
+    return backend.copy_into(input, result)
 
 
 def _grad_and_saved(grad_output, saved, saved_name):
@@ -692,16 +702,12 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, retur
     backend = _backend(input)
     if backend is _cpu:
         y, mask = _cpu.dropout_mask_mul(input, float(p), generator)
-        if inplace:
-            input[...] = y
-            y = input
+    elif p == 1:
+        y, mask = backend.zeros_like(input), backend.zeros_like(input)
     else:
-        if p == 1:
-            y, mask = backend.zeros_like(input), backend.zeros_like(input)
-        else:
-            y, mask = backend.dropout_mask_mul(input, float(p), generator)
-        if inplace:
-            y = backend.copy_into(input, y)
+        y, mask = backend.dropout_mask_mul(input, float(p), generator)
+    if inplace:
+        y = _write_into(input, y, backend)
     return (y, mask) if return_mask else y
 
 

@@ -182,6 +182,8 @@ def test_zero_d_and_zero_size_inputs():
         for op in (F.relu, F.sigmoid, F.tanh):
             assert op(s).shape == ()
         assert F.relu_backward(np.array(2.0, dtype), np.array(1.0, dtype)).shape == ()
+        v = np.array([-1.0, 2.0], dtype)
+        assert F.relu(v, True) is v and v.tolist() == [0.0, 2.0]
         assert F.softmax(s, 0) == 1 and F.log_softmax(s, -1) == 0 and F.softmax(s, 0).dtype == dtype
         assert F.softmax_backward(np.array(1.0, dtype), np.array(1.0, dtype), 0) == 0
         empty = np.zeros((5, 0, 0), dtype)
