@@ -253,3 +253,30 @@ def _run_samples(key, dtype, subsample):
     print(f"{key}: {count - len(failures)}/{count} samples match")
     assert count > 0
     assert not failures, f"{len(failures)}/{count} samples differ:\n" + "\n".join(failures[:10])
+
+
+# torch's parameters for the ops whose Python objects carry no signature (C builtins and
+# boolean-dispatch wrappers), as torch.nn.functional documents them
+_DOCUMENTED_TORCH_PARAMETERS = {
+    "conv2d": ["input", "weight", "bias", "stride", "padding", "dilation", "groups"],
+    "avg_pool2d": ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"],
+    "linear": ["input", "weight", "bias"],
+    "max_pool2d": ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"],
+    "adaptive_max_pool2d": ["input", "output_size", "return_indices"],
+}
+
+
+@pytest.mark.parametrize("name", ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+                                  "linear", "relu", "sigmoid", "tanh", "dropout", "softmax", "log_softmax",
+                                  "cross_entropy"])
+def test_torch_style_positional_calls_reach_the_same_parameters(name):
+    """fastconv's positional parameters are a prefix of torch's, in torch's order; whatever
+    fastconv adds (algorithm=, out=, generator=, ...) is keyword-only."""
+    import inspect
+    ours = inspect.signature(getattr(F, name)).parameters.values()
+    positional = [p.name for p in ours if p.kind is p.POSITIONAL_OR_KEYWORD]
+    torch_names = _DOCUMENTED_TORCH_PARAMETERS.get(name) or \
+        list(inspect.signature(getattr(torch.nn.functional, name)).parameters)
+    assert positional == torch_names[:len(positional)]
+    extra = [p.name for p in ours if p.name not in torch_names]
+    assert all(p.kind is p.KEYWORD_ONLY for p in ours if p.name in extra), extra
