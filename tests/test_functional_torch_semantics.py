@@ -66,6 +66,23 @@ def test_cross_entropy_backward_matches_finite_differences(probabilities):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 
+def test_cross_entropy_matches_torch_where_opinfo_has_no_samples():
+    """label_smoothing with weights, ignore_index and K-dimensional input together."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(18)
+    for case in range(24):
+        x, t, kw = _random_cross_entropy_case(rng, probabilities=case % 2 == 1)
+        kw.update(weight=rng.random(x.shape[1]) + 0.5, label_smoothing=0.3, reduction=REDUCTIONS[case % 3])
+        xt = torch.tensor(x, requires_grad=True)
+        want = torch.nn.functional.cross_entropy(xt, torch.tensor(t), **{k: torch.tensor(v) if k == "weight" else v
+                                                                          for k, v in kw.items()})
+        g = rng.standard_normal(tuple(want.shape))
+        (want_grad,) = torch.autograd.grad(want, xt, torch.tensor(g))
+        np.testing.assert_allclose(F.cross_entropy(x, t, **kw), want.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(F.cross_entropy_backward(x, t, **kw, grad_output=g), want_grad.numpy(),
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_cross_entropy_unbatched_and_all_ignored():
     rng = np.random.default_rng(13)
     x = rng.standard_normal(4)
