@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastconv import _C
+from fastconv._geometry import adaptive_bins
 
 ALGORITHMS = ("auto", "direct", "winograd", "winograd_f2", "winograd_f4", "winograd_f6")
 
@@ -191,18 +192,23 @@ def conv2d_weight(x, weight_shape, dy, g, out):
     return dw
 
 
+# np.ascontiguousarray turns a 0-d array into shape (1,); the element-wise kernels see flat
+# arrays, so results are reshaped back to the caller's shape.
+
 def relu(x):
+    shape = x.shape
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     _C.relu(x, y)
-    return y
+    return y.reshape(shape)
 
 
 def relu_backward(dy, y):
+    shape = dy.shape
     dy, y = np.ascontiguousarray(dy), np.ascontiguousarray(y)
     dx = np.empty_like(dy)
     _C.relu_backward(dy, y, dx)
-    return dx
+    return dx.reshape(shape)
 
 
 def max_pool2d(x, g, out):
@@ -235,3 +241,133 @@ def avg_pool2d_backward(dy, input_shape, g, count_include_pad, divisor_override,
     _C.avg_pool2d_backward(dy, dx, g.kernel, g.stride, g.padding, bool(count_include_pad),
                            int(divisor_override or 0))
     return dx
+
+
+# ---------------------------------------------------------------------------- adaptive pooling
+# Window loops in numpy, vectorised over (N, C): adaptive pooling sits once at the end of a
+# feature extractor, and evenly dividing sizes take the compiled avg_pool2d path instead.
+
+def adaptive_avg_pool2d(x, output_size):
+    (bh, bw), y = _adaptive_windows(x.shape, output_size), np.empty(x.shape[:2] + output_size, x.dtype)
+    for i, (h0, h1) in enumerate(bh):
+        for j, (w0, w1) in enumerate(bw):
+            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return y
+
+
+def adaptive_avg_pool2d_backward(dy, input_shape):
+    (bh, bw), dx = _adaptive_windows(input_shape, dy.shape[2:]), np.zeros(input_shape, dy.dtype)
+    for i, (h0, h1) in enumerate(bh):
+        for j, (w0, w1) in enumerate(bw):
+            dx[:, :, h0:h1, w0:w1] += dy[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
+    return dx
+
+
+def adaptive_max_pool2d(x, output_size):
+    """(values, int64 flat h*W + w indices); as torch's CPU kernel, the first maximum of a
+    window wins and a NaN replaces any running maximum (so the last NaN wins)."""
+    n, c, h, w = x.shape
+    (bh, bw) = _adaptive_windows(x.shape, output_size)
+    y = np.empty((n, c) + tuple(output_size), x.dtype)
+    idx = np.empty((n, c) + tuple(output_size), np.int64)
+    for i, (h0, h1) in enumerate(bh):
+        for j, (w0, w1) in enumerate(bw):
+            window = x[:, :, h0:h1, w0:w1].reshape(n, c, (h1 - h0) * (w1 - w0))
+            nan = np.isnan(window)
+            last_nan = window.shape[2] - 1 - np.argmax(nan[:, :, ::-1], axis=2)
+            pick = np.where(nan.any(axis=2), last_nan, np.argmax(window, axis=2))
+            y[:, :, i, j] = np.take_along_axis(window, pick[:, :, None], axis=2)[:, :, 0]
+            ww = w1 - w0
+            idx[:, :, i, j] = (h0 + pick // ww) * w + w0 + pick % ww
+    return y, idx
+
+
+def _adaptive_windows(in_shape, output_size):
+    return adaptive_bins(in_shape[2], output_size[0]), adaptive_bins(in_shape[3], output_size[1])
+
+
+# ---------------------------------------------------------------------------- dropout, softmax
+
+def dropout_mask_mul(x, p, rng):
+    """(x * mask, mask) with mask = Bernoulli(1-p) / (1-p) drawn from rng (all zeros for p = 1)."""
+    if p == 1.0:
+        mask = np.zeros_like(x)
+    else:
+        scale = np.array(1.0 / (1.0 - p), x.dtype)
+        mask = (rng.random(x.shape, dtype=np.float32) >= p).astype(x.dtype) * scale
+    return x * mask, mask
+
+
+def softmax_backward(dy, y, dim):
+    """d softmax: y * (g - sum(g * y, dim))."""
+    return y * (dy - (dy * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_backward(dy, y, dim):
+    """d log_softmax: g - softmax * sum(g, dim), with softmax = exp(y)."""
+    return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)
+
+
+# ---------------------------------------------------------------------------- cross-entropy
+# Both target kinds reduce to one form: loss_i = -sum_c q[i, c] * log_softmax(x)[i, c] with
+# per-position class coefficients q, so d loss_i / d x[i, c] = sum_c' q[i, c'] * p[i, c] - q[i, c]
+# (p = softmax(x)). Class axis 1; positions are N and any trailing dims.
+
+def cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing):
+    """(q like x, divisor of reduction='mean'), as torch's cross_entropy defines them:
+    class indices: q = (1-ls) * w[t] * onehot(t) + ls/C * w, zero where t == ignore_index,
+    mean divides by sum(w[t]) over the kept positions;
+    probabilities: q = ((1-ls) * t + ls/C) * w, mean divides by the number of positions."""
+    c = x.shape[1]
+    w = np.ones(c, x.dtype) if weight is None else weight
+    w_b = w.reshape((1, c) + (1,) * (x.ndim - 2))
+    if target.dtype.kind == "f":
+        q = ((1 - label_smoothing) * target + label_smoothing / c) * w_b
+        return q.astype(x.dtype, copy=False), x.size // c if c else 0
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    onehot = np.zeros(x.shape, x.dtype)
+    np.put_along_axis(onehot, safe[:, None], 1, axis=1)
+    wt = w[safe] * keep
+    q = (1 - label_smoothing) * wt[:, None] * onehot + (label_smoothing / c) * w_b * keep[:, None]
+    return q.astype(x.dtype, copy=False), wt.sum()
+
+
+def _mean(loss_sum, divisor):
+    with np.errstate(invalid="ignore", divide="ignore"):  # nothing kept: 0/0 = NaN, as torch
+        return loss_sum / divisor
+
+
+def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing):
+    q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
+    lp = log_softmax(x, 1)
+    losses = -(q * lp).sum(axis=1)
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total if reduction == "sum" else _mean(total, divisor).astype(x.dtype)
+
+
+def cross_entropy_backward(x, target, weight, ignore_index, reduction, label_smoothing, grad_output):
+    q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
+    grad = q.sum(axis=1, keepdims=True) * softmax(x, 1) - q
+    g = np.asarray(grad_output, x.dtype)
+    if reduction == "mean":  # nothing kept: every q is 0 and so is the gradient (not NaN), as torch
+        g = (g / divisor).astype(x.dtype) if divisor else np.zeros_like(g)
+    if reduction == "none":
+        g = g[:, None]
+    return grad * g
+
+
+def log_softmax(x, dim):
+    if x.size == 0:
+        return np.empty_like(x)
+    shifted = x - np.max(x, axis=dim, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+
+
+def softmax(x, dim):
+    if x.size == 0:
+        return np.empty_like(x)
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True))
+    return e / np.sum(e, axis=dim, keepdims=True)

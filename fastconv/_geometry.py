@@ -2,7 +2,10 @@
 validated description that every backend receives."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
+
+import numpy as np
 
 from fastconv._validate import int_pair
 from fastconv.reference import conv_output_size, pool_output_size
@@ -82,3 +85,25 @@ def pool_geometry(in_shape, kernel_size, stride, padding, dilation, ceil_mode):
         raise ValueError(f"kernel_size {kernel} (dilation {dilation}) is larger than the padded "
                          f"input {h + 2 * padding[0]}x{w + 2 * padding[1]}")
     return PoolGeometry(kernel, stride, padding, dilation, bool(ceil_mode), (oh, ow))
+
+
+def adaptive_output_size(output_size, in_hw):
+    """torch's adaptive-pool output_size: an int, or a pair whose None entries keep the
+    input's size along that axis; returns (OH, OW), each >= 1."""
+    if output_size is None or isinstance(output_size, (bool, np.bool_, str)):
+        raise TypeError(f"output_size must be an int or a pair of ints/None, got {output_size!r}")
+    if isinstance(output_size, numbers.Integral):
+        output_size = (output_size, output_size)
+    try:
+        output_size = tuple(output_size)
+    except TypeError:
+        raise TypeError(f"output_size must be an int or a pair of ints/None, got {output_size!r}") from None
+    if len(output_size) != 2:
+        raise ValueError(f"output_size must have 2 entries (OH, OW), got {output_size!r}")
+    size = tuple(int(in_hw[i]) if v is None else v for i, v in enumerate(output_size))
+    return int_pair(size, "output_size", 1)
+
+
+def adaptive_bins(size, out):
+    """torch's adaptive pooling windows along one axis: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -((-(i + 1) * size) // out)) for i in range(out)]

@@ -56,11 +56,14 @@ def check_same_dtype(a_dtype, b_dtype, a_name, b_name):
         raise TypeError(f"{b_name} has dtype {b_dtype} but {a_name} has dtype {a_dtype}; they must match")
 
 
-def check_ndim(shape, ndim, name, layout):
+def check_ndim(shape, ndim, name, layout, empty_batch_ok=False):
+    """shape has ndim non-empty dimensions; the first may be 0 where empty_batch_ok (as torch,
+    conv and pooling accept an empty batch N = 0 but no other empty dimension)."""
     if len(shape) != ndim:
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(shape)}")
-    if any(d == 0 for d in shape):
-        raise ValueError(f"{name} must not have empty dimensions, got shape {tuple(shape)}")
+    if any(d == 0 for d in shape[1 if empty_batch_ok else 0:]):
+        raise ValueError(f"{name} must not have empty dimensions{' but N' if empty_batch_ok else ''}, "
+                         f"got shape {tuple(shape)}")
 
 
 def int_pair(v, name, minimum):

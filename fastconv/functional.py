@@ -10,15 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from fastconv import _cpu
-from fastconv._geometry import conv_geometry, pool_geometry
+from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
 from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
                                 check_out, check_same_dtype, is_cuda_array)
 
 __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",
-    "avg_pool2d", "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward",
-    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "log_softmax",
-    "cross_entropy", "cross_entropy_backward", "winograd_weights", "WinogradWeights",
+    "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "linear", "linear_backward",
+    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
+    "winograd_weights", "WinogradWeights",
 ]
 
 WinogradWeights = _cpu.WinogradWeights
@@ -43,14 +46,33 @@ def _batch(a):
     return a[None] if isinstance(a, np.ndarray) else a.reshape((1,) + tuple(array_meta(a, "input")[0]))
 
 
-def _int_shape(size, name, ndim=4):
+def _int_shape(size, name, unbatched_ok=False, empty_batch_ok=False):
+    """size as a tuple of 4 positive ints (N, C, H, W), or of 3 (C, H, W) where unbatched_ok;
+    N may be 0 where empty_batch_ok."""
+    layout = "(N, C, H, W) or (C, H, W)" if unbatched_ok else "(N, C, H, W)"
     try:
         size = tuple(int(v) for v in size)
     except TypeError:
-        raise TypeError(f"{name} must be a sequence of {ndim} ints, got {size!r}") from None
-    if len(size) != ndim or any(v <= 0 for v in size):
-        raise ValueError(f"{name} must be {ndim} positive ints (N, C, H, W), got {size}")
+        raise TypeError(f"{name} must be a sequence of ints {layout}, got {size!r}") from None
+    empty_n = empty_batch_ok and len(size) == 4 and size[0] == 0
+    if len(size) not in ((3, 4) if unbatched_ok else (4,)) or any(v <= 0 for v in size[1 if empty_n else 0:]):
+        raise ValueError(f"{name} must be positive ints {layout}, got {size}")
     return size
+
+
+def _empty_batch(backend, shape, dtype, out=None):
+    """The result of an op on an empty batch (N = 0), or the zero weight gradient it yields:
+    no kernel runs. Host arrays only."""
+    if backend is not _cpu:
+        raise ValueError("an empty batch (N = 0) is supported for numpy arrays only")
+    if out is None:
+        return np.zeros(shape, dtype)
+    out[...] = 0
+    return out
+
+
+def _ndim(a, name):
+    return len(array_meta(a, name)[0])
 
 
 # ---------------------------------------------------------------------------- convolution
@@ -76,7 +98,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         y = conv2d(_batch(input), weight, bias, stride, padding, dilation, groups, algorithm=algorithm,
                    out=None if out is None else _batch(out))
         return y[0]
-    check_ndim(shape, 4, "input", "(N, C, H, W)")
+    check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
     check_same_dtype(dtype, wdtype, "input", "weight")
     if bias is not None:
@@ -89,6 +111,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     backend = _backend(input, weight, bias)
     if backend is _cpu:
         check_out(out, (shape[0], wshape[0]) + g.out_hw, dtype)
+    if shape[0] == 0:
+        return _empty_batch(backend, (0, wshape[0]) + g.out_hw, dtype, out)
     return backend.conv2d(input, weight, bias, g, algorithm, out)
 
 
@@ -145,14 +169,20 @@ def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, a
 
 def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
                  algorithm="auto", out=None):
-    """Gradient of conv2d with respect to its input, as torch.nn.grad.conv2d_input."""
-    input_size = _int_shape(input_size, "input_size")
+    """Gradient of conv2d with respect to its input, as torch.nn.grad.conv2d_input.
+    input_size (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW)."""
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     weight = as_float_array(weight, "weight")
     grad_output = as_float_array(grad_output, "grad_output")
+    if _unbatched(input_size):
+        check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(K, OH, OW) for a 3-D input_size")
+        dx = conv2d_input((1,) + input_size, weight, _batch(grad_output), stride, padding, dilation, groups,
+                          algorithm=algorithm, out=None if out is None else _batch(out))
+        return dx[0]
     wshape, wdtype = array_meta(weight, "weight")
     gshape, gdtype = array_meta(grad_output, "grad_output")
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
-    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)", empty_batch_ok=True)
     check_same_dtype(gdtype, wdtype, "grad_output", "weight")
     g = conv_geometry(input_size, wshape, stride, padding, dilation, groups, "input_size")
     expected = (input_size[0], wshape[0]) + g.out_hw
@@ -161,19 +191,26 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     backend = _backend(weight, grad_output)
     if backend is _cpu:
         check_out(out, input_size, gdtype)
+    if input_size[0] == 0:
+        return _empty_batch(backend, input_size, gdtype, out)
     return backend.conv2d_input(input_size, weight, grad_output, g, algorithm, out)
 
 
 def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
                   out=None):
-    """Gradient of conv2d with respect to its weight, as torch.nn.grad.conv2d_weight."""
+    """Gradient of conv2d with respect to its weight, as torch.nn.grad.conv2d_weight.
+    input (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW)."""
     input = as_float_array(input, "input")
     grad_output = as_float_array(grad_output, "grad_output")
+    if _ndim(input, "input") == 3:
+        check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(K, OH, OW) for a 3-D input")
+        return conv2d_weight(_batch(input), weight_size, _batch(grad_output), stride, padding, dilation, groups,
+                             out=out)
     weight_size = _int_shape(weight_size, "weight_size")
     shape, dtype = array_meta(input, "input")
     gshape, gdtype = array_meta(grad_output, "grad_output")
-    check_ndim(shape, 4, "input", "(N, C, H, W)")
-    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)")
+    check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
+    check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)", empty_batch_ok=True)
     check_same_dtype(dtype, gdtype, "input", "grad_output")
     g = conv_geometry(shape, weight_size, stride, padding, dilation, groups)
     expected = (shape[0], weight_size[0]) + g.out_hw
@@ -182,6 +219,8 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     backend = _backend(input, grad_output)
     if backend is _cpu:
         check_out(out, weight_size, dtype)
+    if shape[0] == 0:
+        return _empty_batch(backend, weight_size, dtype, out)
     return backend.conv2d_weight(input, weight_size, grad_output, g, out)
 
 
@@ -192,7 +231,7 @@ def _pool_input(input):
     shape, _ = array_meta(input, "input")
     if _unbatched(shape):
         return _batch(input), True
-    check_ndim(shape, 4, "input", "(N, C, H, W)")
+    check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
     return input, False
 
 
@@ -206,18 +245,28 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     backend = _backend(x)
     if backend is _cpu and not unbatched:
         check_out(out, shape[:2] + g.out_hw, dtype)
-    y, idx = backend.max_pool2d(x, g, None if unbatched else out)
+    if shape[0] == 0:
+        y, idx = _empty_batch(backend, shape[:2] + g.out_hw, dtype, out), np.zeros(shape[:2] + g.out_hw, np.int64)
+    else:
+        y, idx = backend.max_pool2d(x, g, None if unbatched else out)
     if unbatched:
         y, idx = y[0], idx[0]
     return (y, idx) if return_indices else y
 
 
 def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
-    """Gradient of max_pool2d: grad_output scatter-added at indices into input_size."""
+    """Gradient of max_pool2d: grad_output scatter-added at indices into input_size.
+    Batched (N, C, ...) or unbatched (C, ...) like the forward call."""
     grad_output = as_float_array(grad_output, "grad_output")
-    input_size = _int_shape(input_size, "input_size")
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
+    if _unbatched(input_size):
+        check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(C, OH, OW) for a 3-D input_size")
+        check_ndim(array_meta(indices, "indices")[0], 3, "indices", "(C, OH, OW) for a 3-D input_size")
+        dx = max_pool2d_backward(_batch(grad_output), _batch(indices), (1,) + input_size,
+                                 out=None if out is None else _batch(out))
+        return dx[0]
     gshape, gdtype = array_meta(grad_output, "grad_output")
-    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)", empty_batch_ok=True)
     ishape, idtype = array_meta(indices, "indices")
     if idtype != np.int64:
         raise TypeError(f"indices must have dtype int64, got {idtype}")
@@ -228,14 +277,17 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     backend = _backend(grad_output, indices)
     if backend is _cpu:
         check_out(out, input_size, gdtype)
+    if input_size[0] == 0:
+        return _empty_batch(backend, input_size, gdtype, out)
     return backend.max_pool2d_backward(grad_output, indices, input_size, out)
 
 
 def _check_divisor(divisor_override):
+    # torch divides by any non-zero override, negative ones included
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) \
-                or divisor_override <= 0:
-            raise ValueError(f"divisor_override must be a positive int or None, got {divisor_override!r}")
+                or divisor_override == 0:
+            raise ValueError(f"divisor_override must be a non-zero int or None, got {divisor_override!r}")
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -248,17 +300,24 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     backend = _backend(x)
     if backend is _cpu and not unbatched:
         check_out(out, shape[:2] + g.out_hw, dtype)
+    if shape[0] == 0:
+        return _empty_batch(backend, shape[:2] + g.out_hw, dtype, out)
     y = backend.avg_pool2d(x, g, count_include_pad, divisor_override, None if unbatched else out)
     return y[0] if unbatched else y
 
 
 def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *, out=None):
-    """Gradient of avg_pool2d."""
+    """Gradient of avg_pool2d; batched (N, C, ...) or unbatched (C, ...) like the forward call."""
     grad_output = as_float_array(grad_output, "grad_output")
-    input_size = _int_shape(input_size, "input_size")
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
+    if _unbatched(input_size):
+        check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(C, OH, OW) for a 3-D input_size")
+        dx = avg_pool2d_backward(_batch(grad_output), (1,) + input_size, kernel_size, stride, padding, ceil_mode,
+                                 count_include_pad, divisor_override, out=None if out is None else _batch(out))
+        return dx[0]
     gshape, gdtype = array_meta(grad_output, "grad_output")
-    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)")
+    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)", empty_batch_ok=True)
     _check_divisor(divisor_override)
     g = pool_geometry(input_size, kernel_size, stride, padding, 1, ceil_mode)
     expected = input_size[:2] + g.out_hw
@@ -267,7 +326,65 @@ def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, paddi
     backend = _backend(grad_output)
     if backend is _cpu:
         check_out(out, input_size, gdtype)
+    if input_size[0] == 0:
+        return _empty_batch(backend, input_size, gdtype, out)
     return backend.avg_pool2d_backward(grad_output, input_size, g, count_include_pad, divisor_override, out)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """torch.nn.functional.adaptive_avg_pool2d: input (N, C, H, W) or (C, H, W); output_size an
+    int or a pair (None keeps that input size). Window i along an axis of size L covers
+    [floor(i*L/out), ceil((i+1)*L/out)); sizes that divide evenly run as one avg_pool2d."""
+    x, unbatched = _pool_input(input)
+    shape, _ = array_meta(x, "input")
+    size = adaptive_output_size(output_size, shape[2:])
+    kernel = _even_adaptive_kernel(shape[2:], size)
+    if kernel is not None:
+        y = avg_pool2d(x, kernel, kernel)
+    else:
+        y = _backend(x).adaptive_avg_pool2d(x, size)
+    return y[0] if unbatched else y
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_size):
+    """Gradient of adaptive_avg_pool2d; grad_output (N, C, OH, OW) or unbatched (C, OH, OW)."""
+    grad_output = as_float_array(grad_output, "grad_output")
+    input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
+    gshape, _ = array_meta(grad_output, "grad_output")
+    if _unbatched(input_size):
+        check_ndim(gshape, 3, "grad_output", "(C, OH, OW) for a 3-D input_size")
+        return adaptive_avg_pool2d_backward(_batch(grad_output), (1,) + input_size)[0]
+    check_ndim(gshape, 4, "grad_output", "(N, C, OH, OW)", empty_batch_ok=True)
+    if tuple(gshape[:2]) != input_size[:2]:
+        raise ValueError(f"input_size {input_size} must share (N, C) with grad_output {tuple(gshape)}")
+    kernel = _even_adaptive_kernel(input_size[2:], gshape[2:])
+    if kernel is not None:
+        return avg_pool2d_backward(grad_output, input_size, kernel, kernel)
+    return _backend(grad_output).adaptive_avg_pool2d_backward(grad_output, input_size)
+
+
+def _even_adaptive_kernel(in_hw, out_hw):
+    """The avg_pool2d kernel (= stride) equal to adaptive pooling when out divides in, else None."""
+    (h, w), (oh, ow) = in_hw, out_hw
+    return (h // oh, w // ow) if h % oh == 0 and w % ow == 0 else None
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """torch.nn.functional.adaptive_max_pool2d (windows as adaptive_avg_pool2d; int64 flat
+    indices like max_pool2d). Host (numpy) arrays only: there is no CUDA kernel for it."""
+    x, unbatched = _pool_input(input)
+    if is_cuda_array(x):
+        raise TypeError("adaptive_max_pool2d supports numpy (host) arrays only; there is no CUDA kernel for it")
+    size = adaptive_output_size(output_size, x.shape[2:])
+    y, idx = _cpu.adaptive_max_pool2d(np.ascontiguousarray(x), size)
+    if unbatched:
+        y, idx = y[0], idx[0]
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool2d_backward(grad_output, indices, input_size, *, out=None):
+    """Gradient of adaptive_max_pool2d: grad_output scatter-added at indices, as max_pool2d_backward."""
+    return max_pool2d_backward(grad_output, indices, input_size, out=out)
 
 
 # ---------------------------------------------------------------------------- dense ops
@@ -291,8 +408,9 @@ def linear(input, weight, bias=None):
         if tuple(bshape) != (wshape[0],):
             raise ValueError(f"bias must have shape ({wshape[0]},), got {tuple(bshape)}")
     backend = _backend(input, weight, bias)
-    if backend is not _cpu:
-        return backend.linear(input, weight, bias)
+    if backend is not _cpu:  # the CUDA kernels take (rows, in): flatten the leading dims
+        y = backend.linear(input.reshape(-1, wshape[1]), weight, bias)
+        return y.reshape(tuple(shape[:-1]) + (wshape[0],))
     y = input @ weight.T
     if bias is not None:
         y += bias
@@ -300,31 +418,63 @@ def linear(input, weight, bias=None):
 
 
 def linear_backward(input, weight, grad_output, needs_bias=True):
-    """(grad_input, grad_weight, grad_bias) of linear for 2-D input (N, in)."""
+    """(grad_input, grad_weight, grad_bias) of linear for input (..., in) and grad_output
+    (..., out); grad_bias is None unless needs_bias."""
+    input = as_float_array(input, "input")
+    weight = as_float_array(weight, "weight")
+    grad_output = as_float_array(grad_output, "grad_output")
+    shape, dtype = array_meta(input, "input")
+    wshape, wdtype = array_meta(weight, "weight")
+    gshape, gdtype = array_meta(grad_output, "grad_output")
+    check_same_dtype(dtype, wdtype, "input", "weight")
+    check_same_dtype(dtype, gdtype, "input", "grad_output")
+    if len(wshape) != 2 or len(shape) < 1 or shape[-1] != wshape[1]:
+        raise ValueError(f"input (..., in_features) and weight (out_features, in_features) do not match: "
+                         f"{tuple(shape)} and {tuple(wshape)}")
+    if tuple(gshape) != tuple(shape[:-1]) + (wshape[0],):
+        raise ValueError(f"grad_output must have shape {tuple(shape[:-1]) + (wshape[0],)}, got {tuple(gshape)}")
+    x2, g2 = input.reshape(-1, wshape[1]), grad_output.reshape(-1, wshape[0])
     backend = _backend(input, weight, grad_output)
     if backend is not _cpu:
-        return backend.linear_backward(input, weight, grad_output, needs_bias)
-    gx = grad_output @ weight
-    gw = grad_output.T @ input
-    gb = grad_output.sum(axis=0) if needs_bias else None
-    return gx, gw, gb
+        gx, gw, gb = backend.linear_backward(x2, weight, g2, needs_bias)
+    else:
+        gx, gw = g2 @ weight, g2.T @ x2
+        gb = g2.sum(axis=0) if needs_bias else None
+    return gx.reshape(tuple(shape)), gw, gb
 
 
-def relu(input):
-    """max(input, 0); NaN propagates, as torch.relu."""
+def relu(input, inplace=False):
+    """max(input, 0); NaN propagates, as torch.relu. inplace=True writes the result into input."""
     input = as_float_array(input, "input")
-    return _backend(input).relu(input)
+    backend = _backend(input)
+    y = backend.relu(input)
+    return _write_into(input, y, backend) if inplace else y
+
+
+def _write_into(input, result, backend):
+    """input overwritten with result, for inplace=True (torch's in-place variants)."""
+    if backend is _cpu:
+        input[...] = result
+        return input
+    return backend.copy_into(input, result)
+
+
+def _grad_and_saved(grad_output, saved, saved_name):
+    """grad_output and the array a backward saved from its forward (output, mask): float
+    arrays of one dtype and shape."""
+    grad_output = as_float_array(grad_output, "grad_output")
+    saved = as_float_array(saved, saved_name)
+    gshape, gdtype = array_meta(grad_output, "grad_output")
+    sshape, sdtype = array_meta(saved, saved_name)
+    check_same_dtype(gdtype, sdtype, "grad_output", saved_name)
+    if tuple(gshape) != tuple(sshape):
+        raise ValueError(f"{saved_name} must have the shape of grad_output {tuple(gshape)}, got {tuple(sshape)}")
+    return grad_output, saved
 
 
 def relu_backward(grad_output, output):
     """Gradient of relu given its output (or input: the sign is the same)."""
-    grad_output = as_float_array(grad_output, "grad_output")
-    output = as_float_array(output, "output")
-    gshape, gdtype = array_meta(grad_output, "grad_output")
-    oshape, odtype = array_meta(output, "output")
-    check_same_dtype(gdtype, odtype, "grad_output", "output")
-    if tuple(gshape) != tuple(oshape):
-        raise ValueError(f"output must have the shape of grad_output {tuple(gshape)}, got {tuple(oshape)}")
+    grad_output, output = _grad_and_saved(grad_output, output, "output")
     return _backend(grad_output, output).relu_backward(grad_output, output)
 
 
@@ -363,80 +513,208 @@ def tanh_backward(grad_output, output):
 
 
 def _check_dim(shape, dim):
-    if not isinstance(dim, (int, np.integer)) or not -len(shape) <= dim < len(shape):
-        raise ValueError(f"dim must be an int in [{-len(shape)}, {len(shape) - 1}], got {dim!r}")
+    # a 0-d array has one valid dim, like torch: -1 or 0
+    rank = max(len(shape), 1)
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -rank <= dim < rank:
+        raise ValueError(f"dim must be an int in [{-rank}, {rank - 1}], got {dim!r}")
 
 
-def log_softmax(input, dim=-1):
+def _softmax_like(name, input, dim, dtype):
+    """softmax / log_softmax: validation, dtype= cast, 0-d input as a 1-element line."""
     input = as_float_array(input, "input")
     shape, _ = array_meta(input, "input")
     _check_dim(shape, dim)
-    backend = _backend(input)
-    if backend is not _cpu:
-        return backend.log_softmax(input, dim)
-    m = np.max(input, axis=dim, keepdims=True)
-    shifted = input - m
-    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+    if dtype is not None:
+        check_float_dtype(np.dtype(dtype), "dtype")
+        input = _cast(input, np.dtype(dtype))
+    if len(shape) == 0:
+        return _softmax_like(name, input.reshape(1), 0, None).reshape(())
+    return getattr(_backend(input), name)(input, dim)
 
 
-def softmax(input, dim=-1):
-    input = as_float_array(input, "input")
-    shape, _ = array_meta(input, "input")
-    _check_dim(shape, dim)
-    backend = _backend(input)
-    if backend is not _cpu:
-        return backend.softmax(input, dim)
-    e = np.exp(input - np.max(input, axis=dim, keepdims=True))
-    return e / np.sum(e, axis=dim, keepdims=True)
+def _cast(a, dtype):
+    if isinstance(a, np.ndarray):
+        return a.astype(dtype, copy=False)
+    if array_meta(a, "input")[1] == dtype:
+        return a
+    from fastconv import cuda as cuda_backend
+    return cuda_backend.cast(a, dtype)
 
 
-def _check_targets(shape, target):
-    tshape, tdtype = array_meta(target, "target")
-    if len(shape) != 2:
-        raise ValueError(f"input must be 2-D logits (N, classes), got shape {tuple(shape)}")
-    if tdtype.kind not in "iu":
-        raise TypeError(f"target must hold integer class indices, got dtype {tdtype}")
-    if tuple(tshape) != (shape[0],):
-        raise ValueError(f"target must have shape ({shape[0]},), got {tuple(tshape)}")
-    if isinstance(target, np.ndarray) and target.size and (target.min() < 0 or target.max() >= shape[1]):
-        raise ValueError(f"target values must lie in [0, {shape[1]}), got [{target.min()}, {target.max()}]")
+def log_softmax(input, dim=-1, *, dtype=None):
+    """torch.nn.functional.log_softmax along dim; dtype= casts the input first, as torch."""
+    return _softmax_like("log_softmax", input, dim, dtype)
 
 
-def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
-    """Cross-entropy from logits (N, classes) and integer targets (N,), computed stably
-    through log_softmax; reduction 'mean' | 'sum' | 'none'."""
+def softmax(input, dim=-1, *, dtype=None):
+    """torch.nn.functional.softmax along dim; dtype= casts the input first, as torch."""
+    return _softmax_like("softmax", input, dim, dtype)
+
+
+def _softmax_grad_args(grad_output, output, dim):
+    grad_output, output = _grad_and_saved(grad_output, output, "output")
+    gshape, _ = array_meta(grad_output, "grad_output")
+    _check_dim(gshape, dim)
+    if len(gshape) == 0:
+        return grad_output.reshape(1), output.reshape(1), 0
+    return grad_output, output, dim
+
+
+def softmax_backward(grad_output, output, dim):
+    """Gradient of softmax given its output."""
+    g, y, d = _softmax_grad_args(grad_output, output, dim)
+    return _backend(g, y).softmax_backward(g, y, d).reshape(array_meta(grad_output, "grad_output")[0])
+
+
+def log_softmax_backward(grad_output, output, dim):
+    """Gradient of log_softmax given its output (host arrays only)."""
+    g, y, d = _softmax_grad_args(grad_output, output, dim)
+    if _backend(g, y) is not _cpu:
+        raise TypeError("log_softmax_backward supports numpy (host) arrays only")
+    return _cpu.log_softmax_backward(g, y, d).reshape(array_meta(grad_output, "grad_output")[0])
+
+
+def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing):
+    """Validated (input, target, weight) for cross_entropy and its backward, unbatched input
+    (C,) made (1, C) (returned flag: True then)."""
+    if isinstance(weight, str):
+        raise TypeError(f"cross_entropy's third argument is weight (torch's order), got {weight!r}; "
+                        "pass reduction= by keyword")
     input = as_float_array(input, "input")
     if not is_cuda_array(target):
         target = np.asarray(target)
-    shape, _ = array_meta(input, "input")
-    _check_targets(shape, target)
+    shape, dtype = array_meta(input, "input")
+    tshape, tdtype = array_meta(target, "target")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    backend = _backend(input, target)
-    if backend is not _cpu:
-        return backend.cross_entropy(input, target, reduction, label_smoothing)
-    lp = log_softmax(input, 1)
-    nll = -lp[np.arange(shape[0]), target]
-    if label_smoothing:
-        nll = (1 - label_smoothing) * nll - label_smoothing * lp.mean(axis=1)
-    if reduction == "none":
-        return nll
-    return nll.sum() if reduction == "sum" else nll.mean()
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (float, int, np.floating, np.integer)) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    if len(shape) == 0:
+        raise ValueError("input must be logits (N, C, d1, ...) or unbatched (C,), got a 0-d array")
+    probabilities = tdtype.kind == "f"
+    if probabilities:
+        check_same_dtype(dtype, tdtype, "input", "target")
+        if tuple(tshape) != tuple(shape):
+            raise ValueError(f"class-probability target must have the input's shape {tuple(shape)}, got {tuple(tshape)}")
+        if ignore_index >= 0:
+            raise ValueError("ignore_index is not supported with class-probability targets")
+    elif tdtype.kind in "iu":
+        expected = tuple(shape[:1]) + tuple(shape[2:]) if len(shape) > 1 else ()
+        if tuple(tshape) != expected:
+            raise ValueError(f"class-index target must have shape {expected} for input {tuple(shape)}, "
+                             f"got {tuple(tshape)}")
+        if isinstance(target, np.ndarray):
+            bad = (target != ignore_index) & ((target < 0) | (target >= shape[1 if len(shape) > 1 else 0]))
+            if bad.any():
+                raise ValueError(f"target values must lie in [0, {shape[1 if len(shape) > 1 else 0]}) "
+                                 f"or equal ignore_index={ignore_index}, got {target[bad].flat[0]}")
+    else:
+        raise TypeError(f"target must hold integer class indices or float class probabilities, got dtype {tdtype}")
+    if weight is not None:
+        weight = as_float_array(weight, "weight")
+        wshape, wdtype = array_meta(weight, "weight")
+        check_same_dtype(dtype, wdtype, "input", "weight")
+        classes = shape[1] if len(shape) > 1 else shape[0]
+        if tuple(wshape) != (classes,):
+            raise ValueError(f"weight must have shape ({classes},), got {tuple(wshape)}")
+    unbatched = len(shape) == 1
+    if unbatched:
+        input, target = _batch(input), _batch(target)
+    return input, target, weight, unbatched
 
 
-def cross_entropy_backward(input, target, reduction="mean", label_smoothing=0.0):
-    """d(cross_entropy)/d(logits): softmax - one_hot (smoothed), scaled by the reduction."""
-    backend = _backend(input, target)
+def _check_cuda_cross_entropy(input, target, weight, ignore_index, grad_output=None):
+    """The CUDA kernels cover (N, C) logits with class-index targets; name what they lack."""
+    options = [name for name, unsupported in (
+        ("weight", weight is not None), ("ignore_index", ignore_index != -100),
+        ("class-probability targets", array_meta(target, "target")[1].kind == "f"),
+        ("K-dimensional input (N, C, d1, ...)", len(array_meta(input, "input")[0]) > 2),
+        ("grad_output", grad_output is not None)) if unsupported]
+    if options:
+        raise TypeError(f"cross_entropy on CUDA arrays does not support {', '.join(options)}; use numpy arrays")
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy from logits, computed stably through log_softmax.
+
+    input (N, C), (N, C, d1, ...) or unbatched (C,); target class indices (N, d1, ...) (int),
+    or class probabilities of the input's shape (float). weight (C,) rescales each class;
+    positions whose index target equals ignore_index count neither in the loss nor in the
+    mean. reduction 'mean' | 'sum' | 'none'; label_smoothing in [0, 1].
+    """
+    x, t, w, unbatched = _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing)
+    backend = _backend(x, t, w)
     if backend is not _cpu:
-        return backend.cross_entropy_backward(input, target, reduction, label_smoothing)
-    target = np.asarray(target)
-    n, k = input.shape
-    grad = softmax(input, 1)
-    onehot = np.zeros_like(grad)
-    onehot[np.arange(n), target] = 1
-    if label_smoothing:
-        onehot = (1 - label_smoothing) * onehot + label_smoothing / k
-    grad -= onehot
-    return grad / n if reduction == "mean" else grad
+        _check_cuda_cross_entropy(x, t, w, ignore_index)
+        loss = backend.cross_entropy(x, t, reduction, label_smoothing)
+    else:
+        loss = _cpu.cross_entropy(x, t, w, ignore_index, reduction, float(label_smoothing))
+    return loss[0] if unbatched and reduction == "none" else loss
+
+
+def cross_entropy_backward(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                           label_smoothing=0.0, grad_output=None):
+    """d(cross_entropy)/d(input), same arguments as cross_entropy. grad_output: the gradient
+    arriving at the loss (a scalar, or the loss's shape for reduction='none'); None means 1."""
+    x, t, w, unbatched = _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing)
+    backend = _backend(x, t, w)
+    if backend is not _cpu:
+        _check_cuda_cross_entropy(x, t, w, ignore_index, grad_output)
+        grad = backend.cross_entropy_backward(x, t, reduction, label_smoothing)
+        return grad[0] if unbatched else grad
+    loss_shape = (x.shape[:1] + x.shape[2:]) if reduction == "none" else ()
+    if grad_output is None:
+        grad_output = np.ones(loss_shape, x.dtype)
+    else:
+        grad_output = as_float_array(grad_output, "grad_output")
+        expected = loss_shape if not unbatched else ()
+        if grad_output.shape != expected:
+            raise ValueError(f"grad_output must have the loss's shape {expected}, got {grad_output.shape}")
+        grad_output = grad_output.reshape(loss_shape)
+    grad = _cpu.cross_entropy_backward(x, t, w, ignore_index, reduction, float(label_smoothing), grad_output)
+    return grad[0] if unbatched else grad
+
+
+# ---------------------------------------------------------------------------- dropout
+
+def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, return_mask=False):
+    """torch.nn.functional.dropout: in training, zero each element with probability p and
+    scale the rest by 1/(1-p) (p = 1 zeroes everything); otherwise return input unchanged.
+
+    generator: a numpy Generator or an int seed for a reproducible mask (None: fresh entropy).
+    return_mask=True returns (output, mask) with mask = keep / (1-p) for dropout_backward
+    (mask None when nothing was dropped). inplace=True writes the result into input.
+    """
+    input = as_float_array(input, "input")
+    if isinstance(p, bool) or not isinstance(p, (float, int, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be a bool, got {training!r}")
+    if not training or p == 0:
+        return (input, None) if return_mask else input
+    if generator is None or isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        generator = np.random.default_rng(generator)
+    elif not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator must be a numpy Generator, an int seed or None, got {type(generator).__name__}")
+    backend = _backend(input)
+    if backend is _cpu:
+        y, mask = _cpu.dropout_mask_mul(input, float(p), generator)
+    elif p == 1:
+        y, mask = backend.zeros_like(input), backend.zeros_like(input)
+    else:
+        y, mask = backend.dropout_mask_mul(input, float(p), generator)
+    if inplace:
+        y = _write_into(input, y, backend)
+    return (y, mask) if return_mask else y
+
+
+def dropout_backward(grad_output, mask):
+    """Gradient of dropout: grad_output * mask (the mask dropout returned; None: identity)."""
+    if mask is None:
+        return as_float_array(grad_output, "grad_output")
+    grad_output, mask = _grad_and_saved(grad_output, mask, "mask")
+    backend = _backend(grad_output, mask)
+    return grad_output * mask if backend is _cpu else backend.mul(grad_output, mask)

@@ -218,8 +218,79 @@ def softmax(x, dim=-1):
     return np.exp(log_softmax(x, dim))
 
 
-def cross_entropy(logits, target, reduction="mean"):
-    lp = log_softmax(logits, 1)
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy written out as torch's source composes it:
+    (1 - ls) * nll_loss + ls/C * smoothing term for class indices, a weighted soft-target sum
+    for class probabilities. logits (N, C, d1, ...) or (C,)."""
+    x = np.asarray(logits, np.float64)
     target = np.asarray(target)
-    losses = -lp[np.arange(lp.shape[0]), target]
-    return {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
+    if x.ndim == 1:
+        x, target = x[None], target[None]
+    lp = log_softmax(x, 1)
+    c = x.shape[1]
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    w_b = w.reshape((1, c) + (1,) * (x.ndim - 2))
+    if target.dtype.kind == "f":
+        t = (1 - label_smoothing) * np.asarray(target, np.float64) + label_smoothing / c
+        losses = -(lp * t * w_b).sum(axis=1)
+        divisor = losses.size
+    else:
+        keep = target != ignore_index
+        safe = np.where(keep, target, 0)
+        picked = np.take_along_axis(lp, safe[:, None], axis=1)[:, 0]
+        nll = np.where(keep, -w[safe] * picked, 0.0)
+        smooth = np.where(keep, -(lp * w_b).sum(axis=1), 0.0)
+        losses = (1 - label_smoothing) * nll + label_smoothing / c * smooth
+        divisor = np.where(keep, w[safe], 0.0).sum()
+    if reduction == "none":
+        return losses[0] if np.asarray(logits).ndim == 1 else losses
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return losses.sum() if reduction == "sum" else losses.sum() / divisor
+
+
+def _adaptive_window(i, size, out):
+    return i * size // out, -((-(i + 1) * size) // out)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """output_size: a pair of ints (OH, OW)."""
+    x = np.asarray(x, np.float64)
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    y = np.empty((n, c, oh, ow))
+    for i in range(oh):
+        h0, h1 = _adaptive_window(i, h, oh)
+        for j in range(ow):
+            w0, w1 = _adaptive_window(j, w, ow)
+            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return y
+
+
+def adaptive_max_pool2d(x, output_size):
+    """(values, flat indices), element by element as torch's CPU loop: a value replaces the
+    running maximum if it is greater or NaN."""
+    x = np.asarray(x, np.float64)
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    y = np.empty((n, c, oh, ow))
+    idx = np.empty((n, c, oh, ow), np.int64)
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                h0, h1 = _adaptive_window(i, h, oh)
+                for j in range(ow):
+                    w0, w1 = _adaptive_window(j, w, ow)
+                    best, best_at = -np.inf, h0 * w + w0
+                    for r in range(h0, h1):
+                        for s in range(w0, w1):
+                            v = x[a, b, r, s]
+                            if v > best or np.isnan(v):
+                                best, best_at = v, r * w + s
+                    y[a, b, i, j], idx[a, b, i, j] = best, best_at
+    return y, idx
+
+
+def dropout(x, keep, p):
+    """Inverted dropout with a given keep mask (bool): kept values scaled by 1/(1-p)."""
+    x = np.asarray(x, np.float64)
+    return np.where(keep, x / (1 - p), 0.0) if p < 1 else np.zeros_like(x)

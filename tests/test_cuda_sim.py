@@ -254,11 +254,11 @@ def test_softmax_and_cross_entropy():
     t = rng.integers(0, 5, 7)
     for reduction in ("mean", "sum", "none"):
         for ls in (0.0, 0.1):
-            got = host(F.cross_entropy(dev(logits), dev(t), reduction, ls))
-            cpu = F.cross_entropy(logits, t, reduction, ls)
+            got = host(F.cross_entropy(dev(logits), dev(t), reduction=reduction, label_smoothing=ls))
+            cpu = F.cross_entropy(logits, t, reduction=reduction, label_smoothing=ls)
             np.testing.assert_allclose(got, cpu, rtol=2e-6, atol=1e-6)
-            g = host(F.cross_entropy_backward(dev(logits), dev(t), reduction, ls))
-            np.testing.assert_allclose(g, F.cross_entropy_backward(logits, t, reduction, ls),
+            g = host(F.cross_entropy_backward(dev(logits), dev(t), reduction=reduction, label_smoothing=ls))
+            np.testing.assert_allclose(g, F.cross_entropy_backward(logits, t, reduction=reduction, label_smoothing=ls),
                                        rtol=2e-6, atol=1e-7)
     assert F.cross_entropy(dev(logits), dev(t)).shape == ()
 

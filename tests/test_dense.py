@@ -43,7 +43,7 @@ def test_softmax_family_and_cross_entropy(rng):
     assert rel_err(F.softmax(logits, 1), R.softmax(logits, 1)) < 1e-5
     assert rel_err(F.log_softmax(logits, 1), R.log_softmax(logits, 1)) < 1e-5
     for red in ("mean", "sum", "none"):
-        assert rel_err(F.cross_entropy(logits, target, red), R.cross_entropy(logits, target, red)) < 1e-5
+        assert rel_err(F.cross_entropy(logits, target, reduction=red), R.cross_entropy(logits, target, reduction=red)) < 1e-5
     g = F.cross_entropy_backward(logits.astype(np.float64), target)
     eps = 1e-6
     l64 = logits.astype(np.float64)

@@ -126,7 +126,7 @@ def _avg_fwd(x, y, q, include_pad, divisor, zero):
         if h0 >= h1 or w0 >= w1:
             y[n, c, oh, ow] = 0
         else:
-            div = divisor if divisor > 0 else (ph * pw if include_pad else (h1 - h0) * (w1 - w0))
+            div = divisor if divisor != 0 else (ph * pw if include_pad else (h1 - h0) * (w1 - w0))
             y[n, c, oh, ow] = acc / div
 
 
@@ -158,7 +158,7 @@ def _avg_bwd(dy, dx, q, include_pad, divisor, zero):
                 if ow * SW != tw or ow >= OW:
                     continue
                 w0, w1, pw = _avg_window(ow, W, KW, SW, PW)
-                div = divisor if divisor > 0 else (ph * pw if include_pad else (h1 - h0) * (w1 - w0))
+                div = divisor if divisor != 0 else (ph * pw if include_pad else (h1 - h0) * (w1 - w0))
                 acc += dy[n, c, oh, ow] / div
         dx[n, c, ih, iw] = acc
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from fastconv import functional as F
-from fastconv._validate import is_cuda_array
+from fastconv._geometry import adaptive_output_size
 from fastconv._validate import int_pair
 from fastconv.nn import _ops
 from fastconv.nn import init
@@ -122,63 +122,21 @@ class AvgPool2d(Module):
         return f"kernel_size={self.args[0]}, stride={self.args[1]}"
 
 
-def _adaptive_bins(size, out):
-    # torch's adaptive pooling bins: [floor(i*size/out), ceil((i+1)*size/out))
-    return [(i * size // out, -((-(i + 1) * size) // out)) for i in range(out)]
-
-
 class AdaptiveAvgPool2d(Module):
-    """torch.nn.AdaptiveAvgPool2d. Identity when the input already has the output size, one
-    avg_pool2d when the size divides evenly (torchvision nets at 224), else torch's bins (numpy
-    on the host, a CUDA kernel for device arrays)."""
+    """torch.nn.AdaptiveAvgPool2d: fastconv.functional.adaptive_avg_pool2d and its backward."""
 
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = int_pair(output_size, "output_size", 1)
+        adaptive_output_size(output_size, (1, 1))  # reject a bad size now, not at the first forward
+        self.output_size = output_size
         self._in_shape = None
-
-    def _uniform_kernel(self, h, w):
-        oh, ow = self.output_size
-        return (h // oh, w // ow) if h % oh == 0 and w % ow == 0 else None
 
     def forward(self, x):  # (N, C, H, W) -> (N, C, oh, ow)
         self._in_shape = tuple(x.shape)
-        h, w = self._in_shape[2:]
-        if (h, w) == self.output_size:
-            return x
-        k = self._uniform_kernel(h, w)
-        if k is not None:
-            return F.avg_pool2d(x, k, k)
-        if is_cuda_array(x):
-            from fastconv import cuda
-            return cuda.adaptive_avg_pool2d(x, self.output_size)
-        xh = _ops.to_host(x)
-        bh, bw = _adaptive_bins(h, self.output_size[0]), _adaptive_bins(w, self.output_size[1])
-        y = np.empty(xh.shape[:2] + self.output_size, xh.dtype)
-        for i, (h0, h1) in enumerate(bh):
-            for j, (w0, w1) in enumerate(bw):
-                y[:, :, i, j] = xh[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
-        return y
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
     def backward(self, dy, need_input_grad=True):
-        if not need_input_grad:
-            return None
-        h, w = self._in_shape[2:]
-        if (h, w) == self.output_size:
-            return dy
-        k = self._uniform_kernel(h, w)
-        if k is not None:
-            return F.avg_pool2d_backward(dy, self._in_shape, k, k)
-        if is_cuda_array(dy):
-            from fastconv import cuda
-            return cuda.adaptive_avg_pool2d_backward(dy, self._in_shape)
-        dyh = _ops.to_host(dy)
-        dx = np.zeros(self._in_shape, dyh.dtype)
-        bh, bw = _adaptive_bins(h, self.output_size[0]), _adaptive_bins(w, self.output_size[1])
-        for i, (h0, h1) in enumerate(bh):
-            for j, (w0, w1) in enumerate(bw):
-                dx[:, :, h0:h1, w0:w1] += dyh[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
-        return dx
+        return F.adaptive_avg_pool2d_backward(dy, self._in_shape) if need_input_grad else None
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

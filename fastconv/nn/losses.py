@@ -23,12 +23,13 @@ class CrossEntropyLoss:
 
     def __call__(self, logits, target):
         self._saved = (logits, target)
-        loss = F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+        loss = F.cross_entropy(logits, target, reduction=self.reduction, label_smoothing=self.label_smoothing)
         return float(_ops.to_host(loss) if is_cuda_array(loss) else loss)
 
     def backward(self):
         logits, target = self._saved
-        return F.cross_entropy_backward(logits, target, self.reduction, self.label_smoothing)
+        return F.cross_entropy_backward(logits, target, reduction=self.reduction,
+                                        label_smoothing=self.label_smoothing)
 
 
 class MSELoss:
