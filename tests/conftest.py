@@ -7,6 +7,7 @@ environment always wins (bench/gpu_check.sh sets 0). The CPU tests never import 
 """
 import os
 import sys
+import zlib
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "0" if os.path.exists("/dev/nvidiactl") else "1")
 from pathlib import Path
@@ -45,9 +46,19 @@ def isa(request):
         yield request.param
 
 
+def seed_for(nodeid):
+    """A seed fixed per test (CRC-32 of its id, stable across runs, unlike hash()), unless
+    FASTCONV_TEST_SEED overrides it to reproduce or vary a run."""
+    override = os.environ.get("FASTCONV_TEST_SEED")
+    return int(override) if override else zlib.crc32(nodeid.encode())
+
+
 @pytest.fixture
-def rng():
-    return np.random.default_rng()
+def rng(request):
+    """A generator seeded per test; the seed is printed, so pytest shows it with any failure."""
+    seed = seed_for(request.node.nodeid)
+    print(f"rng seed {seed} (rerun with FASTCONV_TEST_SEED={seed})")
+    return np.random.default_rng(seed)
 
 
 @pytest.fixture(scope="session")
