@@ -69,6 +69,22 @@ def mnist_dir():
     return root
 
 
+def require_cuda_backend(cuda):
+    """Gate for the CUDA test modules, called at import. They run on the simulator or a usable
+    GPU. An NVIDIA device node with CUDA unusable (driver or toolkit broken) fails them rather
+    than passing as "no GPU"; they skip only when the simulator is off and there is no device."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or cuda.is_available():
+        return
+    try:
+        cuda.current_context()
+        why = "cuda.is_available() is False"
+    except Exception as e:  # the driver's own reason, for the message
+        why = " ".join(f"{type(e).__name__}: {e}".split())
+    if os.path.exists("/dev/nvidiactl"):
+        pytest.fail(f"/dev/nvidiactl exists but CUDA is unusable: {why}", pytrace=False)
+    pytest.skip(f"NUMBA_ENABLE_CUDASIM=0 and no NVIDIA device ({why})", allow_module_level=True)
+
+
 @pytest.fixture(scope="module")
 def fast_simulator():
     """On Numba's CUDA simulator, a shorter thread switch interval (~3x faster tests): its
