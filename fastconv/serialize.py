@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -91,9 +89,11 @@ def _read_npz(path):
             for name in archive.files:
                 _check_npy_member(path, archive.zip, name)
             return {name: archive[name] for name in archive.files}
-    except WeightFileError:
+    except (WeightFileError, MemoryError):
         raise
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever zipfile / zlib / numpy raise on a malformed
+        # archive (BadZipFile, zlib.error, EOFError, ValueError, but also NotImplementedError for
+        # unknown zip flags, RuntimeError for encrypted members: found by fuzz/fuzz_weights.py)
         raise WeightFileError(f"{path}: not a valid .npz weight file ({type(e).__name__}: {e})") from None
 
 
