@@ -238,6 +238,8 @@ def gaussian_blur(x, sigma, truncate=4.0, border="reflect", *, layout="NCHW", ou
     if radius > MAX_BLUR_RADIUS:
         raise ValueError(f"sigma * truncate gives a kernel radius of {radius:.4g}; at most {MAX_BLUR_RADIUS} "
                          "is supported")
+    # a radius-0 kernel is the single tap 1 (no blur); a tiny sigma would make it exp(-0/0) = NaN
+    sig[truncate * sig + 0.5 < 1] = 0.0
     bd = _choice(border, BORDERS, "border")
     _check_out(x, out)
     xn, _ = _native(x)
