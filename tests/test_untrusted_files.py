@@ -5,6 +5,8 @@ import io
 import json
 import pickle
 import struct
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -199,3 +201,27 @@ def test_truncated_png_is_a_value_error(tmp_path):
         data.load_image(path)
     with pytest.raises(ValueError, match="no such image"):
         data.load_image(tmp_path / "missing.png")
+
+
+# ---------------------------------------------------------------------------- memory
+
+WORKSPACE_BEYOND_THE_LIMIT = """
+import re, resource
+import numpy as np
+import fastconv.functional as F
+F.conv2d(np.zeros((1, 2, 4, 4), np.float32), np.zeros((1, 2, 3, 3), np.float32), padding=1)  # pool started
+size = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (256 << 20),) * 2)  # 256 MiB more address space
+x, w = np.ones((1, 64, 1, 1), np.float32), np.ones((1, 64, 1, 1), np.float32)
+try:  # the C++ padded-input workspace: 64 x 2001^2 floats = 1 GiB; the output only 16 MB
+    F.conv2d(x, w, padding=1000, algorithm="direct")
+except MemoryError as e:
+    print("MemoryError:", e)
+"""
+
+
+def test_cpp_workspace_beyond_the_address_space_is_a_memory_error():
+    """std::bad_alloc in the C++ workspace reaches Python as MemoryError; the process lives on."""
+    r = subprocess.run([sys.executable, "-c", WORKSPACE_BEYOND_THE_LIMIT], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "MemoryError: std::bad_alloc" in r.stdout, (r.returncode, r.stdout, r.stderr[-2000:])
