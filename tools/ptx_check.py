@@ -118,13 +118,14 @@ PROBE_WORKS, PROBE_BROKEN, PROBE_TOOLCHAIN_ABSENT = 0, 1, 3
 def _toolchain_absent(error):
     """True when error (or one it was raised from) says libNVVM / libNVRTC / numba-cuda is not
     installed: the only reason a compile check may be skipped. Anything else is a regression."""
+    absent = (ImportError,)  # covers numba's NvvmSupportError / NvrtcSupportError
     try:
         from cuda.pathfinder import DynamicLibNotFoundError
+        absent += (DynamicLibNotFoundError,)
     except ImportError:
-        DynamicLibNotFoundError = ()
+        pass
     while error is not None:
-        # ImportError covers numba's NvvmSupportError / NvrtcSupportError
-        if isinstance(error, ImportError) or (DynamicLibNotFoundError and isinstance(error, DynamicLibNotFoundError)):
+        if isinstance(error, absent):
             return True
         error = error.__cause__ or error.__context__
     return False
