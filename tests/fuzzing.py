@@ -53,13 +53,6 @@ def draw_array(data, shape, dtype, label, low=-1.0, high=1.0):
     return values(shape)
 
 
-def rel_err(got, ref):
-    got = np.asarray(got, np.float64)
-    ref = np.asarray(ref, np.float64)
-    scale = np.abs(ref).max() if ref.size else 0.0
-    return float(np.abs(got - ref).max() / (scale if scale > 0 else 1.0)) if ref.size else 0.0
-
-
 def expect_rejected(call, why):
     """call must raise ValueError / TypeError / MemoryError (why says which rule was broken)."""
     try:

@@ -10,7 +10,7 @@ from fastconv import augment
 from fastconv.augment import functional as A
 from fastconv.augment import matrices as M
 from fastconv.augment import reference as R
-from fuzzing import DEPTHS, REJECTED, draw_array, expect_rejected, rel_err, run_property
+from fuzzing import DEPTHS, REJECTED, draw_array, expect_rejected, run_property
 
 BORDERS = ["constant", "reflect", "replicate"]
 

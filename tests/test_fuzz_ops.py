@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import fastconv.functional as F
 from fastconv import reference as R
-from fuzzing import DEPTHS, REJECTED, draw_array, draw_dtype, expect_rejected, rel_err, run_property
+from conftest import rel_err
+from fuzzing import DEPTHS, REJECTED, draw_array, draw_dtype, expect_rejected, run_property
 
 ALGORITHMS = ["auto", "direct", "winograd", "winograd_f2", "winograd_f4", "winograd_f6"]
 TOL32 = {"direct": 1e-5, "winograd_f2": 1e-5, "winograd_f4": 5e-5, "winograd_f6": 2e-4}
