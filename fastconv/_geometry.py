@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastconv._validate import int_pair
+from fastconv._validate import check_fits_in_memory, int_pair
 from fastconv.reference import conv_output_size, pool_output_size
 
 
@@ -57,6 +57,8 @@ def conv_geometry(in_shape, w_shape, stride, padding, dilation, groups, input_na
             f"{h + 2 * padding[0] + extra[0]}x{w + 2 * padding[1] + extra[1]}")
     oh = conv_output_size(h + extra[0], r, stride[0], padding[0], dilation[0])
     ow = conv_output_size(w + extra[1], s, stride[1], padding[1], dilation[1])
+    check_fits_in_memory(f"the padded {input_name}", n * c * (h + 2 * padding[0] + extra[0]) * (w + 2 * padding[1] + extra[1]))
+    check_fits_in_memory("the output", n * k * oh * ow)
     return ConvGeometry(stride, padding, extra, dilation, groups, (oh, ow))
 
 
@@ -84,6 +86,7 @@ def pool_geometry(in_shape, kernel_size, stride, padding, dilation, ceil_mode):
     if oh < 1 or ow < 1:
         raise ValueError(f"kernel_size {kernel} (dilation {dilation}) is larger than the padded "
                          f"input {h + 2 * padding[0]}x{w + 2 * padding[1]}")
+    check_fits_in_memory("the output", in_shape[0] * in_shape[1] * oh * ow)
     return PoolGeometry(kernel, stride, padding, dilation, bool(ceil_mode), (oh, ow))
 
 

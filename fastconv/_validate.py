@@ -3,6 +3,7 @@ expected, and happens before any kernel touches memory."""
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -96,3 +97,22 @@ def check_out(out, shape, dtype, name="out"):
         raise ValueError(f"{name} must have shape {tuple(shape)} and dtype {dtype}, got {out.shape} {out.dtype}")
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"{name} must be C-contiguous and writable")
+
+
+def _physical_memory_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: leave it to the allocator
+        return None
+
+
+PHYSICAL_MEMORY = _physical_memory_bytes()
+
+
+def check_fits_in_memory(what, elements, itemsize=4):
+    """MemoryError before allocating an array that could not fit in this machine's RAM even at
+    itemsize bytes per element. Linux overcommits: such an allocation may succeed and the
+    process be killed once the kernel writes it, so it is refused here, by size."""
+    if PHYSICAL_MEMORY is not None and elements * itemsize > PHYSICAL_MEMORY:
+        raise MemoryError(f"{what} would need {elements * itemsize / 2 ** 30:.1f} GiB ({elements} elements), "
+                          f"more than this machine's {PHYSICAL_MEMORY / 2 ** 30:.1f} GiB of memory")

@@ -112,12 +112,17 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     idx = np.empty((n, c, oh, ow), np.int64)
     flat = x.reshape(n, c, h * w)
     for i in range(oh):
-        hs = [i * stride[0] - padding[0] + a * dilation[0] for a in range(kernel_size[0])]
-        hs = [v for v in hs if 0 <= v < h]
+        taps_h = [i * stride[0] - padding[0] + a * dilation[0] for a in range(kernel_size[0])]
+        hs = [v for v in taps_h if 0 <= v < h]
         for j in range(ow):
-            ws = [j * stride[1] - padding[1] + b * dilation[1] for b in range(kernel_size[1])]
-            ws = [v for v in ws if 0 <= v < w]
+            taps_w = [j * stride[1] - padding[1] + b * dilation[1] for b in range(kernel_size[1])]
+            ws = [v for v in taps_w if 0 <= v < w]
             pos = np.array([a * w + b for a in hs for b in ws], np.int64)
+            if not pos.size:  # a dilated window wholly in the padding: torch gives -inf and the
+                # flat index of its first tap at or past the top-left corner (outside the plane)
+                y[:, :, i, j] = -np.inf
+                idx[:, :, i, j] = min(v for v in taps_h if v >= 0) * w + min(v for v in taps_w if v >= 0)
+                continue
             vals = flat[:, :, pos]
             first_max = np.argmax(vals, axis=2)  # argmax: first occurrence of the maximum
             nan = np.isnan(vals)

@@ -7,6 +7,7 @@ environment always wins (bench/gpu_check.sh sets 0). The CPU tests never import 
 """
 import os
 import sys
+import zlib
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "0" if os.path.exists("/dev/nvidiactl") else "1")
 from pathlib import Path
@@ -45,9 +46,19 @@ def isa(request):
         yield request.param
 
 
+def seed_for(nodeid):
+    """A seed fixed per test (CRC-32 of its id, stable across runs, unlike hash()), unless
+    FASTCONV_TEST_SEED overrides it to reproduce or vary a run."""
+    override = os.environ.get("FASTCONV_TEST_SEED")
+    return int(override) if override else zlib.crc32(nodeid.encode())
+
+
 @pytest.fixture
-def rng():
-    return np.random.default_rng()
+def rng(request):
+    """A generator seeded per test; the seed is printed, so pytest shows it with any failure."""
+    seed = seed_for(request.node.nodeid)
+    print(f"rng seed {seed} (rerun with FASTCONV_TEST_SEED={seed})")
+    return np.random.default_rng(seed)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +67,22 @@ def mnist_dir():
     if not any(Path(root, "t10k-images-idx3-ubyte" + s).exists() for s in (".gz", "")):
         pytest.fail(f"MNIST not found at {root}: set FASTCONV_MNIST_DIR")
     return root
+
+
+def require_cuda_backend(cuda):
+    """Gate for the CUDA test modules, called at import. They run on the simulator or a usable
+    GPU. An NVIDIA device node with CUDA unusable (driver or toolkit broken) fails them rather
+    than passing as "no GPU"; they skip only when the simulator is off and there is no device."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or cuda.is_available():
+        return
+    try:
+        cuda.current_context()
+        why = "cuda.is_available() is False"
+    except Exception as e:  # the driver's own reason, for the message
+        why = " ".join(f"{type(e).__name__}: {e}".split())
+    if os.path.exists("/dev/nvidiactl"):
+        pytest.fail(f"/dev/nvidiactl exists but CUDA is unusable: {why}", pytrace=False)
+    pytest.skip(f"NUMBA_ENABLE_CUDASIM=0 and no NVIDIA device ({why})", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,37 +1,15 @@
 """The lecture's experiment, for real: LeNet-5 trained on 2,000 MNIST digits with on-the-fly
 augmentation generalises better to rotated / shifted digits than the same net trained
-without it (same seed, same batches). Activates once fastconv.train / models / nn exist."""
-import gzip
-import os
-import pathlib
-
-import numpy as np
-import pytest
-
+without it (same seed, same batches)."""
+from fastconv import data
 from fastconv.augment import Affine, Compose
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def mnist():
-    root = pathlib.Path(os.environ.get("FASTCONV_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
-    path = root / "t10k-images-idx3-ubyte.gz"
-    if not path.exists():
-        pytest.skip(f"MNIST not found in {root} (set FASTCONV_MNIST_DIR)")
-    with gzip.open(path) as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(root / "t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    return np.pad(images, ((0, 0), (2, 2), (2, 2))).astype(np.float32)[:, None] / 255, labels
+from fastconv.models import lenet5
+from fastconv.nn import SGD
+from fastconv.train import evaluate, fit
 
 
-def test_augmented_lenet5_generalises_better_to_rotated_shifted_digits():
-    pytest.importorskip("fastconv.train")
-    from fastconv.models import lenet5
-    from fastconv.nn import SGD
-    from fastconv.train import evaluate, fit
-
-    x, y = mnist()
+def test_augmented_lenet5_generalises_better_to_rotated_shifted_digits(mnist_dir):
+    x, y = data.mnist(mnist_dir, "test", dtype="float32", pad=2)
     train = (x[:2000], y[:2000])
     distort = Compose([Affine(rotate=(-25, 25), translate=3 / 32)], seed=12345)
     test = (distort(x[-2000:]), y[-2000:])

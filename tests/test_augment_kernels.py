@@ -71,7 +71,7 @@ def test_identity_returns_input_values():
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize("interp", INTERPS)
 def test_warp_matches_reference(interp, border, dtype, tol):
-    rng = np.random.default_rng(hash((interp, border)) % 1000)
+    rng = np.random.default_rng(INTERPS.index(interp) * 10 + BORDERS.index(border))
     for n, c, h, w, oh, ow in [(3, 3, 13, 17, 13, 17), (2, 1, 5, 4, 9, 7), (1, 2, 1, 6, 3, 3), (2, 3, 16, 16, 8, 24)]:
         x = rand(n, c, h, w, dtype=dtype, seed=h * w)
         m = random_affine(rng, n, (h, w))
@@ -79,11 +79,24 @@ def test_warp_matches_reference(interp, border, dtype, tol):
         ref = R.warp_affine(x, m, (oh, ow), interp, border, fill=0.25)
         assert y.dtype == dtype and y.shape == (n, c, oh, ow)
         if interp == "nearest":
-            # a source coordinate within rounding error of a .5 boundary may round either way
-            bad = np.abs(y - ref) > tol
-            assert bad.mean() < 0.01, bad.mean()
+            # only a source coordinate within float32 rounding of a .5 boundary may round either way
+            bad = (np.abs(y - ref) > tol).any(axis=1)
+            ties = rounding_ties(m, n, (oh, ow))
+            assert not (bad & ~ties).any(), np.argwhere(bad & ~ties)[:5]
         else:
             np.testing.assert_allclose(y, ref, atol=tol, rtol=0)
+
+
+def rounding_ties(matrix, n, out_size, margin=1e-4):
+    """(n, oh, ow) mask of output pixels whose source coordinate (float64, as the reference
+    maps it) lies within margin of a .5 boundary, where float32 may round it either way."""
+    full = np.zeros((n, 3, 3))
+    full[:, :2], full[:, 2, 2] = np.broadcast_to(matrix, (n, 3, 3))[:, :2], 1
+    inv = np.linalg.inv(full)
+    ys, xs = np.mgrid[0:out_size[0], 0:out_size[1]].astype(np.float64)
+    src = np.einsum("nij,jhw->nihw", inv[:, :2], np.stack([xs, ys, np.ones_like(xs)]))
+    frac = src - np.floor(src)
+    return (np.abs(frac - 0.5) < margin).any(axis=1)
 
 
 def test_warp_is_thread_count_invariant():

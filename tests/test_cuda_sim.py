@@ -20,9 +20,9 @@ from numba import cuda  # noqa: E402
 import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
 from fastconv import reference as R  # noqa: E402
+from conftest import require_cuda_backend  # noqa: E402
 
-if not (os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or cuda.is_available()):
-    pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
+require_cuda_backend(cuda)
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
@@ -311,11 +311,16 @@ def test_capabilities_report_cuda():
 
 # ---------------------------------------------------------------------------- real compilation
 
-def _nvvm_available():
+def _require_nvvm():
+    """Skip (with the reason) only when libNVVM / libNVRTC are not installed; a probe that fails
+    for any other reason is a regression and fails the test."""
     r = subprocess.run([sys.executable, str(REPO / "tools" / "ptx_check.py"), "--probe"],
                        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}, capture_output=True, text=True,
                        timeout=120)
-    return r.returncode == 0, (r.stdout + r.stderr).strip().splitlines()[-1:] or ["?"]
+    why = (r.stdout + r.stderr).strip()
+    if r.returncode == 3:
+        pytest.skip(f"NVVM/NVRTC not installed (see tools/ptx_check.py): {why.splitlines()[-1]}")
+    assert r.returncode == 0, f"tools/ptx_check.py --probe exited {r.returncode}:\n{why[-3000:]}"
 
 
 # the kernels with the most machinery (closures over loaders, constant matrices, shared memory,
@@ -330,9 +335,7 @@ QUICK_PTX = "igemm_conv_forward_large|igemm_conv_input_narrow|winograd_f4|max_po
 def test_kernels_compile_to_ptx_for_sm90(only, dtypes):
     """Compile kernels with NVVM for sm_90 (no GPU needed): catches what the simulator, which
     runs the Python source, cannot: typing errors, constructs the CUDA target lacks."""
-    ok, why = _nvvm_available()
-    if not ok:
-        pytest.skip(f"NVVM/NVRTC not usable here (see tools/ptx_check.py): {why[0]}")
+    _require_nvvm()
     cmd = [sys.executable, str(REPO / "tools" / "ptx_check.py"), "--dtypes", dtypes]
     if only:
         cmd += ["--only", only]

@@ -18,9 +18,9 @@ from numba import cuda  # noqa: E402
 from fastconv import nn  # noqa: E402
 from fastconv.nn import _ops  # noqa: E402
 from fastconv.train import evaluate, fit  # noqa: E402
+from conftest import require_cuda_backend  # noqa: E402
 
-if not (os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or cuda.is_available()):
-    pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
+require_cuda_backend(cuda)
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 

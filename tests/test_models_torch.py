@@ -37,12 +37,13 @@ def torch_alexnet(num_classes):  # torchvision.models.alexnet's layout
                                   tnn.Linear(4096, 4096), tnn.ReLU(), tnn.Linear(4096, num_classes))))
 
 
-def torch_vgg16(num_classes, width=1.0, hidden=4096, final=None):
-    """torchvision.models.vgg16's layout; final=None keeps the 7x7 adaptive pool (224 input),
-    otherwise the head flattens a final x final map (fastconv.models.vgg at small inputs)."""
-    layers, c = [], 3
-    for out, n in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
-        out = int(round(out * width))
+def torch_vgg(cfg, num_classes, width=1.0, hidden=4096, final=None):
+    """torchvision.models.vgg's layout for a fastconv VGG config ((in, out, convs) per block);
+    final=None keeps the 7x7 adaptive pool (224 input), otherwise the head flattens a
+    final x final map (fastconv.models.vgg at small inputs)."""
+    layers, c = [], cfg[0][0]
+    for _, out, n in cfg:
+        out = max(1, int(round(out * width)))
         for _ in range(n):
             layers += [tnn.Conv2d(c, out, 3, padding=1), tnn.ReLU()]
             c = out
@@ -53,6 +54,9 @@ def torch_vgg16(num_classes, width=1.0, hidden=4096, final=None):
         classifier=tnn.Sequential(tnn.Linear(c * (final or 7) ** 2, hidden), tnn.ReLU(), tnn.Dropout(),
                                   tnn.Linear(hidden, hidden), tnn.ReLU(), tnn.Dropout(),
                                   tnn.Linear(hidden, num_classes))))
+
+
+VGG16 = models.VGG_CONFIGS["vgg16"]
 
 
 def he_init(model, seed):
@@ -72,29 +76,41 @@ def he_init(model, seed):
     return model
 
 
-def check_parity(ours, theirs, x, y, tol=1e-4, lr=0.01):
-    """Logits equal; after one SGD step (loss, backward, update) gradients and weights equal.
-    Both nets in eval mode so dropout is the identity (gradients flow all the same)."""
+def check_parity(ours, theirs, x, y, tol=1e-4, lr=0.01, steps=1):
+    """Logits equal; then `steps` SGD steps with momentum 0.9 (loss, backward, update) on the
+    batch: at every step the losses and gradients agree, and at the end so does each weight's
+    displacement from its start (the part of the weight that training wrote, so velocity from
+    earlier steps counts). Both nets in eval mode so dropout is the identity."""
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
     theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
     ours.eval()
     theirs.eval()
-    logits = ours.forward(x)
-    tl = theirs(torch.from_numpy(x))
-    assert rel_err(logits, tl.detach().numpy()) <= tol
-    ce = nn.CrossEntropyLoss()
-    ce(logits, y)
-    ours.zero_grad()
-    ours.backward(ce.backward(), need_input_grad=False)
-    nn.SGD(ours.parameters(), lr=lr, momentum=0.9).step()
+    start = {name: p.data.copy() for name, p in ours.named_parameters()}
+    opt = nn.SGD(ours.parameters(), lr=lr, momentum=0.9)
     topt = torch.optim.SGD(theirs.parameters(), lr=lr, momentum=0.9)
-    tnn.functional.cross_entropy(tl, torch.from_numpy(y)).backward()
     tparams = dict(theirs.named_parameters())
+    ce = nn.CrossEntropyLoss()
+    for step in range(steps):
+        logits = ours.forward(x)
+        tl = theirs(torch.from_numpy(x))
+        assert rel_err(logits, tl.detach().numpy()) <= tol, step
+        loss = ce(logits, y)
+        ours.zero_grad()
+        ours.backward(ce.backward(), need_input_grad=False)
+        opt.step()
+        topt.zero_grad()
+        tloss = tnn.functional.cross_entropy(tl, torch.from_numpy(y))
+        tloss.backward()
+        assert abs(loss - tloss.item()) <= tol * abs(tloss.item()), step
+        for name, p in ours.named_parameters():
+            assert rel_err(p.grad, tparams[name].grad.numpy()) <= tol * 10, (step, name)
+        topt.step()
     for name, p in ours.named_parameters():
-        assert rel_err(p.grad, tparams[name].grad.numpy()) <= tol * 10, name
-    topt.step()
-    for name, p in ours.named_parameters():
-        assert rel_err(p.data, tparams[name].detach().numpy()) <= tol, name
+        # the displacement is a difference of float32 weights: a few ulps of |w| are rounding
+        moved = tparams[name].detach().numpy().astype(np.float64) - start[name]
+        rounding = 4 * np.finfo(p.data.dtype).eps * np.abs(start[name]).max()
+        assert np.abs(p.data - start[name] - moved).max() <= tol * 10 * np.abs(moved).max() + rounding, name
+    return loss
 
 
 @pytest.mark.parametrize("act,pool", [("sigmoid", "avg"), ("tanh", "avg"), ("relu", "max")])
@@ -130,7 +146,7 @@ def test_vgg16_224_matches_torch():
     assert keys[0] == "features.0.weight" and keys[-1] == "classifier.6.bias" and len(keys) == 32
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
-    theirs = torch_vgg16(10)
+    theirs = torch_vgg(VGG16, 10)
     theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
     ours.eval()
     assert rel_err(ours.forward(x), theirs.eval()(torch.from_numpy(x)).detach().numpy()) <= 1e-4
@@ -143,7 +159,7 @@ def test_vgg16_layout_small_matches_torch():
                               width_multiplier=0.25, hidden=64, seed=3), 3)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
-    check_parity(ours, torch_vgg16(10, width=0.25, hidden=64, final=2), x, np.array([7, 1]))
+    check_parity(ours, torch_vgg(VGG16, 10, width=0.25, hidden=64, final=2), x, np.array([7, 1]))
 
 
 def test_vgg_family_layouts():
@@ -158,13 +174,20 @@ def test_vgg_family_layouts():
     assert models.vgg16().num_parameters() == 138_357_544  # torchvision vgg16
 
 
-def test_small_vgg_trains_shapes():
+def test_small_vgg_trains_like_torch():
+    """Five SGD steps with momentum on a small VGG: the loss falls, and the trajectory (losses,
+    gradients, weight displacements) follows torch's step by step."""
     cfg = [(3, 16, 1), (16, 32, 2), (32, 64, 2)]
-    m = models.vgg(cfg, in_channels=3, num_classes=10, input_size=32, width_multiplier=0.5, hidden=64, seed=0)
-    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
-    assert m.forward(x).shape == (2, 10)
+    m = he_init(models.vgg(cfg, in_channels=3, num_classes=10, input_size=32, width_multiplier=0.5,
+                           hidden=64, seed=0), 4)
     assert m.state_dict()["features.0.weight"].shape == (8, 3, 3, 3)
     assert m.state_dict()["classifier.0.weight"].shape == (64, 32 * 4 * 4)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+    y = np.array([1, 7, 3, 7])
+    first = nn.CrossEntropyLoss()(m.forward(x), y)
+    last = check_parity(m, torch_vgg(cfg, 10, width=0.5, hidden=64, final=4), x, y, lr=0.05, steps=5)
+    assert last < 0.97 * first, (first, last)
     with pytest.raises(ValueError, match="chain"):
         models.vgg([(3, 8, 1), (16, 32, 1)])
     with pytest.raises(ValueError, match="too small"):

@@ -8,7 +8,16 @@ import pytest
 from fastconv import nn
 
 torch = pytest.importorskip("torch")
-torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_single_threaded():
+    """torch on one thread while this module's tiny layers run (its thread start-up dominates
+    them), restored afterwards so other modules see torch as configured."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def rel_err(a, b):

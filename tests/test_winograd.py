@@ -20,7 +20,15 @@ TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
 TOL32 = {"winograd_f2": 1e-5, "winograd_f4": 5e-5, "winograd_f6": 2e-4}
 TOL64 = 1e-11
 ISAS = fastconv.capabilities()["available_isas"]
-rng = np.random.default_rng()
+rng = None  # the module's helpers draw from this; _per_test_rng sets it for each test
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(request):
+    """Each test draws from its own seeded generator (conftest's rng fixture, seed printed on
+    failure), so its data does not depend on which tests ran before it."""
+    global rng
+    rng = request.getfixturevalue("rng")
 
 
 def rel_err(out, ref):
@@ -310,7 +318,7 @@ def test_winograd_weights_values(tile):
 
 def test_winograd_weights_values_across_reduction_slices():
     """More input channels than one GEMM reduction slice holds (the packing splits them)."""
-    wt = np.random.default_rng().standard_normal((13, 401, 3, 3))
+    wt = rng.standard_normal((13, 401, 3, 3))
     ww = F.winograd_weights(wt, tile=4)
     _, G, _, _ = _C.winograd_matrices(4)
     expect = np.einsum("ia,kcab,jb->kcij", G, wt, G).reshape(1, 13, 401, 36).transpose(0, 3, 1, 2)

@@ -6,7 +6,7 @@ libNVRTC (Numba asks NVRTC which architectures exist).
 
     python tools/ptx_check.py                  # all kernels, float32 and float64
     python tools/ptx_check.py --dtypes float32 --cc 9.0
-    python tools/ptx_check.py --probe          # exit 0 if compilation works here, else say why
+    python tools/ptx_check.py --probe          # exit 0: compiles; 3: NVVM/NVRTC absent; 1: broken
     python tools/ptx_check.py --only "winograd|pool" 
 
 NVRTC missing (DynamicLibNotFoundError: libnvrtc.so.13): ``pip install nvidia-cuda-nvrtc``
@@ -112,21 +112,44 @@ def ptxas_report(ptx, cc, tmp):
     return g(reg), g(smem), g(stack), g(st), g(ld)
 
 
-def probe():
-    import numba
-    from numba import cuda
+PROBE_WORKS, PROBE_BROKEN, PROBE_TOOLCHAIN_ABSENT = 0, 1, 3
 
-    def k(a):
-        i = cuda.grid(1)
-        if i < a.size:
-            a[i] += 1
+
+def _toolchain_absent(error):
+    """True when error (or one it was raised from) says libNVVM / libNVRTC / numba-cuda is not
+    installed: the only reason a compile check may be skipped. Anything else is a regression."""
+    absent = (ImportError,)  # covers numba's NvvmSupportError / NvrtcSupportError
     try:
+        from cuda.pathfinder import DynamicLibNotFoundError
+        absent += (DynamicLibNotFoundError,)
+    except ImportError:
+        pass
+    while error is not None:
+        if isinstance(error, absent):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def probe():
+    """Compile a one-line kernel. Exit status PROBE_WORKS, PROBE_TOOLCHAIN_ABSENT (the test
+    skips, printing the reason) or PROBE_BROKEN (the test fails)."""
+    try:
+        import numba
+        from numba import cuda
+
+        def k(a):
+            i = cuda.grid(1)
+            if i < a.size:
+                a[i] += 1
         cuda.compile_ptx(k, (numba.float32[:],), cc=(9, 0))
-    except Exception as e:  # report the reason in one line for the test's skip message
-        print(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
-        return 1
+    except Exception as e:  # the reason in one line, for the test's skip or failure message
+        absent = _toolchain_absent(e)
+        print(f"{'toolchain absent' if absent else 'compilation broken'}: "
+              f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}")
+        return PROBE_TOOLCHAIN_ABSENT if absent else PROBE_BROKEN
     print("compile_ptx works")
-    return 0
+    return PROBE_WORKS
 
 
 def main(argv=None):

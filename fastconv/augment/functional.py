@@ -220,6 +220,12 @@ def flip(x, horizontal=False, vertical=False, *, layout="NCHW", out=None):
 
 # ------------------------------------------------------------------------------ filters
 
+# The kernel holds 2r+1 taps and each thread pads a row by r on both sides: past this radius
+# (sigma ~1e6) those buffers reach hundreds of MB per thread, and a failed allocation inside the
+# C++ parallel region would abort the process instead of raising.
+MAX_BLUR_RADIUS = 1 << 22
+
+
 def gaussian_blur(x, sigma, truncate=4.0, border="reflect", *, layout="NCHW", out=None):
     """Separable Gaussian blur, sigma per sample (0 leaves the sample unchanged); the kernel
     radius is int(truncate * sigma + 0.5), as scipy.ndimage.gaussian_filter. out may be x."""
@@ -228,6 +234,12 @@ def gaussian_blur(x, sigma, truncate=4.0, border="reflect", *, layout="NCHW", ou
     truncate = _finite(truncate, "truncate")
     if truncate <= 0:
         raise ValueError(f"truncate must be > 0, got {truncate}")
+    radius = float(truncate) * float(sig.max()) + 0.5 if sig.size else 0.0  # Python floats: inf, not OverflowError
+    if radius > MAX_BLUR_RADIUS:
+        raise ValueError(f"sigma * truncate gives a kernel radius of {radius:.4g}; at most {MAX_BLUR_RADIUS} "
+                         "is supported")
+    # a radius-0 kernel is the single tap 1 (no blur); a tiny sigma would make it exp(-0/0) = NaN
+    sig[truncate * sig + 0.5 < 1] = 0.0
     bd = _choice(border, BORDERS, "border")
     _check_out(x, out)
     xn, _ = _native(x)

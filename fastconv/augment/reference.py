@@ -56,6 +56,8 @@ def warp_affine(x, matrix, out_size=None, interpolation="bilinear", border="cons
 
 def gaussian_kernel(sigma, truncate=4.0):
     r = int(truncate * sigma + 0.5)
+    if r == 0:  # one tap: 1 (for a tiny sigma the formula below would give 0/0)
+        return np.ones(1)
     t = np.arange(-r, r + 1, dtype=np.float64)
     k = np.exp(-0.5 * t * t / sigma ** 2)
     return k / k.sum()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import urllib.request
+import zlib
 
 import numpy as np
 
@@ -14,6 +16,7 @@ _FILES = {
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/")
 _MAGIC = {3: 0x00000803, 1: 0x00000801}  # ubyte data, 3-D images / 1-D labels
+MAX_IDX_BYTES = 1 << 31  # 2 GiB, 45x MNIST's training images: what a crafted header may ask for
 
 
 def default_cache():
@@ -22,26 +25,37 @@ def default_cache():
 
 def read_idx(path, ndim):
     """The uint8 array stored in an IDX file; ValueError naming the file if it is not a valid
-    ubyte IDX file of ndim dimensions or its payload is truncated/oversized."""
+    ubyte IDX file of ndim dimensions or its payload is truncated/oversized. The payload is
+    read only after the header is checked, and never more of it than the header declares
+    (plus one byte, to detect oversized files): a gzip bomb cannot make it inflate more."""
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:  # gzip raises these for corrupt/truncated streams
-        raise ValueError(f"{path}: cannot read ({e})") from None
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: file too short for an IDX header ({len(raw)} bytes)")
-    magic = int.from_bytes(raw[:4], "big")
+            header = f.read(4 + 4 * ndim)
+            dims = _check_idx_header(path, header, ndim)
+            expected = math.prod(dims)
+            payload = f.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip raises these for corrupt/truncated streams
+        raise ValueError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    if len(payload) != expected:
+        raise ValueError(f"{path}: header declares {dims} = {expected} bytes of data, file holds "
+                         f"{len(payload) if len(payload) <= expected else 'more'} (truncated or corrupt)")
+    return np.frombuffer(payload, np.uint8).reshape(dims)
+
+
+def _check_idx_header(path, header, ndim):
+    """The dimensions an IDX header declares, after checking its length, magic and size."""
+    if len(header) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: file too short for an IDX header ({len(header)} bytes)")
+    magic = int.from_bytes(header[:4], "big")
     if magic != _MAGIC[ndim]:
         raise ValueError(f"{path}: bad magic number 0x{magic:08x}, expected 0x{_MAGIC[ndim]:08x} "
                          f"(ubyte, {ndim}-D)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
-        raise ValueError(f"{path}: header declares {dims} = {expected} bytes of data, file holds "
-                         f"{len(raw) - header} (truncated or corrupt)")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+    dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if math.prod(dims) > MAX_IDX_BYTES:
+        raise ValueError(f"{path}: header declares {dims} = {math.prod(dims)} bytes, more than the "
+                         f"{MAX_IDX_BYTES} an IDX file may hold here")
+    return dims
 
 
 def _find(root, name):
