@@ -97,3 +97,12 @@ def test_input_size_inference():
     assert infer_input_size(models.vgg(((1, 4, 1), (4, 4, 1)), input_size=28, hidden=8, num_classes=3,
                                        seed=0)) == (28, 28)
     assert infer_input_size(models.vgg(((3, 4, 1),), hidden=8, num_classes=3, seed=0)) == (224, 224)
+
+
+def test_robust_preset_on_an_rgb_net():
+    """3 channels: the decorrelated-colour Fourier parameterisation, jitter, blur and clipping."""
+    net = models.vgg(((3, 4, 1), (4, 8, 1)), input_size=16, hidden=8, num_classes=3, seed=0)
+    vis = I.class_model(net, [0, 2], steps=12, preset=I.Robust(blur_every=3))
+    assert vis.image.shape == (2, 3, 16, 16)
+    assert vis.image.min() >= 0 and vis.image.max() <= 1
+    assert vis.trace.score[-3:].mean() > vis.trace.score[:3].mean()

@@ -110,10 +110,9 @@ def _flat_features(model, s):
 class _ClassScore:
     """S_c: the logit of each image's target class (the output before any softmax)."""
 
-    def __init__(self, model, targets, num_classes):
+    def __init__(self, model, targets):
         self.stop = len(model.leaves())
         self.targets = targets
-        self.num_classes = num_classes
 
     def score(self, out):
         return out[np.arange(len(self.targets)), self.targets].astype(np.float64)
@@ -136,17 +135,15 @@ class _UnitScore:
         self.targets = channels
         self.position = position
 
-    def _select(self, out):
+    def score(self, out):
         rows = np.arange(len(self.targets))
         if out.ndim == 2:
-            return out[rows, self.targets], None
-        if self.position is None:
-            return out[rows, self.targets].mean(axis=(1, 2)), out.shape[2] * out.shape[3]
-        y, x = self.position
-        return out[rows, self.targets, y, x], None
-
-    def score(self, out):
-        return self._select(out)[0].astype(np.float64)
+            value = out[rows, self.targets]
+        elif self.position is None:
+            value = out[rows, self.targets].mean(axis=(1, 2))
+        else:
+            value = out[rows, self.targets, self.position[0], self.position[1]]
+        return value.astype(np.float64)
 
     def prob(self, out):
         return None
@@ -281,7 +278,7 @@ def class_model(model, target, *, steps=200, lr=0.05, l2=1e-3, seed=0, preset=No
     targets = np.atleast_1d(np.asarray(target))
     shape = _input_shape(model, targets.size, input_size)
     targets = check_targets(targets, targets.size, _num_outputs(model, shape), "target")
-    return _ascend(model, _ClassScore(model, targets, None), shape, steps, lr, l2, seed, robust)
+    return _ascend(model, _ClassScore(model, targets), shape, steps, lr, l2, seed, robust)
 
 
 def maximize_activation(model, layer, channel, position=None, *, steps=200, lr=0.05, l2=1e-3, seed=0,
