@@ -158,10 +158,6 @@ def _no_bias(dtype):
     return cuda.device_array(0, dtype=np.dtype(dtype))
 
 
-def supports(w_shape, g):
-    return tuple(w_shape[2:]) == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1)
-
-
 def conv2d(x, w, bias, g, m, y, stream):
     """y = conv(x, w) + bias by F(m x m, 3x3); x is (N, C, H, W) and, with extra_pad, the
     zeros beyond the bottom/right edge come from the input transform's bounds checks."""
