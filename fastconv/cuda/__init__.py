@@ -223,7 +223,8 @@ def adaptive_max_pool2d(x, output_size):
 
 # ---------------------------------------------------------------------------- training helpers
 # Used by fastconv.nn and the optimizers through fastconv.device.backend_of (kernels in
-# fastconv.cuda.training). Results are Numba device arrays on the inputs' stream.
+# fastconv.cuda.training, dense_backward, adaptive_pool, optim). Results are Numba device arrays
+# on the inputs' stream.
 
 def _prep_any(*arrays):
     # like _prep, without forcing contiguity (in-place targets must stay the caller's array)
@@ -233,9 +234,9 @@ def _prep_any(*arrays):
 
 
 def bias_grad(dy):
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (dy,), stream = _prep(dy)
-    return training.bias_grad(dy, stream)
+    return dense_backward.bias_grad(dy, stream)
 
 
 def accumulate(acc, g):
@@ -262,9 +263,9 @@ def dropout_mask_mul(x, p, rng):
 
 
 def softmax_backward(dy, y, dim):
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (dy, y), stream = _prep(dy, y)
-    return training.softmax_backward(dy, y, dim, stream)
+    return dense_backward.softmax_backward(dy, y, dim, stream)
 
 
 def copy_into(dst, src):
@@ -289,27 +290,27 @@ def cast(a, dtype):
 
 def mse_loss(input, target, reduction):
     """(0-d device loss, device diff = input - target)."""
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (input, target), stream = _prep(input, target)
-    return training.mse_loss(input, target, reduction, stream)
+    return dense_backward.mse_loss(input, target, reduction, stream)
 
 
 def mse_backward(diff, reduction):
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (diff,), stream = _prep(diff)
-    return training.mse_backward(diff, reduction, stream)
+    return dense_backward.mse_backward(diff, reduction, stream)
 
 
 def adaptive_avg_pool2d(x, output_size):
-    from fastconv.cuda import training
+    from fastconv.cuda import adaptive_pool
     (x,), stream = _prep(x)
-    return training.adaptive_avg_pool2d(x, tuple(output_size), stream)
+    return adaptive_pool.adaptive_avg_pool2d(x, tuple(output_size), stream)
 
 
 def adaptive_avg_pool2d_backward(dy, input_shape):
-    from fastconv.cuda import training
+    from fastconv.cuda import adaptive_pool
     (dy,), stream = _prep(dy)
-    return training.adaptive_avg_pool2d_backward(dy, tuple(input_shape), stream)
+    return adaptive_pool.adaptive_avg_pool2d_backward(dy, tuple(input_shape), stream)
 
 
 def zeros_like(a):
@@ -320,13 +321,13 @@ def zeros_like(a):
 
 def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first):
     """Fused torch.optim.SGD update of the CUDA array p in place (and of buf, the momentum buffer)."""
-    from fastconv.cuda import training
+    from fastconv.cuda import optim
     (p, grad, buf), stream = _prep_any(p, grad, buf)
-    training.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first, stream)
+    optim.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first, stream)
 
 
 def adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay):
     """Fused torch.optim.Adam update of the CUDA array p (and its moments m, v) in place."""
-    from fastconv.cuda import training
+    from fastconv.cuda import optim
     (p, grad, m, v), stream = _prep_any(p, grad, m, v)
-    training.adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay, stream)
+    optim.adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay, stream)
