@@ -1,5 +1,6 @@
-"""The CPU backend: numpy arrays in, compiled kernels (fastconv._C) run, numpy arrays out.
-Arguments arrive validated and normalised by fastconv.functional."""
+"""The CPU backend: numpy arrays in, compiled kernels (fastconv._C) or numpy run, numpy arrays
+out. It implements every op of fastconv.device.BACKEND_OPS with the signatures fastconv.cuda
+has; arguments arrive validated and normalised by fastconv.functional (or nn / optim)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ import math
 import numpy as np
 
 from fastconv import _C, _algorithm
-from fastconv._algorithm import WINOGRAD_TILES, winograd_unsupported  # noqa: F401 (used by functional, tests)
+from fastconv._algorithm import ALGORITHMS, WINOGRAD_TILES, winograd_unsupported  # noqa: F401 (callers' names)
 from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 
@@ -391,9 +392,9 @@ def tanh_backward(dy, y):
 
 
 def mse_loss(input, target, reduction):
-    """(loss, diff = input - target); loss a numpy scalar, mean over every element or summed."""
+    """(loss, diff = input - target); loss a Python float, mean over every element or summed."""
     diff = input - target
-    s = np.sum(diff * diff)
+    s = float(np.sum(diff * diff))
     return (s / diff.size if reduction == "mean" else s), diff
 
 

@@ -1,4 +1,5 @@
-"""The CUDA backend: Numba CUDA kernels behind the same interface as fastconv._cpu.
+"""The CUDA backend: Numba CUDA kernels implementing fastconv.device.BACKEND_OPS, the same
+names and signatures as fastconv._cpu (tests/test_backend_interface.py checks it).
 
 fastconv.functional validates arguments, then calls these functions with arrays exposing
 ``__cuda_array_interface__`` (Numba device arrays, CuPy arrays, PyTorch CUDA tensors); results
