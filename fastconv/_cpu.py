@@ -1,56 +1,27 @@
-"""The CPU backend: numpy arrays in, compiled kernels (fastconv._C) run, numpy arrays out.
-Arguments arrive validated and normalised by fastconv.functional."""
+"""The CPU backend: numpy arrays in, compiled kernels (fastconv._C) or numpy run, numpy arrays
+out. It implements every op of fastconv.device.BACKEND_OPS with the signatures fastconv.cuda
+has; arguments arrive validated and normalised by fastconv.functional (or nn / optim)."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-from fastconv import _C
+from fastconv import _C, _algorithm
+from fastconv._algorithm import ALGORITHMS, WINOGRAD_TILES, winograd_unsupported  # noqa: F401 (callers' names)
 from fastconv._geometry import adaptive_bins
-
-ALGORITHMS = ("auto", "direct", "winograd", "winograd_f2", "winograd_f4", "winograd_f6")
-
-# Winograd F(m x m, 3 x 3) output tile per algorithm name.
-WINOGRAD_TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
-
-
-def winograd_unsupported(w_shape, geometry, input_grad=False):
-    """Why Winograd cannot run this convolution (None when it can)."""
-    r, s = w_shape[2], w_shape[3]
-    if (r, s) != (3, 3):
-        return f"Winograd needs a 3x3 kernel, got {r}x{s}"
-    if tuple(geometry.stride) != (1, 1):
-        return f"Winograd needs stride 1, got stride={tuple(geometry.stride)}"
-    if tuple(geometry.dilation) != (1, 1):
-        return f"Winograd needs dilation 1, got dilation={tuple(geometry.dilation)}"
-    if input_grad and max(geometry.padding) > 2:
-        return f"the Winograd input gradient needs padding <= 2, got padding={tuple(geometry.padding)}"
-    return None
+from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 
 
 def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False):
-    """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6".
+    """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6"
+    (fastconv._algorithm.choose, with this backend's cost model, _heuristic).
 
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
     for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output)."""
-    if requested not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {requested!r}")
-    if requested == "direct":
-        return "direct"
-    reason = winograd_unsupported(w_shape, geometry, input_grad)
-    if requested == "auto":
-        return "direct" if reason else _heuristic(in_shape, w_shape, geometry, input_grad)
-    if reason:
-        raise ValueError(f"algorithm={requested!r} cannot run this convolution: {reason}")
-    if requested == "winograd":
-        tile = _winograd_tile(in_shape, w_shape, geometry, input_grad)
-        return f"winograd_f{tile}"
-    return requested
-
-
-def _winograd_tile(in_shape, w_shape, geometry, input_grad):
-    """The Winograd tile for a shape Winograd handles (see _heuristic)."""
-    algo = _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=False)
-    return WINOGRAD_TILES[algo]
+    return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
+                             cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry, input_grad,
+                                                                      allow_direct))
 
 
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
@@ -351,6 +322,8 @@ def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing):
 def cross_entropy_backward(x, target, weight, ignore_index, reduction, label_smoothing, grad_output):
     q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
     grad = q.sum(axis=1, keepdims=True) * softmax(x, 1) - q
+    if grad_output is None:  # d loss / d loss = 1
+        grad_output = np.ones(x.shape[:1] + x.shape[2:] if reduction == "none" else (), x.dtype)
     g = np.asarray(grad_output, x.dtype)
     if reduction == "mean":  # nothing kept: every q is 0 and so is the gradient (not NaN), as torch
         g = (g / divisor).astype(x.dtype) if divisor else np.zeros_like(g)
@@ -371,3 +344,115 @@ def softmax(x, dim):
         return np.empty_like(x)
     e = np.exp(x - np.max(x, axis=dim, keepdims=True))
     return e / np.sum(e, axis=dim, keepdims=True)
+
+
+# ---------------------------------------------------------------------------- dense ops (numpy BLAS)
+
+def linear(x, w, b):
+    """x (rows, in) @ w.T (+ b)."""
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+def linear_backward(x, w, dy, needs_bias):
+    """(grad_input, grad_weight, grad_bias or None) for x (rows, in), dy (rows, out)."""
+    return dy @ w, dy.T @ x, dy.sum(axis=0) if needs_bias else None
+
+
+def bias_grad(dy):
+    """Sum of grad_output over every axis but 1: (N, K, H, W) -> (K,), or (N, K) -> (K,)."""
+    if dy.ndim == 4:
+        # sum the contiguous H*W axis first (one reduction, no temporary transpose)
+        return dy.reshape(dy.shape[0], dy.shape[1], -1).sum(axis=2).sum(axis=0)
+    return dy.sum(axis=0)
+
+
+def sigmoid(x):
+    # split by sign so exp never overflows
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1 / (1 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1 + e)
+    return out
+
+
+def sigmoid_backward(dy, y):
+    return dy * y * (1 - y)
+
+
+def tanh(x):
+    return np.tanh(x)
+
+
+def tanh_backward(dy, y):
+    return dy * (1 - y * y)
+
+
+def mse_loss(input, target, reduction):
+    """(loss, diff = input - target); loss a Python float, mean over every element or summed."""
+    diff = input - target
+    s = float(np.sum(diff * diff))
+    return (s / diff.size if reduction == "mean" else s), diff
+
+
+def mse_backward(diff, reduction):
+    g = 2 * diff
+    return g / g.size if reduction == "mean" else g
+
+
+# ---------------------------------------------------------------------------- array helpers
+
+def mul(a, b):
+    return a * b
+
+
+def accumulate(acc, g):
+    """acc += g in place; returns acc."""
+    acc += g
+    return acc
+
+
+def copy_into(dst, src):
+    """Overwrite dst's contents with src; returns dst (same identity)."""
+    dst[...] = src
+    return dst
+
+
+def cast(a, dtype):
+    """A copy of a converted to dtype."""
+    return a.astype(dtype)
+
+
+def zeros_like(a):
+    return np.zeros_like(a)
+
+
+# ---------------------------------------------------------------------------- optimizer updates
+# In place on the parameter and its state, torch.optim semantics (weight decay as L2 on the
+# gradient); the CUDA backend runs the same arithmetic as one fused kernel per parameter.
+
+def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    """torch.optim.SGD on p: buf (momentum buffer, None without momentum) becomes g on the first step."""
+    g = grad + weight_decay * p if weight_decay else grad
+    if momentum:
+        if first:
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+
+
+def adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay):
+    """torch.optim.Adam on p; c1, c2 are the bias corrections 1 - beta^t."""
+    g = grad + weight_decay * p if weight_decay else grad
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * (g * g)
+    denom = (v ** 0.5) / math.sqrt(c2) + eps
+    p -= (lr / c1) * m / denom

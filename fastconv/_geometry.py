@@ -8,7 +8,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastconv._validate import check_fits_in_memory, int_pair
-from fastconv.reference import conv_output_size, pool_output_size
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length of a convolution along one axis (torch's formula; the one place it lives)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output size, including the ceil_mode rule that the last window
+    must start inside the input or the left padding."""
+    eff = dilation * (kernel - 1) + 1
+    num = size + 2 * padding - eff
+    out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from fastconv.device import _is_numba_device_array, is_cuda_array  # noqa: F401 (re-exported)
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -20,17 +22,6 @@ def array_meta(a, name):
     if _is_numba_device_array(a):  # the CUDA simulator's arrays have no __cuda_array_interface__
         return tuple(a.shape), np.dtype(a.dtype)
     raise TypeError(f"{name} must be a numpy array or a CUDA array, got {type(a).__name__}")
-
-
-def _is_numba_device_array(a) -> bool:
-    # Numba device arrays (and the CUDA simulator's FakeCUDAArray, which lacks
-    # __cuda_array_interface__) mark themselves with a class attribute.
-    return bool(getattr(type(a), "__cuda_ndarray__", False))
-
-
-def is_cuda_array(a) -> bool:
-    return not isinstance(a, np.ndarray) and (hasattr(a, "__cuda_array_interface__")
-                                              or _is_numba_device_array(a))
 
 
 def as_float_array(a, name):

@@ -1,18 +1,21 @@
 """The public op surface, with torch.nn.functional / torch.nn.grad names and semantics.
 
-Every op validates its arguments once, then dispatches by array type: numpy arrays run the
-compiled CPU kernels (fastconv._cpu -> fastconv._C), arrays exposing
-``__cuda_array_interface__`` run the Numba CUDA kernels (fastconv.cuda), which implement the
-same backend interface. Layout is NCHW for activations and OIHW for weights.
+Every op validates its arguments once, then hands the call to the arrays' backend
+(fastconv.device.backend_of): numpy arrays run the compiled CPU kernels (fastconv._cpu ->
+fastconv._C), arrays exposing ``__cuda_array_interface__`` run the Numba CUDA kernels
+(fastconv.cuda); both implement fastconv.device.BACKEND_OPS. Layout is NCHW for activations
+and OIHW for weights.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from fastconv import _cpu
+from fastconv._algorithm import check_algorithm
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
 from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
-                                check_out, check_same_dtype, is_cuda_array)
+                                check_out, check_same_dtype)
+from fastconv.device import backend_of, is_cuda_array
 
 __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",
@@ -27,23 +30,12 @@ __all__ = [
 WinogradWeights = _cpu.WinogradWeights
 
 
-def _backend(*arrays):
-    """_cpu for numpy arrays, fastconv.cuda for CUDA arrays; mixing them is an error."""
-    cuda = [is_cuda_array(a) for a in arrays if a is not None]
-    if any(cuda):
-        if not all(cuda):
-            raise TypeError("arguments mix CUDA arrays and host (numpy) arrays; move them to one device")
-        from fastconv import cuda as cuda_backend  # imported lazily: numba is optional
-        return cuda_backend
-    return _cpu
-
-
 def _unbatched(shape):
     return len(shape) == 3
 
 
 def _batch(a):
-    return a[None] if isinstance(a, np.ndarray) else a.reshape((1,) + tuple(array_meta(a, "input")[0]))
+    return a.reshape((1,) + tuple(array_meta(a, "input")[0]))
 
 
 def _int_shape(size, name, unbatched_ok=False, empty_batch_ok=False):
@@ -84,7 +76,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     input (N, C, H, W) or (C, H, W); weight (K, C/groups, R, S); bias (K,) or None.
     padding: int, pair, "valid" or "same". algorithm: "auto", "direct", "winograd" (the tile
     picked for the shape) or "winograd_f2" / "winograd_f4" / "winograd_f6" (3x3, stride 1,
-    dilation 1 only; see fastconv._cpu.ALGORITHMS). "auto" picks direct or a Winograd tile by a
+    dilation 1 only; see fastconv._algorithm.ALGORITHMS). "auto" picks direct or a Winograd tile by a
     measured cost model. weight may also be a WinogradWeights from winograd_weights() (CPU
     only): the transform is then reused and its tile is used. out: optional result array.
     """
@@ -107,10 +99,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         check_same_dtype(dtype, bdtype, "input", "bias")
         if tuple(bshape) != (wshape[0],):
             raise ValueError(f"bias must have shape ({wshape[0]},), got {tuple(bshape)}")
+    check_algorithm(algorithm)
     g = conv_geometry(shape, wshape, stride, padding, dilation, groups)
-    backend = _backend(input, weight, bias)
-    if backend is _cpu:
-        check_out(out, (shape[0], wshape[0]) + g.out_hw, dtype)
+    backend = backend_of(input, weight, bias)
+    backend.check_out(out, (shape[0], wshape[0]) + g.out_hw, dtype)
     if shape[0] == 0:
         return _empty_batch(backend, (0, wshape[0]) + g.out_hw, dtype, out)
     return backend.conv2d(input, weight, bias, g, algorithm, out)
@@ -184,13 +176,13 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
     check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)", empty_batch_ok=True)
     check_same_dtype(gdtype, wdtype, "grad_output", "weight")
+    check_algorithm(algorithm)
     g = conv_geometry(input_size, wshape, stride, padding, dilation, groups, "input_size")
     expected = (input_size[0], wshape[0]) + g.out_hw
     if tuple(gshape) != expected:
         raise ValueError(f"grad_output must have shape {expected} for input_size {input_size}, got {tuple(gshape)}")
-    backend = _backend(weight, grad_output)
-    if backend is _cpu:
-        check_out(out, input_size, gdtype)
+    backend = backend_of(weight, grad_output)
+    backend.check_out(out, input_size, gdtype)
     if input_size[0] == 0:
         return _empty_batch(backend, input_size, gdtype, out)
     return backend.conv2d_input(input_size, weight, grad_output, g, algorithm, out)
@@ -216,9 +208,8 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     expected = (shape[0], weight_size[0]) + g.out_hw
     if tuple(gshape) != expected:
         raise ValueError(f"grad_output must have shape {expected}, got {tuple(gshape)}")
-    backend = _backend(input, grad_output)
-    if backend is _cpu:
-        check_out(out, weight_size, dtype)
+    backend = backend_of(input, grad_output)
+    backend.check_out(out, weight_size, dtype)
     if shape[0] == 0:
         return _empty_batch(backend, weight_size, dtype, out)
     return backend.conv2d_weight(input, weight_size, grad_output, g, out)
@@ -242,9 +233,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, unbatched = _pool_input(input)
     shape, dtype = array_meta(x, "input")
     g = pool_geometry(shape, kernel_size, stride, padding, dilation, ceil_mode)
-    backend = _backend(x)
-    if backend is _cpu and not unbatched:
-        check_out(out, shape[:2] + g.out_hw, dtype)
+    backend = backend_of(x)
+    if not unbatched:
+        backend.check_out(out, shape[:2] + g.out_hw, dtype)
     if shape[0] == 0:
         y, idx = _empty_batch(backend, shape[:2] + g.out_hw, dtype, out), np.zeros(shape[:2] + g.out_hw, np.int64)
     else:
@@ -274,9 +265,8 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
         raise ValueError(f"indices must have the shape of grad_output {tuple(gshape)}, got {tuple(ishape)}")
     if tuple(gshape[:2]) != input_size[:2]:
         raise ValueError(f"input_size {input_size} must share (N, C) with grad_output {tuple(gshape)}")
-    backend = _backend(grad_output, indices)
-    if backend is _cpu:
-        check_out(out, input_size, gdtype)
+    backend = backend_of(grad_output, indices)
+    backend.check_out(out, input_size, gdtype)
     if input_size[0] == 0:
         return _empty_batch(backend, input_size, gdtype, out)
     return backend.max_pool2d_backward(grad_output, indices, input_size, out)
@@ -297,9 +287,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     shape, dtype = array_meta(x, "input")
     _check_divisor(divisor_override)
     g = pool_geometry(shape, kernel_size, stride, padding, 1, ceil_mode)
-    backend = _backend(x)
-    if backend is _cpu and not unbatched:
-        check_out(out, shape[:2] + g.out_hw, dtype)
+    backend = backend_of(x)
+    if not unbatched:
+        backend.check_out(out, shape[:2] + g.out_hw, dtype)
     if shape[0] == 0:
         return _empty_batch(backend, shape[:2] + g.out_hw, dtype, out)
     y = backend.avg_pool2d(x, g, count_include_pad, divisor_override, None if unbatched else out)
@@ -323,9 +313,8 @@ def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, paddi
     expected = input_size[:2] + g.out_hw
     if tuple(gshape) != expected:
         raise ValueError(f"grad_output must have shape {expected} for input_size {input_size}, got {tuple(gshape)}")
-    backend = _backend(grad_output)
-    if backend is _cpu:
-        check_out(out, input_size, gdtype)
+    backend = backend_of(grad_output)
+    backend.check_out(out, input_size, gdtype)
     if input_size[0] == 0:
         return _empty_batch(backend, input_size, gdtype, out)
     return backend.avg_pool2d_backward(grad_output, input_size, g, count_include_pad, divisor_override, out)
@@ -342,7 +331,7 @@ def adaptive_avg_pool2d(input, output_size):
     if kernel is not None:
         y = avg_pool2d(x, kernel, kernel)
     else:
-        y = _backend(x).adaptive_avg_pool2d(x, size)
+        y = backend_of(x).adaptive_avg_pool2d(x, size)
     return y[0] if unbatched else y
 
 
@@ -360,7 +349,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_size):
     kernel = _even_adaptive_kernel(input_size[2:], gshape[2:])
     if kernel is not None:
         return avg_pool2d_backward(grad_output, input_size, kernel, kernel)
-    return _backend(grad_output).adaptive_avg_pool2d_backward(grad_output, input_size)
+    return backend_of(grad_output).adaptive_avg_pool2d_backward(grad_output, input_size)
 
 
 def _even_adaptive_kernel(in_hw, out_hw):
@@ -373,10 +362,8 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     """torch.nn.functional.adaptive_max_pool2d (windows as adaptive_avg_pool2d; int64 flat
     indices like max_pool2d). Host (numpy) arrays only: there is no CUDA kernel for it."""
     x, unbatched = _pool_input(input)
-    if is_cuda_array(x):
-        raise TypeError("adaptive_max_pool2d supports numpy (host) arrays only; there is no CUDA kernel for it")
-    size = adaptive_output_size(output_size, x.shape[2:])
-    y, idx = _cpu.adaptive_max_pool2d(np.ascontiguousarray(x), size)
+    size = adaptive_output_size(output_size, array_meta(x, "input")[0][2:])
+    y, idx = backend_of(x).adaptive_max_pool2d(x, size)
     if unbatched:
         y, idx = y[0], idx[0]
     return (y, idx) if return_indices else y
@@ -407,14 +394,9 @@ def linear(input, weight, bias=None):
         check_same_dtype(dtype, bdtype, "input", "bias")
         if tuple(bshape) != (wshape[0],):
             raise ValueError(f"bias must have shape ({wshape[0]},), got {tuple(bshape)}")
-    backend = _backend(input, weight, bias)
-    if backend is not _cpu:  # the CUDA kernels take (rows, in): flatten the leading dims
-        y = backend.linear(input.reshape(-1, wshape[1]), weight, bias)
-        return y.reshape(tuple(shape[:-1]) + (wshape[0],))
-    y = input @ weight.T
-    if bias is not None:
-        y += bias
-    return y
+    # the backends take (rows, in): flatten the leading dims
+    y = backend_of(input, weight, bias).linear(input.reshape(-1, wshape[1]), weight, bias)
+    return y.reshape(tuple(shape[:-1]) + (wshape[0],))
 
 
 def linear_backward(input, weight, grad_output, needs_bias=True):
@@ -434,29 +416,16 @@ def linear_backward(input, weight, grad_output, needs_bias=True):
     if tuple(gshape) != tuple(shape[:-1]) + (wshape[0],):
         raise ValueError(f"grad_output must have shape {tuple(shape[:-1]) + (wshape[0],)}, got {tuple(gshape)}")
     x2, g2 = input.reshape(-1, wshape[1]), grad_output.reshape(-1, wshape[0])
-    backend = _backend(input, weight, grad_output)
-    if backend is not _cpu:
-        gx, gw, gb = backend.linear_backward(x2, weight, g2, needs_bias)
-    else:
-        gx, gw = g2 @ weight, g2.T @ x2
-        gb = g2.sum(axis=0) if needs_bias else None
+    gx, gw, gb = backend_of(input, weight, grad_output).linear_backward(x2, weight, g2, needs_bias)
     return gx.reshape(tuple(shape)), gw, gb
 
 
 def relu(input, inplace=False):
     """max(input, 0); NaN propagates, as torch.relu. inplace=True writes the result into input."""
     input = as_float_array(input, "input")
-    backend = _backend(input)
+    backend = backend_of(input)
     y = backend.relu(input)
-    return _write_into(input, y, backend) if inplace else y
-
-
-def _write_into(input, result, backend):
-    """input overwritten with result, for inplace=True (torch's in-place variants)."""
-    if backend is _cpu:
-        input[...] = result
-        return input
-    return backend.copy_into(input, result)
+    return backend.copy_into(input, y) if inplace else y
 
 
 def _grad_and_saved(grad_output, saved, saved_name):
@@ -475,41 +444,25 @@ def _grad_and_saved(grad_output, saved, saved_name):
 def relu_backward(grad_output, output):
     """Gradient of relu given its output (or input: the sign is the same)."""
     grad_output, output = _grad_and_saved(grad_output, output, "output")
-    return _backend(grad_output, output).relu_backward(grad_output, output)
+    return backend_of(grad_output, output).relu_backward(grad_output, output)
 
 
 def sigmoid(input):
     input = as_float_array(input, "input")
-    backend = _backend(input)
-    if backend is not _cpu:
-        return backend.sigmoid(input)
-    # split by sign so exp never overflows
-    out = np.empty_like(input)
-    pos = input >= 0
-    out[pos] = 1 / (1 + np.exp(-input[pos]))
-    e = np.exp(input[~pos])
-    out[~pos] = e / (1 + e)
-    return out
+    return backend_of(input).sigmoid(input)
 
 
 def sigmoid_backward(grad_output, output):
-    backend = _backend(grad_output, output)
-    if backend is not _cpu:
-        return backend.sigmoid_backward(grad_output, output)
-    return grad_output * output * (1 - output)
+    return backend_of(grad_output, output).sigmoid_backward(grad_output, output)
 
 
 def tanh(input):
     input = as_float_array(input, "input")
-    backend = _backend(input)
-    return backend.tanh(input) if backend is not _cpu else np.tanh(input)
+    return backend_of(input).tanh(input)
 
 
 def tanh_backward(grad_output, output):
-    backend = _backend(grad_output, output)
-    if backend is not _cpu:
-        return backend.tanh_backward(grad_output, output)
-    return grad_output * (1 - output * output)
+    return backend_of(grad_output, output).tanh_backward(grad_output, output)
 
 
 def _check_dim(shape, dim):
@@ -529,16 +482,11 @@ def _softmax_like(name, input, dim, dtype):
         input = _cast(input, np.dtype(dtype))
     if len(shape) == 0:
         return _softmax_like(name, input.reshape(1), 0, None).reshape(())
-    return getattr(_backend(input), name)(input, dim)
+    return getattr(backend_of(input), name)(input, dim)
 
 
 def _cast(a, dtype):
-    if isinstance(a, np.ndarray):
-        return a.astype(dtype, copy=False)
-    if array_meta(a, "input")[1] == dtype:
-        return a
-    from fastconv import cuda as cuda_backend
-    return cuda_backend.cast(a, dtype)
+    return a if array_meta(a, "input")[1] == dtype else backend_of(a).cast(a, dtype)
 
 
 def log_softmax(input, dim=-1, *, dtype=None):
@@ -563,15 +511,13 @@ def _softmax_grad_args(grad_output, output, dim):
 def softmax_backward(grad_output, output, dim):
     """Gradient of softmax given its output."""
     g, y, d = _softmax_grad_args(grad_output, output, dim)
-    return _backend(g, y).softmax_backward(g, y, d).reshape(array_meta(grad_output, "grad_output")[0])
+    return backend_of(g, y).softmax_backward(g, y, d).reshape(array_meta(grad_output, "grad_output")[0])
 
 
 def log_softmax_backward(grad_output, output, dim):
     """Gradient of log_softmax given its output (host arrays only)."""
     g, y, d = _softmax_grad_args(grad_output, output, dim)
-    if _backend(g, y) is not _cpu:
-        raise TypeError("log_softmax_backward supports numpy (host) arrays only")
-    return _cpu.log_softmax_backward(g, y, d).reshape(array_meta(grad_output, "grad_output")[0])
+    return backend_of(g, y).log_softmax_backward(g, y, d).reshape(array_meta(grad_output, "grad_output")[0])
 
 
 def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing):
@@ -626,17 +572,6 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
     return input, target, weight, unbatched
 
 
-def _check_cuda_cross_entropy(input, target, weight, ignore_index, grad_output=None):
-    """The CUDA kernels cover (N, C) logits with class-index targets; name what they lack."""
-    options = [name for name, unsupported in (
-        ("weight", weight is not None), ("ignore_index", ignore_index != -100),
-        ("class-probability targets", array_meta(target, "target")[1].kind == "f"),
-        ("K-dimensional input (N, C, d1, ...)", len(array_meta(input, "input")[0]) > 2),
-        ("grad_output", grad_output is not None)) if unsupported]
-    if options:
-        raise TypeError(f"cross_entropy on CUDA arrays does not support {', '.join(options)}; use numpy arrays")
-
-
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """torch.nn.functional.cross_entropy from logits, computed stably through log_softmax.
 
@@ -646,12 +581,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     mean. reduction 'mean' | 'sum' | 'none'; label_smoothing in [0, 1].
     """
     x, t, w, unbatched = _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing)
-    backend = _backend(x, t, w)
-    if backend is not _cpu:
-        _check_cuda_cross_entropy(x, t, w, ignore_index)
-        loss = backend.cross_entropy(x, t, reduction, label_smoothing)
-    else:
-        loss = _cpu.cross_entropy(x, t, w, ignore_index, reduction, float(label_smoothing))
+    loss = backend_of(x, t, w).cross_entropy(x, t, w, ignore_index, reduction, float(label_smoothing))
     return loss[0] if unbatched and reduction == "none" else loss
 
 
@@ -660,21 +590,17 @@ def cross_entropy_backward(input, target, weight=None, *, ignore_index=-100, red
     """d(cross_entropy)/d(input), same arguments as cross_entropy. grad_output: the gradient
     arriving at the loss (a scalar, or the loss's shape for reduction='none'); None means 1."""
     x, t, w, unbatched = _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing)
-    backend = _backend(x, t, w)
-    if backend is not _cpu:
-        _check_cuda_cross_entropy(x, t, w, ignore_index, grad_output)
-        grad = backend.cross_entropy_backward(x, t, reduction, label_smoothing)
-        return grad[0] if unbatched else grad
-    loss_shape = (x.shape[:1] + x.shape[2:]) if reduction == "none" else ()
-    if grad_output is None:
-        grad_output = np.ones(loss_shape, x.dtype)
-    else:
+    if grad_output is not None:
+        shape = tuple(array_meta(x, "input")[0])
+        loss_shape = shape[:1] + shape[2:] if reduction == "none" else ()
         grad_output = as_float_array(grad_output, "grad_output")
+        gshape = tuple(array_meta(grad_output, "grad_output")[0])
         expected = loss_shape if not unbatched else ()
-        if grad_output.shape != expected:
-            raise ValueError(f"grad_output must have the loss's shape {expected}, got {grad_output.shape}")
+        if gshape != expected:
+            raise ValueError(f"grad_output must have the loss's shape {expected}, got {gshape}")
         grad_output = grad_output.reshape(loss_shape)
-    grad = _cpu.cross_entropy_backward(x, t, w, ignore_index, reduction, float(label_smoothing), grad_output)
+    grad = backend_of(x, t, w, grad_output).cross_entropy_backward(x, t, w, ignore_index, reduction,
+                                                                   float(label_smoothing), grad_output)
     return grad[0] if unbatched else grad
 
 
@@ -699,15 +625,10 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, retur
         generator = np.random.default_rng(generator)
     elif not isinstance(generator, np.random.Generator):
         raise TypeError(f"generator must be a numpy Generator, an int seed or None, got {type(generator).__name__}")
-    backend = _backend(input)
-    if backend is _cpu:
-        y, mask = _cpu.dropout_mask_mul(input, float(p), generator)
-    elif p == 1:
-        y, mask = backend.zeros_like(input), backend.zeros_like(input)
-    else:
-        y, mask = backend.dropout_mask_mul(input, float(p), generator)
+    backend = backend_of(input)
+    y, mask = backend.dropout_mask_mul(input, float(p), generator)
     if inplace:
-        y = _write_into(input, y, backend)
+        y = backend.copy_into(input, y)
     return (y, mask) if return_mask else y
 
 
@@ -716,5 +637,4 @@ def dropout_backward(grad_output, mask):
     if mask is None:
         return as_float_array(grad_output, "grad_output")
     grad_output, mask = _grad_and_saved(grad_output, mask, "mask")
-    backend = _backend(grad_output, mask)
-    return grad_output * mask if backend is _cpu else backend.mul(grad_output, mask)
+    return backend_of(grad_output, mask).mul(grad_output, mask)

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastconv._geometry import conv_output_size, pool_output_size  # the one formula
+
 
 def _pair(v):
     return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _taps(xp, r, s, oh, ow, stride, dilation):
@@ -84,17 +82,6 @@ def conv2d_weight(x, weight_size, grad_output, stride=1, padding=0, dilation=1, 
                 dw[g * kg:(g + 1) * kg, :, r, s] = np.einsum(
                     "nkhw,nchw->kc", dyg, _taps(xg, r, s, oh, ow, stride, dilation))
     return dw
-
-
-def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
-    """PyTorch's pooling output size, including the ceil_mode rule that the last window
-    must start inside the input or the left padding."""
-    eff = dilation * (kernel - 1) + 1
-    num = size + 2 * padding - eff
-    out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):

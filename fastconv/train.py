@@ -8,7 +8,7 @@ import numpy as np
 
 from fastconv.data.loader import DataLoader
 from fastconv.nn import CrossEntropyLoss
-from fastconv.nn._ops import check_device, to_device, to_host
+from fastconv.device import check_device, to_device, to_host
 
 
 @contextlib.contextmanager

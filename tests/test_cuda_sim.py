@@ -160,11 +160,12 @@ def test_algorithm_choice_and_errors():
     from fastconv.cuda import choose_algorithm
     from fastconv._geometry import conv_geometry
     big = conv_geometry((1, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1, 1)
-    assert choose_algorithm("auto", (64, 64, 3, 3), big) == 4
+    assert choose_algorithm("auto", (1, 64, 16, 16), (64, 64, 3, 3), big) == "winograd_f4"
+    assert choose_algorithm("winograd", (1, 64, 16, 16), (64, 64, 3, 3), big) == "winograd_f4"
     small = conv_geometry((1, 3, 16, 16), (8, 3, 3, 3), 1, 1, 1, 1)
-    assert choose_algorithm("auto", (8, 3, 3, 3), small) == "direct"
+    assert choose_algorithm("auto", (1, 3, 16, 16), (8, 3, 3, 3), small) == "direct"
     strided = conv_geometry((1, 64, 16, 16), (64, 64, 3, 3), 2, 1, 1, 1)
-    assert choose_algorithm("auto", (64, 64, 3, 3), strided) == "direct"
+    assert choose_algorithm("auto", (1, 64, 16, 16), (64, 64, 3, 3), strided) == "direct"
     x, w5 = dev(np.zeros((1, 1, 8, 8), np.float32)), dev(np.zeros((1, 1, 5, 5), np.float32))
     with pytest.raises(ValueError, match="algorithm"):
         F.conv2d(x, w5, algorithm="winograd")

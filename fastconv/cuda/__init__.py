@@ -1,4 +1,5 @@
-"""The CUDA backend: Numba CUDA kernels behind the same interface as fastconv._cpu.
+"""The CUDA backend: Numba CUDA kernels implementing fastconv.device.BACKEND_OPS, the same
+names and signatures as fastconv._cpu (tests/test_backend_interface.py checks it).
 
 fastconv.functional validates arguments, then calls these functions with arrays exposing
 ``__cuda_array_interface__`` (Numba device arrays, CuPy arrays, PyTorch CUDA tensors); results
@@ -18,8 +19,8 @@ import numpy as _np
 if not hasattr(_np, "row_stack"):
     _np.row_stack = _np.vstack
 
-ALGORITHMS = ("auto", "direct", "winograd", "winograd_f2", "winograd_f4")
-_WINOGRAD_TILE = {"winograd": 4, "winograd_f2": 2, "winograd_f4": 4}
+# The Winograd tiles these kernels implement (F(6,3) is CPU-only).
+WINOGRAD_TILES = {"winograd_f2": 2, "winograd_f4": 4}
 
 
 def device_info():
@@ -31,28 +32,30 @@ def device_info():
     return _device.device_info()
 
 
-def choose_algorithm(requested, w_shape, g, pad_ok=True):
-    """'direct' or a Winograd tile size m (2 or 4).
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False):
+    """'direct' or 'winograd_f2' / 'winograd_f4' (fastconv._algorithm.choose, with the rule below
+    as this backend's cost model).
 
-    auto: F(4x4,3x3) for 3x3 stride-1 layers with at least 32 channels per group in and out
-    and an output of at least 8x8 (where the transforms are amortised and tiles are mostly
-    full), direct otherwise. This threshold is a first guess, not yet measured on a GPU:
-    bench/bench_cuda.py times both on the VGG-16 layers.
+    F(4x4,3x3) for 3x3 stride-1 layers with at least 32 channels per group in and out and an
+    output of at least 8x8 (where the transforms are amortised and tiles are mostly full),
+    direct otherwise; "winograd" means F(4x4,3x3). This threshold is a first guess, not yet
+    measured on a GPU: bench/bench_cuda.py times both on the VGG-16 layers.
     """
-    if requested not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {ALGORITHMS} on CUDA, got {requested!r}")
-    from fastconv.cuda.conv_winograd import supports
-    ok = supports(w_shape, g) and pad_ok
-    if requested == "direct":
-        return "direct"
-    if requested == "auto":
+    from fastconv import _algorithm
+
+    def cheapest(allow_direct):
+        g = geometry
         big = w_shape[0] // g.groups >= 32 and w_shape[1] >= 32 and min(g.out_hw) >= 8
-        return 4 if ok and big else "direct"
-    if not ok:
-        raise ValueError(f"algorithm={requested!r} needs a 3x3 kernel with stride 1 and dilation 1"
-                         f"{'' if pad_ok else ' and padding <= 2'}; got kernel {tuple(w_shape[2:])}, "
-                         f"stride {g.stride}, dilation {g.dilation}, padding {g.padding}")
-    return _WINOGRAD_TILE[requested]
+        return "winograd_f4" if big or not allow_direct else "direct"
+
+    return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CUDA",
+                             cheapest=cheapest)
+
+
+def check_out(out, shape, dtype, name="out"):
+    """A user-supplied result array: a CUDA array of this shape and dtype, C-contiguous."""
+    from fastconv.cuda import _device
+    _device.check_out(out, shape, dtype, name)
 
 
 def _prep(*arrays):
@@ -66,23 +69,23 @@ def _prep(*arrays):
 def conv2d(x, w, bias, g, algorithm, out):
     from fastconv.cuda import _device, conv_direct, conv_winograd
     (x, w, bias), stream = _prep(x, w, bias)
-    algo = choose_algorithm(algorithm, w.shape, g)
+    algo = choose_algorithm(algorithm, x.shape, w.shape, g)
     shape = (x.shape[0], w.shape[0]) + tuple(g.out_hw)
     y = _device.check_out(out, shape, x.dtype) if out is not None else _device.empty(shape, x.dtype, stream)
     if algo == "direct":
         return conv_direct.conv2d(x, w, bias, g, y, stream)
-    return conv_winograd.conv2d(x, w, bias, g, algo, y, stream)
+    return conv_winograd.conv2d(x, w, bias, g, WINOGRAD_TILES[algo], y, stream)
 
 
 def conv2d_input(input_shape, w, dy, g, algorithm, out):
     from fastconv.cuda import _device, conv_direct, conv_winograd
     (w, dy), stream = _prep(w, dy)
-    algo = choose_algorithm(algorithm, w.shape, g, pad_ok=max(g.padding) <= 2)
     shape = tuple(input_shape)
+    algo = choose_algorithm(algorithm, shape, w.shape, g, input_grad=True)
     dx = _device.check_out(out, shape, dy.dtype) if out is not None else _device.empty(shape, dy.dtype, stream)
     if algo == "direct":
         return conv_direct.conv2d_input(shape, w, dy, g, dx, stream)
-    return conv_winograd.conv2d_input(shape, w, dy, g, algo, dx, stream)
+    return conv_winograd.conv2d_input(shape, w, dy, g, WINOGRAD_TILES[algo], dx, stream)
 
 
 def conv2d_weight(x, weight_shape, dy, g, out):
@@ -185,21 +188,44 @@ def log_softmax(x, dim):
     return dense.log_softmax(x, dim, stream)
 
 
-def cross_entropy(x, target, reduction, label_smoothing):
+def _check_cross_entropy(target, weight, ignore_index, x, grad_output=None):
+    """The kernels cover (N, C) logits with class-index targets; name what they lack."""
+    from fastconv._validate import array_meta
+    options = [name for name, unsupported in (
+        ("weight", weight is not None), ("ignore_index", ignore_index != -100),
+        ("class-probability targets", array_meta(target, "target")[1].kind == "f"),
+        ("K-dimensional input (N, C, d1, ...)", len(array_meta(x, "input")[0]) > 2),
+        ("grad_output", grad_output is not None)) if unsupported]
+    if options:
+        raise TypeError(f"cross_entropy on CUDA arrays does not support {', '.join(options)}; use numpy arrays")
+
+
+def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing):
     from fastconv.cuda import dense
+    _check_cross_entropy(target, weight, ignore_index, x)
     (x, target), stream = _prep(x, target)
     return dense.cross_entropy(x, target, reduction, label_smoothing, stream)
 
 
-def cross_entropy_backward(x, target, reduction, label_smoothing):
+def cross_entropy_backward(x, target, weight, ignore_index, reduction, label_smoothing, grad_output):
     from fastconv.cuda import dense
+    _check_cross_entropy(target, weight, ignore_index, x, grad_output)
     (x, target), stream = _prep(x, target)
     return dense.cross_entropy_backward(x, target, reduction, label_smoothing, stream)
 
 
+def log_softmax_backward(dy, y, dim):
+    raise TypeError("log_softmax_backward supports numpy (host) arrays only; there is no CUDA kernel for it")
+
+
+def adaptive_max_pool2d(x, output_size):
+    raise TypeError("adaptive_max_pool2d supports numpy (host) arrays only; there is no CUDA kernel for it")
+
+
 # ---------------------------------------------------------------------------- training helpers
-# The functions fastconv.nn._ops and the optimizers look up by name for CUDA arrays
-# (kernels in fastconv.cuda.training). Results are Numba device arrays on the inputs' stream.
+# Used by fastconv.nn and the optimizers through fastconv.device.backend_of (kernels in
+# fastconv.cuda.training, dense_backward, adaptive_pool, optim). Results are Numba device arrays
+# on the inputs' stream.
 
 def _prep_any(*arrays):
     # like _prep, without forcing contiguity (in-place targets must stay the caller's array)
@@ -209,9 +235,9 @@ def _prep_any(*arrays):
 
 
 def bias_grad(dy):
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (dy,), stream = _prep(dy)
-    return training.bias_grad(dy, stream)
+    return dense_backward.bias_grad(dy, stream)
 
 
 def accumulate(acc, g):
@@ -229,15 +255,18 @@ def mul(a, b):
 
 
 def dropout_mask_mul(x, p, rng):
+    """(x * mask, mask) with mask = Bernoulli(1-p) / (1-p) (all zeros for p = 1)."""
     from fastconv.cuda import training
+    if p == 1.0:
+        return zeros_like(x), zeros_like(x)
     (x,), stream = _prep(x)
     return training.dropout_mask_mul(x, p, rng, stream)
 
 
-def softmax_backward(grad_output, output, dim):
-    from fastconv.cuda import training
-    (grad_output, output), stream = _prep(grad_output, output)
-    return training.softmax_backward(grad_output, output, dim, stream)
+def softmax_backward(dy, y, dim):
+    from fastconv.cuda import dense_backward
+    (dy, y), stream = _prep(dy, y)
+    return dense_backward.softmax_backward(dy, y, dim, stream)
 
 
 def copy_into(dst, src):
@@ -262,27 +291,27 @@ def cast(a, dtype):
 
 def mse_loss(input, target, reduction):
     """(0-d device loss, device diff = input - target)."""
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (input, target), stream = _prep(input, target)
-    return training.mse_loss(input, target, reduction, stream)
+    return dense_backward.mse_loss(input, target, reduction, stream)
 
 
 def mse_backward(diff, reduction):
-    from fastconv.cuda import training
+    from fastconv.cuda import dense_backward
     (diff,), stream = _prep(diff)
-    return training.mse_backward(diff, reduction, stream)
+    return dense_backward.mse_backward(diff, reduction, stream)
 
 
 def adaptive_avg_pool2d(x, output_size):
-    from fastconv.cuda import training
+    from fastconv.cuda import adaptive_pool
     (x,), stream = _prep(x)
-    return training.adaptive_avg_pool2d(x, tuple(output_size), stream)
+    return adaptive_pool.adaptive_avg_pool2d(x, tuple(output_size), stream)
 
 
 def adaptive_avg_pool2d_backward(dy, input_shape):
-    from fastconv.cuda import training
+    from fastconv.cuda import adaptive_pool
     (dy,), stream = _prep(dy)
-    return training.adaptive_avg_pool2d_backward(dy, tuple(input_shape), stream)
+    return adaptive_pool.adaptive_avg_pool2d_backward(dy, tuple(input_shape), stream)
 
 
 def zeros_like(a):
@@ -293,13 +322,13 @@ def zeros_like(a):
 
 def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first):
     """Fused torch.optim.SGD update of the CUDA array p in place (and of buf, the momentum buffer)."""
-    from fastconv.cuda import training
+    from fastconv.cuda import optim
     (p, grad, buf), stream = _prep_any(p, grad, buf)
-    training.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first, stream)
+    optim.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first, stream)
 
 
 def adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay):
     """Fused torch.optim.Adam update of the CUDA array p (and its moments m, v) in place."""
-    from fastconv.cuda import training
+    from fastconv.cuda import optim
     (p, grad, m, v), stream = _prep_any(p, grad, m, v)
-    training.adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay, stream)
+    optim.adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay, stream)

@@ -163,3 +163,11 @@ def workspace(role, shape, dtype, stream):
 def release_workspaces():
     """Drop the cached scratch buffers (their memory returns to Numba's allocator)."""
     _WORKSPACES.clear()
+
+
+def check_pair(a, b, what=("a", "b")):
+    """Two device arrays of one shape and dtype (the element-wise kernels' operands)."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{what[0]} {tuple(a.shape)} and {what[1]} {tuple(b.shape)} must have the same shape")
+    if np.dtype(a.dtype) != np.dtype(b.dtype):
+        raise TypeError(f"{what[0]} has dtype {a.dtype} but {what[1]} has dtype {b.dtype}; they must match")

@@ -3,6 +3,15 @@ from __future__ import annotations
 
 from numba import cuda
 
+from fastconv.cuda import _device
+
+RED_THREADS = 128          # reduction block (a power of two); 32 under the simulator
+RED_THREADS_SIM = 32
+
+
+def red_threads():
+    return RED_THREADS_SIM if _device.SIMULATOR else RED_THREADS
+
 
 # inline: compile_ptx (the sm_90 check without a GPU) cannot compile a separately dispatched
 # device function, which asks the driver for the current device.

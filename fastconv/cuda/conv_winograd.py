@@ -8,13 +8,9 @@ with alpha = m + 2 and the tiles t running over (n, tile row, tile col) of the o
 Transforms multiply by the full constant matrices (zeros included): they are a small share of
 the work next to the GEMM, which is where the alpha^2 / (m^2 * 9) multiply saving lives.
 
-Matrices (Lavin & Gray; F(4,3) with the points 0, +-1, +-2, inf):
-F(2,3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
-        G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
-        A^T = [1 1 1 0; 0 1 -1 -1]
-F(4,3): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
-        G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
-        A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+Matrices: the same float64 Toom-Cook construction the CPU backend uses (fastconv._C.winograd_matrices,
+csrc/conv/winograd_matrices.cpp, where they are written out), so both backends compute F(2,3) from
+the points 0, +-1, inf and F(4,3) from 0, +-1, +-1/2, inf, with the same fp32 error.
 """
 from __future__ import annotations
 
@@ -23,25 +19,20 @@ import functools
 import numpy as np
 from numba import cuda, from_dtype
 
+from fastconv import _C
 from fastconv.cuda import _device, _igemm
 
-_MATS = {
-    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
-        np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float64),
-        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)),
-    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64),
-        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64),
-        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
-                  [0, 1, -1, 8, -8, 1]], np.float64)),
-}
+
+def _matrices(m):
+    """(B^T, G, A^T) of F(m x m, 3 x 3) in float64, from the CPU backend's builder."""
+    AT, G, BT, _ = _C.winograd_matrices(m)
+    return BT, G, AT
 
 
 @functools.lru_cache(maxsize=None)
 def _kernels(m, dtype):
     nbt = from_dtype(np.dtype(dtype))
-    BT, G, AT = (a.astype(dtype) for a in _MATS[m])   # closure arrays: compiled in as constants
+    BT, G, AT = (a.astype(dtype) for a in _matrices(m))   # closure arrays: compiled in as constants
     AL = m + 2
 
     @cuda.jit
@@ -165,10 +156,6 @@ def _kernels(m, dtype):
 @functools.lru_cache(maxsize=None)
 def _no_bias(dtype):
     return cuda.device_array(0, dtype=np.dtype(dtype))
-
-
-def supports(w_shape, g):
-    return tuple(w_shape[2:]) == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1)
 
 
 def conv2d(x, w, bias, g, m, y, stream):

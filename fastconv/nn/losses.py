@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastconv import functional as F
-from fastconv._validate import is_cuda_array
+from fastconv.device import backend_of, device_of, move, to_host
 from fastconv.nn import _ops
 
 
@@ -24,7 +24,7 @@ class CrossEntropyLoss:
     def __call__(self, logits, target):
         self._saved = (logits, target)
         loss = F.cross_entropy(logits, target, reduction=self.reduction, label_smoothing=self.label_smoothing)
-        return float(_ops.to_host(loss) if is_cuda_array(loss) else loss)
+        return float(to_host(loss))
 
     def backward(self):
         logits, target = self._saved
@@ -42,26 +42,13 @@ class MSELoss:
         self._diff = None
 
     def __call__(self, input, target):
-        if is_cuda_array(input):
-            from fastconv import cuda
-            target = _ops.to_device(target)
-            if np.dtype(target.dtype) != np.dtype(input.dtype):
-                target = _ops.cast(target, input.dtype)
-            if tuple(input.shape) != tuple(target.shape):
-                raise ValueError(f"target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}")
-            loss, self._diff = cuda.mse_loss(input, target, self.reduction)
-            return float(_ops.to_host(loss))
-        input = np.asarray(input)
-        target = np.asarray(target, dtype=input.dtype)
-        if input.shape != target.shape:
-            raise ValueError(f"target shape {target.shape} must equal input shape {input.shape}")
-        self._diff = input - target
-        s = float(np.sum(self._diff * self._diff))
-        return s / self._diff.size if self.reduction == "mean" else s
+        if device_of(input) == "cpu":
+            input = np.asarray(input)
+        target = _ops.cast(move(target, device_of(input)), input.dtype)  # onto input's device and dtype
+        if tuple(input.shape) != tuple(target.shape):
+            raise ValueError(f"target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}")
+        loss, self._diff = backend_of(input).mse_loss(input, target, self.reduction)
+        return float(to_host(loss))
 
     def backward(self):
-        if is_cuda_array(self._diff):
-            from fastconv import cuda
-            return cuda.mse_backward(self._diff, self.reduction)
-        g = 2 * self._diff
-        return g / g.size if self.reduction == "mean" else g
+        return backend_of(self._diff).mse_backward(self._diff, self.reduction)

@@ -1,26 +1,19 @@
 """SGD and Adam with torch.optim semantics (weight decay as L2 added to the gradient).
 Updates run in place on the parameter arrays, reusing state buffers (no per-step allocation
-beyond one temporary). Parameters whose data is a CUDA array are updated by one fused kernel
-each (fastconv.cuda.sgd_step / adam_step), with their state buffers on the device too; state
+beyond one temporary), by the backend of the parameter's array (fastconv.device.backend_of:
+numpy on the host, one fused kernel per parameter on CUDA, with the state buffers there too); state
 created on the other device (the model moved after some steps) is moved once, on first use."""
 from __future__ import annotations
 
-import math
-
-from fastconv.nn import _ops
+from fastconv.device import backend_of, device_of, move
 from fastconv.nn.module import Module, Parameter
-
-
-def _cuda_fn(name):
-    from fastconv import cuda  # lazily: numba is optional
-    return getattr(cuda, name)
 
 
 def _on_device_of(buf, like):
     """buf on the device `like` lives on (a one-time move after Module.to)."""
-    if buf is None or _ops.is_host(buf) == _ops.is_host(like):
+    if buf is None or device_of(buf) == device_of(like):
         return buf
-    return _ops.move(buf, "cpu" if _ops.is_host(like) else "cuda")
+    return move(buf, device_of(like))
 
 
 def _param_list(params):
@@ -60,36 +53,17 @@ class SGD(Optimizer):
         self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
 
     def step(self):
-        mu = self.momentum
         for p in self.params:
             if p.grad is None:
                 continue
-            if not _ops.is_host(p.data):
-                self._step_device(p)
-                continue
-            g = p.grad
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
-            if mu:
-                buf = self.state.get(id(p))
-                if buf is not None and not _ops.is_host(buf):  # the model came back from the GPU
-                    buf = self.state[id(p)] = _ops.to_host(buf)
-                if buf is None:
-                    buf = self.state[id(p)] = g.copy()
-                else:
-                    buf *= mu
-                    buf += (1 - self.dampening) * g
-                g = g + mu * buf if self.nesterov else buf
-            p.data -= self.lr * g
-
-    def _step_device(self, p):
-        buf, first = None, False
-        if self.momentum:
-            buf = _on_device_of(self.state.get(id(p)), p.data)
-            if buf is None:
-                buf, first = _cuda_fn("zeros_like")(p.data), True
-            self.state[id(p)] = buf
-        _cuda_fn("sgd_step")(p.data, p.grad, buf, self.lr, self.momentum, self.dampening, self.weight_decay,
+            backend = backend_of(p.data)
+            buf, first = None, False
+            if self.momentum:
+                buf = _on_device_of(self.state.get(id(p)), p.data)
+                if buf is None:  # the first step: sgd_step sets buf to the gradient
+                    buf, first = backend.zeros_like(p.data), True
+                self.state[id(p)] = buf
+            backend.sgd_step(p.data, p.grad, buf, self.lr, self.momentum, self.dampening, self.weight_decay,
                              self.nesterov, first)
 
 
@@ -110,25 +84,10 @@ class Adam(Optimizer):
         for p in self.params:
             if p.grad is None:
                 continue
+            backend = backend_of(p.data)
             st = self.state.get(id(p))
             if st is not None:
                 st = self.state[id(p)] = tuple(_on_device_of(a, p.data) for a in st)
-            if not _ops.is_host(p.data):
-                if st is None:
-                    zeros = _cuda_fn("zeros_like")
-                    st = self.state[id(p)] = (zeros(p.data), zeros(p.data))
-                _cuda_fn("adam_step")(p.data, p.grad, st[0], st[1], self.lr, b1, b2, c1, c2, self.eps,
-                                      self.weight_decay)
-                continue
-            g = p.grad
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
-            if st is None:
-                st = self.state[id(p)] = (g * 0, g * 0)
-            m, v = st
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            denom = (v ** 0.5) / math.sqrt(c2) + self.eps
-            p.data -= (self.lr / c1) * m / denom
+            else:
+                st = self.state[id(p)] = (backend.zeros_like(p.data), backend.zeros_like(p.data))
+            backend.adam_step(p.data, p.grad, st[0], st[1], self.lr, b1, b2, c1, c2, self.eps, self.weight_decay)

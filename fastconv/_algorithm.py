@@ -1,0 +1,51 @@
+"""Convolution algorithm names and the one contract for choosing among them.
+
+fastconv.functional validates the requested name once (check_algorithm). Each backend's
+choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False) returns "direct" or
+one of its Winograd tile names through choose() below, supplying the tiles it has and its cost
+model; what Winograd can run at all (winograd_unsupported) is the same on every backend.
+"""
+from __future__ import annotations
+
+ALGORITHMS = ("auto", "direct", "winograd", "winograd_f2", "winograd_f4", "winograd_f6")
+
+# Winograd F(m x m, 3 x 3) output tile per algorithm name.
+WINOGRAD_TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
+
+
+def check_algorithm(requested):
+    if requested not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {requested!r}")
+
+
+def winograd_unsupported(w_shape, geometry, input_grad=False):
+    """Why Winograd cannot run this convolution (None when it can)."""
+    r, s = w_shape[2], w_shape[3]
+    if (r, s) != (3, 3):
+        return f"Winograd needs a 3x3 kernel, got {r}x{s}"
+    if tuple(geometry.stride) != (1, 1):
+        return f"Winograd needs stride 1, got stride={tuple(geometry.stride)}"
+    if tuple(geometry.dilation) != (1, 1):
+        return f"Winograd needs dilation 1, got dilation={tuple(geometry.dilation)}"
+    if input_grad and max(geometry.padding) > 2:
+        return f"the Winograd input gradient needs padding <= 2, got padding={tuple(geometry.padding)}"
+    return None
+
+
+def choose(requested, w_shape, geometry, input_grad, *, tiles, backend, cheapest):
+    """The algorithm a backend runs for a validated request.
+
+    tiles: the Winograd names the backend implements. cheapest(allow_direct): the backend's cost
+    model, called only for shapes Winograd can run, returning its cheapest algorithm ("direct"
+    only when allow_direct). backend names the backend in errors."""
+    if requested == "direct":
+        return "direct"
+    reason = winograd_unsupported(w_shape, geometry, input_grad)
+    if requested == "auto":
+        return "direct" if reason else cheapest(True)
+    if requested != "winograd" and requested not in tiles:
+        raise ValueError(f"algorithm={requested!r} is not implemented on the {backend} backend; "
+                         f"it has {('auto', 'direct', 'winograd') + tuple(tiles)}")
+    if reason:
+        raise ValueError(f"algorithm={requested!r} cannot run this convolution: {reason}")
+    return cheapest(False) if requested == "winograd" else requested
