@@ -103,7 +103,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     g = conv_geometry(shape, wshape, stride, padding, dilation, groups)
     backend = backend_of(input, weight, bias)
     backend.check_out(out, (shape[0], wshape[0]) + g.out_hw, dtype)
-    if shape[0] == 0:
+    if shape[0] == 0:  # nothing to compute, but an algorithm that cannot run this shape is still refused
+        backend.choose_algorithm(algorithm, shape, wshape, g)
         return _empty_batch(backend, (0, wshape[0]) + g.out_hw, dtype, out)
     return backend.conv2d(input, weight, bias, g, algorithm, out)
 
@@ -184,6 +185,7 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     backend = backend_of(weight, grad_output)
     backend.check_out(out, input_size, gdtype)
     if input_size[0] == 0:
+        backend.choose_algorithm(algorithm, input_size, wshape, g, input_grad=True)
         return _empty_batch(backend, input_size, gdtype, out)
     return backend.conv2d_input(input_size, weight, grad_output, g, algorithm, out)
 
