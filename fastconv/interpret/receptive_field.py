@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastconv import nn
+from fastconv._geometry import adaptive_output_size, pool_output_size
 from fastconv.interpret._engine import check_model
 
 
@@ -76,24 +77,17 @@ def _window(layer, in_hw):
         k = _pair(kernel)
         return k, k if stride is None else _pair(stride), _pair(padding), (1, 1), bool(ceil_mode)
     if isinstance(layer, nn.AdaptiveAvgPool2d):
-        if tuple(in_hw) == layer.output_size:
+        out_hw = adaptive_output_size(layer.output_size, in_hw)
+        if tuple(in_hw) == out_hw:
             return None
         # torch's bins [floor(i n / o), ceil((i + 1) n / o)): the widest bin and the mean step
         # (exact when o divides n)
-        k = tuple(-(-n // o) + (1 if n % o else 0) for n, o in zip(in_hw, layer.output_size))
-        s = tuple(max(1, n // o) for n, o in zip(in_hw, layer.output_size))
+        k = tuple(-(-n // o) + (1 if n % o else 0) for n, o in zip(in_hw, out_hw))
+        s = tuple(max(1, n // o) for n, o in zip(in_hw, out_hw))
         return k, s, (0, 0), (1, 1), False
     if isinstance(layer, (nn.Flatten, nn.Linear)):
         return "global"
     return None
-
-
-def _out_len(n, k, s, p, d, ceil_mode):
-    span = n + 2 * p - d * (k - 1) - 1
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= n + p:  # torch: the last window must start inside the input
-        out -= 1
-    return out
 
 
 def receptive_field(model, input_size):
@@ -114,7 +108,7 @@ def receptive_field(model, input_size):
         elif window is not None:
             k, s, p, d, ceil_mode = window
             k_eff = tuple(d[a] * (k[a] - 1) + 1 for a in range(2))
-            out_hw = tuple(_out_len(out_hw[a], k[a], s[a], p[a], d[a], ceil_mode) for a in range(2))
+            out_hw = tuple(pool_output_size(out_hw[a], k[a], s[a], p[a], d[a], ceil_mode) for a in range(2))
             if min(out_hw) < 1:
                 raise ValueError(f"input_size {hw} is too small: layer {name!r} would have an empty output")
             start = tuple(start[a] + ((k_eff[a] - 1) / 2 - p[a]) * jump[a] for a in range(2))
