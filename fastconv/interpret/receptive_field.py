@@ -1,0 +1,126 @@
+"""Receptive fields: how much of the input each unit of each layer sees.
+
+For every layer, per axis: k_eff = d(k - 1) + 1, r_out = r_in + (k_eff - 1) j_in,
+j_out = j_in s, start_out = start_in + ((k_eff - 1)/2 - pad) j_in (the centre of the first
+unit, in input pixels; negative when padding reaches past the border). Pointwise layers keep
+all three; Flatten and Linear units see the whole input.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastconv import nn
+from fastconv.interpret._engine import check_model
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """One layer's receptive field. size, jump (effective stride) and output_size are (h, w)
+    ints; start is the (y, x) centre of the first unit's field in input pixels; params is the
+    layer's parameter count; kernel_weights the weights per (input, output) channel pair."""
+    name: str
+    kind: str
+    size: tuple
+    jump: tuple
+    start: tuple
+    params: int
+    kernel_weights: int
+    output_size: tuple
+
+    def box(self, y, x, input_size=None):
+        """(top, left, bottom, right), bottom/right exclusive, of unit (y, x)'s field; clipped
+        to [0, input_size) when input_size (h, w) is given."""
+        top = int(round(self.start[0] + y * self.jump[0] - (self.size[0] - 1) / 2))
+        left = int(round(self.start[1] + x * self.jump[1] - (self.size[1] - 1) / 2))
+        bottom, right = top + self.size[0], left + self.size[1]
+        if input_size is not None:
+            h, w = input_size
+            top, left, bottom, right = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+        return top, left, bottom, right
+
+
+def size_pair(input_size, name="input_size"):
+    """(h, w) from a positive int or a pair of positive ints; ValueError otherwise."""
+    items = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
+    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+                                  for v in items):
+        raise ValueError(f"{name} must be a positive int or (h, w), got {input_size!r}")
+    return int(items[0]), int(items[1])
+
+
+def _pair(v):
+    return (int(v), int(v)) if not isinstance(v, (tuple, list)) else (int(v[0]), int(v[1]))
+
+
+def _window(layer, in_hw):
+    """(kernel, stride, padding, dilation, ceil_mode) per axis of a windowed layer, or None for
+    pointwise layers; 'global' for layers whose units see everything."""
+    if isinstance(layer, nn.Conv2d):
+        k, s, d = layer.kernel_size, layer.stride, layer.dilation
+        if layer.padding == "valid":
+            p = (0, 0)
+        elif layer.padding == "same":
+            p = tuple(d[a] * (k[a] - 1) // 2 for a in range(2))
+        else:
+            p = layer.padding
+        return k, s, p, d, False
+    if isinstance(layer, nn.MaxPool2d):
+        k = _pair(layer.kernel_size)
+        s = k if layer.stride is None else _pair(layer.stride)
+        return k, s, _pair(layer.padding), _pair(layer.dilation), bool(layer.ceil_mode)
+    if isinstance(layer, nn.AvgPool2d):
+        kernel, stride, padding, ceil_mode = layer.args[:4]
+        k = _pair(kernel)
+        return k, k if stride is None else _pair(stride), _pair(padding), (1, 1), bool(ceil_mode)
+    if isinstance(layer, nn.AdaptiveAvgPool2d):
+        if tuple(in_hw) == layer.output_size:
+            return None
+        # torch's bins [floor(i n / o), ceil((i + 1) n / o)): the widest bin and the mean step
+        # (exact when o divides n)
+        k = tuple(-(-n // o) + (1 if n % o else 0) for n, o in zip(in_hw, layer.output_size))
+        s = tuple(max(1, n // o) for n, o in zip(in_hw, layer.output_size))
+        return k, s, (0, 0), (1, 1), False
+    if isinstance(layer, (nn.Flatten, nn.Linear)):
+        return "global"
+    return None
+
+
+def _out_len(n, k, s, p, d, ceil_mode):
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:  # torch: the last window must start inside the input
+        out -= 1
+    return out
+
+
+def receptive_field(model, input_size):
+    """receptive_field(model, input_size) -> [ReceptiveField], one per leaf layer in execution
+    order. input_size: an int (square) or (h, w). ValueError when a layer's output would be
+    empty at that size."""
+    model = check_model(model)
+    hw = size_pair(input_size)
+    size, jump, start, out_hw = (1, 1), (1, 1), (0.0, 0.0), hw
+    spatial = True
+    records = []
+    for name, layer in model.leaves():
+        window = _window(layer, out_hw) if spatial else None
+        if window == "global":
+            spatial = False
+            size = tuple(max(r, n) for r, n in zip(size, hw))
+            jump, start, out_hw = hw, tuple((n - 1) / 2 for n in hw), (1, 1)
+        elif window is not None:
+            k, s, p, d, ceil_mode = window
+            k_eff = tuple(d[a] * (k[a] - 1) + 1 for a in range(2))
+            out_hw = tuple(_out_len(out_hw[a], k[a], s[a], p[a], d[a], ceil_mode) for a in range(2))
+            if min(out_hw) < 1:
+                raise ValueError(f"input_size {hw} is too small: layer {name!r} would have an empty output")
+            start = tuple(start[a] + ((k_eff[a] - 1) / 2 - p[a]) * jump[a] for a in range(2))
+            size = tuple(size[a] + (k_eff[a] - 1) * jump[a] for a in range(2))
+            jump = tuple(jump[a] * s[a] for a in range(2))
+        kw = math.prod(layer.kernel_size) if isinstance(layer, nn.Conv2d) else 0
+        records.append(ReceptiveField(name, type(layer).__name__, size, jump, start,
+                                      layer.num_parameters(), kw, out_hw))
+    return records
