@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 
-from fastconv.report import augmentation, benchmark, training
+from fastconv.report import (attribution, augmentation, benchmark, class_models, features, filters, patches, receptive,
+                             training)
 from fastconv.report.context import ReportContext
 from fastconv.report.html import cards, write_page
 
-SECTIONS = [training, augmentation, benchmark]
+SECTIONS = [training, filters, features, patches, class_models, attribution, augmentation, receptive, benchmark]
 
 __all__ = ["ReportContext", "SECTIONS", "bundled_photo", "write_report"]
 

@@ -25,18 +25,19 @@ class ReportContext:
     quick: bool = False           # --epochs 1: fewer optimisation steps in the pictures too
     benchmark: Optional[dict] = None
     seconds: Dict[str, float] = field(default_factory=dict)
-    _predictions: Optional[np.ndarray] = field(default=None, init=False, repr=False)
+    _probabilities: Optional[np.ndarray] = field(default=None, init=False, repr=False)
 
     def path(self, name):
         """Where a file named `name` goes (beside index.html)."""
         return os.path.join(self.out_dir, name)
 
-    def predictions(self):
-        """Predicted class of every test image (one batched forward pass, cached)."""
-        if self._predictions is None:
-            logits = [self.model.forward(self.test[0][i:i + 256]) for i in range(0, len(self.test[1]), 256)]
-            self._predictions = np.concatenate(logits).argmax(axis=1)
-        return self._predictions
+    def probabilities(self):
+        """Softmax output for every test image (batched forward passes, cached)."""
+        if self._probabilities is None:
+            n = len(self.test[1])
+            self._probabilities = np.concatenate([self.model.predict_proba(self.test[0][i:i + 256])
+                                                  for i in range(0, n, 256)])
+        return self._probabilities
 
     def timed(self, key, fn, *args):
         t0 = time.perf_counter()

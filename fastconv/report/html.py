@@ -82,7 +82,7 @@ def cards(items):
 
 
 def write_page(path, title, subtitle, headline, sections, footer):
-    nav = "".join(f'<a href="#{text(s.id)}">{text(s.title)}</a>' for s in sections)
+    nav = " ".join(f'<a href="#{text(s.id)}">{text(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{text(s.id)}"><h2>{text(s.title)}</h2>{s.body}</section>' for s in sections)
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -13,6 +13,10 @@ def conv_layers(model):
     return [name for name, layer in model.leaves() if isinstance(layer, nn.Conv2d)]
 
 
+def out_channels(model, layer):
+    return int(dict(model.leaves())[layer].weight.shape[0])
+
+
 def stack(images, path, gap=8):
     """PIL images one under the other, left-aligned, on white; written to path."""
     from PIL import Image
@@ -68,11 +72,19 @@ def class_models(model, classes, path, steps=200, preset=None, names=DIGITS):
     return vis
 
 
+def most_active_channels(model, layer, images, count):
+    """The `count` channels of `layer` with the highest mean activation over images: a ReLU
+    unit that is silent on the data has no gradient to climb from noise either."""
+    from fastconv.interpret import feature_maps as maps_of
+    mean = maps_of(model, images, layer)[layer].mean(axis=(0, 2, 3))
+    return sorted(int(c) for c in np.argsort(-mean, kind="stable")[:count])
+
+
 def neurons(model, layer, channels, path, steps=200):
     from fastconv.interpret import maximize_activation, render
     vis = maximize_activation(model, layer, list(channels), steps=steps)
-    render.visualization_grid(vis, names=[f"{layer} ch {c}" for c in range(max(channels) + 1)], kind="channel",
-                              ncols=len(vis.targets), cell=72, path=path)
+    render.visualization_grid(vis, names={c: f"ch {c}" for c in channels}, kind="channel", ncols=len(vis.targets),
+                              cell=72, path=path)
     return vis
 
 
