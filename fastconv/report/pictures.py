@@ -3,8 +3,11 @@ visualize` draws and what the report's sections are made of. Thin on purpose: th
 fastconv.interpret's, the drawing fastconv.interpret.render's; this module chooses the labels."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+PATCH_WHITE = 0.85
 DIGITS = [str(d) for d in range(10)]
 
 
@@ -34,8 +37,8 @@ def feature_maps(model, image, layers, path):
     """The maps of one image (1, C, H, W) at each named layer, one grid per layer."""
     from fastconv.interpret import feature_maps as maps_of, render
     maps = maps_of(model, image, layers)
-    grids = [render.grid(image, ["input"], cmap="gray", title="input image")]
-    grids += [render.feature_map_grid(maps[name], name, ncols=min(16, maps[name].shape[1])) for name in layers]
+    grids = [render.grid(image, ["input"], cmap="gray", cell=96, title="input image")]
+    grids += [render.feature_map_grid(maps[name], name, ncols=min(16, maps[name].shape[1]), cell=64) for name in layers]
     return stack(grids, path)
 
 
@@ -61,7 +64,11 @@ def sobel(photo, path):
 def top_patches(model, layer, images, path, channels=None, k=9):
     from fastconv.interpret import render, top_patches as top_of
     result = top_of(model, layer, images, k=k)
-    render.patch_grid(result, channels=channels, path=path)
+    # The patches are image pixels in [0, 1], drawn on one scale: per-tile stretching would turn
+    # an almost uniform patch (the inside of a thick stroke) into speckle. White is drawn light
+    # grey so that such a patch still shows as a tile on the white page.
+    shown = dataclasses.replace(result, patches=result.patches * PATCH_WHITE)
+    render.patch_grid(shown, channels=channels, normalise=False, path=path)
     return result
 
 
@@ -80,9 +87,9 @@ def most_active_channels(model, layer, images, count):
     return sorted(int(c) for c in np.argsort(-mean, kind="stable")[:count])
 
 
-def neurons(model, layer, channels, path, steps=200):
+def neurons(model, layer, channels, path, steps=200, preset=None):
     from fastconv.interpret import maximize_activation, render
-    vis = maximize_activation(model, layer, list(channels), steps=steps)
+    vis = maximize_activation(model, layer, list(channels), steps=steps, preset=preset)
     render.visualization_grid(vis, names={c: f"ch {c}" for c in channels}, kind="channel", ncols=len(vis.targets),
                               cell=72, path=path)
     return vis
