@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -103,8 +104,11 @@ def run_benchmark(threads, quick=False):
     """The benchmark result dict; {'available': False, 'reason': ...} when torch is missing."""
     if not torch_available():
         return {"available": False, "reason": "PyTorch is not installed (pip install 'fastconv[torch]')"}
+    # cwd: `python -c` puts the working folder first on sys.path, so the child starts beside the
+    # fastconv this process runs (a source checkout in the user's folder might have no _C)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../fastconv
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(threads), "quick" if quick else "full"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=os.path.dirname(package))
     if proc.returncode != 0:
         raise RuntimeError(f"the benchmark process failed:\n{proc.stderr}")
     return json.loads(proc.stdout)
