@@ -4,11 +4,13 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
+from clirun import run_cli, start_cli
 
-from clirun import run_cli
+import fastconv.report
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +98,32 @@ def test_report_renders_in_headless_chromium(demo_report, tmp_path):
     # the pictures drew: charts, a confusion matrix, a photo and heat maps give thousands of
     # colours where a page of text and broken-image icons gives a few hundred
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 3000
+
+
+def test_visualize_draws_each_picture_from_the_demo_weights(demo_report, tmp_path):
+    """Every `fastconv visualize` kind on the demo's weights, as its --help examples run them
+    (on the user's own image where it takes one), started side by side."""
+    from PIL import Image
+    weights = str(demo_report[0] / "model.safetensors")
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.pad(np.full((12, 4), 30, np.uint8), ((10, 10), (14, 14)), constant_values=230)).save(digit)
+    photo = str(Path(fastconv.report.bundled_photo()))
+    jobs = {
+        "feature-maps": ["--weights", weights, "--image", str(digit), "--invert"],
+        "patches": ["--weights", weights, "--layer", "features.3", "--channel", "0", "1"],
+        "class-model": ["--weights", weights, "--class", "3", "--steps", "5"],
+        "neuron": ["--weights", weights, "--layer", "features.3", "--channel", "0", "1", "--steps", "5"],
+        "saliency": ["--weights", weights, "--count", "4"],
+        "grad-cam": ["--weights", weights, "--image", str(digit), "--invert"],
+        "filters": ["--weights", weights],
+        "sobel": ["--image", photo],
+    }
+    procs = {kind: start_cli("visualize", "filters" if kind == "sobel" else kind, *args,
+                             "--out", str(tmp_path / f"{kind}.png")) for kind, args in jobs.items()}
+    for kind, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{kind}: {err}"
+        with Image.open(tmp_path / f"{kind}.png") as img:
+            assert img.format == "PNG" and min(img.size) >= 32, kind
+    table = run_cli("visualize", "receptive-field", "--weights", weights)
+    assert table.returncode == 0 and "features.3" in table.stdout and "14x14" in table.stdout
