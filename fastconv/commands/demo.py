@@ -39,7 +39,7 @@ def _prepare_out_dir(out):
 
 
 def run_demo_command(args):
-    from fastconv.commands.bench import run_benchmark
+    from fastconv.commands.bench import run_benchmark, torch_available
     from fastconv.data import load_image
     from fastconv.report import ReportContext, bundled_photo, write_metrics, write_report
     wall0, cpu0 = time.perf_counter(), _cpu_seconds()
@@ -53,7 +53,7 @@ def run_demo_command(args):
                         history=result["history"], evaluation=result["evaluation"], threads=result["threads"],
                         photo=photo, seed=args.seed, quick=args.epochs == 1, seconds=dict(result["seconds"]))
     if not args.no_bench:
-        print("timing fastconv against PyTorch ...")
+        print("timing fastconv against PyTorch ..." if torch_available() else "PyTorch is not installed: no timing")
         ctx.benchmark = ctx.timed("benchmark", run_benchmark, result["threads"], args.epochs == 1)
     print("writing the report ...")
     index = write_report(ctx, "fastconv demo report",
