@@ -86,8 +86,8 @@ def measure(threads, quick):
     rows = []
     with torch.no_grad():
         for label, kind, x_shape, w_shape, padding in LAYERS:
-            result = compare(_candidates(kind, x_shape, w_shape, padding, rng), rounds=3, calls=3 if quick else 5,
-                             settle_seconds=0.5 if quick else 2.0)
+            result = compare(_candidates(kind, x_shape, w_shape, padding, rng), rounds=3, calls=2 if quick else 5,
+                             settle_seconds=0.25 if quick else 2.0)
             ratio = result.ratio("torch", "fastconv")
             rows.append({"layer": label, "fastconv_ms": 1e3 * result.median_time("fastconv"),
                          "torch_ms": 1e3 * result.median_time("torch"),

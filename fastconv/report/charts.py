@@ -32,7 +32,7 @@ def _label(v):
     return f"{v:.3g}"
 
 
-def line_chart(path, series, title, xlabel, ylabel, size=(520, 340), y_range=None):
+def line_chart(path, series, title, xlabel, ylabel, size=(360, 280), y_range=None):
     """series: {label: list of y values at x = 1, 2, ...} (None values are skipped). Saves a PNG."""
     from PIL import Image, ImageDraw
     width, height = size
@@ -80,7 +80,7 @@ def line_chart(path, series, title, xlabel, ylabel, size=(520, 340), y_range=Non
     return path
 
 
-def confusion_chart(path, confusion, class_names=None, cell=36):
+def confusion_chart(path, confusion, class_names=None, cell=28):
     """Rows: true class, columns: predicted class; counts written in each cell, shaded by the
     fraction of the row (so classes of different sizes compare). Saves a PNG."""
     from PIL import Image, ImageDraw

@@ -15,7 +15,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 header { background: #1d2430; color: #fff; padding: 22px 32px 18px; }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; color: #c9d1dc; }
-main { max-width: 1180px; margin: 0 auto; padding: 8px 24px 40px; }
+main { max-width: 1240px; margin: 0 auto; padding: 8px 24px 40px; }
 nav { margin: 16px 0; font-size: 14px; }
 nav a { margin-right: 14px; color: #2f6fb0; text-decoration: none; white-space: nowrap; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 18px 0 6px; }
@@ -27,10 +27,11 @@ section { background: #fff; border-radius: 8px; padding: 6px 22px 16px; margin: 
 section h2 { font-size: 19px; margin: 14px 0 6px; }
 section p { margin: 6px 0 10px; max-width: 900px; }
 .figures { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
-figure { margin: 6px 0; }
+figure { margin: 6px 0; display: table; }  /* with the caption as a table caption: as wide as the picture */
 figure img { max-width: 100%; border: 1px solid #e3e6ea; image-rendering: pixelated; }
 figure.photo img { image-rendering: auto; }
-figcaption { font-size: 13px; color: #5b6573; max-width: 560px; }
+figcaption { font-size: 13px; color: #5b6573; display: table-caption; caption-side: bottom; padding-top: 4px; }
+details summary { cursor: pointer; color: #2f6fb0; font-size: 14px; margin: 6px 0; }
 table { border-collapse: collapse; font-size: 14px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #e3e6ea; padding: 4px 10px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -73,6 +74,11 @@ def table(headers, rows):
     head = "".join(f"<th>{text(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{text(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def details(summary, body):
+    """A part of a section folded away until clicked (plain HTML, no script)."""
+    return f"<details><summary>{text(summary)}</summary>{body}</details>"
 
 
 def cards(items):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fastconv.report.charts import confusion_chart, line_chart
-from fastconv.report.html import Section, figure, figures, paragraph, table
+from fastconv.report.html import Section, details, figure, figures, paragraph, table
 
 
 def build(ctx):
@@ -22,5 +22,6 @@ def build(ctx):
                       figure("accuracy.png", "Training accuracy per epoch (on augmented batches)"),
                       figure("confusion.png", f"Confusion matrix on the {ev['n']} test images: rows are the "
                              "true class, columns the prediction; off-diagonal cells are the mistakes"))
-            + table(["epoch", "loss", "accuracy", "learning rate", "seconds", "images/s"], rows))
+            + details("Per-epoch numbers", table(["epoch", "loss", "accuracy", "learning rate", "seconds", "images/s"],
+                                                 rows)))
     return Section("training", "Training", body, ["loss.png", "accuracy.png", "confusion.png"])
