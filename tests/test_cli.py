@@ -34,6 +34,8 @@ MISTAKES = [
      "holds weights for vgg-small, not lenet5"),
     ("unknown layer", ["visualize", "patches", "--weights", "{weights}", "--layer", "features.9"],
      "unknown layer 'features.9'"),
+    ("channel out of range", ["visualize", "patches", "--weights", "{weights}", "--channel", "16"],
+     "--channel 16 is out of range: features.3 has 16 channels (0-15)"),
     ("class out of range", ["visualize", "class-model", "--weights", "{weights}", "--class", "10"],
      "class 10 is out of range"),
     ("mnist without a folder", ["train", "--data", "mnist"], "--data mnist needs --data-dir"),

@@ -83,8 +83,7 @@ def load_model(path, name=None):
         model.load_state_dict(state)
     except ValueError:
         what = f"for {stored}" if stored else "for another model"
-        raise UserError(f"{path} holds weights {what}, not {name} "
-                        f"(its parameters: {', '.join(list(state)[:4])}, ...)") from None
+        raise UserError(f"{path} holds weights {what}, not {name}") from None
     model.eval()
     return name, model
 

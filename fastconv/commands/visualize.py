@@ -36,7 +36,7 @@ def add_visualize_command(subparsers, parents):
     p.add_argument("--data", choices=["digits", "mnist"], default="digits", help="images when --image is not given")
     p.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (--data mnist)")
     p.add_argument("--layer", default=None, help="layer name, e.g. features.3 (default: the last conv layer)")
-    p.add_argument("--channel", type=int, nargs="+", default=None, help="channel(s) of --layer")
+    p.add_argument("--channel", type=int, nargs="+", default=None, help="channel(s) of --layer (default: neuron, the 8 most active on the test images; patches, all)")
     p.add_argument("--class", dest="classes", type=int, nargs="+", default=None,
                    help="class(es) to explain or draw (default: all for class-model, else the prediction)")
     p.add_argument("--steps", type=int, default=200, help="gradient-ascent steps (class-model, neuron)")
@@ -55,6 +55,18 @@ def _check_layer(model, layer):
     if layer not in spatial:
         raise UserError(f"unknown layer {layer!r}; this model's spatial layers are {', '.join(spatial)}")
     return layer
+
+
+def _check_channels(model, layer, channels):
+    """The channels asked for (default: None), each checked against the layer's channel count."""
+    from fastconv.interpret import feature_maps
+    if channels is None:
+        return None
+    count = feature_maps(model, np.zeros((1, 1, 32, 32), np.float32), layer)[layer].shape[1]
+    for c in channels:
+        if not 0 <= c < count:
+            raise UserError(f"--channel {c} is out of range: {layer} has {count} channels (0-{count - 1})")
+    return list(channels)
 
 
 def _check_classes(classes, num_classes=10):
@@ -105,7 +117,9 @@ def run_visualize_command(args):
         print(out)
     elif args.what == "neuron":
         layer = _check_layer(model, args.layer)
-        pictures.neurons(model, layer, args.channel or range(8), out, steps=args.steps)
+        channels = _check_channels(model, layer, args.channel) or \
+            pictures.most_active_channels(model, layer, _images(args, whole_test_set=True)[0], 8)
+        pictures.neurons(model, layer, channels, out, steps=args.steps)
         print(out)
     else:
         images, truth = _images(args, whole_test_set=args.what == "patches")
@@ -113,7 +127,8 @@ def run_visualize_command(args):
             layers = [_check_layer(model, args.layer)] if args.layer else pictures.conv_layers(model)
             print(pictures.feature_maps(model, images[:1], layers, out))
         elif args.what == "patches":
-            pictures.top_patches(model, _check_layer(model, args.layer), images, out, channels=args.channel)
+            layer = _check_layer(model, args.layer)
+            pictures.top_patches(model, layer, images, out, channels=_check_channels(model, layer, args.channel))
             print(out)
         else:
             predicted = model.forward(images).argmax(axis=1)
