@@ -13,7 +13,7 @@ from fastconv.report.html import cards, write_page
 
 SECTIONS = [training, filters, features, patches, class_models, attribution, augmentation, receptive, benchmark]
 
-__all__ = ["ReportContext", "SECTIONS", "bundled_photo", "write_report"]
+__all__ = ["ReportContext", "SECTIONS", "bundled_photo", "write_metrics", "write_report"]
 
 
 def bundled_photo():
