@@ -48,7 +48,7 @@ def test_integrated_gradients_matches_finite_differences_and_is_complete():
     x = rng.standard_normal((2, 2, 6, 6))
     base = 0.1 * rng.standard_normal((2, 6, 6))  # broadcast over the batch
     targets = [1, 2]
-    steps = 8
+    steps = 4
     got = I.integrated_gradients(net, x, targets, baseline=base, steps=steps)
     # the same trapezoid rule on finite-difference gradients
     alphas = np.linspace(0, 1, steps + 1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv import nn
+from fastconv._validate import is_cuda_array
 from fastconv.nn._ops import is_host, to_device, to_host
 
 
@@ -55,8 +56,7 @@ def input_channels(model):
 def check_images(model, images, name="images"):
     """(N, C, H, W) floating array with the model's input channels, as the model's dtype on the
     model's device. Host inputs are checked for finiteness."""
-    if not is_host(images) and not hasattr(images, "__cuda_array_interface__") \
-            and not getattr(type(images), "__cuda_ndarray__", False):
+    if not is_host(images) and not is_cuda_array(images):
         images = np.asarray(images)
     shape, dtype = tuple(images.shape), np.dtype(images.dtype)
     if len(shape) != 4 or min(shape) < 1:

@@ -21,8 +21,7 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv import nn
-from fastconv.interpret._engine import Tape, check_model, check_targets, input_channels, on_model_device
-from fastconv.interpret.activations import activation_end
+from fastconv.interpret._engine import Tape, check_model, check_targets, end_index, input_channels, on_model_device
 from fastconv.interpret.parameterize import FourierImage, PixelImage
 from fastconv.interpret.receptive_field import receptive_field
 from fastconv.nn._ops import to_host
@@ -111,10 +110,9 @@ def _flat_features(model, s):
 class _ClassScore:
     """S_c: the logit of each image's target class (the output before any softmax)."""
 
-    def __init__(self, model, targets, num_classes):
+    def __init__(self, model, targets):
         self.stop = len(model.leaves())
         self.targets = targets
-        self.num_classes = num_classes
 
     def score(self, out):
         return out[np.arange(len(self.targets)), self.targets].astype(np.float64)
@@ -137,17 +135,15 @@ class _UnitScore:
         self.targets = channels
         self.position = position
 
-    def _select(self, out):
+    def score(self, out):
         rows = np.arange(len(self.targets))
         if out.ndim == 2:
-            return out[rows, self.targets], None
-        if self.position is None:
-            return out[rows, self.targets].mean(axis=(1, 2)), out.shape[2] * out.shape[3]
-        y, x = self.position
-        return out[rows, self.targets, y, x], None
-
-    def score(self, out):
-        return self._select(out)[0].astype(np.float64)
+            value = out[rows, self.targets]
+        elif self.position is None:
+            value = out[rows, self.targets].mean(axis=(1, 2))
+        else:
+            value = out[rows, self.targets, self.position[0], self.position[1]]
+        return value.astype(np.float64)
 
     def prob(self, out):
         return None
@@ -282,7 +278,7 @@ def class_model(model, target, *, steps=200, lr=0.05, l2=1e-3, seed=0, preset=No
     targets = np.atleast_1d(np.asarray(target))
     shape = _input_shape(model, targets.size, input_size)
     targets = check_targets(targets, targets.size, _num_outputs(model, shape), "target")
-    return _ascend(model, _ClassScore(model, targets, None), shape, steps, lr, l2, seed, robust)
+    return _ascend(model, _ClassScore(model, targets), shape, steps, lr, l2, seed, robust)
 
 
 def maximize_activation(model, layer, channel, position=None, *, steps=200, lr=0.05, l2=1e-3, seed=0,
@@ -290,14 +286,18 @@ def maximize_activation(model, layer, channel, position=None, *, steps=200, lr=0
     """maximize_activation(model, layer, channel, position=None, *, steps=200, lr=0.05, l2=1e-3,
     seed=0, preset=None, input_size=None) -> Visualization.
 
-    The image that maximises one unit a_i(I) of `layer` (read after its non-linearity): channel
-    `channel` at position (y, x), or the channel's spatial mean when position is None. channel
-    may be a sequence: one image per channel, optimised as one batch. Same optimiser, presets
-    and result as class_model (trace.prob is None)."""
+    The image that maximises one unit a_i(I) of `layer`: channel `channel` at position (y, x),
+    or the channel's spatial mean when position is None. channel may be a sequence: one image
+    per channel, optimised as one batch. Same optimiser, presets and result as class_model
+    (trace.prob is None; trace.score is the objective). The unit is read at the named layer's
+    own output: for a Conv2d or Linear that is before its non-linearity, which has the same
+    maximiser (the activation is monotone) but a gradient that does not vanish where a ReLU is
+    off (a channel silent on the initial noise would otherwise never move); name the ReLU to
+    optimise after it."""
     model = check_model(model)
     _check_steps_lr(steps, lr, l2)
     robust = _resolve_preset(preset)
-    stop = activation_end(model, layer)
+    stop = end_index(model, layer)
     channels = np.atleast_1d(np.asarray(channel))
     shape = _input_shape(model, channels.size, input_size)
     probe = Tape(model).forward(on_model_device(model, np.zeros((1,) + shape[1:])), stop=stop)

@@ -178,15 +178,20 @@ def visualization_grid(vis, *, names=None, kind="class", path=None, **kw):
     for i, t in enumerate(vis.targets):
         name = names[t] if names is not None else f"{kind} {t}"
         value = f"p={vis.trace.prob[-1, i]:.2f}" if vis.trace.prob is not None else f"{vis.trace.score[-1, i]:.1f}"
-        labels.append(f"{name} {value}")
+        labels.append(f"{name}: {value}")
     return grid(vis.image, labels, path=path, **kw)
 
 
-def overlay(images, heatmaps, *, alpha=0.5, cmap="jet", labels=None, path=None, **kw):
-    """overlay(images, heatmaps, *, alpha=0.5, cmap="jet", labels=None, path=None) -> PIL.Image.
+def to_rgb(tile, cmap="gray", symmetric=False, normalise=True):
+    """to_rgb(tile, cmap="gray", symmetric=False, normalise=True) -> (3, h, w) float in [0, 1]:
+    one (1|3, h, w) or (h, w) tile as grid() would draw it, for mixing kinds of tiles in one grid."""
+    tile = np.asarray(tile)
+    return _tile_rgb(tile[None] if tile.ndim == 2 else tile, cmap, symmetric, normalise).transpose(2, 0, 1) / 255.0
 
-    Each heatmap (N, H, W) (saliency, Grad-CAM; normalised per map) coloured and blended over
-    its image (N, 1|3, H, W) (normalised per image), one tile per image."""
+
+def blend(images, heatmaps, *, alpha=0.5, cmap="jet"):
+    """blend(images, heatmaps, *, alpha=0.5, cmap="jet") -> (N, 3, H, W) float in [0, 1]: each
+    heatmap (N, H, W) normalised and coloured, mixed over its image (N, 1|3, H, W) normalised."""
     imgs = _check_tiles(images, "images")
     heat = np.asarray(heatmaps, np.float64)
     if heat.ndim == 4 and heat.shape[1] == 1:
@@ -195,13 +200,32 @@ def overlay(images, heatmaps, *, alpha=0.5, cmap="jet", labels=None, path=None, 
         raise ValueError(f"heatmaps must be (N, H, W) = {(imgs.shape[0],) + imgs.shape[2:]}, got {heat.shape}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    blended = []
+    out = []
     for img, hm in zip(imgs, heat):
-        base = normalize(img)
-        base = np.repeat(base, 3, axis=0) if base.shape[0] == 1 else base
-        colour = colorize(normalize(hm), cmap).transpose(2, 0, 1) / 255.0
-        blended.append((1 - alpha) * base + alpha * colour)
-    return grid(np.stack(blended), labels, normalise=False, path=path, **kw)
+        base = to_rgb(img)
+        out.append((1 - alpha) * base + alpha * colorize(normalize(hm), cmap).transpose(2, 0, 1) / 255.0)
+    return np.stack(out)
+
+
+def overlay(images, heatmaps, *, alpha=0.5, cmap="jet", labels=None, path=None, **kw):
+    """overlay(images, heatmaps, *, alpha=0.5, cmap="jet", labels=None, path=None) -> PIL.Image:
+    blend() of each heatmap (saliency, Grad-CAM) over its image, one tile per image."""
+    return grid(blend(images, heatmaps, alpha=alpha, cmap=cmap), labels, normalise=False, path=path, **kw)
+
+
+def attribution_grid(images, maps, *, labels=None, alpha=0.5, path=None, **kw):
+    """attribution_grid(images, maps, *, labels=None, alpha=0.5, path=None) -> PIL.Image: the
+    images in the first row, then one row per entry of maps {method name: (N, H, W) heatmap,
+    or (N, C, H, W) signed attribution (shown as max |.| over channels)} blended over them."""
+    imgs = _check_tiles(images, "images")
+    rows = [np.stack([to_rgb(img) for img in imgs])]
+    for heat in maps.values():
+        heat = np.asarray(heat)
+        rows.append(blend(imgs, np.abs(heat).max(axis=1) if heat.ndim == 4 else heat, alpha=alpha))
+    tiles = np.concatenate(rows)
+    tile_labels = None if labels is None else [str(v) for v in labels] + [""] * (len(tiles) - len(labels))
+    return grid(tiles, tile_labels, ncols=len(imgs), normalise=False, row_labels=["input"] + list(maps), path=path,
+                **kw)
 
 
 _RF_COLUMNS = ("layer", "kind", "output", "receptive field", "jump", "start", "params")
