@@ -25,17 +25,13 @@ def build(ctx):
     images, truth = ctx.test[0][idx], ctx.test[1][idx]
     predicted = ctx.probabilities()[idx].argmax(axis=1)
     layer = pictures.conv_layers(ctx.model)[-1]
-    pictures.saliency(ctx.model, images, predicted, ctx.path("saliency.png"), predicted, truth)
-    pictures.grad_cam(ctx.model, images, predicted, layer, ctx.path("grad_cam_predicted.png"), predicted, truth)
-    pictures.grad_cam(ctx.model, images, truth, layer, ctx.path("grad_cam_true.png"), predicted, truth)
+    pictures.attribution_panel(ctx.model, images, predicted, truth, layer, ctx.path("attribution.png"))
     mistakes = int((predicted != truth).sum())
     body = (paragraph(f"{mistakes} of these {len(idx)} test images are misclassified (the rest are the correct "
-                      "answers the net was least sure of); each is labelled "
-                      "true -> predicted (explained class). Saliency (Simonyan et al.) is |∂S_c/∂I|, how much "
-                      "each pixel moves the class score; Grad-CAM (Selvaraju et al.) weights the maps of "
-                      f"{layer} by their mean gradient and shows where that evidence sits.")
-            + figure("saliency.png", "Saliency of the predicted class")
-            + figure("grad_cam_predicted.png", f"Grad-CAM ({layer}) of the predicted class")
-            + figure("grad_cam_true.png", f"Grad-CAM ({layer}) of the true class: the evidence the net missed"))
-    return Section("attribution", "Saliency and Grad-CAM on mistakes", body,
-                   ["saliency.png", "grad_cam_predicted.png", "grad_cam_true.png"])
+                      "answers the net was least sure of); each is labelled true -> predicted class. Saliency "
+                      "(Simonyan et al.) is |∂S_c/∂I| for the predicted class c: how much each pixel moves its "
+                      "score; SmoothGrad (Smilkov et al.) averages it over 16 noisy copies of the image. Grad-CAM "
+                      f"(Selvaraju et al.) weights the maps of {layer} by their mean gradient and shows where the "
+                      "evidence sits: for the predicted class, and for the true class the net passed over.")
+            + figure("attribution.png", "Where the evidence for each answer lies"))
+    return Section("attribution", "Saliency and Grad-CAM on mistakes", body, ["attribution.png"])

@@ -110,6 +110,19 @@ def saliency(model, images, targets, path, predicted=None, truth=None):
     return path
 
 
+def attribution_panel(model, images, predicted, truth, layer, path):
+    """The images in a row, then rows of saliency, SmoothGrad and Grad-CAM of the predicted
+    class, and Grad-CAM of the true class, each blended over its image."""
+    from fastconv.interpret import grad_cam as grad_cam_of, render, saliency as saliency_of, smoothgrad
+    maps = {"saliency": saliency_of(model, images, predicted),
+            "SmoothGrad": smoothgrad(model, images, predicted, samples=16, seed=0),
+            f"Grad-CAM {layer}": grad_cam_of(model, images, predicted, layer),
+            "Grad-CAM, true class": grad_cam_of(model, images, truth, layer)}
+    render.attribution_grid(images, maps, labels=[f"{y} -> {p}" for y, p in zip(truth, predicted)], cell=72,
+                            path=path)
+    return path
+
+
 def grad_cam(model, images, targets, layer, path, predicted=None, truth=None):
     from fastconv.interpret import grad_cam as grad_cam_of, render
     maps = grad_cam_of(model, images, targets, layer)
