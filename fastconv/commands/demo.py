@@ -10,7 +10,7 @@ from fastconv.commands.common import UserError, add_command, save_model
 from fastconv.commands.train import add_training_options, train_model
 
 EXAMPLE = """\
-  fastconv demo                                  # about 2 minutes on 2 cores
+  fastconv demo                                  # under a minute on 2 cores
   fastconv demo --epochs 1 --out /tmp/quick      # a quick version
   fastconv demo --data mnist --data-dir ../shared/data/mnist --model vgg-small --image photo.jpg"""
 
