@@ -11,7 +11,7 @@ EXAMPLE = """  fastconv train --epochs 10 --save lenet.safetensors
   fastconv train --data mnist --data-dir ../shared/data/mnist --model vgg-small --save vgg.safetensors"""
 
 # Adam learning rates that train each model well in a few epochs (cosine-annealed to zero)
-DEFAULT_LR = {"lenet5": 3e-3, "lenet5-classic": 1e-2, "vgg-small": 2e-3}
+DEFAULT_LR = {"lenet5": 3e-3, "lenet5-classic": 3e-3, "vgg-small": 2e-3}
 
 
 def digit_augmentation(seed=0):
