@@ -51,6 +51,8 @@ def test_maximize_activation_channel_mean_and_unit(trained_lenet):
     # the objective is the conv's output (before its ReLU), averaged over the map
     pre = net.forward(vis.image, until="features.3")
     assert np.all(pre[np.arange(3), [0, 1, 2]].mean(axis=(1, 2)) > vis.trace.score[-1])  # the last step improved it
+    hidden = I.maximize_activation(net, "classifier.2", [5, 80], steps=30)  # units of a Linear layer
+    assert hidden.image.shape == (2, 1, 32, 32) and _rises(hidden.trace.score)
     unit = I.maximize_activation(net, "features.0", 4, position=(10, 12), steps=40)
     assert _rises(unit.trace.score)
     # only the unit's 5x5 receptive field can change the unit: outside it the image keeps its

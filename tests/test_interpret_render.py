@@ -61,11 +61,15 @@ def test_all_renderers(tmp_path, trained_lenet, mnist_dir):
         "saliency": render.overlay(x[:4], I.saliency(net, x[:4], y[:4]), labels=list(y[:4]),
                                    path=tmp_path / "saliency.png"),
         "gradcam": render.overlay(x[:4], I.grad_cam(net, x[:4], y[:4], "features.3"), path=tmp_path / "gradcam.png"),
+        "attribution": render.attribution_grid(x[:3], {"saliency": I.saliency(net, x[:3], y[:3]),
+                                                       "guided": I.guided_backprop(net, x[:3], y[:3])},
+                                               labels=list(y[:3]), path=tmp_path / "attribution.png"),
     }
     for name, img in outputs.items():
         _roundtrip(img, tmp_path / f"{name}.png")
-    # one row of k=4 patches per requested channel
+    # one row of k=4 patches per requested channel; inputs + one row per attribution method
     assert outputs["patches"].size[1] > 3 * 48
+    assert outputs["attribution"].size[1] > 3 * 48 and outputs["attribution"].size[0] > 3 * 48
 
 
 def test_renderer_bad_input():
