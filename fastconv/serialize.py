@@ -29,16 +29,17 @@ def _state(obj):
     return {k: np.asarray(v) for k, v in dict(obj).items()}
 
 
-def save(model_or_state, path):
+def save(model_or_state, path, metadata=None):
     """Write a model's parameters (or a {name: array} dict) to path: .npz -> numpy archive,
-    anything else -> safetensors."""
+    anything else -> safetensors, whose header also keeps `metadata` ({str: str}, e.g. the
+    model's name, so the command line can rebuild the right net; .npz has no place for it)."""
     state = {k: np.ascontiguousarray(v) for k, v in _state(model_or_state).items()}
     path = os.fspath(path)
     if path.endswith(".npz"):
         np.savez(path, **state)
     else:
         from safetensors.numpy import save_file
-        save_file(state, path, metadata={"format": "fastconv"})
+        save_file(state, path, metadata={**(metadata or {}), "format": "fastconv"})
     return path
 
 

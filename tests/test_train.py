@@ -1,12 +1,11 @@
 """End-to-end training: LeNet-5 on real MNIST (8,000 train / 2,000 held out) and on the
-embedded digits, the augment hook, flat memory across epochs, and the CLI."""
+embedded digits, the augment hook, flat memory across epochs (the CLI: test_cli.py)."""
 
 import numpy as np
 import pytest
 
 import fastconv
 from fastconv import data, models, nn
-from fastconv.cli import main
 from fastconv.train import evaluate, fit
 
 
@@ -79,17 +78,3 @@ def test_fit_rejects_bad_arguments():
     with pytest.raises(TypeError, match="data"):
         fit(model, x, 1, optimizer=nn.SGD(model.parameters(), 0.1))
 
-
-def test_cli_train_saves_weights(mnist_dir, tmp_path, capsys):
-    out = tmp_path / "lenet.safetensors"
-    assert main(["train", "--root", mnist_dir, "--split", "test", "--limit", "640", "--holdout", "500",
-                 "--epochs", "1", "--save", str(out), "--no-progress"]) == 0
-    text = capsys.readouterr().out
-    assert "held-out accuracy" in text and out.exists()
-    m = fastconv.load_into(models.lenet5("relu", "max"), out)
-    assert m.state_dict()["features.0.weight"].shape == (6, 1, 5, 5)
-
-
-def test_cli_demo_runs(capsys):
-    assert main(["demo", "--epochs", "1", "--no-progress"]) == 0
-    assert "test accuracy" in capsys.readouterr().out

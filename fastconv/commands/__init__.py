@@ -1,0 +1,1 @@
+"""The command-line subcommands (registered in fastconv/cli.py)."""
