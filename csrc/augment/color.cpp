@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "augment/augment.h"
 #include "augment/pixels.h"
+#include "common/isa_target.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -85,21 +87,11 @@ FASTCONV_AUG_INLINE void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int
   }
 }
 
-FASTCONV_AUG_CLONES void color_rgb_f32(const float* x, float* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
-                                       const float* p, float m, float lo, float hi) {
-  if (interleaved) color_rgb<float, 3>(x, y, cs, i0, i1, p, m, lo, hi);
-  else color_rgb<float, 1>(x, y, cs, i0, i1, p, m, lo, hi);
-}
-FASTCONV_AUG_CLONES void color_rgb_u8(const uint8_t* x, uint8_t* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
-                                      const float* p, float m, float lo, float hi) {
-  if (interleaved) color_rgb<uint8_t, 3>(x, y, cs, i0, i1, p, m, lo, hi);
-  else color_rgb<uint8_t, 1>(x, y, cs, i0, i1, p, m, lo, hi);
-}
-inline void color_rgb_any(const float* x, float* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
-  color_rgb_f32(x, y, il, cs, i0, i1, p, m, lo, hi);
-}
-inline void color_rgb_any(const uint8_t* x, uint8_t* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
-  color_rgb_u8(x, y, il, cs, i0, i1, p, m, lo, hi);
+template <typename T>
+FASTCONV_AUG_INLINE void color_rgb_layout(const T* x, T* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
+                                          const float* p, float m, float lo, float hi) {
+  if (interleaved) color_rgb<T, 3>(x, y, cs, i0, i1, p, m, lo, hi);
+  else color_rgb<T, 1>(x, y, cs, i0, i1, p, m, lo, hi);
 }
 
 // Mean over the image of gray(clamp(b * x)) (C == 3) or of clamp(b * x) (other C). Sixteen
@@ -138,15 +130,9 @@ FASTCONV_AUG_INLINE double gray_mean(const T* x, int64_t HW, int64_t C, int64_t 
   }
   return total / static_cast<double>(HW * nc);
 }
-FASTCONV_AUG_CLONES double gray_mean_f32(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);
-}
-inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
-}
 // uint8: per-channel histograms, then the mean of the formula over the 256 possible values.
 // Four (planar) or two (interleaved) tables per channel break the increment dependency chains.
-FASTCONV_AUG_CLONES void channel_histograms(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
+FASTCONV_AUG_INLINE void channel_histograms(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
                                             uint32_t (*hist)[256]) {
   if (ps == 3 && cs == 1) {  // NHWC RGB: two pixels per step
     uint32_t h2[3][256] = {{0}};
@@ -177,7 +163,7 @@ FASTCONV_AUG_CLONES void channel_histograms(const uint8_t* x, int64_t HW, int64_
 // channels or P = 1 (one plane). The pixels are walked as a flat run of blocks of 48 bytes
 // (a multiple of 3) into 48 uint16 lanes, lane j holding channel j % P; a lane gains at most
 // 255 per block, so lanes are flushed every 256 blocks. The inner loop vectorises.
-FASTCONV_AUG_CLONES void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt) {
+FASTCONV_AUG_INLINE void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt) {
   constexpr int L = 48;
   const int64_t n = HW * P, blocks = n / L;
   for (int64_t b0 = 0; b0 < blocks; b0 += 256) {
@@ -200,9 +186,79 @@ FASTCONV_AUG_CLONES void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8
   }
 }
 
-inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+// The per-ISA kernels one color_adjust call uses (chosen by use_isa(); each wraps the
+// always-inlined bodies above, compiled for its ISA).
+template <typename T>
+using ColorRgbFn = void (*)(const T*, T*, bool, int64_t, int64_t, int64_t, const float*, float, float, float);
+struct ColorKernelsF32 {
+  ColorRgbFn<float> rgb;
+  double (*gray_mean)(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi);
+};
+struct ColorKernelsU8 {
+  ColorRgbFn<uint8_t> rgb;
+  void (*histograms)(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, uint32_t (*hist)[256]);
+  void (*clamped_sums)(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt);
+};
+#define FASTCONV_COLOR_RGB_ARGS bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi
+#define FASTCONV_COLOR_KERNELS(ISA)                                                                            \
+  FASTCONV_TARGET(ISA) void rgb_f32__##ISA(const float* x, float* y, FASTCONV_COLOR_RGB_ARGS) {               \
+    color_rgb_layout<float>(x, y, il, cs, i0, i1, p, m, lo, hi);                                              \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void rgb_u8__##ISA(const uint8_t* x, uint8_t* y, FASTCONV_COLOR_RGB_ARGS) {            \
+    color_rgb_layout<uint8_t>(x, y, il, cs, i0, i1, p, m, lo, hi);                                            \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) double gray_mean_f32__##ISA(const float* x, int64_t HW, int64_t C, int64_t cs,         \
+                                                   int64_t ps, float b, float lo, float hi) {                 \
+    return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);                                                     \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void histograms__##ISA(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, \
+                                              uint32_t (*hist)[256]) {                                        \
+    channel_histograms(x, HW, C, cs, ps, hist);                                                               \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void clamped_sums__##ISA(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, \
+                                                uint64_t* cnt) {                                              \
+    clamped_sums(x, HW, P, T, sum, cnt);                                                                      \
+  }                                                                                                           \
+  const ColorKernelsF32 color_f32__##ISA = {&rgb_f32__##ISA, &gray_mean_f32__##ISA};                          \
+  const ColorKernelsU8 color_u8__##ISA = {&rgb_u8__##ISA, &histograms__##ISA, &clamped_sums__##ISA};
+FASTCONV_FOR_EACH_ISA(FASTCONV_COLOR_KERNELS)
+#undef FASTCONV_COLOR_KERNELS
+#undef FASTCONV_COLOR_RGB_ARGS
+const KernelTable<ColorKernelsF32> kColorF32("color_adjust", "float32",
+                                             FASTCONV_ISA_VARIANTS(color_f32, "color_adjust_f32"));
+const KernelTable<ColorKernelsU8> kColorU8("color_adjust", "uint8", FASTCONV_ISA_VARIANTS(color_u8, "color_adjust_u8"));
+const KernelTable<ColorKernelsF32>& color_kernels(const float*) { return kColorF32; }
+const KernelTable<ColorKernelsU8>& color_kernels(const uint8_t*) { return kColorU8; }
+
+inline double gray_mean_any(const ColorKernelsF32& k, const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
+                            float b, float lo, float hi) {
+  return k.gray_mean(x, HW, C, cs, ps, b, lo, hi);
+}
+// The weight of channel c in the contrast anchor: grayscale for RGB, the plain mean otherwise.
+inline double channel_weight(int64_t c, int64_t C) { return C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C; }
+
+// The contrast anchor of an image whose value v in channel c reads as map[v], from the
+// per-channel histograms of the stored values: mean of gray(clamp(b * map[v], lo, hi)).
+inline double mean_from_histograms(const uint32_t (*hist)[256], int64_t C, int64_t HW, const uint8_t* map, float b,
+                                   float lo, float hi) {
+  double total = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0;
+    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[c][v]) * clampf(b * static_cast<float>(map[v]), lo, hi);
+    total += channel_weight(c, C) * s;
+  }
+  return total / static_cast<double>(HW);
+}
+
+struct IdentityMap {
+  uint8_t v[256];
+  IdentityMap() { for (int i = 0; i < 256; ++i) v[i] = static_cast<uint8_t>(i); }
+};
+const IdentityMap kIdentity;
+
+inline double gray_mean_any(const ColorKernelsU8& k, const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
   const double inv_hw = 1.0 / static_cast<double>(HW);
-  auto weight = [&](int64_t c) { return C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C; };
+  auto weight = [&](int64_t c) { return channel_weight(c, C); };
   // Common case, no lower clamp (b >= 0, lo <= 0): clamp(b * v, lo, hi) = b * v for v <= T and
   // hi above, T the largest value with b * v <= hi (found on the same float formula), so the
   // mean needs only sums of min(v, T) and counts of v > T, which vectorise.
@@ -214,14 +270,14 @@ inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs,
       const uint8_t t8 = static_cast<uint8_t>(T);
       if (ps == 3) {
         uint64_t sum[3] = {0}, cnt[3] = {0};
-        clamped_sums(x, HW, 3, t8, sum, cnt);
+        k.clamped_sums(x, HW, 3, t8, sum, cnt);
         for (int c = 0; c < 3; ++c)
           total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum[c]) - static_cast<double>(T) * cnt[c]) +
                                 static_cast<double>(hi) * cnt[c]);
       } else {
         for (int64_t c = 0; c < C; ++c) {
           uint64_t sum = 0, cnt = 0;
-          clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
+          k.clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
           total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum) - static_cast<double>(T) * cnt) +
                                 static_cast<double>(hi) * cnt);
         }
@@ -231,14 +287,8 @@ inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs,
   }
   std::vector<uint32_t[256]> hist(C);
   for (auto& h : hist) std::fill(h, h + 256, 0u);
-  channel_histograms(x, HW, C, cs, ps, hist.data());
-  double total = 0;
-  for (int64_t c = 0; c < C; ++c) {
-    double s = 0;
-    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[c][v]) * clampf(b * static_cast<float>(v), lo, hi);
-    total += weight(c) * s;
-  }
-  return total * inv_hw;
+  k.histograms(x, HW, C, cs, ps, hist.data());
+  return mean_from_histograms(hist.data(), C, HW, kIdentity.v, b, lo, hi);
 }
 
 // y[i] = lut[x[i]], eight bytes per step (one 64-bit load and store; x86 is little-endian).
@@ -278,12 +328,13 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
   const int64_t cs = cl ? 1 : HW, ps = cl ? C : 1;
   const int64_t chunks = (HW + kChunk - 1) / kChunk;
   // Pass 1: per-image mean of the grayscale of the brightness-adjusted image (contrast anchor).
+  const auto& kernels = color_kernels(src).active();
   std::vector<double> mean(im.N, 0.0);
   constexpr bool is_u8 = sizeof(T) == 1;
   std::vector<uint8_t> luts(is_u8 ? im.N * 256 : 0);
   parallel_for(im.N, [&](int64_t n) {
     const float* p = params + 4 * n;
-    if (p[1] != 1.f) mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+    if (p[1] != 1.f) mean[n] = gray_mean_any(kernels, src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
     if (lut_applies(p, is_u8)) build_lut(luts.data() + 256 * n, p, static_cast<float>(mean[n]), lo, hi);
   });
   // Pass 2: the fused per-pixel chain, in chunks of pixels.
@@ -302,7 +353,7 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
       return;
     }
     if (C == 3) {
-      color_rgb_any(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
+      kernels.rgb(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
       return;
     }
     const float cm = (1.f - p[1]) * m;
@@ -312,6 +363,48 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
         const float v = clampf(p[0] * static_cast<float>(x[e]), lo, hi);
         y[e] = store<T>(clampf(p[1] * v + cm, lo, hi));
       }
+  });
+}
+
+void color_lut_chain(const uint8_t* src, uint8_t* dst, Image im, int64_t steps, const float* params,
+                     const float* ranges) {
+  const int64_t HW = im.H * im.W, C = im.C;
+  const int64_t cs = im.channels_last ? 1 : HW, ps = im.channels_last ? C : 1;
+  const ColorKernelsU8& kernels = kColorU8.active();
+  // Pass 1, per image: histograms of the stored values, then the tables composed step by step.
+  // Step s sees the values g[v] the steps before it produced (rounded to uint8, as they would be
+  // stored), so its contrast anchor comes from the same histograms, remapped through g.
+  std::vector<uint8_t> luts(im.N * 256);
+  parallel_for(im.N, [&](int64_t n) {
+    uint8_t* g = luts.data() + 256 * n;
+    std::copy(kIdentity.v, kIdentity.v + 256, g);
+    std::unique_ptr<uint32_t[][256]> hist;  // made on the first step that needs an anchor
+    for (int64_t s = 0; s < steps; ++s) {
+      const float* q = params + 2 * (n * steps + s);
+      const float p[4] = {q[0], q[1], 1.f, 0.f}, lo = ranges[2 * s], hi = ranges[2 * s + 1];
+      double mean = 0;
+      if (p[1] != 1.f) {
+        if (!hist) {
+          hist.reset(new uint32_t[C][256]());
+          kernels.histograms(src + n * C * HW, HW, C, cs, ps, hist.get());
+        }
+        mean = mean_from_histograms(hist.get(), C, HW, g, p[0], lo, hi);
+      }
+      uint8_t step[256];
+      build_lut(step, p, static_cast<float>(mean), lo, hi);
+      for (int v = 0; v < 256; ++v) g[v] = step[g[v]];
+    }
+  });
+  // Pass 2: one table lookup per value, in chunks of pixels.
+  const int64_t chunks = (HW + kChunk - 1) / kChunk;
+  parallel_for(im.N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk, i1 = std::min(HW, i0 + kChunk);
+    const uint8_t* x = src + n * C * HW;
+    uint8_t* y = dst + n * C * HW;
+    const uint8_t* lut = luts.data() + 256 * n;
+    if (im.channels_last) apply_lut(x, y, i0 * C, i1 * C, lut);
+    else
+      for (int64_t c = 0; c < C; ++c) apply_lut(x, y, c * HW + i0, c * HW + i1, lut);
   });
 }
 
