@@ -170,7 +170,8 @@ def run_color(entry, rng):
     s, h = rng.uniform(0.3, 1.7, n), rng.uniform(-0.3, 0.3, n)
     cases = [dict(brightness=b, contrast=c, saturation=s, hue=h),               # the per-pixel RGB kernel
              dict(brightness=b, contrast=c, saturation=s, value_range=(0.1, 0.9)),  # mean from histograms
-             dict(brightness=b, contrast=c)]                                    # uint8: one LUT per image
+             dict(brightness=b, contrast=c),                                    # uint8: one LUT per image
+             dict(brightness=b, contrast=c, value_range=None)]                  # no clamp (uint8 saturates)
     if entry["dtype"] == "uint8":
         x8, x = u8_images(rng, n)
         for kw in cases:

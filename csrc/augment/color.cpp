@@ -268,18 +268,20 @@ inline double gray_mean_any(const ColorKernelsU8& k, const uint8_t* x, int64_t H
     if (T >= 0) {
       double total = 0;
       const uint8_t t8 = static_cast<uint8_t>(T);
+      // hi * cnt: values clamped to hi (none when hi is +inf, where inf * 0 would be NaN).
+      auto above = [&](uint64_t cnt) { return cnt ? static_cast<double>(hi) * cnt : 0.0; };
       if (ps == 3) {
         uint64_t sum[3] = {0}, cnt[3] = {0};
         k.clamped_sums(x, HW, 3, t8, sum, cnt);
         for (int c = 0; c < 3; ++c)
           total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum[c]) - static_cast<double>(T) * cnt[c]) +
-                                static_cast<double>(hi) * cnt[c]);
+                                above(cnt[c]));
       } else {
         for (int64_t c = 0; c < C; ++c) {
           uint64_t sum = 0, cnt = 0;
           k.clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
           total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum) - static_cast<double>(T) * cnt) +
-                                static_cast<double>(hi) * cnt);
+                                above(cnt));
         }
       }
       return total * inv_hw;
