@@ -5,15 +5,20 @@ china.jpg / flower.jpg).
 albumentations loops over the images as uint8 HWC arrays (its normal use). fastconv runs on
 the same uint8 HWC batch channels-last (pipeline.apply_images, no conversion), and also on the
 float32 NCHW batch a training loop feeds it (reported as its own column). Every transform is
-applied with p=1 except inside the composed pipeline. Images per second, best of --repeat
-(rounds interleaved across the libraries, so background load hits them alike);
-threads: fastconv.set_num_threads(n) and cv2.setNumThreads(n).
+applied with p=1 except inside the composed pipeline. Both sides do the same work per call:
+the whole batch, output arrays allocated inside the call. Every round times each library once
+(median of --calls calls), the libraries alternating within the round so background load hits
+them alike; after a warm-up, --rounds rounds give the ratio (albumentations time / fastconv
+time, > 1: fastconv faster) as the median over rounds with its min-max spread, and images per
+second as the median. Threads: fastconv.set_num_threads(n) and cv2.setNumThreads(n).
 
-    python bench/bench_augment.py [--threads 1 2] [--repeat 5]
+    pip install ".[bench]"
+    python bench/bench_augment.py [--threads 1] [--rounds 5] [--only brightness/contrast]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -50,6 +55,9 @@ def cases(A, cv2):
                           [fa.GaussianBlur((0.5, 1.5), p=1, truncate=3.5)]),  # radius ~3.5 sigma, as albumentations
         "gaussian noise": (A.GaussNoise(std_range=(0.02, 0.05), p=1), [fa.GaussianNoise((0.02, 0.05))]),
     }
+    c["brightness+contrast steps"] = (
+        A.Compose([A.RandomBrightnessContrast(0.2, 0, p=1), A.RandomBrightnessContrast(0, 0.2, p=1)]),
+        [fa.Brightness(0.2), fa.Contrast(0.2)])
     c["composed"] = (
         A.Compose([A.HorizontalFlip(p=0.5),
                    A.Affine(rotate=(-15, 15), translate_percent=(-0.1, 0.1), scale=(0.9, 1.1),
@@ -62,19 +70,30 @@ def cases(A, cv2):
     return c
 
 
-def best_times(fns, repeat):
-    """Best wall time of each function over `repeat` rounds. The rounds interleave the
-    functions (a, b, c, a, b, c, ...) so that load from other processes on the machine
-    penalises every library alike instead of whichever happened to run during it."""
+def round_times(fns, rounds, calls):
+    """Per round, the median time of `calls` calls of each function; the functions alternate
+    within a round (and start in turn), so load from other processes hits them alike. Returns
+    one list of `rounds` times per function."""
     for fn in fns:
-        fn()  # warm-up (allocations, first-touch)
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+        fn()
+        fn()  # warm-up: allocations, first touch, caches
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        for k in range(len(fns)):
+            i = (k + r) % len(fns)
+            samples = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                fns[i]()
+                samples.append(time.perf_counter() - t0)
+            times[i].append(statistics.median(samples))
+    return times
+
+
+def ratio_cell(base, ours):
+    """Median of the per-round ratios base/ours, with their min-max spread."""
+    ratios = [b / o for b, o in zip(base, ours)]
+    return f"{statistics.median(ratios):5.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def torchvision_cases():
@@ -95,8 +114,10 @@ def torchvision_cases():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=3)
     ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--only", nargs="+", help="transform names to run (default: all)")
     args = ap.parse_args()
     import albumentations as A
     import cv2
@@ -107,9 +128,10 @@ def main():
     if tv is None:
         print(f"# {torch}: skipped")
         torch = None
-    print(f"# {args.n} RGB images 224x224 (crops of sklearn china.jpg / flower.jpg); images/s, best of {args.repeat}")
+    print(f"# {args.n} RGB images 224x224 (crops of sklearn china.jpg / flower.jpg); images/s (median) and "
+          f"ratio album./fastconv: median (min-max) over {args.rounds} interleaved rounds of {args.calls} calls")
     print(f"# albumentations {A.__version__}, OpenCV {cv2.__version__}; fastconv ISA {fastconv.capabilities().get('isa', '?')}")
-    header = f"{'transform':22s} {'thr':>3s} {'album.':>9s} {'fc uint8':>9s} {'ratio':>6s} {'fc f32':>9s} {'ratio':>6s}"
+    header = f"{'transform':26s} {'thr':>3s} {'album.':>8s} {'fc uint8':>8s} {'ratio (spread)':>17s} {'fc f32':>8s} {'ratio (spread)':>17s}"
     if tv is not None:
         header += f" {'tv v2':>9s}"
     print(header)
@@ -119,16 +141,19 @@ def main():
         if torch is not None:
             torch.set_num_threads(threads)
         for name, (alb, fct) in cases(A, cv2).items():
+            if args.only and name not in args.only:
+                continue
             acomp = alb if isinstance(alb, A.Compose) else A.Compose([alb])
             pipe = fa.Compose(fct, seed=0)
-            ta, tu, tf = best_times([lambda: [acomp(image=im)["image"] for im in imgs],
-                                     lambda: pipe.apply_images(imgs), lambda: pipe(batch)], args.repeat)
-            n = args.n
-            line = f"{name:22s} {threads:3d} {n / ta:9.0f} {n / tu:9.0f} {ta / tu:5.2f}x {n / tf:9.0f} {ta / tf:5.2f}x"
+            ta, tu, tf = round_times([lambda: [acomp(image=im)["image"] for im in imgs],
+                                      lambda: pipe.apply_images(imgs), lambda: pipe(batch)], args.rounds, args.calls)
+            n, med = args.n, statistics.median
+            line = (f"{name:26s} {threads:3d} {n / med(ta):8.0f} {n / med(tu):8.0f} {ratio_cell(ta, tu):>17s} "
+                    f"{n / med(tf):8.0f} {ratio_cell(ta, tf):>17s}")
             if tv is not None and tv.get(name) is not None:
                 timgs = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()
-                tt, = best_times([lambda: [tv[name](im) for im in timgs]], args.repeat)
-                line += f" {n / tt:9.0f}"
+                tt, = round_times([lambda: [tv[name](im) for im in timgs]], args.rounds, args.calls)
+                line += f" {n / med(tt):9.0f}"
             print(line, flush=True)
 
 

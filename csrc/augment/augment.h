@@ -43,6 +43,13 @@ void gaussian_blur(const T* src, T* dst, Image im, const double* sigma, double t
 template <typename T>
 void color_adjust(const T* src, T* dst, Image im, const float* params, float lo, float hi);
 
+// uint8 only: `steps` brightness / contrast steps in a row, each exactly color_adjust with
+// saturation 1 and hue 0 (params: N x steps x 2 (b, c); ranges: steps x 2 (lo, hi)), values
+// rounded to uint8 between steps as if each were stored, composed into one 256-entry table
+// per image and applied in one pass.
+void color_lut_chain(const uint8_t* src, uint8_t* dst, Image im, int64_t steps, const float* params,
+                     const float* ranges);
+
 // dst = clamp(src + std[n] * z), z ~ N(0, 1) from hash(key[n], element index).
 template <typename T>
 void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const uint64_t* key,

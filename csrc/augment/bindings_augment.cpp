@@ -89,6 +89,16 @@ void bind(py::module_& m) {
       augment::color_adjust<T>(cptr<T>(x), mptr<T>(y), b, cptr<float>(params), lo, hi);
     });
   });
+  m.def("aug_color_lut_chain", [](py::array x, py::array y, py::array params, py::array ranges, bool channels_last) {
+    const Image b = image_of(x, channels_last);
+    const int64_t steps = ranges.ndim() == 2 ? ranges.shape(0) : -1;
+    check_array<float>(ranges, "ranges", {steps, 2});
+    check_array<float>(params, "params", {b.N, steps, 2});
+    check_array<uint8_t>(x, "input", dims(b));
+    check_array<uint8_t>(y, "out", dims(b), true);
+    py::gil_scoped_release release;
+    augment::color_lut_chain(cptr<uint8_t>(x), mptr<uint8_t>(y), b, steps, cptr<float>(params), cptr<float>(ranges));
+  });
   m.def("aug_gaussian_noise", [](py::array x, py::array y, py::array key, py::array std, float lo, float hi) {
     const bool channels_last = false;  // element-wise: the layout does not matter
     const Image b = image_of(x, channels_last);

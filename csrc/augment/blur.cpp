@@ -14,6 +14,7 @@
 
 #include "augment/augment.h"
 #include "augment/pixels.h"
+#include "common/isa_target.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -77,14 +78,6 @@ FASTCONV_AUG_INLINE void blur_plane(const T* in, T* out, int64_t H, int64_t W, i
 #define FASTCONV_BLUR_ARGS int64_t H, int64_t W, int64_t P, const float* k, int64_t r, int bd, float* padded, \
     float* tmp, float* acc, const float* zeros, const float** rows
 #define FASTCONV_BLUR_PASS H, W, P, k, r, bd, padded, tmp, acc, zeros, rows
-FASTCONV_AUG_CLONES void blur_plane_f32(const float* in, float* out, FASTCONV_BLUR_ARGS) {
-  blur_plane<float>(in, out, FASTCONV_BLUR_PASS);
-}
-FASTCONV_AUG_CLONES void blur_plane_u8(const uint8_t* in, uint8_t* out, FASTCONV_BLUR_ARGS) {
-  blur_plane<uint8_t>(in, out, FASTCONV_BLUR_PASS);
-}
-inline void blur_plane_any(const float* in, float* out, FASTCONV_BLUR_ARGS) { blur_plane_f32(in, out, FASTCONV_BLUR_PASS); }
-inline void blur_plane_any(const uint8_t* in, uint8_t* out, FASTCONV_BLUR_ARGS) { blur_plane_u8(in, out, FASTCONV_BLUR_PASS); }
 
 // uint8 in 16-bit fixed point (r <= kMaxFixedRadius). Values are held as v << 8 (Q8, at most
 // 65280); a tap multiplies by a weight in Q16 (centre) or Q17 (the folded pairs, whose weight
@@ -96,7 +89,7 @@ inline void blur_plane_any(const uint8_t* in, uint8_t* out, FASTCONV_BLUR_ARGS) 
 constexpr int64_t kMaxFixedRadius = 64;
 
 // o[x] = min(a[x] >> 8, 255).
-FASTCONV_AUG_CLONES void u16_to_u8(const uint16_t* a, uint8_t* o, int64_t n) {
+FASTCONV_AUG_INLINE void u16_to_u8(const uint16_t* a, uint8_t* o, int64_t n) {
   for (int64_t x = 0; x < n; ++x) {
     const uint16_t v = static_cast<uint16_t>(a[x] >> 8);
     o[x] = static_cast<uint8_t>(v > 255 ? 255 : v);
@@ -138,7 +131,7 @@ FASTCONV_AUG_INLINE void taps_scalar(uint16_t* out, const uint16_t* c, const uin
 }
 #if defined(FASTCONV_X86) && defined(__GNUC__)
 #define FASTCONV_TAPS_SIMD(NAME, TARGET, VEC, LANES, LOAD, STORE, SET1, ADD, MULHI, AVG)                         \
-  __attribute__((target(TARGET))) void NAME(uint16_t* out, const uint16_t* c, const uint16_t* const* lo,        \
+  TARGET FASTCONV_AUG_INLINE void NAME(uint16_t* out, const uint16_t* c, const uint16_t* const* lo,        \
                                             const uint16_t* const* hi, uint16_t wc, const uint16_t* wp,         \
                                             int64_t r, uint16_t bias, int64_t n) {                              \
     const VEC vb = SET1(static_cast<short>(bias)), vc = SET1(static_cast<short>(wc));                           \
@@ -153,34 +146,25 @@ FASTCONV_AUG_INLINE void taps_scalar(uint16_t* out, const uint16_t* c, const uin
     }                                                                                                           \
     taps_scalar(out, c, lo, hi, wc, wp, r, bias, x, n);                                                         \
   }
-FASTCONV_TAPS_SIMD(taps_sse2, "sse2", __m128i, 8, _mm_loadu_si128, _mm_storeu_si128, _mm_set1_epi16, _mm_add_epi16,
+// x86-64's baseline has SSE2, so the scalar-ISA variant uses it too.
+FASTCONV_TAPS_SIMD(taps_sse2, FASTCONV_TARGET(scalar), __m128i, 8, _mm_loadu_si128, _mm_storeu_si128, _mm_set1_epi16, _mm_add_epi16,
                    _mm_mulhi_epu16, _mm_avg_epu16)
-FASTCONV_TAPS_SIMD(taps_avx2, "avx2", __m256i, 16, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_set1_epi16,
+FASTCONV_TAPS_SIMD(taps_avx2, FASTCONV_TARGET(avx2), __m256i, 16, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_set1_epi16,
                    _mm256_add_epi16, _mm256_mulhi_epu16, _mm256_avg_epu16)
-FASTCONV_TAPS_SIMD(taps_avx512, "avx512f,avx512bw", __m512i, 32, _mm512_loadu_si512, _mm512_storeu_si512,
+FASTCONV_TAPS_SIMD(taps_avx512, FASTCONV_TARGET(avx512), __m512i, 32, _mm512_loadu_si512, _mm512_storeu_si512,
                    _mm512_set1_epi16, _mm512_add_epi16, _mm512_mulhi_epu16, _mm512_avg_epu16)
 #undef FASTCONV_TAPS_SIMD
-using TapsFn = void (*)(uint16_t*, const uint16_t*, const uint16_t* const*, const uint16_t* const*, uint16_t,
-                        const uint16_t*, int64_t, uint16_t, int64_t);
-TapsFn pick_taps() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw")) return taps_avx512;
-  if (__builtin_cpu_supports("avx2")) return taps_avx2;
-  return taps_sse2;
-}
-inline void taps(uint16_t* out, const uint16_t* c, const uint16_t* const* lo, const uint16_t* const* hi, uint16_t wc,
-                 const uint16_t* wp, int64_t r, uint16_t bias, int64_t n) {
-  static const TapsFn fn = pick_taps();
-  fn(out, c, lo, hi, wc, wp, r, bias, n);
-}
+#define taps_scalar_isa taps_sse2
 #else
-inline void taps(uint16_t* out, const uint16_t* c, const uint16_t* const* lo, const uint16_t* const* hi, uint16_t wc,
-                 const uint16_t* wp, int64_t r, uint16_t bias, int64_t n) {
+FASTCONV_AUG_INLINE void taps_scalar_isa(uint16_t* out, const uint16_t* c, const uint16_t* const* lo,
+                                         const uint16_t* const* hi, uint16_t wc, const uint16_t* wp, int64_t r,
+                                         uint16_t bias, int64_t n) {
   taps_scalar(out, c, lo, hi, wc, wp, r, bias, 0, n);
 }
 #endif
 
-void blur_plane_u8_fixed(const uint8_t* in, uint8_t* out, int64_t H, int64_t W, int64_t P, uint16_t wc,
+template <typename Taps>
+FASTCONV_AUG_INLINE void blur_plane_u8_fixed(Taps taps, const uint8_t* in, uint8_t* out, int64_t H, int64_t W, int64_t P, uint16_t wc,
                          const uint16_t* wp, int64_t r, int bd, uint16_t* padded, uint16_t* tmp, uint16_t* acc,
                          const uint16_t* zeros, const uint16_t** rows) {
   const int64_t L = W * P;
@@ -208,15 +192,57 @@ void blur_plane_u8_fixed(const uint8_t* in, uint8_t* out, int64_t H, int64_t W, 
   }
 }
 
-bool blur_fixed(const float*, float*, int64_t, int64_t, int64_t, const std::vector<float>&, int64_t, int) { return false; }
-bool blur_fixed(const uint8_t* in, uint8_t* out, int64_t H, int64_t W, int64_t P, const std::vector<float>& k,
+// The per-ISA kernels of one blur call (chosen by use_isa()): the float plane pass, and for uint8
+// the fixed-point plane pass (r <= kMaxFixedRadius) with the float one for wider kernels.
+#define FASTCONV_FIXED_ARGS const uint8_t *in, uint8_t *out, int64_t H, int64_t W, int64_t P, uint16_t wc, \
+    const uint16_t *wp, int64_t r, int bd, uint16_t *padded, uint16_t *tmp, uint16_t *acc, const uint16_t *zeros, \
+    const uint16_t **rows
+#define FASTCONV_FIXED_PASS in, out, H, W, P, wc, wp, r, bd, padded, tmp, acc, zeros, rows
+struct BlurKernelsF32 {
+  void (*plane)(const float* in, float* out, FASTCONV_BLUR_ARGS);
+};
+struct BlurKernelsU8 {
+  void (*plane)(const uint8_t* in, uint8_t* out, FASTCONV_BLUR_ARGS);
+  void (*fixed)(FASTCONV_FIXED_ARGS);
+};
+#define FASTCONV_BLUR_KERNELS(ISA)                                                                              \
+  FASTCONV_TARGET(ISA) void plane_f32__##ISA(const float* in, float* out, FASTCONV_BLUR_ARGS) {                 \
+    blur_plane<float>(in, out, FASTCONV_BLUR_PASS);                                                            \
+  }                                                                                                            \
+  FASTCONV_TARGET(ISA) void plane_u8__##ISA(const uint8_t* in, uint8_t* out, FASTCONV_BLUR_ARGS) {              \
+    blur_plane<uint8_t>(in, out, FASTCONV_BLUR_PASS);                                                          \
+  }                                                                                                            \
+  FASTCONV_TARGET(ISA) void fixed_u8__##ISA(FASTCONV_FIXED_ARGS) {                                              \
+    blur_plane_u8_fixed(taps_##ISA##_isa, FASTCONV_FIXED_PASS);                                                \
+  }                                                                                                            \
+  const BlurKernelsF32 blur_f32__##ISA = {&plane_f32__##ISA};                                                  \
+  const BlurKernelsU8 blur_u8__##ISA = {&plane_u8__##ISA, &fixed_u8__##ISA};
+#define taps_avx2_isa taps_avx2
+#define taps_avx512_isa taps_avx512
+FASTCONV_FOR_EACH_ISA(FASTCONV_BLUR_KERNELS)
+#undef taps_avx2_isa
+#undef taps_avx512_isa
+#undef taps_scalar_isa
+#undef FASTCONV_BLUR_KERNELS
+#undef FASTCONV_FIXED_PASS
+#undef FASTCONV_FIXED_ARGS
+const KernelTable<BlurKernelsF32> kBlurF32("gaussian_blur", "float32", FASTCONV_ISA_VARIANTS(blur_f32, "gaussian_blur_f32"));
+const KernelTable<BlurKernelsU8> kBlurU8("gaussian_blur", "uint8", FASTCONV_ISA_VARIANTS(blur_u8, "gaussian_blur_u8"));
+const KernelTable<BlurKernelsF32>& blur_kernels(const float*) { return kBlurF32; }
+const KernelTable<BlurKernelsU8>& blur_kernels(const uint8_t*) { return kBlurU8; }
+
+bool blur_fixed(const BlurKernelsF32&, const float*, float*, int64_t, int64_t, int64_t, const std::vector<float>&,
+                int64_t, int) {
+  return false;
+}
+bool blur_fixed(const BlurKernelsU8& kernels, const uint8_t* in, uint8_t* out, int64_t H, int64_t W, int64_t P, const std::vector<float>& k,
                 int64_t r, int bd) {
   if (r > kMaxFixedRadius) return false;
   const FixedKernel f = fixed_kernel(k);
   const int64_t L = W * P;
   std::vector<uint16_t> padded((W + 2 * r) * P), tmp(H * L), acc(L), zeros(L, 0);
   std::vector<const uint16_t*> rows(2 * r + 1);
-  blur_plane_u8_fixed(in, out, H, W, P, f.centre, f.pair.data(), r, bd, padded.data(), tmp.data(), acc.data(),
+  kernels.fixed(in, out, H, W, P, f.centre, f.pair.data(), r, bd, padded.data(), tmp.data(), acc.data(),
                       zeros.data(), rows.data());
   return true;
 }
@@ -229,6 +255,7 @@ void gaussian_blur(const T* src, T* dst, Image im, const double* sigma, double t
   const int64_t L = W * P;  // elements per row
   const int64_t planes = im.channels_last ? im.N : im.N * im.C;
   const int bd = static_cast<int>(border);
+  const auto& kernels = blur_kernels(src).active();
   parallel_for(planes, [&](int64_t pi) {
     const int64_t n = im.channels_last ? pi : pi / im.C;
     const T* in = src + pi * H * L;
@@ -239,10 +266,10 @@ void gaussian_blur(const T* src, T* dst, Image im, const double* sigma, double t
     }
     const std::vector<float> k = gaussian_kernel(sigma[n], truncate);
     const int64_t r = static_cast<int64_t>(k.size() / 2);
-    if (blur_fixed(in, out, H, W, P, k, r, bd)) return;
+    if (blur_fixed(kernels, in, out, H, W, P, k, r, bd)) return;
     std::vector<float> padded((W + 2 * r) * P), tmp(H * L), acc(L), zeros(L, 0.f);
     std::vector<const float*> rows(2 * r + 1);
-    blur_plane_any(in, out, H, W, P, k.data(), r, bd, padded.data(), tmp.data(), acc.data(), zeros.data(),
+    kernels.plane(in, out, H, W, P, k.data(), r, bd, padded.data(), tmp.data(), acc.data(), zeros.data(),
                    rows.data());
   });
 }

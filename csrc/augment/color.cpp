@@ -6,10 +6,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
+#if defined(FASTCONV_X86) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "augment/augment.h"
 #include "augment/pixels.h"
+#include "common/isa_target.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -85,21 +90,11 @@ FASTCONV_AUG_INLINE void color_rgb(const T* x, T* y, int64_t cs, int64_t i0, int
   }
 }
 
-FASTCONV_AUG_CLONES void color_rgb_f32(const float* x, float* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
-                                       const float* p, float m, float lo, float hi) {
-  if (interleaved) color_rgb<float, 3>(x, y, cs, i0, i1, p, m, lo, hi);
-  else color_rgb<float, 1>(x, y, cs, i0, i1, p, m, lo, hi);
-}
-FASTCONV_AUG_CLONES void color_rgb_u8(const uint8_t* x, uint8_t* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
-                                      const float* p, float m, float lo, float hi) {
-  if (interleaved) color_rgb<uint8_t, 3>(x, y, cs, i0, i1, p, m, lo, hi);
-  else color_rgb<uint8_t, 1>(x, y, cs, i0, i1, p, m, lo, hi);
-}
-inline void color_rgb_any(const float* x, float* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
-  color_rgb_f32(x, y, il, cs, i0, i1, p, m, lo, hi);
-}
-inline void color_rgb_any(const uint8_t* x, uint8_t* y, bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi) {
-  color_rgb_u8(x, y, il, cs, i0, i1, p, m, lo, hi);
+template <typename T>
+FASTCONV_AUG_INLINE void color_rgb_layout(const T* x, T* y, bool interleaved, int64_t cs, int64_t i0, int64_t i1,
+                                          const float* p, float m, float lo, float hi) {
+  if (interleaved) color_rgb<T, 3>(x, y, cs, i0, i1, p, m, lo, hi);
+  else color_rgb<T, 1>(x, y, cs, i0, i1, p, m, lo, hi);
 }
 
 // Mean over the image of gray(clamp(b * x)) (C == 3) or of clamp(b * x) (other C). Sixteen
@@ -138,15 +133,9 @@ FASTCONV_AUG_INLINE double gray_mean(const T* x, int64_t HW, int64_t C, int64_t 
   }
   return total / static_cast<double>(HW * nc);
 }
-FASTCONV_AUG_CLONES double gray_mean_f32(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);
-}
-inline double gray_mean_any(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  return gray_mean_f32(x, HW, C, cs, ps, b, lo, hi);
-}
 // uint8: per-channel histograms, then the mean of the formula over the 256 possible values.
 // Four (planar) or two (interleaved) tables per channel break the increment dependency chains.
-FASTCONV_AUG_CLONES void channel_histograms(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
+FASTCONV_AUG_INLINE void channel_histograms(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
                                             uint32_t (*hist)[256]) {
   if (ps == 3 && cs == 1) {  // NHWC RGB: two pixels per step
     uint32_t h2[3][256] = {{0}};
@@ -177,7 +166,7 @@ FASTCONV_AUG_CLONES void channel_histograms(const uint8_t* x, int64_t HW, int64_
 // channels or P = 1 (one plane). The pixels are walked as a flat run of blocks of 48 bytes
 // (a multiple of 3) into 48 uint16 lanes, lane j holding channel j % P; a lane gains at most
 // 255 per block, so lanes are flushed every 256 blocks. The inner loop vectorises.
-FASTCONV_AUG_CLONES void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt) {
+FASTCONV_AUG_INLINE void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt) {
   constexpr int L = 48;
   const int64_t n = HW * P, blocks = n / L;
   for (int64_t b0 = 0; b0 < blocks; b0 += 256) {
@@ -200,47 +189,6 @@ FASTCONV_AUG_CLONES void clamped_sums(const uint8_t* x, int64_t HW, int P, uint8
   }
 }
 
-inline double gray_mean_any(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
-  const double inv_hw = 1.0 / static_cast<double>(HW);
-  auto weight = [&](int64_t c) { return C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C; };
-  // Common case, no lower clamp (b >= 0, lo <= 0): clamp(b * v, lo, hi) = b * v for v <= T and
-  // hi above, T the largest value with b * v <= hi (found on the same float formula), so the
-  // mean needs only sums of min(v, T) and counts of v > T, which vectorise.
-  if (lo <= 0.f && hi >= 0.f && (ps == 1 || (cs == 1 && ps == 3))) {
-    int T = -1;
-    for (int v = 0; v < 256; ++v) if (b * static_cast<float>(v) <= hi) T = v;
-    if (T >= 0) {
-      double total = 0;
-      const uint8_t t8 = static_cast<uint8_t>(T);
-      if (ps == 3) {
-        uint64_t sum[3] = {0}, cnt[3] = {0};
-        clamped_sums(x, HW, 3, t8, sum, cnt);
-        for (int c = 0; c < 3; ++c)
-          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum[c]) - static_cast<double>(T) * cnt[c]) +
-                                static_cast<double>(hi) * cnt[c]);
-      } else {
-        for (int64_t c = 0; c < C; ++c) {
-          uint64_t sum = 0, cnt = 0;
-          clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
-          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum) - static_cast<double>(T) * cnt) +
-                                static_cast<double>(hi) * cnt);
-        }
-      }
-      return total * inv_hw;
-    }
-  }
-  std::vector<uint32_t[256]> hist(C);
-  for (auto& h : hist) std::fill(h, h + 256, 0u);
-  channel_histograms(x, HW, C, cs, ps, hist.data());
-  double total = 0;
-  for (int64_t c = 0; c < C; ++c) {
-    double s = 0;
-    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[c][v]) * clampf(b * static_cast<float>(v), lo, hi);
-    total += weight(c) * s;
-  }
-  return total * inv_hw;
-}
-
 // y[i] = lut[x[i]], eight bytes per step (one 64-bit load and store; x86 is little-endian).
 inline void apply_lut(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
   int64_t i = i0;
@@ -253,6 +201,158 @@ inline void apply_lut(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, cons
   for (; i < i1; ++i) y[i] = lut[x[i]];
 }
 
+#if defined(FASTCONV_X86) && defined(__GNUC__)
+// The same with SIMD byte shuffles: the table as 16 rows of 16 bytes; each row is looked up by
+// the low nibble (pshufb) and kept where the high nibble selects that row. 16 rounds of 4
+// (AVX2) or 2 (AVX-512BW, masked shuffle) instructions per 32 / 64 values.
+FASTCONV_TARGET(avx2) void apply_lut_avx2(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
+  __m256i rows[16];
+  for (int r = 0; r < 16; ++r)
+    rows[r] = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 16 * r)));
+  const __m256i nibble = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+  int64_t i = i0;
+  for (; i + 32 <= i1; i += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i lo = _mm256_and_si256(v, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+    __m256i out = _mm256_setzero_si256(), row = _mm256_setzero_si256();
+    for (int r = 0; r < 16; ++r, row = _mm256_add_epi8(row, one))
+      out = _mm256_or_si256(out, _mm256_and_si256(_mm256_cmpeq_epi8(hi, row), _mm256_shuffle_epi8(rows[r], lo)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), out);
+  }
+  apply_lut(x, y, i, i1, lut);
+}
+FASTCONV_TARGET(avx512) void apply_lut_avx512(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1,
+                                              const uint8_t* lut) {
+  __m512i rows[16];
+  for (int r = 0; r < 16; ++r) {  // the row in each 128-bit lane (plain copies: GCC 12 warns on vbroadcasti32x4)
+    alignas(64) uint8_t lanes[64];
+    for (int q = 0; q < 4; ++q) std::memcpy(lanes + 16 * q, lut + 16 * r, 16);
+    rows[r] = _mm512_load_si512(lanes);
+  }
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  int64_t i = i0;
+  for (; i + 64 <= i1; i += 64) {
+    const __m512i v = _mm512_loadu_si512(x + i);
+    const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+    __m512i out = _mm512_setzero_si512();
+    for (int r = 0; r < 16; ++r)
+      out = _mm512_mask_shuffle_epi8(out, _mm512_cmpeq_epi8_mask(hi, _mm512_set1_epi8(static_cast<char>(r))), rows[r], lo);
+    _mm512_storeu_si512(y + i, out);
+  }
+  apply_lut(x, y, i, i1, lut);
+}
+#endif
+#define apply_lut_scalar apply_lut  // the baseline variant is the portable loop above
+
+// The per-ISA kernels one color_adjust call uses (chosen by use_isa(); each wraps the
+// always-inlined bodies above, compiled for its ISA).
+template <typename T>
+using ColorRgbFn = void (*)(const T*, T*, bool, int64_t, int64_t, int64_t, const float*, float, float, float);
+struct ColorKernelsF32 {
+  ColorRgbFn<float> rgb;
+  double (*gray_mean)(const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi);
+};
+struct ColorKernelsU8 {
+  ColorRgbFn<uint8_t> rgb;
+  void (*histograms)(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, uint32_t (*hist)[256]);
+  void (*clamped_sums)(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, uint64_t* cnt);
+  void (*lut)(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut);  // y = lut[x]
+};
+#define FASTCONV_COLOR_RGB_ARGS bool il, int64_t cs, int64_t i0, int64_t i1, const float* p, float m, float lo, float hi
+#define FASTCONV_COLOR_KERNELS(ISA)                                                                            \
+  FASTCONV_TARGET(ISA) void rgb_f32__##ISA(const float* x, float* y, FASTCONV_COLOR_RGB_ARGS) {               \
+    color_rgb_layout<float>(x, y, il, cs, i0, i1, p, m, lo, hi);                                              \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void rgb_u8__##ISA(const uint8_t* x, uint8_t* y, FASTCONV_COLOR_RGB_ARGS) {            \
+    color_rgb_layout<uint8_t>(x, y, il, cs, i0, i1, p, m, lo, hi);                                            \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) double gray_mean_f32__##ISA(const float* x, int64_t HW, int64_t C, int64_t cs,         \
+                                                   int64_t ps, float b, float lo, float hi) {                 \
+    return gray_mean<float>(x, HW, C, cs, ps, b, lo, hi);                                                     \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void histograms__##ISA(const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, \
+                                              uint32_t (*hist)[256]) {                                        \
+    channel_histograms(x, HW, C, cs, ps, hist);                                                               \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void clamped_sums__##ISA(const uint8_t* x, int64_t HW, int P, uint8_t T, uint64_t* sum, \
+                                                uint64_t* cnt) {                                              \
+    clamped_sums(x, HW, P, T, sum, cnt);                                                                      \
+  }                                                                                                           \
+  const ColorKernelsF32 color_f32__##ISA = {&rgb_f32__##ISA, &gray_mean_f32__##ISA};                          \
+  const ColorKernelsU8 color_u8__##ISA = {&rgb_u8__##ISA, &histograms__##ISA, &clamped_sums__##ISA, &apply_lut_##ISA};
+FASTCONV_FOR_EACH_ISA(FASTCONV_COLOR_KERNELS)
+#undef FASTCONV_COLOR_KERNELS
+#undef apply_lut_scalar
+#undef FASTCONV_COLOR_RGB_ARGS
+const KernelTable<ColorKernelsF32> kColorF32("color_adjust", "float32",
+                                             FASTCONV_ISA_VARIANTS(color_f32, "color_adjust_f32"));
+const KernelTable<ColorKernelsU8> kColorU8("color_adjust", "uint8", FASTCONV_ISA_VARIANTS(color_u8, "color_adjust_u8"));
+const KernelTable<ColorKernelsF32>& color_kernels(const float*) { return kColorF32; }
+const KernelTable<ColorKernelsU8>& color_kernels(const uint8_t*) { return kColorU8; }
+
+inline double gray_mean_any(const ColorKernelsF32& k, const float* x, int64_t HW, int64_t C, int64_t cs, int64_t ps,
+                            float b, float lo, float hi) {
+  return k.gray_mean(x, HW, C, cs, ps, b, lo, hi);
+}
+// The weight of channel c in the contrast anchor: grayscale for RGB, the plain mean otherwise.
+inline double channel_weight(int64_t c, int64_t C) { return C == 3 ? (c == 0 ? kR : (c == 1 ? kG : kB)) : 1.0 / C; }
+
+// The contrast anchor of an image whose value v in channel c reads as map[v], from the
+// per-channel histograms of the stored values: mean of gray(clamp(b * map[v], lo, hi)).
+inline double mean_from_histograms(const uint32_t (*hist)[256], int64_t C, int64_t HW, const uint8_t* map, float b,
+                                   float lo, float hi) {
+  double total = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0;
+    for (int v = 0; v < 256; ++v) s += static_cast<double>(hist[c][v]) * clampf(b * static_cast<float>(map[v]), lo, hi);
+    total += channel_weight(c, C) * s;
+  }
+  return total / static_cast<double>(HW);
+}
+
+struct IdentityMap {
+  uint8_t v[256];
+  IdentityMap() { for (int i = 0; i < 256; ++i) v[i] = static_cast<uint8_t>(i); }
+};
+const IdentityMap kIdentity;
+
+inline double gray_mean_any(const ColorKernelsU8& k, const uint8_t* x, int64_t HW, int64_t C, int64_t cs, int64_t ps, float b, float lo, float hi) {
+  const double inv_hw = 1.0 / static_cast<double>(HW);
+  auto weight = [&](int64_t c) { return channel_weight(c, C); };
+  // Common case, no lower clamp (b >= 0, lo <= 0): clamp(b * v, lo, hi) = b * v for v <= T and
+  // hi above, T the largest value with b * v <= hi (found on the same float formula), so the
+  // mean needs only sums of min(v, T) and counts of v > T, which vectorise.
+  if (lo <= 0.f && hi >= 0.f && (ps == 1 || (cs == 1 && ps == 3))) {
+    int T = -1;
+    for (int v = 0; v < 256; ++v) if (b * static_cast<float>(v) <= hi) T = v;
+    if (T >= 0) {
+      double total = 0;
+      const uint8_t t8 = static_cast<uint8_t>(T);
+      // hi * cnt: values clamped to hi (none when hi is +inf, where inf * 0 would be NaN).
+      auto above = [&](uint64_t cnt) { return cnt ? static_cast<double>(hi) * cnt : 0.0; };
+      if (ps == 3) {
+        uint64_t sum[3] = {0}, cnt[3] = {0};
+        k.clamped_sums(x, HW, 3, t8, sum, cnt);
+        for (int c = 0; c < 3; ++c)
+          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum[c]) - static_cast<double>(T) * cnt[c]) +
+                                above(cnt[c]));
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          uint64_t sum = 0, cnt = 0;
+          k.clamped_sums(x + c * cs, HW, 1, t8, &sum, &cnt);
+          total += weight(c) * (static_cast<double>(b) * (static_cast<double>(sum) - static_cast<double>(T) * cnt) +
+                                above(cnt));
+        }
+      }
+      return total * inv_hw;
+    }
+  }
+  std::vector<uint32_t[256]> hist(C);
+  for (auto& h : hist) std::fill(h, h + 256, 0u);
+  k.histograms(x, HW, C, cs, ps, hist.data());
+  return mean_from_histograms(hist.data(), C, HW, kIdentity.v, b, lo, hi);
+}
+
 // uint8 without saturation / hue: every channel value maps through one 256-entry table per
 // image (the same formula, evaluated once per possible value), built once per image.
 inline bool lut_applies(const float* p, bool is_u8) { return is_u8 && p[2] == 1.f && p[3] == 0.f; }
@@ -262,11 +362,14 @@ inline void build_lut(uint8_t* lut, const float* p, float m, float lo, float hi)
     lut[v] = store<uint8_t>(clampf(p[1] * b + (1.f - p[1]) * m, lo, hi));
   }
 }
-template <typename T>
-inline void apply_lut_any(const T*, T*, int64_t, int64_t, const uint8_t*) {}
-template <>
-inline void apply_lut_any<uint8_t>(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, const uint8_t* lut) {
-  apply_lut(x, y, i0, i1, lut);
+// Image pixels [i0, i1) through the image's table, in either layout (uint8 only).
+inline void apply_image_lut(const ColorKernelsF32&, const float*, float*, bool, int64_t, int64_t, int64_t, int64_t,
+                            const uint8_t*) {}
+inline void apply_image_lut(const ColorKernelsU8& k, const uint8_t* x, uint8_t* y, bool channels_last, int64_t C,
+                            int64_t HW, int64_t i0, int64_t i1, const uint8_t* lut) {
+  if (channels_last) k.lut(x, y, i0 * C, i1 * C, lut);
+  else
+    for (int64_t c = 0; c < C; ++c) k.lut(x, y, c * HW + i0, c * HW + i1, lut);
 }
 
 }  // namespace
@@ -278,12 +381,13 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
   const int64_t cs = cl ? 1 : HW, ps = cl ? C : 1;
   const int64_t chunks = (HW + kChunk - 1) / kChunk;
   // Pass 1: per-image mean of the grayscale of the brightness-adjusted image (contrast anchor).
+  const auto& kernels = color_kernels(src).active();
   std::vector<double> mean(im.N, 0.0);
   constexpr bool is_u8 = sizeof(T) == 1;
   std::vector<uint8_t> luts(is_u8 ? im.N * 256 : 0);
   parallel_for(im.N, [&](int64_t n) {
     const float* p = params + 4 * n;
-    if (p[1] != 1.f) mean[n] = gray_mean_any(src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
+    if (p[1] != 1.f) mean[n] = gray_mean_any(kernels, src + n * C * HW, HW, C, cs, ps, p[0], lo, hi);
     if (lut_applies(p, is_u8)) build_lut(luts.data() + 256 * n, p, static_cast<float>(mean[n]), lo, hi);
   });
   // Pass 2: the fused per-pixel chain, in chunks of pixels.
@@ -295,14 +399,11 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
     T* y = dst + n * C * HW;
     // A chunk of pixels is a contiguous run of elements in NHWC; in NCHW take every channel's run.
     if (lut_applies(p, is_u8)) {
-      const uint8_t* lut = luts.data() + 256 * n;
-      if (cl) apply_lut_any<T>(x, y, i0 * C, i1 * C, lut);
-      else
-        for (int64_t c = 0; c < C; ++c) apply_lut_any<T>(x, y, c * HW + i0, c * HW + i1, lut);
+      apply_image_lut(kernels, x, y, cl, C, HW, i0, i1, luts.data() + 256 * n);
       return;
     }
     if (C == 3) {
-      color_rgb_any(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
+      kernels.rgb(x, y, cl, cl ? 1 : HW, i0, i1, p, m, lo, hi);
       return;
     }
     const float cm = (1.f - p[1]) * m;
@@ -312,6 +413,44 @@ void color_adjust(const T* src, T* dst, Image im, const float* params, float lo,
         const float v = clampf(p[0] * static_cast<float>(x[e]), lo, hi);
         y[e] = store<T>(clampf(p[1] * v + cm, lo, hi));
       }
+  });
+}
+
+void color_lut_chain(const uint8_t* src, uint8_t* dst, Image im, int64_t steps, const float* params,
+                     const float* ranges) {
+  const int64_t HW = im.H * im.W, C = im.C;
+  const int64_t cs = im.channels_last ? 1 : HW, ps = im.channels_last ? C : 1;
+  const ColorKernelsU8& kernels = kColorU8.active();
+  // Pass 1, per image: histograms of the stored values, then the tables composed step by step.
+  // Step s sees the values g[v] the steps before it produced (rounded to uint8, as they would be
+  // stored), so its contrast anchor comes from the same histograms, remapped through g.
+  std::vector<uint8_t> luts(im.N * 256);
+  parallel_for(im.N, [&](int64_t n) {
+    uint8_t* g = luts.data() + 256 * n;
+    std::copy(kIdentity.v, kIdentity.v + 256, g);
+    std::unique_ptr<uint32_t[][256]> hist;  // made on the first step that needs an anchor
+    for (int64_t s = 0; s < steps; ++s) {
+      const float* q = params + 2 * (n * steps + s);
+      const float p[4] = {q[0], q[1], 1.f, 0.f}, lo = ranges[2 * s], hi = ranges[2 * s + 1];
+      double mean = 0;
+      if (p[1] != 1.f) {
+        if (!hist) {
+          hist.reset(new uint32_t[C][256]());
+          kernels.histograms(src + n * C * HW, HW, C, cs, ps, hist.get());
+        }
+        mean = mean_from_histograms(hist.get(), C, HW, g, p[0], lo, hi);
+      }
+      uint8_t step[256];
+      build_lut(step, p, static_cast<float>(mean), lo, hi);
+      for (int v = 0; v < 256; ++v) g[v] = step[g[v]];
+    }
+  });
+  // Pass 2: one table lookup per value, in chunks of pixels.
+  const int64_t chunks = (HW + kChunk - 1) / kChunk;
+  parallel_for(im.N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, i0 = (task % chunks) * kChunk, i1 = std::min(HW, i0 + kChunk);
+    apply_image_lut(kernels, src + n * C * HW, dst + n * C * HW, im.channels_last, C, HW, i0, i1,
+                    luts.data() + 256 * n);
   });
 }
 

@@ -9,6 +9,7 @@
 
 #include "augment/augment.h"
 #include "augment/pixels.h"
+#include "common/isa_target.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -95,18 +96,26 @@ FASTCONV_AUG_INLINE void noise_chunk(const T* x, T* y, int64_t i0, int64_t i1, u
     }
 }
 
-FASTCONV_AUG_CLONES void noise_chunk_f32(const float* x, float* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
-  noise_chunk<float>(x, y, i0, i1, k, sd, lo, hi);
-}
-FASTCONV_AUG_CLONES void noise_chunk_u8(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
-  noise_chunk<uint8_t>(x, y, i0, i1, k, sd, lo, hi);
-}
-inline void noise_chunk_any(const float* x, float* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
-  noise_chunk_f32(x, y, i0, i1, k, sd, lo, hi);
-}
-inline void noise_chunk_any(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, uint64_t k, float sd, float lo, float hi) {
-  noise_chunk_u8(x, y, i0, i1, k, sd, lo, hi);
-}
+// One chunk of one sample, compiled per ISA and chosen by use_isa().
+template <typename T>
+using NoiseChunkFn = void (*)(const T*, T*, int64_t, int64_t, uint64_t, float, float, float);
+#define FASTCONV_NOISE_KERNELS(ISA)                                                                            \
+  FASTCONV_TARGET(ISA) void noise_f32__##ISA(const float* x, float* y, int64_t i0, int64_t i1, uint64_t k,     \
+                                             float sd, float lo, float hi) {                                  \
+    noise_chunk<float>(x, y, i0, i1, k, sd, lo, hi);                                                          \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void noise_u8__##ISA(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1, uint64_t k,  \
+                                            float sd, float lo, float hi) {                                   \
+    noise_chunk<uint8_t>(x, y, i0, i1, k, sd, lo, hi);                                                        \
+  }
+FASTCONV_FOR_EACH_ISA(FASTCONV_NOISE_KERNELS)
+#undef FASTCONV_NOISE_KERNELS
+const KernelTable<NoiseChunkFn<float>> kNoiseF32("gaussian_noise", "float32",
+                                                 FASTCONV_ISA_VARIANTS(noise_f32, "gaussian_noise_f32"));
+const KernelTable<NoiseChunkFn<uint8_t>> kNoiseU8("gaussian_noise", "uint8",
+                                                  FASTCONV_ISA_VARIANTS(noise_u8, "gaussian_noise_u8"));
+const KernelTable<NoiseChunkFn<float>>& noise_kernels(const float*) { return kNoiseF32; }
+const KernelTable<NoiseChunkFn<uint8_t>>& noise_kernels(const uint8_t*) { return kNoiseU8; }
 
 }  // namespace
 
@@ -114,6 +123,7 @@ template <typename T>
 void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const uint64_t* key,
                     const float* std, float lo, float hi) {
   const int64_t chunks = (per_sample + kChunk - 1) / kChunk;
+  const NoiseChunkFn<T> noise_chunk_isa = noise_kernels(src).active();
   parallel_for(N * chunks, [&](int64_t task) {
     const int64_t n = task / chunks, i0 = (task % chunks) * kChunk;
     const int64_t i1 = std::min(per_sample, i0 + kChunk);
@@ -123,7 +133,7 @@ void gaussian_noise(const T* src, T* dst, int64_t N, int64_t per_sample, const u
       if (x != y) std::memcpy(y + i0, x + i0, sizeof(T) * (i1 - i0));
       return;
     }
-    noise_chunk_any(x, y, i0, i1, key[n], std[n], lo, hi);
+    noise_chunk_isa(x, y, i0, i1, key[n], std[n], lo, hi);
   });
 }
 

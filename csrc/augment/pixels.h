@@ -4,16 +4,11 @@
 #pragma once
 #include <cstdint>
 
-// Hot loops are compiled for x86-64-v4 (AVX-512), v3 (AVX2 + FMA) and the baseline; the
-// loader picks one by CPU (GCC function multiversioning). Only the marked functions are
-// cloned, and everything they call inline is compiled inside each clone, so no AVX code can
-// leak into the baseline path. (These clones follow the CPU, not fastconv.use_isa().)
-#if defined(FASTCONV_X86) && defined(__GNUC__) && !defined(__clang__)
-#define FASTCONV_AUG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTCONV_AUG_CLONES
-#endif
-#define FASTCONV_AUG_INLINE inline __attribute__((always_inline))
+#include "common/isa_target.h"
+
+// Hot loops are compiled once per ISA inside each kernel file (common/isa_target.h) and chosen
+// by use_isa(); everything they call is forced inline, so each ISA's copy is compiled whole.
+#define FASTCONV_AUG_INLINE FASTCONV_ALWAYS_INLINE
 
 namespace fastconv {
 namespace augment {

@@ -15,6 +15,7 @@
 
 #include "augment/augment.h"
 #include "augment/pixels.h"
+#include "common/isa_target.h"
 #include "common/parallel.h"
 
 namespace fastconv {
@@ -226,14 +227,22 @@ FASTCONV_AUG_INLINE void warp_rows(const T* in, T* out, const Image& im, int64_t
 #define FASTCONV_WARP_ARGS const Image& im, int64_t OH, int64_t OW, int64_t y0, int64_t y1, const double* m, \
     Interp interp, int border, float fill, RowTaps& taps
 #define FASTCONV_WARP_PASS im, OH, OW, y0, y1, m, interp, border, fill, taps
-FASTCONV_AUG_CLONES void warp_rows_f32(const float* in, float* out, FASTCONV_WARP_ARGS) {
-  warp_rows<float>(in, out, FASTCONV_WARP_PASS);
-}
-FASTCONV_AUG_CLONES void warp_rows_u8(const uint8_t* in, uint8_t* out, FASTCONV_WARP_ARGS) {
-  warp_rows<uint8_t>(in, out, FASTCONV_WARP_PASS);
-}
-inline void warp_rows_any(const float* in, float* out, FASTCONV_WARP_ARGS) { warp_rows_f32(in, out, FASTCONV_WARP_PASS); }
-inline void warp_rows_any(const uint8_t* in, uint8_t* out, FASTCONV_WARP_ARGS) { warp_rows_u8(in, out, FASTCONV_WARP_PASS); }
+// Rows of one output image, compiled per ISA and chosen by use_isa().
+template <typename T>
+using WarpRowsFn = void (*)(const T* in, T* out, FASTCONV_WARP_ARGS);
+#define FASTCONV_WARP_KERNELS(ISA)                                                                          \
+  FASTCONV_TARGET(ISA) void warp_f32__##ISA(const float* in, float* out, FASTCONV_WARP_ARGS) {              \
+    warp_rows<float>(in, out, FASTCONV_WARP_PASS);                                                         \
+  }                                                                                                        \
+  FASTCONV_TARGET(ISA) void warp_u8__##ISA(const uint8_t* in, uint8_t* out, FASTCONV_WARP_ARGS) {           \
+    warp_rows<uint8_t>(in, out, FASTCONV_WARP_PASS);                                                       \
+  }
+FASTCONV_FOR_EACH_ISA(FASTCONV_WARP_KERNELS)
+#undef FASTCONV_WARP_KERNELS
+const KernelTable<WarpRowsFn<float>> kWarpF32("warp_affine", "float32", FASTCONV_ISA_VARIANTS(warp_f32, "warp_affine_f32"));
+const KernelTable<WarpRowsFn<uint8_t>> kWarpU8("warp_affine", "uint8", FASTCONV_ISA_VARIANTS(warp_u8, "warp_affine_u8"));
+const KernelTable<WarpRowsFn<float>>& warp_kernels(const float*) { return kWarpF32; }
+const KernelTable<WarpRowsFn<uint8_t>>& warp_kernels(const uint8_t*) { return kWarpU8; }
 
 }  // namespace
 
@@ -242,11 +251,12 @@ void warp_affine(const T* src, T* dst, Image im, int64_t OH, int64_t OW, const d
                  Interp interp, Border border, float fill) {
   const int64_t C = im.C, H = im.H, W = im.W;
   const int64_t blocks = (OH + kRowsPerTask - 1) / kRowsPerTask;
+  const WarpRowsFn<T> warp_rows_isa = warp_kernels(src).active();
   parallel_for(im.N * blocks, [&](int64_t task) {
     const int64_t n = task / blocks, y_begin = (task % blocks) * kRowsPerTask;
     const int64_t y_end = std::min(OH, y_begin + kRowsPerTask);
     RowTaps taps(OW);
-    warp_rows_any(src + n * C * H * W, dst + n * C * OH * OW, im, OH, OW, y_begin, y_end, inv + 6 * n, interp,
+    warp_rows_isa(src + n * C * H * W, dst + n * C * OH * OW, im, OH, OW, y_begin, y_end, inv + 6 * n, interp,
                   static_cast<int>(border), fill, taps);
   });
 }
@@ -258,7 +268,7 @@ struct Rgb8 { uint8_t v[3]; };
 // starts one byte before them, a byte shuffle (pshufb where the clone has SSSE3) and a 16-byte
 // store whose last byte the next step rewrites; the ends are copied pixel by pixel.
 typedef uint8_t V16u8 __attribute__((vector_size(16)));
-FASTCONV_AUG_CLONES void reverse_rgb8(const uint8_t* row, uint8_t* o, int64_t W) {
+FASTCONV_AUG_INLINE void reverse_rgb8(const uint8_t* row, uint8_t* o, int64_t W) {
   const V16u8 mask = {13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0};
   int64_t x = 0;
   // Needs the load start (W - 6 - x) * 3 + 2 >= 0 and the store end 3 * x + 16 <= 3 * W.
@@ -272,6 +282,12 @@ FASTCONV_AUG_CLONES void reverse_rgb8(const uint8_t* row, uint8_t* o, int64_t W)
   Rgb8* w = reinterpret_cast<Rgb8*>(o);
   for (; x < W; ++x) w[x] = r[W - 1 - x];
 }
+using ReverseRgb8Fn = void (*)(const uint8_t* row, uint8_t* o, int64_t W);
+#define FASTCONV_FLIP_KERNELS(ISA) \
+  FASTCONV_TARGET(ISA) void flip_rgb8__##ISA(const uint8_t* row, uint8_t* o, int64_t W) { reverse_rgb8(row, o, W); }
+FASTCONV_FOR_EACH_ISA(FASTCONV_FLIP_KERNELS)
+#undef FASTCONV_FLIP_KERNELS
+const KernelTable<ReverseRgb8Fn> kFlipRgb8("flip", "uint8", FASTCONV_ISA_VARIANTS(flip_rgb8, "flip_rgb8"));
 }  // namespace
 
 template <typename T>
@@ -281,6 +297,7 @@ void flip(const T* src, T* dst, Image im, const uint8_t* hflip, const uint8_t* v
   const int64_t planes = im.channels_last ? im.N : im.N * im.C;
   const int64_t P = im.channels_last ? im.C : 1;  // elements per pixel
   const int64_t H = im.H, W = im.W;
+  const ReverseRgb8Fn reverse_rgb8_isa = kFlipRgb8.active();
   parallel_for(planes, [&](int64_t pi) {
     const int64_t n = im.channels_last ? pi : pi / im.C;
     const T* in = src + pi * H * W * P;
@@ -293,7 +310,7 @@ void flip(const T* src, T* dst, Image im, const uint8_t* hflip, const uint8_t* v
       } else if (P == 1) {
         for (int64_t x = 0; x < W; ++x) o[x] = row[W - 1 - x];
       } else if (P == 3 && sizeof(T) == 1) {
-        reverse_rgb8(reinterpret_cast<const uint8_t*>(row), reinterpret_cast<uint8_t*>(o), W);
+        reverse_rgb8_isa(reinterpret_cast<const uint8_t*>(row), reinterpret_cast<uint8_t*>(o), W);
       } else {
         for (int64_t x = 0; x < W; ++x)
           for (int64_t c = 0; c < P; ++c) o[x * P + c] = row[(W - 1 - x) * P + c];

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/isa_target.h"
 #include "common/parallel.h"
 #include "pool/pool.h"
 
@@ -11,18 +12,11 @@ namespace fastconv {
 
 namespace {
 // The VGG/LeNet case, 2x2 windows with stride 2 that all lie inside the input: the same
-// comparisons as the general loop, unrolled, without per-window bounds arithmetic.
-// Cloned for AVX-512 / AVX2 / baseline and picked by the loader from the CPU (GCC function
-// multiversioning; the selects vectorise only with the wider ISAs).
-#if defined(FASTCONV_X86) && defined(__GNUC__) && !defined(__clang__)
-#define FASTCONV_POOL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTCONV_POOL_CLONES
-#endif
-
+// comparisons as the general loop, unrolled, without per-window bounds arithmetic. Compiled
+// once per ISA (the selects vectorise only with AVX2 / AVX-512) and chosen by use_isa().
 template <typename T>
-FASTCONV_POOL_CLONES void max_pool_2x2(const T* __restrict in, T* __restrict out, int64_t* __restrict ind,
-                                       const PoolParams& p) {
+FASTCONV_ALWAYS_INLINE void max_pool_2x2(const T* __restrict in, T* __restrict out, int64_t* __restrict ind,
+                                         const PoolParams& p) {
   const int64_t OH = p.OH, OW = p.OW, W = p.W;  // locals: stores through out/ind cannot alias them
   for (int64_t oh = 0; oh < OH; ++oh) {
     const T* r0 = in + 2 * oh * W;
@@ -51,6 +45,25 @@ FASTCONV_POOL_CLONES void max_pool_2x2(const T* __restrict in, T* __restrict out
   }
 }
 
+template <typename T>
+using MaxPool2x2Fn = void (*)(const T*, T*, int64_t*, const PoolParams&);
+#define FASTCONV_MAX_POOL_2X2(ISA)                                                                                  \
+  FASTCONV_TARGET(ISA) void max_pool_2x2_f32__##ISA(const float* in, float* out, int64_t* ind, const PoolParams& p) { \
+    max_pool_2x2<float>(in, out, ind, p);                                                                          \
+  }                                                                                                                 \
+  FASTCONV_TARGET(ISA) void max_pool_2x2_f64__##ISA(const double* in, double* out, int64_t* ind,                    \
+                                                    const PoolParams& p) {                                         \
+    max_pool_2x2<double>(in, out, ind, p);                                                                         \
+  }
+FASTCONV_FOR_EACH_ISA(FASTCONV_MAX_POOL_2X2)
+#undef FASTCONV_MAX_POOL_2X2
+const KernelTable<MaxPool2x2Fn<float>> kMaxPool2x2F32("max_pool2d", "float32",
+                                                       FASTCONV_ISA_VARIANTS(max_pool_2x2_f32, "max_pool_2x2_f32"));
+const KernelTable<MaxPool2x2Fn<double>> kMaxPool2x2F64("max_pool2d", "float64",
+                                                        FASTCONV_ISA_VARIANTS(max_pool_2x2_f64, "max_pool_2x2_f64"));
+const KernelTable<MaxPool2x2Fn<float>>& max_pool_2x2_kernels(const float*) { return kMaxPool2x2F32; }
+const KernelTable<MaxPool2x2Fn<double>>& max_pool_2x2_kernels(const double*) { return kMaxPool2x2F64; }
+
 bool is_plain_2x2(const PoolParams& p) {
   return p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 &&
          p.dil_h == 1 && p.dil_w == 1 && 2 * p.OH <= p.H && 2 * p.OW <= p.W;
@@ -61,7 +74,8 @@ template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolParams& p) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   if (is_plain_2x2(p)) {
-    parallel_for(p.N * p.C, [&](int64_t plane) { max_pool_2x2(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
+    const MaxPool2x2Fn<T> pool = max_pool_2x2_kernels(x).active();
+    parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
     return;
   }
   parallel_for(p.N * p.C, [&](int64_t plane) {

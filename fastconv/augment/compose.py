@@ -15,7 +15,9 @@ fastconv.train.fit(..., augment=pipeline) uses it. reset(counter=0) rewinds.
 Fusion. A run of consecutive geometric transforms with the same warp settings is turned
 into one 2x3 matrix per sample (the product of their matrices) and resampled once, so
 Rotate + Scale + Translate costs one warp and interpolates once; a run made only of flips
-uses the exact flip kernel. After the first step, in-place-safe steps write into the
+uses the exact flip kernel. Likewise, on uint8 images a run of colour steps (ColorJitter,
+Brightness, Contrast, ...) that changes only brightness and contrast becomes one 256-entry
+table per image and one pass over the pixels. After the first step, in-place-safe steps write into the
 pipeline's own buffer; the input batch is never modified unless inplace=True.
 
 Replay. ``out, params = pipeline(batch, return_params=True)`` returns the parameters drawn
@@ -32,7 +34,7 @@ import numpy as np
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 from fastconv.augment._random import SampleRandom
-from fastconv.augment.transforms import Transform
+from fastconv.augment.transforms import ColorJitter, Transform
 
 __all__ = ["Compose", "AugmentParams"]
 
@@ -122,6 +124,19 @@ class Compose:
         ts = self.transforms
         while i < len(ts):
             t = ts[i]
+            if x.dtype == np.uint8 and isinstance(t, ColorJitter):
+                end = i
+                while end < len(ts) and isinstance(ts[end], ColorJitter):
+                    end += 1
+                if end - i > 1:
+                    steps = _brightness_contrast_steps(
+                        ts[i:end], [self._params(j, params, shape, sample) for j in range(i, end)])
+                    if steps is not None:
+                        if steps:
+                            cur = F.brightness_contrast_steps(cur, steps, layout=layout, out=cur if owned else None)
+                            owned = True
+                        i = end
+                        continue
             if not t.geometric:
                 p = self._params(i, params, shape, sample)
                 if np.any(p["apply"]):
@@ -156,6 +171,20 @@ class Compose:
                 owned = True
             shape = shape[:2] + tuple(hw)
         return cur if owned else x.copy()
+
+
+
+def _brightness_contrast_steps(transforms, params):
+    """A run of colour steps as (brightness, contrast, value_range) triples for one table pass,
+    or None when some sample's step changes saturation or hue. Steps applied to no sample are
+    left out, as _run skips them."""
+    steps = []
+    for t, p in zip(transforms, params):
+        if np.any(p["saturation"] != 1) or np.any(p["hue"] != 0):
+            return None
+        if np.any(p["apply"]):
+            steps.append((p["brightness"], p["contrast"], t.value_range))
+    return steps
 
 
 def _finish(batch, y, inplace):

@@ -19,7 +19,7 @@ import numpy as np
 from fastconv import _C
 from fastconv._validate import FLOAT_DTYPES, is_cuda_array
 
-__all__ = ["warp_affine", "flip", "gaussian_blur", "adjust_color", "gaussian_noise",
+__all__ = ["warp_affine", "flip", "gaussian_blur", "adjust_color", "brightness_contrast_steps", "gaussian_noise",
            "salt_and_pepper", "cutout", "INTERPOLATIONS", "BORDERS", "LAYOUTS"]
 
 INTERPOLATIONS = {"nearest": 0, "bilinear": 1}
@@ -272,6 +272,31 @@ def adjust_color(x, brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0,
     y = _buffer(xn, out)
     _C.aug_color_adjust(xn, y, params, lo * scale, hi * scale, layout == "NHWC")
     return _result(y, x, out)
+
+
+def brightness_contrast_steps(x, steps, *, layout="NCHW", out=None):
+    """uint8 images only: a run of brightness / contrast steps, each a (brightness, contrast,
+    value_range) triple applied as adjust_color(previous result, brightness, contrast,
+    value_range=value_range) would, in one pass over the pixels: the steps compose into one
+    256-entry table per image (the contrast anchors come from one histogram of the input).
+    Equal to running the steps one after another, up to the last bit of an anchor."""
+    x = check_batch(x, layout=layout)
+    if x.dtype != np.uint8:
+        raise TypeError(f"brightness_contrast_steps needs a uint8 batch, got {x.dtype}")
+    steps = list(steps)
+    if not steps:
+        raise ValueError("steps must hold at least one (brightness, contrast, value_range) triple")
+    n = x.shape[0]
+    params = np.empty((n, len(steps), 2), np.float32)
+    ranges = np.empty((len(steps), 2), np.float32)
+    for s, (brightness, contrast, value_range) in enumerate(steps):
+        params[:, s, 0] = per_sample(brightness, n, f"steps[{s}] brightness", minimum=0.0)
+        params[:, s, 1] = per_sample(contrast, n, f"steps[{s}] contrast", minimum=0.0)
+        ranges[s] = np.asarray(_value_range(value_range, f"steps[{s}] value_range")) * 255.0
+    _check_out(x, out)
+    y = _buffer(x, out)
+    _C.aug_color_lut_chain(x, y, params, ranges, layout == "NHWC")
+    return y
 
 
 def gaussian_noise(x, std, key, value_range=(0.0, 1.0), *, layout="NCHW", out=None):
