@@ -87,7 +87,7 @@ def _rss_mib():
 
 @pytest.mark.slow
 def test_thousand_repeated_calls_do_not_grow_memory(rng):
-    """RSS after 100 warm-up rounds of every op vs after 1,000 more (docs/RELIABILITY-hardening.md
+    """RSS after 100 warm-up rounds of every op vs after 1,000 more (docs/RELIABILITY.md
     records the figure: run with -s)."""
     ops = workload(rng)
     for _ in range(100):
