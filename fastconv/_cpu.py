@@ -26,18 +26,20 @@ def winograd_unsupported(w_shape, geometry, input_grad=False):
     return None
 
 
-def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False):
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False):
     """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6".
 
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
-    for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output)."""
+    for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
+    caller keeps the transformed weights between calls (nn.Conv2d does), so the weight
+    transform is not paid per call."""
     if requested not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {requested!r}")
     if requested == "direct":
         return "direct"
     reason = winograd_unsupported(w_shape, geometry, input_grad)
     if requested == "auto":
-        return "direct" if reason else _heuristic(in_shape, w_shape, geometry, input_grad)
+        return "direct" if reason else _heuristic(in_shape, w_shape, geometry, input_grad, weights_reused=weights_reused)
     if reason:
         raise ValueError(f"algorithm={requested!r} cannot run this convolution: {reason}")
     if requested == "winograd":
@@ -52,7 +54,7 @@ def _winograd_tile(in_shape, w_shape, geometry, input_grad):
     return WINOGRAD_TILES[algo]
 
 
-def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
+def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
     """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to single-thread
     CPU times of all nine VGG-16 layers at batch 1 and 8 (direct, F(2,3), F(4,3), F(6,3)) on the
     2-core AVX-512 Xeon this was written on (bench/bench_winograd.py reproduces the comparison).
@@ -61,6 +63,7 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
       winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
                + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
                + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
+    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left).
     The original fit picked the fastest measured algorithm on 15 of the 18 layers and was within
     1.1x of it on the rest; see _DIRECT below for the later refit. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
     """
@@ -75,12 +78,13 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
     cg, kg = c // g, k // g
     macs = n * kg * cg * 9 * oh * ow
     best, best_t = "direct", float("inf")
+    weight_cost = _WEIGHT_REUSED if weights_reused else _WEIGHT
     if allow_direct:
         best_t = _DIRECT * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + _WEIGHT * a * a * kg * cg
+        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + weight_cost * a * a * kg * cg
         if m == 6:
             t *= 1.05
         if t < best_t:
@@ -96,6 +100,11 @@ _DIRECT = 2.3e-8
 _GEMM = 3.09e-8
 _TRANSFORM = 2.45e-7
 _WEIGHT = 1.31e-6
+# Reading cached transformed weights: a tenth of computing them. Estimated (not fitted) from
+# side-by-side times of direct / F(2,3) / F(4,3) with and without reuse on the 256- and
+# 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
+# reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
+_WEIGHT_REUSED = 0.1 * _WEIGHT
 
 
 def _pad_extra(x, extra):

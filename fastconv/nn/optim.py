@@ -1,6 +1,7 @@
 """SGD and Adam with torch.optim semantics (weight decay as L2 added to the gradient).
 Updates run in place on the parameter arrays, reusing state buffers (no per-step allocation
-beyond one temporary). Parameters whose data is a CUDA array are updated by one fused kernel
+beyond one temporary), and bump each updated Parameter's version (`p.data -= ...` assigns
+data; the device kernels call mark_changed), so layers drop caches derived from the old values. Parameters whose data is a CUDA array are updated by one fused kernel
 each (fastconv.cuda.sgd_step / adam_step), with their state buffers on the device too; state
 created on the other device (the model moved after some steps) is moved once, on first use."""
 from __future__ import annotations
@@ -91,6 +92,7 @@ class SGD(Optimizer):
             self.state[id(p)] = buf
         _cuda_fn("sgd_step")(p.data, p.grad, buf, self.lr, self.momentum, self.dampening, self.weight_decay,
                              self.nesterov, first)
+        p.mark_changed()
 
 
 class Adam(Optimizer):
@@ -119,6 +121,7 @@ class Adam(Optimizer):
                     st = self.state[id(p)] = (zeros(p.data), zeros(p.data))
                 _cuda_fn("adam_step")(p.data, p.grad, st[0], st[1], self.lr, b1, b2, c1, c2, self.eps,
                                       self.weight_decay)
+                p.mark_changed()
                 continue
             g = p.grad
             if self.weight_decay:
