@@ -14,6 +14,7 @@ the `auto` cost model in fastconv/_cpu.py is fitted to.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch  # first: its OpenMP runtime loads with its own defaults
 
@@ -74,7 +75,11 @@ def time_conv(shape, algorithms, rounds, rng):
 
 def conv_tables(title, shapes, algorithms, rounds):
     rng = np.random.default_rng(0)
-    results = [(s, *time_conv(s, algorithms, rounds, rng)) for s in shapes]
+    results = []
+    for s in shapes:
+        results.append((s, *time_conv(s, algorithms, rounds, rng)))
+        print(f"# {s.label}: " + ", ".join(f"{kind} {a} {r}" for kind, rs in results[-1][1].items()
+                                            for a, r in rs.items()), file=sys.stderr, flush=True)
     summary = []
     for kind, what in (("fwd", "forward"), ("bwd", "backward (input + weight gradients)")):
         headers = ["layer", "torch ms"] + [h for a in algorithms for h in (f"{a} ms", f"{a} ratio")]

@@ -16,11 +16,19 @@ THREADS=${THREADS:-2}
 MNIST=${FASTCONV_MNIST_DIR:-../shared/data/mnist}
 START=$(date +%s)
 
-section() {  # title, then the command, echoed into the markdown and run
+section() {  # title, then the command: a heading, the command, then its markdown output
   local title=$1; shift
-  echo "## $title"; echo; echo '```'; echo "$*"; echo '```'; echo
+  echo "## $title"; echo; echo "\`$*\`"; echo
   echo "[run_all $(( $(date +%s) - START )) s] $title" >&2
   "$@"
+}
+
+fenced() {  # the same for a command that prints plain text
+  local title=$1; shift
+  echo "## $title"; echo; echo "\`$*\`"; echo; echo '```'
+  echo "[run_all $(( $(date +%s) - START )) s] $title" >&2
+  "$@"
+  echo '```'; echo
 }
 
 echo "# Benchmark results"
@@ -33,8 +41,10 @@ section "Convolution and pooling, side by side in one process" \
 section "Whole networks, each library in its own process" \
   "$PY" bench/bench_nets.py --threads "$THREADS" --mnist "$MNIST" --accuracy
 if "$PY" -c "import albumentations, cv2" 2>/dev/null; then
-  section "Augmentation" "$PY" bench/bench_augment.py --threads 1 "$THREADS"
+  fenced "Augmentation throughput" "$PY" bench/bench_augment.py --threads 1 "$THREADS"
 else
-  echo "## Augmentation"; echo; echo "skipped: albumentations / opencv-python-headless not installed"; echo
+  echo "## Augmentation throughput"; echo; echo "skipped: albumentations / opencv-python-headless not installed"; echo
 fi
+export FASTCONV_MNIST_DIR=$MNIST
+fenced "Does augmentation generalise?" "$PY" bench/augment_generalisation.py
 echo "[run_all done in $(( $(date +%s) - START )) s]" >&2

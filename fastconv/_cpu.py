@@ -57,7 +57,8 @@ def _winograd_tile(in_shape, w_shape, geometry, input_grad):
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
     """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to single-thread
     CPU times of all nine VGG-16 layers at batch 1 and 8 (direct, F(2,3), F(4,3), F(6,3)) on the
-    2-core AVX-512 Xeon this was written on (bench/bench_winograd.py reproduces the comparison).
+    2-core AVX-512 Xeon this was written on (`bench/bench_conv.py --algorithms direct winograd_f2
+    winograd_f4 winograd_f6 auto` reproduces the comparison).
     Time in ms, per group:
       direct   = _DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower)
       winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
@@ -80,7 +81,7 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     best, best_t = "direct", float("inf")
     weight_cost = _WEIGHT_REUSED if weights_reused else _WEIGHT
     if allow_direct:
-        best_t = _DIRECT * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+        best_t = _DIRECT * _DIRECT_ISA_FACTOR.get(_C.active_isa(), 1.0) * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
@@ -97,6 +98,12 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
 # direct convolution gained its stride-1 shifted-row path; with it, auto runs direct on the
 # 14x14 512-channel layers at batch 1, where Winograd's weight transform does not pay off.
 _DIRECT = 2.3e-8
+# Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. The constants
+# above were fitted with AVX-512; on the AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side
+# times of the 512-channel layers at 14x14 (batch 1), 7x7 and 3x3 (batch 8) put direct 1.7-2.3x
+# slower relative to F(2,3)/F(4,3) than the model said, e.g. 512->512 @14 N=1: direct 1.34x
+# slower than F(4,3) where the AVX-512 model expected it 1.7x faster.
+_DIRECT_ISA_FACTOR = {"avx2": 2.0}
 _GEMM = 3.09e-8
 _TRANSFORM = 2.45e-7
 _WEIGHT = 1.31e-6

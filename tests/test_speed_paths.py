@@ -9,7 +9,7 @@ from fastconv import nn
 from fastconv import reference as R
 from fastconv._shapes import ISSUE_SHAPES
 
-# 64->64 at 16x16, batch 1: auto runs direct per call but F(4,3) once the weights are reused
+# 64->64 at 16x16, batch 1: auto runs Winograd here once the weights are reused
 REUSE_SHAPE = (1, 64, 16, 16)
 
 
@@ -34,10 +34,19 @@ def layer_and_input():
     return layer, rng.standard_normal(REUSE_SHAPE).astype(np.float32)
 
 
-def test_shape_is_one_where_reuse_changes_the_choice():
-    w = (64, 64, 3, 3)
-    assert F.conv2d_algorithm(REUSE_SHAPE, w, 1, 1) == "direct"
-    assert F.conv2d_algorithm(REUSE_SHAPE, w, 1, 1, weights_reused=True).startswith("winograd")
+def test_reused_weights_only_ever_favour_winograd():
+    """Reuse removes the per-call weight transform: it can turn direct into Winograd (on the
+    small-map, many-channel layers) but never the reverse."""
+    assert F.conv2d_algorithm(REUSE_SHAPE, (64, 64, 3, 3), 1, 1, weights_reused=True).startswith("winograd")
+    changed = 0
+    for n in (1, 8):
+        for c in (16, 64, 256, 512):
+            for h in (3, 7, 14, 28):
+                args = ((n, c, h, h), (c, c, 3, 3), 1, 1)
+                plain, reused = F.conv2d_algorithm(*args), F.conv2d_algorithm(*args, weights_reused=True)
+                assert plain == "direct" or reused != "direct", args
+                changed += plain == "direct" and reused != "direct"
+    assert changed > 0
 
 
 def test_second_call_uses_the_cached_transform_and_stays_correct(layer_and_input):
