@@ -9,7 +9,9 @@ Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 round
 allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
 (> 1: fastconv faster) as the median over rounds with its min-max spread; geometric means with
 the worst shape. `--algorithms direct winograd_f2 winograd_f4 winograd_f6 auto` gives the table
-the `auto` cost model in fastconv/_cpu.py is fitted to.
+the `auto` cost model in fastconv/_cpu.py is fitted to. With auto, the forward table also times
+an eval-mode nn.Conv2d, which keeps its Winograd-transformed weights between calls (what a
+network's inference runs); functional.conv2d transforms them on every call.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np  # noqa: E402
 
 import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
-from fastconv import _cpu  # noqa: E402
+from fastconv import _cpu, nn  # noqa: E402
 from fastconv._geometry import conv_geometry  # noqa: E402
 from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS  # noqa: E402
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
@@ -37,13 +39,26 @@ def conv_case(shape, rng):
     return x, w, b, dy
 
 
-def auto_choice(shape, input_grad=False):
+def auto_choice(shape, kind):
+    """What auto runs: per call (and with reused weights, forward) or for the input gradient."""
     g = conv_geometry(shape.input_shape, shape.weight_shape, 1, shape.padding, 1, 1)
-    return _cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, input_grad=input_grad)
+    if kind == "bwd":
+        return _cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, input_grad=True)
+    plain, reused = (_cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, weights_reused=r)
+                     for r in (False, True))
+    return f"{plain}, nn.Conv2d {reused}"
+
+
+def cached_layer(shape, w, b):
+    """An eval-mode nn.Conv2d holding w, b: after its first calls it reuses its transformed weights."""
+    layer = nn.Conv2d(shape.in_channels, shape.out_channels, shape.kernel, padding=shape.padding).eval()
+    layer.weight.data, layer.bias.data = w, b
+    return layer
 
 
 def time_conv(shape, algorithms, rounds, rng):
-    """{"fwd" | "bwd": {algorithm: Ratio}}, {"fwd" | "bwd": {"torch" | algorithm: median seconds}}."""
+    """{"fwd" | "bwd": {candidate: Ratio}}, {"fwd" | "bwd": {"torch" | candidate: median seconds}};
+    the candidates are the algorithms, plus "nn.Conv2d" (forward, cached weights) with auto."""
     x, w, b, dy = conv_case(shape, rng)
     tx, tw, tb, tdy = map(torch.from_numpy, (x, w, b, dy))
     p, k = shape.padding, shape.out_channels
@@ -59,16 +74,18 @@ def time_conv(shape, algorithms, rounds, rng):
     def fc_fwd(algo):
         return lambda: F.conv2d(x, w, b, padding=p, algorithm=algo)
 
-    def fc_bwd(algo):
-        grad_algo = "direct" if algo == "direct" else "auto" if algo == "auto" else algo
-        return lambda: (F.conv2d_input(x.shape, w, dy, padding=p, algorithm=grad_algo),
+    def fc_bwd(algo):  # the weight gradient has one algorithm
+        return lambda: (F.conv2d_input(x.shape, w, dy, padding=p, algorithm=algo),
                         F.conv2d_weight(x, w.shape, dy, padding=p))
 
+    candidates = {"fwd": {a: fc_fwd(a) for a in algorithms}, "bwd": {a: fc_bwd(a) for a in algorithms}}
+    if "auto" in algorithms:
+        layer = cached_layer(shape, w, b)
+        candidates["fwd"]["nn.Conv2d"] = lambda: layer.forward(x)
     ratios, times = {}, {}
-    for kind, theirs, ours in (("fwd", torch_fwd, fc_fwd), ("bwd", torch_bwd, fc_bwd)):
-        cmp = compare({"torch": theirs, **{a: ours(a) for a in algorithms}}, rounds=rounds, calls=3,
-                      settle_seconds=2.0)
-        ratios[kind] = {a: cmp.ratio("torch", a) for a in algorithms}
+    for kind, theirs in (("fwd", torch_fwd), ("bwd", torch_bwd)):
+        cmp = compare({"torch": theirs, **candidates[kind]}, rounds=rounds, calls=3, settle_seconds=2.0)
+        ratios[kind] = {name: cmp.ratio("torch", name) for name in candidates[kind]}
         times[kind] = {name: cmp.median_time(name) for name in cmp.times}
     return ratios, times
 
@@ -82,17 +99,18 @@ def conv_tables(title, shapes, algorithms, rounds):
                                             for a, r in rs.items()), file=sys.stderr, flush=True)
     summary = []
     for kind, what in (("fwd", "forward"), ("bwd", "backward (input + weight gradients)")):
-        headers = ["layer", "torch ms"] + [h for a in algorithms for h in (f"{a} ms", f"{a} ratio")]
+        names = list(results[0][1][kind])
+        headers = ["layer", "torch ms"] + [h for a in names for h in (f"{a} ms", f"{a} ratio")]
         rows = []
         for s, ratios, times in results:
             row = [s.label, f"{times[kind]['torch'] * 1e3:.2f}"]
-            for a in algorithms:
+            for a in names:
                 row += [f"{times[kind][a] * 1e3:.2f}", str(ratios[kind][a])]
             if "auto" in algorithms:
-                row[0] += f" (auto: {auto_choice(s, input_grad=kind == 'bwd')})"
+                row[0] += f" (auto: {auto_choice(s, kind)})"
             rows.append(row)
         print(f"### {title}: {what}\n\n{markdown_table(headers, rows)}\n")
-        for a in algorithms:
+        for a in names:
             medians = {s.label: r[kind][a].median for s, r, _ in results}
             worst = min(medians, key=medians.get)
             summary.append([f"{title}, {a} {what}", f"**{geomean(medians.values()):.2f}**",

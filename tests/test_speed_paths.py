@@ -24,7 +24,9 @@ def conv_ref(layer, x):
 
 
 def cached(layer):
-    return layer._winograd is not None and layer._winograd[1] is not None
+    """The layer's transformed weights (None when it holds none)."""
+    plans = {} if layer._winograd is None else layer._winograd[1]
+    return next((p for p in plans.values() if p is not None), None)
 
 
 @pytest.fixture
@@ -52,12 +54,12 @@ def test_reused_weights_only_ever_favour_winograd():
 def test_second_call_uses_the_cached_transform_and_stays_correct(layer_and_input):
     layer, x = layer_and_input
     y1 = layer.forward(x)
-    assert not cached(layer)  # first sight of these weights: nothing transformed yet
+    assert cached(layer) is None  # first sight of these weights: nothing transformed yet
     y2 = layer.forward(x)
-    assert cached(layer)
-    transformed = layer._winograd[1]
+    transformed = cached(layer)
+    assert transformed is not None
     y3 = layer.forward(x)
-    assert layer._winograd[1] is transformed  # reused, not redone
+    assert cached(layer) is transformed  # reused, not redone
     ref = conv_ref(layer, x)
     for y in (y1, y2, y3):
         assert rel_err(y, ref) <= 5e-5
@@ -77,7 +79,7 @@ def test_optimizer_step_makes_the_cache_stale(layer_and_input, make_opt):
     opt = make_opt(layer.parameters())
     layer.forward(x)
     layer.forward(x)
-    assert cached(layer)
+    assert cached(layer) is not None
     before = layer.weight.version
     _step(layer, x, opt)
     assert layer.weight.version > before
@@ -113,7 +115,7 @@ def test_every_documented_weight_change_is_seen(layer_and_input, change):
     layer, x = layer_and_input
     layer.forward(x)
     layer.forward(x)
-    assert cached(layer)
+    assert cached(layer) is not None
     new = np.random.default_rng(1).standard_normal(layer.weight.shape).astype(np.float32) * 0.05
     change(layer, new)
     x = x.astype(layer.weight.data.dtype)
@@ -154,7 +156,7 @@ def test_cached_path_matches_the_reference_on_many_shapes():
         tol = 5e-5 if dtype == np.float32 else 1e-11
         for _ in range(3):
             assert rel_err(layer.forward(x), ref) <= tol
-        assert cached(layer)
+        assert cached(layer) is not None
         checked += 1
     assert checked >= 5
 
@@ -174,3 +176,16 @@ def test_issue_shapes():
     s = ISSUE_SHAPES[-1]
     assert s.label == "conv5_x 512->512 @3 N=8" and s.out_size == 3
     assert s.flops == 2.0 * 8 * 512 * 512 * 9 * 9
+
+
+def test_input_shapes_share_one_transform_per_tile(layer_and_input):
+    layer, x = layer_and_input
+    x2 = np.concatenate([x, x])  # another input shape, the same tile
+    assert F.conv2d_algorithm(x2.shape, layer.weight.shape, 1, 1, weights_reused=True) == \
+        F.conv2d_algorithm(x.shape, layer.weight.shape, 1, 1, weights_reused=True)
+    for _ in range(2):
+        layer.forward(x)
+    first = cached(layer)
+    y2 = layer.forward(x2)
+    assert [p for p in layer._winograd[1].values()] == [first, first]
+    assert rel_err(y2, conv_ref(layer, x2)) <= 5e-5

@@ -43,7 +43,7 @@ class Conv2d(Module):
         self.bias = Parameter(init.uniform((out_channels,), 1 / math.sqrt(init.fan_in(shape)), rng, dtype)) \
             if bias else None
         self._x = None
-        self._winograd = None  # ((Parameter, array, version), WinogradWeights or None); see _weight_for
+        self._winograd = None  # ((Parameter, array, version), {input shape: plan}); see _weight_for
 
     def forward(self, x):  # (N, C, H, W) -> (N, K, OH, OW)
         self._x = x
@@ -52,26 +52,30 @@ class Conv2d(Module):
 
     def _weight_for(self, x):
         """The weight to hand to conv2d for input x: the cached Winograd transform when the same
-        weight values run a second time and auto would then pick Winograd, else the weight array.
+        weight values run a second time and auto then picks Winograd, else the weight array.
         (Training changes the weights every step: nothing would be reused, so nothing is cached.)"""
         w = self.weight
         if not (isinstance(x, np.ndarray) and isinstance(w.data, np.ndarray) and x.ndim == 4
                 and x.dtype == w.data.dtype and x.dtype in (np.float32, np.float64) and self.kernel_size == (3, 3)):
             return w.data
         values = (w, w.data, w.version)  # the objects themselves: ids of freed ones could recur
-        cached = self._winograd
-        if cached is None or not _same_values(cached[0], values):
-            self._winograd = (values, None)  # first sight of these values: no transform yet
+        if self._winograd is None or not _same_values(self._winograd[0], values):
+            self._winograd = (values, {})  # first sight of these values: no transform yet
             return w.data
-        algorithm = F.conv2d_algorithm(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups,
-                                       weights_reused=True)
-        if algorithm == "direct":
-            return w.data
-        transformed = cached[1]
-        if transformed is None or transformed.tile != int(algorithm[-1]) or transformed.dtype != x.dtype:
-            transformed = F.winograd_weights(w.data, int(algorithm[-1]), self.groups)
-            self._winograd = (values, transformed)
-        return transformed
+        plans = self._winograd[1]  # input shape -> WinogradWeights, or None for direct
+        if x.shape not in plans:
+            algorithm = F.conv2d_algorithm(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups,
+                                           weights_reused=True)
+            plans[x.shape] = None if algorithm == "direct" else self._transformed(int(algorithm[-1]), plans)
+        plan = plans[x.shape]
+        return w.data if plan is None else plan
+
+    def _transformed(self, tile, plans):
+        """The weights transformed for tile, shared by every input shape that uses that tile."""
+        for plan in plans.values():
+            if plan is not None and plan.tile == tile:
+                return plan
+        return F.winograd_weights(self.weight.data, tile, self.groups)
 
     def backward(self, dy, need_input_grad=True):  # (N, K, OH, OW) -> (N, C, H, W)
         x, w = self._x, self.weight
