@@ -96,7 +96,7 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
 # Cost-model constants (ms per unit; see _heuristic). _DIRECT was refitted (4.0e-8 -> 2.3e-8,
 # the median over the 18 VGG-16 cases of bench-measured / modelled single-thread time) after
 # direct convolution gained its stride-1 shifted-row path; with it, auto runs direct on the
-# 14x14 512-channel layers at batch 1, where Winograd's weight transform does not pay off.
+# 14x14 512-channel layers at batch 1 with AVX-512, where the weight transform does not pay off.
 _DIRECT = 2.3e-8
 # Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. The constants
 # above were fitted with AVX-512; on the AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side

@@ -1,8 +1,9 @@
 """SGD and Adam with torch.optim semantics (weight decay as L2 added to the gradient).
 Updates run in place on the parameter arrays, reusing state buffers (no per-step allocation
 beyond one temporary), and bump each updated Parameter's version (`p.data -= ...` assigns
-data; the device kernels call mark_changed), so layers drop caches derived from the old values. Parameters whose data is a CUDA array are updated by one fused kernel
-each (fastconv.cuda.sgd_step / adam_step), with their state buffers on the device too; state
+data; after the device kernels, mark_changed), so layers drop caches derived from the old
+values. Parameters whose data is a CUDA array are updated by one fused kernel each
+(fastconv.cuda.sgd_step / adam_step), with their state buffers on the device too; state
 created on the other device (the model moved after some steps) is moved once, on first use."""
 from __future__ import annotations
 
