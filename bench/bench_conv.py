@@ -1,139 +1,180 @@
-"""fastconv vs torch.nn.functional, side by side in one process: direct convolution
-forward and backward on the VGG-16 3x3 layers and LeNet-5's layers, and pooling.
+"""fastconv vs torch.nn.functional, side by side in one process (torch imported first, each on
+the same threads): 3x3 convolution forward and backward (input + weight gradients) on issue 9's
+18 shapes (VGG-16's nine 3x3 layers at batch 1 / 224x224 and at batch 8 / 56x56), LeNet-5's
+convolutions, and pooling forward + backward.
 
-    python3 bench/bench_conv.py [--batch 1 8] [--threads 2] [--quick] [--algorithm direct]
+    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool] [--threads 2]
 
-Prints markdown tables (time, GFLOP/s, ratio = torch time / fastconv time; > 1 means
-fastconv is faster) and geometric means.
+Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 rounds); both sides
+allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
+(> 1: fastconv faster) as the median over rounds with its min-max spread; geometric means with
+the worst shape. `--algorithms direct winograd_f2 winograd_f4 winograd_f6 auto` gives the table
+the `auto` cost model in fastconv/_cpu.py is fitted to. With auto, the forward table also times
+an eval-mode nn.Conv2d, which keeps its Winograd-transformed weights between calls (what a
+network's inference runs); functional.conv2d transforms them on every call.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-import numpy as np
-import torch
+import torch  # first: its OpenMP runtime loads with its own defaults
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import geomean, machine_line, median_time, print_table, setup_threads  # noqa: E402
+import numpy as np  # noqa: E402
 
+import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
-
-# (name, C, K, H) at 224x224 input: the nine distinct 3x3 layer shapes of VGG-16
-VGG16 = [("conv1_1", 3, 64, 224), ("conv1_2", 64, 64, 224), ("conv2_1", 64, 128, 112),
-         ("conv2_2", 128, 128, 112), ("conv3_1", 128, 256, 56), ("conv3_2", 256, 256, 56),
-         ("conv4_1", 256, 512, 28), ("conv4_2", 512, 512, 28), ("conv5_x", 512, 512, 14)]
-# (name, C, K, H, kernel) LeNet-5 convolutions, batch 64
-LENET = [("lenet_c1", 1, 6, 32, 5), ("lenet_c3", 6, 16, 14, 5)]
-# pooling on the VGG-16 pool inputs: (name, C, H)
-POOLS = [("pool1", 64, 224), ("pool2", 128, 112), ("pool3", 256, 56), ("pool4", 512, 28), ("pool5", 512, 14)]
+from fastconv import _cpu, nn  # noqa: E402
+from fastconv._geometry import conv_geometry  # noqa: E402
+from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS  # noqa: E402
+from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
 
 
-def conv_rows(layers, batch, repeats, algorithm, kernel=3, pad=1):
-    rows, fwd_ratios, bwd_ratios = [], [], []
-    rng = np.random.default_rng(0)
-    for layer in layers:
-        name, c, k, h = layer[:4]
-        ks = layer[4] if len(layer) > 4 else kernel
-        p = pad if len(layer) <= 4 else 0
-        x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
-        w = (rng.standard_normal((k, c, ks, ks)) * 0.1).astype(np.float32)
-        b = rng.standard_normal(k).astype(np.float32)
-        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-        y = F.conv2d(x, w, b, padding=p, algorithm=algorithm)
-        dy = rng.standard_normal(y.shape).astype(np.float32)
-        tdy = torch.from_numpy(dy)
-        flops = 2.0 * batch * k * c * ks * ks * y.shape[2] * y.shape[3]
+def conv_case(shape, rng):
+    x = rng.standard_normal(shape.input_shape).astype(np.float32)
+    w = (rng.standard_normal(shape.weight_shape) / np.sqrt(9 * shape.in_channels)).astype(np.float32)
+    b = rng.standard_normal(shape.out_channels).astype(np.float32)
+    o = shape.out_size
+    dy = rng.standard_normal((shape.batch, shape.out_channels, o, o)).astype(np.float32)
+    return x, w, b, dy
+
+
+def auto_choice(shape, kind):
+    """What auto runs: per call (and with reused weights, forward) or for the input gradient."""
+    g = conv_geometry(shape.input_shape, shape.weight_shape, 1, shape.padding, 1, 1)
+    if kind == "bwd":
+        return _cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, input_grad=True)
+    plain, reused = (_cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, weights_reused=r)
+                     for r in (False, True))
+    return f"{plain}, nn.Conv2d {reused}"
+
+
+def cached_layer(shape, w, b):
+    """An eval-mode nn.Conv2d holding w, b: after its first calls it reuses its transformed weights."""
+    layer = nn.Conv2d(shape.in_channels, shape.out_channels, shape.kernel, padding=shape.padding).eval()
+    layer.weight.data, layer.bias.data = w, b
+    return layer
+
+
+def time_conv(shape, algorithms, rounds, rng):
+    """{"fwd" | "bwd": {candidate: Ratio}}, {"fwd" | "bwd": {"torch" | candidate: median seconds}};
+    the candidates are the algorithms, plus "nn.Conv2d" (forward, cached weights) with auto."""
+    x, w, b, dy = conv_case(shape, rng)
+    tx, tw, tb, tdy = map(torch.from_numpy, (x, w, b, dy))
+    p, k = shape.padding, shape.out_channels
+
+    def torch_fwd():
         with torch.no_grad():
-            t_torch = median_time(lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=p), repeats)
-        t_fc = median_time(lambda: F.conv2d(x, w, b, padding=p, algorithm=algorithm), repeats)
+            return torch.nn.functional.conv2d(tx, tw, tb, padding=p)
 
-        def torch_backward():
-            torch.ops.aten.convolution_backward(tdy, tx, tw, [k], [1, 1], [p, p], [1, 1], False, [0, 0], 1,
-                                                [True, True, False])
+    def torch_bwd():
+        return torch.ops.aten.convolution_backward(tdy, tx, tw, [k], [1, 1], [p, p], [1, 1], False, [0, 0], 1,
+                                                   [True, True, False])
 
-        def fc_backward():
-            F.conv2d_input(x.shape, w, dy, padding=p, algorithm=algorithm)
-            F.conv2d_weight(x, w.shape, dy, padding=p)
+    def fc_fwd(algo):
+        return lambda: F.conv2d(x, w, b, padding=p, algorithm=algo)
 
-        tb_torch = median_time(torch_backward, repeats)
-        tb_fc = median_time(fc_backward, repeats)
-        fr, br = t_torch / t_fc, tb_torch / tb_fc
-        fwd_ratios.append(fr)
-        bwd_ratios.append(br)
-        rows.append([f"{name} {c}->{k} @{h} N={batch}", f"{t_torch * 1e3:.2f}", f"{t_fc * 1e3:.2f}",
-                     f"{flops / t_fc / 1e9:.0f}", f"**{fr:.2f}**", f"{tb_torch * 1e3:.2f}", f"{tb_fc * 1e3:.2f}",
-                     f"{2 * flops / tb_fc / 1e9:.0f}", f"**{br:.2f}**"])
-    return rows, fwd_ratios, bwd_ratios
+    def fc_bwd(algo):  # the weight gradient has one algorithm
+        return lambda: (F.conv2d_input(x.shape, w, dy, padding=p, algorithm=algo),
+                        F.conv2d_weight(x, w.shape, dy, padding=p))
+
+    candidates = {"fwd": {a: fc_fwd(a) for a in algorithms}, "bwd": {a: fc_bwd(a) for a in algorithms}}
+    if "auto" in algorithms:
+        layer = cached_layer(shape, w, b)
+        candidates["fwd"]["nn.Conv2d"] = lambda: layer.forward(x)
+    ratios, times = {}, {}
+    for kind, theirs in (("fwd", torch_fwd), ("bwd", torch_bwd)):
+        cmp = compare({"torch": theirs, **candidates[kind]}, rounds=rounds, calls=3, settle_seconds=2.0)
+        ratios[kind] = {name: cmp.ratio("torch", name) for name in candidates[kind]}
+        times[kind] = {name: cmp.median_time(name) for name in cmp.times}
+    return ratios, times
 
 
-def pool_rows(batch, repeats):
-    rows, ratios = [], []
+def conv_tables(title, shapes, algorithms, rounds):
     rng = np.random.default_rng(0)
-    for name, c, h in POOLS:
+    results = []
+    for s in shapes:
+        results.append((s, *time_conv(s, algorithms, rounds, rng)))
+        print(f"# {s.label}: " + ", ".join(f"{kind} {a} {r}" for kind, rs in results[-1][1].items()
+                                            for a, r in rs.items()), file=sys.stderr, flush=True)
+    summary = []
+    for kind, what in (("fwd", "forward"), ("bwd", "backward (input + weight gradients)")):
+        names = list(results[0][1][kind])
+        headers = ["layer", "torch ms"] + [h for a in names for h in (f"{a} ms", f"{a} ratio")]
+        rows = []
+        for s, ratios, times in results:
+            row = [s.label, f"{times[kind]['torch'] * 1e3:.2f}"]
+            for a in names:
+                row += [f"{times[kind][a] * 1e3:.2f}", str(ratios[kind][a])]
+            if "auto" in algorithms:
+                row[0] += f" (auto: {auto_choice(s, kind)})"
+            rows.append(row)
+        print(f"### {title}: {what}\n\n{markdown_table(headers, rows)}\n")
+        for a in names:
+            medians = {s.label: r[kind][a].median for s, r, _ in results}
+            worst = min(medians, key=medians.get)
+            summary.append([f"{title}, {a} {what}", f"**{geomean(medians.values()):.2f}**",
+                            f"{medians[worst]:.2f} ({worst})"])
+    return summary
+
+
+def pool_table(batch, image, rounds):
+    rng = np.random.default_rng(0)
+    rows, medians = [], {}
+    for name, c, size in VGG16_POOLS:
+        h = size * image // 224
         x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
         tx = torch.from_numpy(x)
-        for kind in ("max", "avg"):
-            if kind == "max":
-                def fc():
-                    y, idx = F.max_pool2d(x, 2, 2, return_indices=True)
-                    F.max_pool2d_backward(y, idx, x.shape)
 
-                def tc():
-                    y, idx = torch.nn.functional.max_pool2d(tx, 2, 2, return_indices=True)
-                    torch.ops.aten.max_pool2d_with_indices_backward(y, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
-            else:
-                def fc():
-                    y = F.avg_pool2d(x, 2, 2)
-                    F.avg_pool2d_backward(y, x.shape, 2, 2)
+        def fc_max():
+            y, idx = F.max_pool2d(x, 2, 2, return_indices=True)
+            return F.max_pool2d_backward(y, idx, x.shape)
 
-                def tc():
-                    y = torch.nn.functional.avg_pool2d(tx, 2, 2)
-                    torch.ops.aten.avg_pool2d_backward(y, tx, [2, 2], [2, 2], [0, 0], False, True, None)
-            t_fc, t_torch = median_time(fc, repeats), median_time(tc, repeats)
-            ratios.append(t_torch / t_fc)
-            rows.append([f"{kind}pool 2x2 {name} C={c} @{h} N={batch}", f"{t_torch * 1e3:.3f}",
-                         f"{t_fc * 1e3:.3f}", f"**{t_torch / t_fc:.2f}**"])
-    return rows, ratios
+        def torch_max():
+            y, idx = torch.nn.functional.max_pool2d(tx, 2, 2, return_indices=True)
+            return torch.ops.aten.max_pool2d_with_indices_backward(y, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
+
+        def fc_avg():
+            return F.avg_pool2d_backward(F.avg_pool2d(x, 2, 2), x.shape, 2, 2)
+
+        def torch_avg():
+            y = torch.nn.functional.avg_pool2d(tx, 2, 2)
+            return torch.ops.aten.avg_pool2d_backward(y, tx, [2, 2], [2, 2], [0, 0], False, True, None)
+
+        for kind, ours, theirs in (("max", fc_max, torch_max), ("avg", fc_avg, torch_avg)):
+            cmp = compare({"torch": theirs, "fastconv": ours}, rounds=rounds, calls=3, settle_seconds=1.0)
+            r = cmp.ratio("torch", "fastconv")
+            label = f"{kind}pool 2x2 {name} C={c} @{h} N={batch}"
+            medians[label] = r.median
+            rows.append([label, f"{cmp.median_time('torch') * 1e3:.3f}",
+                         f"{cmp.median_time('fastconv') * 1e3:.3f}", str(r)])
+    print(f"### Pooling forward + backward, batch {batch}\n\n"
+          f"{markdown_table(['op', 'torch ms', 'fastconv ms', 'ratio'], rows)}\n")
+    worst = min(medians, key=medians.get)
+    return [[f"pooling fwd+bwd N={batch}", f"**{geomean(medians.values()):.2f}**", f"{medians[worst]:.2f} ({worst})"]]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=_cpu.ALGORITHMS)
+    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "pool"], choices=["issue", "lenet", "pool"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--algorithm", default="direct")
-    ap.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["vgg", "lenet", "pool"])
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    setup_threads(args.threads)
-    repeats = 3 if args.quick else 7
-    print(f"Machine: {machine_line(args.threads)}; algorithm={args.algorithm}\n")
-    headers = ["layer", "torch fwd ms", "fastconv fwd ms", "GFLOP/s", "fwd ratio",
-               "torch bwd ms", "fastconv bwd ms", "GFLOP/s", "bwd ratio"]
+    ensure_fast_allocator()
+    torch.set_num_threads(args.threads)
+    fastconv.set_num_threads(args.threads)
+    print(f"Machine: {machine_line(args.threads)}\n")
     summary = []
-    for batch in args.batch:
-        if "vgg" not in args.skip:
-            rows, fr, br = conv_rows(VGG16, batch, repeats, args.algorithm)
-            print(f"### VGG-16 3x3 layers, batch {batch} (backward = input + weight gradients)\n")
-            print_table(headers, rows)
-            summary.append([f"VGG-16 convs N={batch}", f"{geomean(fr):.2f}", f"{geomean(br):.2f}"])
-            print()
-    if "lenet" not in args.skip:
-        rows, fr, br = conv_rows(LENET, 64, repeats, args.algorithm)
-        print("### LeNet-5 convolutions, batch 64\n")
-        print_table(headers, rows)
-        summary.append(["LeNet-5 convs N=64", f"{geomean(fr):.2f}", f"{geomean(br):.2f}"])
-        print()
-    if "pool" not in args.skip:
-        for batch in args.batch:
-            rows, pr = pool_rows(batch, repeats)
-            print(f"### Pooling forward + backward, batch {batch}\n")
-            print_table(["op", "torch ms", "fastconv ms", "ratio"], rows)
-            summary.append([f"pooling fwd+bwd N={batch}", f"{geomean(pr):.2f}", "-"])
-            print()
-    print("### Geometric means (torch time / fastconv time)\n")
-    print_table(["set", "forward", "backward"], summary)
+    if "issue" in args.sets:
+        summary += conv_tables("18 VGG-16 shapes", ISSUE_SHAPES, args.algorithms, args.rounds)
+    if "lenet" in args.sets:
+        summary += conv_tables("LeNet-5 convs", LENET_CONVS, ["direct"], args.rounds)
+    if "pool" in args.sets:
+        for batch, image in ((1, 224), (8, 56)):  # the conv shapes' two regimes
+            summary += pool_table(batch, image, args.rounds)
+    print("### Geometric means of the per-shape median ratios (torch time / fastconv time)\n\n"
+          f"{markdown_table(['set', 'geomean', 'worst shape'], summary)}\n")
 
 
 if __name__ == "__main__":

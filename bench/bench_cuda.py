@@ -28,11 +28,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# (C, K, H=W) of VGG-16's thirteen 3x3 convolutions (padding 1), and the max-pool inputs
-VGG16 = [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56), (256, 256, 56),
-         (256, 256, 56), (256, 512, 28), (512, 512, 28), (512, 512, 28), (512, 512, 14), (512, 512, 14),
-         (512, 512, 14)]
-VGG16_POOLS = [(64, 224), (128, 112), (256, 56), (512, 28), (512, 14)]
 BOUNDS = {"direct": 1e-5, "winograd_f2": 1e-5, "winograd_f4": 5e-5}
 
 
@@ -61,6 +56,14 @@ def import_fastconv():
         sys.modules["fastconv._C"] = types.ModuleType("fastconv._C")
         import fastconv
         return fastconv, False
+
+
+def vgg16_layers():
+    """(C, K, H=W) of VGG-16's thirteen 3x3 convolutions (padding 1), and the max-pool inputs
+    (C, H=W), from fastconv._shapes (imported after import_fastconv has set the package up)."""
+    from fastconv._shapes import VGG16_3X3, VGG16_ORDER, VGG16_POOLS
+    convs = [next((c, k, h) for n, c, k, h in VGG16_3X3 if n == name) for name in VGG16_ORDER]
+    return convs, [(c, h) for _, c, h in VGG16_POOLS]
 
 
 # ---------------------------------------------------------------------------- device abstraction
@@ -283,7 +286,7 @@ def main(argv=None):
     ap.add_argument("--batches", default="8,32")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--budget-s", type=float, default=420.0, help="overall time budget (seconds)")
-    ap.add_argument("--layers", type=int, default=len(VGG16), help="time only the first N VGG-16 layers")
+    ap.add_argument("--layers", type=int, default=13, help="time only the first N VGG-16 layers")
     ap.add_argument("--skip-correctness", action="store_true")
     args = ap.parse_args(argv)
     budget = Budget(args.budget_s)
@@ -291,6 +294,7 @@ def main(argv=None):
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     fastconv, have_cpu = import_fastconv()
     import fastconv.functional as F
+    VGG16, VGG16_POOLS = vgg16_layers()
     if args.simulate_tiny:
         dev = SimDevice()
         layers = [(max(3, c // 64), max(2, k // 64), 6) for c, k, _ in VGG16[:args.layers]][:3]

@@ -13,26 +13,30 @@ from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 
 
-def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False):
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False):
     """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6"
     (fastconv._algorithm.choose, with this backend's cost model, _heuristic).
 
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
-    for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output)."""
+    for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
+    caller keeps the transformed weights between calls (nn.Conv2d does), so the weight
+    transform is not paid per call."""
     return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
                              cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry, input_grad,
-                                                                      allow_direct))
+                                                                      allow_direct, weights_reused))
 
 
-def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
+def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
     """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to single-thread
     CPU times of all nine VGG-16 layers at batch 1 and 8 (direct, F(2,3), F(4,3), F(6,3)) on the
-    2-core AVX-512 Xeon this was written on (bench/bench_winograd.py reproduces the comparison).
+    2-core AVX-512 Xeon this was written on (`bench/bench_conv.py --algorithms direct winograd_f2
+    winograd_f4 winograd_f6 auto` reproduces the comparison).
     Time in ms, per group:
       direct   = _DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower)
       winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
                + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
                + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
+    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left).
     The original fit picked the fastest measured algorithm on 15 of the 18 layers and was within
     1.1x of it on the rest; see _DIRECT below for the later refit. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
     """
@@ -47,12 +51,13 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
     cg, kg = c // g, k // g
     macs = n * kg * cg * 9 * oh * ow
     best, best_t = "direct", float("inf")
+    weight_cost = _WEIGHT_REUSED if weights_reused else _WEIGHT
     if allow_direct:
-        best_t = _DIRECT * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+        best_t = _DIRECT * _DIRECT_ISA_FACTOR.get(_C.active_isa(), 1.0) * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + _WEIGHT * a * a * kg * cg
+        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + weight_cost * a * a * kg * cg
         if m == 6:
             t *= 1.05
         if t < best_t:
@@ -63,11 +68,22 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True):
 # Cost-model constants (ms per unit; see _heuristic). _DIRECT was refitted (4.0e-8 -> 2.3e-8,
 # the median over the 18 VGG-16 cases of bench-measured / modelled single-thread time) after
 # direct convolution gained its stride-1 shifted-row path; with it, auto runs direct on the
-# 14x14 512-channel layers at batch 1, where Winograd's weight transform does not pay off.
+# 14x14 512-channel layers at batch 1 with AVX-512, where the weight transform does not pay off.
 _DIRECT = 2.3e-8
+# Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. The constants
+# above were fitted with AVX-512; on the AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side
+# times of the 512-channel layers at 14x14 (batch 1), 7x7 and 3x3 (batch 8) put direct 1.7-2.3x
+# slower relative to F(2,3)/F(4,3) than the model said, e.g. 512->512 @14 N=1: direct 1.34x
+# slower than F(4,3) where the AVX-512 model expected it 1.7x faster.
+_DIRECT_ISA_FACTOR = {"avx2": 2.0}
 _GEMM = 3.09e-8
 _TRANSFORM = 2.45e-7
 _WEIGHT = 1.31e-6
+# Reading cached transformed weights: a tenth of computing them. Estimated (not fitted) from
+# side-by-side times of direct / F(2,3) / F(4,3) with and without reuse on the 256- and
+# 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
+# reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
+_WEIGHT_REUSED = 0.1 * _WEIGHT
 
 
 def _pad_extra(x, extra):

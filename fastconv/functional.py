@@ -24,7 +24,7 @@ __all__ = [
     "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
-    "winograd_weights", "WinogradWeights",
+    "winograd_weights", "WinogradWeights", "conv2d_algorithm",
 ]
 
 WinogradWeights = _cpu.WinogradWeights
@@ -126,6 +126,16 @@ def winograd_weights(weight, tile=4, groups=1):
     if weight.shape[0] % groups:
         raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by groups={groups}")
     return WinogradWeights(weight, tile, groups)
+
+
+def conv2d_algorithm(input_size, weight_size, stride=1, padding=0, dilation=1, groups=1, *, weights_reused=False):
+    """The algorithm conv2d(algorithm="auto") runs on the CPU for these shapes: "direct" or
+    "winograd_f2" / "_f4" / "_f6". weights_reused=True answers for a caller that keeps
+    winograd_weights() between calls (the weight transform is then nearly free), as nn.Conv2d does."""
+    input_size = _int_shape(input_size, "input_size")
+    weight_size = _int_shape(weight_size, "weight_size")
+    g = conv_geometry(input_size, weight_size, stride, padding, dilation, groups, "input_size")
+    return _cpu.choose_algorithm("auto", input_size, weight_size, g, weights_reused=weights_reused)
 
 
 def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, algorithm, out):

@@ -9,13 +9,25 @@ Rules it enforces (a ratio between two libraries is only as fair as the worst of
   per round, and the result is the median ratio over >= 3 rounds with its min-max spread.
 Giving both sides the same work (allocation on both, or `out=` on both; the same threads and
 dtype) is the caller's job: the harness cannot see inside the callables.
+
+PyTorch's fast state. With glibc's default malloc, a freed block above the (dynamic) mmap
+threshold goes back to the kernel, so the next call's output and oneDNN scratch arrive as fresh
+pages: a torch 64->64 conv at 224x224 page-faults ~7,500 times per call (~30 MB), and its time
+moves by up to 2x with what ran before it, because freeing a large block raises the threshold.
+`ensure_fast_allocator()` re-executes a benchmark with the thresholds pinned high
+(FAST_ALLOCATOR_ENV): both libraries then reuse their freed memory and the same conv faults 0
+times per call. It is the benchmark process's environment, set before either library loads and
+the same for both; `import fastconv` changes nothing of the kind.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List
@@ -94,6 +106,46 @@ def compare(candidates: Dict[str, Callable[[], object]], *, rounds: int = 3, cal
     return result
 
 
+def time_in_processes(commands: Dict[str, List[str]], *, rounds: int = 3, timeout: float = 600.0) -> Comparison:
+    """Time whole programs the way a user compares libraries: each command runs in its own
+    process, the commands alternate (order rotating between rounds) and each process prints, as
+    its last stdout line, JSON {"seconds": its own median call time}. Returns the per-round times."""
+    if rounds < 3:
+        raise ValueError(f"rounds must be >= 3 for a median with a spread, got {rounds}")
+    names = list(commands)
+    result = Comparison({name: [] for name in names})
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            done = subprocess.run(commands[name], capture_output=True, text=True, timeout=timeout)
+            if done.returncode != 0:
+                raise RuntimeError(f"{name} failed ({done.returncode}): {done.stderr[-2000:]}")
+            result.times[name].append(float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"]))
+    return result
+
+
+def report_seconds(seconds: float) -> None:
+    """The child side of time_in_processes: print the measured time as its last line."""
+    print(json.dumps({"seconds": seconds}), flush=True)
+
+
+# glibc malloc thresholds (bytes) that keep freed blocks for reuse; see the module docstring.
+FAST_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def ensure_fast_allocator() -> None:
+    """Re-execute this script (same interpreter, same arguments) with FAST_ALLOCATOR_ENV unless
+    it is already in effect. Call it first thing in a benchmark's main, before any work."""
+    if all(os.environ.get(k) == v for k, v in FAST_ALLOCATOR_ENV.items()):
+        return
+    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **FAST_ALLOCATOR_ENV})
+
+
+def markdown_table(headers, rows) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def geomean(values) -> float:
     values = [v for v in values if v > 0]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
@@ -119,5 +171,8 @@ def machine_line(threads: int) -> str:
         parts.append(f"torch {torch.__version__}")
     except ImportError:
         pass
-    parts += [f"fastconv ISA {fastconv.capabilities()['isa']}", time.strftime("%Y-%m-%d")]
+    parts.append(f"fastconv ISA {fastconv.capabilities()['isa']}")
+    if all(os.environ.get(k) == v for k, v in FAST_ALLOCATOR_ENV.items()):
+        parts.append("malloc thresholds pinned (fastconv.timing.FAST_ALLOCATOR_ENV)")
+    parts.append(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     return ", ".join(parts)

@@ -32,9 +32,10 @@ def device_info():
     return _device.device_info()
 
 
-def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False):
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False):
     """'direct' or 'winograd_f2' / 'winograd_f4' (fastconv._algorithm.choose, with the rule below
-    as this backend's cost model).
+    as this backend's cost model). weights_reused is accepted for the shared signature; this
+    rule does not price the weight transform yet.
 
     F(4x4,3x3) for 3x3 stride-1 layers with at least 32 channels per group in and out and an
     output of at least 8x8 (where the transforms are amortised and tiles are mostly full),

@@ -9,13 +9,33 @@ from fastconv.nn import _ops
 
 
 class Parameter:
-    """A trainable array and its accumulated gradient (None until the first backward)."""
+    """A trainable array and its accumulated gradient (None until the first backward).
 
-    __slots__ = ("data", "grad")
+    version counts changes of the values: assigning data (which `p.data -= ...` does too), the
+    optimizers' steps, load_state_dict, astype and to() bump it. Layers cache work derived from
+    the values against it (nn.Conv2d keeps its Winograd-transformed weights). Whoever writes into
+    the array in place by other means (`p.data[...] = v`, a state_dict() view) calls
+    mark_changed()."""
+
+    __slots__ = ("_data", "grad", "version")
 
     def __init__(self, data):
-        self.data = data
+        self._data = data
         self.grad = None
+        self.version = 0
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = value
+        self.version += 1
+
+    def mark_changed(self):
+        """Record an in-place change of data (see the class docstring)."""
+        self.version += 1
 
     @property
     def shape(self):
@@ -143,6 +163,7 @@ class Module:
         for k, v in converted.items():
             p = params[k]
             _ops.copy_into(p.data, np.asarray(v, dtype=p.data.dtype))
+            p.mark_changed()
         return self
 
     def extra_repr(self):

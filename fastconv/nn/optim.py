@@ -1,8 +1,9 @@
 """SGD and Adam with torch.optim semantics (weight decay as L2 added to the gradient).
 Updates run in place on the parameter arrays, reusing state buffers (no per-step allocation
 beyond one temporary), by the backend of the parameter's array (fastconv.device.backend_of:
-numpy on the host, one fused kernel per parameter on CUDA, with the state buffers there too); state
-created on the other device (the model moved after some steps) is moved once, on first use."""
+numpy on the host, one fused kernel per parameter on CUDA, with the state buffers there too), and
+mark each updated Parameter changed (its version goes up), so layers drop caches derived from the
+old values; state created on the other device (the model moved after some steps) is moved once, on first use."""
 from __future__ import annotations
 
 from fastconv.device import backend_of, device_of, move
@@ -65,6 +66,7 @@ class SGD(Optimizer):
                 self.state[id(p)] = buf
             backend.sgd_step(p.data, p.grad, buf, self.lr, self.momentum, self.dampening, self.weight_decay,
                              self.nesterov, first)
+            p.mark_changed()
 
 
 class Adam(Optimizer):
@@ -91,3 +93,4 @@ class Adam(Optimizer):
             else:
                 st = self.state[id(p)] = (backend.zeros_like(p.data), backend.zeros_like(p.data))
             backend.adam_step(p.data, p.grad, st[0], st[1], self.lr, b1, b2, c1, c2, self.eps, self.weight_decay)
+            p.mark_changed()
