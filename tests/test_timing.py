@@ -10,19 +10,35 @@ def _sleeper(seconds):
     return lambda: time.sleep(seconds)
 
 
-def test_compare_alternates_and_reports_ratio_with_spread():
-    order = []
-    candidates = {"slow": lambda: (order.append("slow"), time.sleep(0.004)),
-                  "fast": lambda: (order.append("fast"), time.sleep(0.001))}
+class FakeClock:
+    """time.perf_counter stand-in that only moves when a candidate 'runs': the harness's logic
+    (alternation, per-round medians, ratios) is then checked exactly, whatever the machine load."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def candidate(self, name, seconds, log):
+        def run():
+            log.append(name)
+            self.now += seconds
+        return run
+
+
+def test_compare_alternates_and_reports_ratio_with_spread(monkeypatch):
+    clock, order = FakeClock(), []
+    monkeypatch.setattr(time, "perf_counter", clock)
+    candidates = {"slow": clock.candidate("slow", 2.0 ** -8, order), "fast": clock.candidate("fast", 2.0 ** -10, order)}  # exact in binary
     result = compare(candidates, rounds=3, calls=3, settle_seconds=0.2)
     assert set(result.times) == {"slow", "fast"} and all(len(t) == 3 for t in result.times.values())
-    r = result.ratio("slow", "fast")
-    assert r.low <= r.median <= r.high
-    assert 2.0 < r.median < 6.0
-    # after warm-up, the timed rounds rotate who goes first
+    assert result.ratio("slow", "fast") == Ratio(4.0, 4.0, 4.0)
+    assert result.median_time("fast") == 2.0 ** -10
+    # the timed rounds (the last 3 x 2 x 3 calls) alternate, and the order rotates between rounds
     timed = order[-18:]
-    firsts = [timed[i * 6] for i in range(3)]
-    assert firsts[0] != firsts[1]
+    assert [timed[i * 6] for i in range(3)] == ["slow", "fast", "slow"]
+    assert all(len(set(timed[i * 3:i * 3 + 3])) == 1 for i in range(6))
 
 
 def test_ratio_is_per_round():
