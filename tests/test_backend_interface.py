@@ -15,8 +15,9 @@ CALLERS = ["functional.py", "train.py", *(f"nn/{p.name}" for p in (ROOT / "nn").
 # Device tests left outside the backends (48 before the door): functional's CPU-only
 # WinogradWeights (2), the host-only target conversion and range check of cross_entropy (2),
 # the empty batch only numpy arrays support (1), MSELoss's host list conversion (1), the
-# optimizers' one-time state move after Module.to (1), Module.astype and Module.device (2).
-MAX_DEVICE_IFS = 9
+# optimizers' one-time state move after Module.to (1), Module.astype and Module.device (2),
+# nn.Conv2d's cache of Winograd-transformed weights, which only the CPU backend takes (1).
+MAX_DEVICE_IFS = 10
 DEVICE_QUESTIONS = {"is_cuda_array", "is_host", "device_of", "_cpu", "cuda", "ndarray"}
 
 
