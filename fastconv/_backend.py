@@ -19,9 +19,11 @@ if _env_isa and _env_isa not in ISAS:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the compiled kernels (fastconv's own pool; it does not change torch's
-    or numpy's threads). Default: the CPUs this process may use, or FASTCONV_NUM_THREADS /
-    OMP_NUM_THREADS when set. Safe to call from any thread: running kernels keep their team."""
+    """Threads used by the compiled kernels (fastconv's own pool; torch's and numpy's threads
+    are not affected). Default: the CPUs this process may use, or FASTCONV_NUM_THREADS /
+    OMP_NUM_THREADS when set. Safe to call from any thread, also while kernels run: a lower
+    count applies to every thread at once; a higher one to the calling thread and to threads
+    that have not run a kernel yet (a running kernel's thread count must never grow)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"num_threads must be an int, got {n!r}")
     _C.set_num_threads(n)

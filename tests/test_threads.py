@@ -40,6 +40,8 @@ def _ops(x, w, dy):
 
 
 def test_python_threads_while_another_changes_the_thread_count(restore_threads):
+    """Each worker raises its own thread count before every round of kernels; the toggler
+    lowers the setting (which applies to running callers at once) in the middle of them."""
     problem = _problem(0)
     fastconv.set_num_threads(1)
     expected = _ops(*problem)
@@ -49,13 +51,14 @@ def test_python_threads_while_another_changes_the_thread_count(restore_threads):
     def toggle():
         n = 0
         while not stop.is_set():
-            fastconv.set_num_threads(1 + n % 4)  # 1..4 threads, changed under running kernels
+            fastconv.set_num_threads(1 + n % 3)
             n += 1
             time.sleep(0.0005)
 
     def work():
         try:
             for _ in range(6):
+                fastconv.set_num_threads(4)
                 got = _ops(*problem)
                 for name in ("direct", "pool"):  # independent of the thread count: bitwise
                     np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
@@ -75,6 +78,25 @@ def test_python_threads_while_another_changes_the_thread_count(restore_threads):
     toggler.join()
     assert not any(t.is_alive() for t in workers), "a kernel call hung"
     assert not failures, failures[0]
+
+
+def test_thread_count_lowers_everywhere_and_rises_per_thread(restore_threads):
+    """A kernel may size buffers, run a loop, and size more: its thread count must not grow
+    under it. So another thread's lower setting applies here at once, a higher one only once
+    this thread asks for it."""
+    fastconv.set_num_threads(3)
+
+    def set_from_other_thread(n):
+        t = threading.Thread(target=fastconv.set_num_threads, args=(n,))
+        t.start()
+        t.join()
+
+    set_from_other_thread(2)
+    assert fastconv.get_num_threads() == 2
+    set_from_other_thread(4)
+    assert fastconv.get_num_threads() == 2
+    fastconv.set_num_threads(4)
+    assert fastconv.get_num_threads() == 4
 
 
 @pytest.mark.parametrize("threads", [3, 8])

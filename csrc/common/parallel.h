@@ -7,7 +7,6 @@
 // Dynamic scheduling (items claimed one at a time) because work items (image x pixel-block x
 // channel-block) are uneven at the edges.
 #pragma once
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -15,28 +14,23 @@
 
 namespace fastconv {
 
-// Threads the next parallel_for of this calling thread may use. The value is latched per
-// calling thread: set_threads() from another Python thread between a kernel sizing its
-// buffers and running its loop must not hand out thread ids past those buffers. Inside a
-// job it is the job's team size (nested loops run serially on the outer thread's id).
-inline int max_threads() {
-  if (pool_in_job()) return pool_job_team();
-  return pool_latched_team() = pool_threads_setting();
-}
+// Threads the calling thread's kernels use: size per-thread buffers with it. A kernel may
+// call it several times and run several loops on buffers sized by an earlier call, so the
+// value must never grow while a kernel runs, and nothing marks where a kernel ends. Hence it
+// is kept per calling thread and only grows through that thread's own set_threads(); a lower
+// setting from another thread applies at once (fewer threads than buffers is always safe).
+// Inside a job it is the job's team size (nested loops run serially on the outer thread's id).
+inline int max_threads() { return pool_in_job() ? pool_job_team() : pool_caller_team(); }
 
 inline int thread_id() { return pool_thread_id(); }
 
-inline void set_threads(int n) {
-  set_pool_threads(n);
-  pool_latched_team() = n;  // this thread's next kernel sees its own setting at once
-}
+inline void set_threads(int n) { set_pool_threads(n); }
 
 template <typename F>
 void parallel_for(int64_t n, F&& f) {
   using Fn = std::remove_reference_t<F>;
   if (n > 1 && !pool_in_job()) {
-    const int latched = pool_latched_team();
-    const int team = std::min(pool_threads_setting(), latched > 0 ? latched : pool_threads_setting());
+    const int team = pool_caller_team();
     auto call = [](void* ctx, int64_t i) { (*static_cast<Fn*>(ctx))(i); };
     if (team > 1 && pool_run(n, team, call, const_cast<void*>(static_cast<const void*>(&f)))) return;
   }

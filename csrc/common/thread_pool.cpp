@@ -62,7 +62,7 @@ struct ThreadState {
   int id = 0;          // 0: a caller; w >= 1: worker w
   bool in_job = false;
   int team = 1;        // team size of the job this thread is running
-  int latched = 0;     // max_threads() as last seen by this calling thread (0: never)
+  int caller_team = 0; // this thread's team size as a caller (0: not chosen yet)
 };
 thread_local ThreadState t_state;
 
@@ -74,7 +74,7 @@ class Pool {
         spin_us_(env_int("FASTCONV_SPIN_US", kDefaultSpinUs, 0, 1000000)) {}
 
   int setting() const { return setting_.load(std::memory_order_relaxed); }
-  void set_setting(int n) { setting_.store(std::min(n, kMaxWorkers + 1), std::memory_order_relaxed); }
+  void set_setting(int n) { setting_.store(n, std::memory_order_relaxed); }
   int spin_us() const { return spin_us_; }
   int workers() const { return workers_.load(std::memory_order_relaxed); }
 
@@ -237,12 +237,20 @@ Pool& pool() {
 
 }  // namespace
 
-int pool_threads_setting() { return pool().setting(); }
-void set_pool_threads(int n) { pool().set_setting(n); }
+int pool_caller_team() {
+  const int setting = pool().setting();
+  int& team = t_state.caller_team;
+  if (team == 0 || setting < team) team = setting;
+  return team;
+}
+void set_pool_threads(int n) {
+  n = std::min(n, kMaxWorkers + 1);
+  pool().set_setting(n);
+  t_state.caller_team = n;
+}
 int pool_thread_id() { return t_state.id; }
 bool pool_in_job() { return t_state.in_job; }
 int pool_job_team() { return t_state.team; }
-int& pool_latched_team() { return t_state.latched; }
 bool pool_run(int64_t n, int team, PoolItemFn fn, void* ctx) { return pool().run(n, team, fn, ctx); }
 int pool_spin_us() { return pool().spin_us(); }
 int pool_workers_started() { return pool().workers(); }

@@ -9,7 +9,8 @@
 //
 // Guarantees relied on by the kernels (see parallel.h):
 //  - thread ids are stable: the caller is 0, worker w is w, all < the job's team size;
-//  - the team size of a running job never changes (set_pool_threads only affects later jobs);
+//  - the team size of a running job never changes, and a calling thread's team size only
+//    grows through its own set_pool_threads (a kernel's buffers stay large enough);
 //  - one job at a time: a second Python thread that finds the pool busy runs its loop on
 //    its own thread instead of waiting (no deadlock, and both cores stay busy);
 //  - a nested loop (inside a job) runs serially on the thread that reached it;
@@ -22,16 +23,16 @@ namespace fastconv {
 
 using PoolItemFn = void (*)(void* ctx, int64_t item);
 
-// Threads kernels may use: the caller's latch (see parallel.h: max_threads) or the setting.
-int pool_threads_setting();
+// The team size for the calling thread's next loop (see parallel.h: max_threads), and the
+// setting: it becomes the calling thread's team size, and lowers every other thread's.
+int pool_caller_team();
 void set_pool_threads(int n);
 
 // Per calling thread: the id within the current job (0 outside one), whether it is inside a
-// job, and the team size latched by max_threads().
+// job, and that job's team size.
 int pool_thread_id();
 bool pool_in_job();
 int pool_job_team();
-int& pool_latched_team();
 
 // Runs fn(ctx, i) for i in [0, n) on up to `team` threads. Returns false without running
 // anything when the pool cannot take the job (busy with another caller, or one thread);
