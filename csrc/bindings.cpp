@@ -18,7 +18,7 @@ std::vector<BindingFn>& binding_registry() {
 
 PYBIND11_MODULE(_C, m) {
   namespace fc = fastconv;
-  m.doc() = "fastconv compiled kernels (C++ SIMD + OpenMP)";
+  m.doc() = "fastconv compiled kernels (C++ SIMD + fastconv's own thread pool)";
   m.def("detected_isa", [] { return std::string(fc::isa_name(fc::detected_isa())); },
         "Best ISA compiled in and supported by this CPU.");
   m.def("available_isas", [] {
@@ -43,10 +43,11 @@ PYBIND11_MODULE(_C, m) {
     if (n < 1) throw pybind11::value_error("num_threads must be >= 1, got " + std::to_string(n));
     fc::set_threads(n);
   });
-#ifdef FASTCONV_OPENMP
-  m.attr("has_openmp") = true;
-#else
-  m.attr("has_openmp") = false;
-#endif
+  m.def("thread_pool_info", [] {
+    pybind11::dict d;
+    d["workers_started"] = fc::pool_workers_started();
+    d["spin_us"] = fc::pool_spin_us();
+    return d;
+  });
   for (fc::BindingFn fn : fc::binding_registry()) fn(m);
 }

@@ -1,4 +1,4 @@
-"""fastconv: compiled CPU (C++ SIMD + OpenMP) and Numba CUDA kernels for convolutional
+"""fastconv: compiled CPU (C++ SIMD, own thread pool) and Numba CUDA kernels for convolutional
 networks, with a torch.nn.functional-compatible API (see fastconv.functional)."""
 from fastconv._runtime import capabilities, get_num_threads, set_isa, set_num_threads, use_isa
 from fastconv import functional, reference

@@ -5,14 +5,10 @@ import contextlib
 import os
 import warnings
 
-# Kernels run in short bursts between Python calls. With libgomp's default wait policy the
-# worker threads spin after each parallel region, stealing the core from the Python thread and
-# from other processes; on a busy 2-core machine a LeNet-sized convolution measured 8.3 ms
-# that way against 0.94 ms with sleeping workers (0.78 ms on one thread). The variable must
-# be set before the OpenMP runtime loads with fastconv._C; an explicit user setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from fastconv import _C  # noqa: E402
+# No environment edits here: the compiled kernels run on fastconv's own thread pool
+# (csrc/common/thread_pool.cpp), so nothing needs setting before _C loads, and variables such
+# as OMP_WAIT_POLICY would change torch's OpenMP runtime, which fastconv does not use.
+from fastconv import _C
 
 ISAS = ("scalar", "avx2", "avx512")
 
@@ -23,7 +19,11 @@ if _env_isa and _env_isa not in ISAS:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the compiled kernels (OpenMP)."""
+    """Threads used by the compiled kernels (fastconv's own pool; torch's and numpy's threads
+    are not affected). Default: the CPUs this process may use, or FASTCONV_NUM_THREADS /
+    OMP_NUM_THREADS when set. Safe to call from any thread, also while kernels run: a lower
+    count applies to every thread at once; a higher one to the calling thread and to threads
+    that have not run a kernel yet (a running kernel's thread count must never grow)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"num_threads must be an int, got {n!r}")
     _C.set_num_threads(n)
@@ -67,6 +67,6 @@ def capabilities() -> dict:
         "available_isas": list(_C.available_isas()),
         "gemm_kernel": _C.gemm_kernel_name("float32"),
         "threads": _C.get_num_threads(),
-        "openmp": bool(_C.has_openmp),
+        "thread_pool": dict(_C.thread_pool_info()),
         "cuda": _cuda_info(),
     }

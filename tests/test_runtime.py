@@ -14,7 +14,7 @@ def test_capabilities_report():
     assert caps["isa"] in caps["available_isas"]
     assert caps["available_isas"][0] == "scalar"
     assert caps["threads"] >= 1
-    assert set(caps) >= {"isa", "available_isas", "threads", "cuda", "gemm_kernel", "openmp"}
+    assert set(caps) >= {"isa", "available_isas", "threads", "cuda", "gemm_kernel", "thread_pool"}
 
 
 def test_use_isa_switches_kernel_and_restores():
