@@ -123,7 +123,12 @@ class AvgPool2dFunction(torch.autograd.Function):
 # ---------------------------------------------------------------- the functional forms
 # Same signatures as torch.nn.functional. Unbatched (C, H, W) input runs as a batch of one: the
 # unsqueeze / squeeze are torch views, so autograd sees through them.
+# torch.compile: dynamo cannot trace into numpy-backed kernels, so it breaks the graph at each
+# op. torch.compiler.disable makes it stop at the call instead of tracing into our code first,
+# which cuts compile time ~8x (43 s -> 5 s for a 7-layer net here) for ~1 us per eager call.
 
+
+@torch.compiler.disable
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algorithm="auto"):
     """torch.nn.functional.conv2d on fastconv's kernels; algorithm as in fastconv.functional.conv2d."""
     _check_tensor(input, "input")
@@ -138,6 +143,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm)
 
 
+@torch.compiler.disable
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """torch.nn.functional.max_pool2d on fastconv's kernels (indices flat per plane, int64, as torch)."""
     _check_tensor(input, "input")
@@ -151,6 +157,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (y, indices) if return_indices else y
 
 
+@torch.compiler.disable
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """torch.nn.functional.avg_pool2d on fastconv's kernels."""
