@@ -2,6 +2,9 @@
 state_dict keys and behaviour; patching in place with one warning for what stays on torch;
 state_dict round trips; dtypes fastconv has no kernels for; torch.compile."""
 import copy
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -155,3 +158,12 @@ def check_compiled(backend):
     y_ref.square().sum().backward()
     for (name, p), p_ref in zip(patched.named_parameters(), reference.parameters()):
         torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_import_without_torch_raises_a_clear_import_error():
+    """fastconv works without torch; only fastconv.torch needs it, and says how to get it."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import fastconv, fastconv.functional\n"
+            "try:\n    import fastconv.torch\nexcept ImportError as e:\n    print('ImportError:', e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
+    assert 'ImportError: fastconv.torch needs PyTorch' in out.stdout and 'fastconv[torch]' in out.stdout
