@@ -122,7 +122,7 @@ def test_conv2d_computes_only_the_gradients_asked_for(monkeypatch):
 
 def test_conv2d_saves_only_what_backward_reads():
     x, w, b, kw, _ = conv_args(CONV_CASES[0], torch.float32, 6)
-    y = Conv2dFunction.apply(x, w.requires_grad_(), b, 1, 0, 1, 1, "auto")
+    y = Conv2dFunction.apply(x, w.requires_grad_(), b, (1, 0, 1, 1), "auto")
     saved_weight, saved_input = y.grad_fn.saved_tensors
     assert saved_weight is None and saved_input is x
 

@@ -56,15 +56,16 @@ class Conv2dFunction(torch.autograd.Function):
     """y = conv2d(x, w, b); gradients by fastconv's conv2d_input / conv2d_weight kernels."""
 
     @staticmethod
-    def forward(ctx, input, weight, bias, stride, padding, dilation, groups, algorithm):
+    def forward(ctx, input, weight, bias, conv, algorithm):
+        """conv: (stride, padding, dilation, groups), one argument so that apply() has fewer to scan."""
         needs_input, needs_weight = ctx.needs_input_grad[:2]
         # conv2d_input reads only the weight, conv2d_weight only the input
         ctx.save_for_backward(weight if needs_input else None, input if needs_weight else None)
         ctx.input_shape = input.shape
         ctx.weight_shape = weight.shape
-        ctx.conv = (stride, padding, dilation, groups)
+        ctx.conv = conv
         ctx.algorithm = algorithm
-        return _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm)
+        return _conv2d(input, weight, bias, *conv, algorithm)
 
     @staticmethod
     @once_differentiable
@@ -82,15 +83,16 @@ class Conv2dFunction(torch.autograd.Function):
             grad_weight = to_tensor(F.conv2d_weight(to_array(input), ctx.weight_shape, dy, *ctx.conv), device)
         if needs_bias:
             grad_bias = grad_output.sum((0, 2, 3))
-        return grad_input, grad_weight, grad_bias, None, None, None, None, None
+        return grad_input, grad_weight, grad_bias, None, None
 
 
 class MaxPool2dFunction(torch.autograd.Function):
     """(y, indices) = max_pool2d(x); the gradient scatter-adds grad_output at the indices."""
 
     @staticmethod
-    def forward(ctx, input, kernel_size, stride, padding, dilation, ceil_mode):
-        y, indices = _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
+    def forward(ctx, input, pool):
+        """pool: (kernel_size, stride, padding, dilation, ceil_mode)."""
+        y, indices = _max_pool2d(input, *pool)
         ctx.mark_non_differentiable(indices)
         ctx.save_for_backward(indices)
         ctx.input_shape = input.shape
@@ -101,23 +103,24 @@ class MaxPool2dFunction(torch.autograd.Function):
     def backward(ctx, grad_output, _grad_indices):
         (indices,) = ctx.saved_tensors
         grad = F.max_pool2d_backward(to_array(grad_output), to_array(indices), ctx.input_shape)
-        return to_tensor(grad, grad_output.device), None, None, None, None, None
+        return to_tensor(grad, grad_output.device), None
 
 
 class AvgPool2dFunction(torch.autograd.Function):
     """y = avg_pool2d(x); its gradient spreads each grad_output value over its window."""
 
     @staticmethod
-    def forward(ctx, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    def forward(ctx, input, pool):
+        """pool: (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)."""
         ctx.input_shape = input.shape
-        ctx.pool = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-        return _avg_pool2d(input, *ctx.pool)
+        ctx.pool = pool
+        return _avg_pool2d(input, *pool)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
         grad = F.avg_pool2d_backward(to_array(grad_output), ctx.input_shape, *ctx.pool)
-        return (to_tensor(grad, grad_output.device),) + (None,) * 6
+        return to_tensor(grad, grad_output.device), None
 
 
 # ---------------------------------------------------------------- the functional forms
@@ -139,7 +142,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups,
                       algorithm=algorithm).squeeze(0)
     if needs_graph(input, weight, bias):
-        return Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups, algorithm)
+        return Conv2dFunction.apply(input, weight, bias, (stride, padding, dilation, groups), algorithm)
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm)
 
 
@@ -150,10 +153,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if input.dim() == 3:
         y, indices = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode, True)
         return (y.squeeze(0), indices.squeeze(0)) if return_indices else y.squeeze(0)
-    if needs_graph(input):
-        y, indices = MaxPool2dFunction.apply(input, kernel_size, stride, padding, dilation, ceil_mode)
-    else:
-        y, indices = _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
+    pool = (kernel_size, stride, padding, dilation, ceil_mode)
+    y, indices = MaxPool2dFunction.apply(input, pool) if needs_graph(input) else _max_pool2d(input, *pool)
     return (y, indices) if return_indices else y
 
 
@@ -165,7 +166,5 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     if input.dim() == 3:
         return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode, count_include_pad,
                           divisor_override).squeeze(0)
-    args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    if needs_graph(input):
-        return AvgPool2dFunction.apply(input, *args)
-    return _avg_pool2d(input, *args)
+    pool = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return AvgPool2dFunction.apply(input, pool) if needs_graph(input) else _avg_pool2d(input, *pool)
