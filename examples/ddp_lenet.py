@@ -60,6 +60,41 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def make_loader(args, rank, world):
+    """This rank's shard of MNIST: every rank draws the same permutation (seed + epoch) and takes
+    every world-th sample of it, so one step's shards together are one contiguous slice of it."""
+    images, labels = data.mnist(args.root, args.split, download=args.download and rank == 0, dtype="float32", pad=2)
+    dataset = TensorDataset(torch.from_numpy(images), torch.from_numpy(labels.astype("int64")))
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed, drop_last=True)
+    return sampler, DataLoader(dataset, batch_size=args.batch_size, sampler=sampler, drop_last=True)
+
+
+def build_model(seed):
+    """The patched LeNet-5, initialised from seed (DDP also broadcasts rank 0's weights)."""
+    torch.manual_seed(seed)
+    return fastconv.torch.patch(lenet5())
+
+
+def train(model, sampler, loader, args, device, verbose=True):
+    """SGD with momentum over --epochs (or --steps); model may be wrapped in DDP. Returns the steps run."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    step = 0
+    for epoch in range(args.epochs):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            if args.steps is not None and step >= args.steps:
+                return step
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()  # under DDP, the gradients are all-reduced (averaged) here
+            optimizer.step()
+            step += 1
+            if verbose and step % args.log_every == 0:
+                print(f"epoch {epoch} step {step}: loss {loss.item():.4f} (this rank's shard)", flush=True)
+    return step
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
@@ -73,41 +108,16 @@ def main(argv=None):
     else:
         device = torch.device("cpu")
 
-    images, labels = data.mnist(args.root, args.split, download=args.download and rank == 0, dtype="float32", pad=2)
-    dataset = TensorDataset(torch.from_numpy(images), torch.from_numpy(labels.astype("int64")))
-    # every rank draws the same permutation (seed + epoch) and takes every world-th sample of it,
-    # so one step's shards together are one contiguous slice of the permutation
-    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed, drop_last=True)
-    loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler, drop_last=True)
-
-    torch.manual_seed(args.seed)  # DDP also broadcasts rank 0's initial weights
-    model = fastconv.torch.patch(lenet5()).to(device)
+    sampler, loader = make_loader(args, rank, world)
+    model = build_model(args.seed).to(device)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=0.9)
-
-    step = 0
-    for epoch in range(args.epochs):
-        sampler.set_epoch(epoch)
-        for x, y in loader:
-            if args.steps is not None and step >= args.steps:
-                break
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(ddp(x), y)
-            loss.backward()  # DDP all-reduces (averages) the gradients here
-            optimizer.step()
-            step += 1
-            if step % args.log_every == 0:
-                mean_loss = loss.detach().clone()
-                dist.all_reduce(mean_loss)
-                if rank == 0:
-                    print(f"epoch {epoch} step {step}: loss {mean_loss.item() / world:.4f}", flush=True)
+    steps = train(ddp, sampler, loader, args, device, verbose=rank == 0)
 
     if args.save and ("{rank}" in args.save or rank == 0):
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                   args.save.format(rank=rank))
     if rank == 0:
-        print(f"trained {step} steps on {world} process(es), global batch {args.batch_size * world}", flush=True)
+        print(f"trained {steps} steps on {world} process(es), global batch {args.batch_size * world}", flush=True)
     dist.destroy_process_group()
 
 

@@ -1,6 +1,7 @@
 """Scale-out through torch.distributed: examples/ddp_lenet.py trains a fastconv-patched LeNet-5
 with DistributedDataParallel in 2 processes (gloo on 127.0.0.1) on two shards of real MNIST.
-The replicas must end identical, and equal to one process trained on the combined batches."""
+The replicas must end identical, and equal to one process (this one, through the example's own
+functions, without torch.distributed) trained on the combined batches."""
 import importlib.util
 import os
 import socket
@@ -29,30 +30,44 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(rank, world, port, batch_size, save, mnist_dir):
-    """One worker, with the environment torchrun would give it (loopback only)."""
+def launch(rank, port, save, mnist_dir):
+    """One of 2 workers, with the environment torchrun would give it (loopback only)."""
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-               LOCAL_RANK=str(rank), WORLD_SIZE=str(world), GLOO_SOCKET_IFNAME="lo",
+               LOCAL_RANK=str(rank), WORLD_SIZE="2", GLOO_SOCKET_IFNAME="lo",
                PYTHONPATH=os.pathsep.join([str(EXAMPLE.parents[1])] + sys.path))
     cmd = [sys.executable, str(EXAMPLE), "--root", mnist_dir, "--split", "test", "--steps", str(STEPS),
-           "--batch-size", str(batch_size), "--threads", "1", "--save", save]
+           "--batch-size", str(BATCH), "--threads", "1", "--save", save]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def initial_weights():
-    """The weights every run starts from (the example seeds torch with 0 before building)."""
+def load_example():
     spec = importlib.util.spec_from_file_location("ddp_lenet", EXAMPLE)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    torch.manual_seed(0)
-    return {k: v.numpy() for k, v in example.lenet5().state_dict().items()}
+    return example
+
+
+def numpy_state(model):
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def train_single_process(mnist_dir):
+    """(initial, trained) weights of one process on the combined batch of 2 x BATCH."""
+    example = load_example()
+    args = example.parse_args(["--root", mnist_dir, "--split", "test", "--steps", str(STEPS),
+                               "--batch-size", str(2 * BATCH)])
+    sampler, loader = example.make_loader(args, rank=0, world=1)
+    model = example.build_model(args.seed)
+    initial = numpy_state(model)
+    assert example.train(model, sampler, loader, args, torch.device("cpu"), verbose=False) == STEPS
+    return initial, numpy_state(model)
 
 
 def test_ddp_replicas_identical_and_equal_to_single_process(tmp_path, mnist_dir):
-    ddp_port, single_port = free_port(), free_port()
-    procs = [launch(r, 2, ddp_port, BATCH, str(tmp_path / "rank{rank}.safetensors"), mnist_dir) for r in range(2)]
-    procs.append(launch(0, 1, single_port, 2 * BATCH, str(tmp_path / "single.safetensors"), mnist_dir))
+    port = free_port()
+    procs = [launch(r, port, str(tmp_path / "rank{rank}.safetensors"), mnist_dir) for r in range(2)]
     try:
+        start, single = train_single_process(mnist_dir)  # while the workers run
         outputs = [p.communicate(timeout=240)[0] for p in procs]
     finally:
         for p in procs:  # on a timeout or failure, leave no worker behind
@@ -64,8 +79,6 @@ def test_ddp_replicas_identical_and_equal_to_single_process(tmp_path, mnist_dir)
     assert f"trained {STEPS} steps on 2 process(es), global batch {2 * BATCH}" in outputs[0]
 
     rank0, rank1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
-    single = load_file(tmp_path / "single.safetensors")
-    start = initial_weights()
     assert sorted(rank0) == sorted(single) == sorted(start)
     for name in start:
         assert np.array_equal(rank0[name], rank1[name]), name      # replicas bit-identical
