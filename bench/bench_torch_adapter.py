@@ -1,0 +1,150 @@
+"""fastconv.torch against plain PyTorch, as a user would compare them:
+
+  1. VGG-16 (224x224), unpatched torch vs fastconv.torch.patch(model): forward at batch 1
+     (eval, inference_mode) and a training step at batch 8 (forward, cross-entropy, backward,
+     SGD). Each variant runs in its own process, in alternating order, --rounds times; the ratio
+     of each round is torch time / patched time (> 1: patched faster). Targets: forward >= 1.2x,
+     training step >= 1.1x.
+  2. The adapter's own cost per call on a tiny conv (1x1x4x4 input, 3x3 kernel): fastconv.torch
+     .conv2d on tensors minus fastconv.functional.conv2d on the same memory as numpy arrays, in
+     one process, alternated, median of --rounds rounds. Target <= 15 us. Both run on one thread
+     and are timed in process CPU time: the adapter's cost is Python work on the calling thread,
+     and on a shared machine wall time would mostly measure how soon the OS schedules us.
+
+Run on a quiet machine:  python bench/bench_torch_adapter.py [--threads 2] [--rounds 3] [--skip-vgg]
+(with PYTHONPATH=. after tools/dev_build.sh). Both libraries get the same thread count.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import best_time, machine_line, print_table, setup_threads  # noqa: E402
+
+
+# ---------------------------------------------------------------- 1. VGG-16, one process per variant
+
+def vgg_worker(variant, threads, repeats):
+    """Times of one variant in this process: {"forward": s, "train": s} (best of repeats)."""
+    import torch
+    from bench_nets import torch_vgg16
+
+    setup_threads(threads)
+    torch.manual_seed(0)
+    model = torch_vgg16()
+    if variant == "patched":
+        import fastconv.torch
+        fastconv.torch.patch(model)
+    g = torch.Generator().manual_seed(1)
+    x1 = torch.randn(1, 3, 224, 224, generator=g)
+    x8 = torch.randn(8, 3, 224, 224, generator=g)
+    y8 = torch.randint(0, 1000, (8,), generator=g)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def forward():
+        with torch.inference_mode():
+            model(x1)
+
+    def train_step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x8), y8).backward()
+        optimizer.step()
+
+    model.eval()
+    t_forward = best_time(forward, repeats)
+    model.train()
+    t_train = best_time(train_step, max(1, repeats - 2))
+    return {"forward": t_forward, "train": t_train}
+
+
+def run_worker(variant, args):
+    cmd = [sys.executable, __file__, "--worker", variant, "--threads", str(args.threads), "--repeats", str(args.repeats)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bench_vgg(args):
+    ratios = {"forward": [], "train": []}
+    for r in range(args.rounds):
+        order = ("torch", "patched") if r % 2 == 0 else ("patched", "torch")
+        times = {variant: run_worker(variant, args) for variant in order}
+        for task in ratios:
+            ratios[task].append(times["torch"][task] / times["patched"][task])
+        print(f"round {r + 1}: " + ", ".join(f"{v} {t['forward'] * 1e3:.0f} ms fwd / {t['train']:.2f} s step"
+                                             for v, t in times.items()), flush=True)
+    rows = []
+    for task, label, target in (("forward", "VGG-16 forward, batch 1", 1.2),
+                                ("train", "VGG-16 training step, batch 8", 1.1)):
+        rs = ratios[task]
+        rows.append([label, f"{statistics.median(rs):.2f}", f"{min(rs):.2f}-{max(rs):.2f}", f">= {target}"])
+    print_table(["torch / patched", "median ratio", "min-max", "target"], rows)
+
+
+# ---------------------------------------------------------------- 2. adapter overhead per call
+
+def bench_overhead(args):
+    import torch
+
+    import fastconv.functional as F
+    import fastconv.torch as ft
+
+    setup_threads(1)
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.randn(1, 1, 4, 4, generator=g), torch.randn(1, 1, 3, 3, generator=g)
+    xg = x.clone().requires_grad_()
+    xa, wa = x.numpy(), w.numpy()
+    calls = 2000
+
+    def timed(fn):
+        """Median over 5 loops of the CPU time per call, in us."""
+        fn()
+        per_call = []
+        for _ in range(5):
+            t0 = time.process_time()
+            for _ in range(calls):
+                fn()
+            per_call.append((time.process_time() - t0) / calls * 1e6)
+        return statistics.median(per_call)
+
+    cases = {"raw": lambda: F.conv2d(xa, wa), "inference": lambda: ft.conv2d(x, w),
+             "autograd": lambda: ft.conv2d(xg, w), "torch": lambda: torch.nn.functional.conv2d(x, w)}
+    samples = {k: [] for k in cases}
+    for r in range(args.rounds):
+        for name in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
+            samples[name].append(timed(cases[name]))
+    raw = samples["raw"]
+    rows = [["fastconv.functional.conv2d (numpy)", f"{statistics.median(raw):.1f}", "", ""]]
+    for name, label in (("inference", "fastconv.torch.conv2d, no graph (no_grad / inference)"),
+                        ("autograd", "fastconv.torch.conv2d, recording autograd")):
+        over = [a - b for a, b in zip(samples[name], raw)]
+        rows.append([label, f"{statistics.median(samples[name]):.1f}", f"{statistics.median(over):.1f}",
+                     f"{min(over):.1f}-{max(over):.1f}"])
+    rows.append(["torch.nn.functional.conv2d (for scale)", f"{statistics.median(samples['torch']):.1f}", "", ""])
+    print_table(["tiny conv, per call, 1 thread", "CPU us", "adapter overhead us (median)", "min-max"], rows)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per VGG-16 forward (training: 2 fewer, >= 1)")
+    p.add_argument("--skip-vgg", action="store_true")
+    p.add_argument("--worker", choices=("torch", "patched"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(vgg_worker(args.worker, args.threads, args.repeats)))
+        return
+    print(machine_line(args.threads) + f", {time.strftime('%H:%M UTC', time.gmtime())}")
+    bench_overhead(args)
+    if not args.skip_vgg:
+        bench_vgg(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""fastconv's kernels inside PyTorch models.
+
+- ``conv2d``, ``max_pool2d``, ``avg_pool2d``: torch.nn.functional signatures (plus
+  ``algorithm=`` for conv2d), backed by ``torch.autograd.Function``s that run fastconv's kernels
+  on the tensors' own memory.
+- ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``: drop-in subclasses of the torch.nn modules (same
+  constructor arguments, state_dict keys and initialisation; Conv2d adds ``algorithm=``).
+- ``patch(model)``: swaps every supported torch.nn conv / pooling module of a model for these.
+
+Needs PyTorch (``pip install "fastconv[torch]"``); the rest of fastconv does not.
+"""
+try:
+    import torch as _torch  # noqa: F401  (only to fail early with a clear message)
+except ImportError as e:
+    raise ImportError('fastconv.torch needs PyTorch, which is not installed: pip install "fastconv[torch]" '
+                      '(or pip install torch)') from e
+
+from fastconv.torch.functions import avg_pool2d, conv2d, max_pool2d
+from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d
+from fastconv.torch.patch import patch
+
+__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "max_pool2d", "patch"]
