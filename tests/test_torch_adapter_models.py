@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 import fastconv.torch as ft  # noqa: E402
 from conftest import rel_err  # noqa: E402
 from fastconv import data  # noqa: E402
-from test_models_torch import torch_lenet, torch_vgg16  # noqa: E402
+from test_models_torch import VGG16, torch_lenet, torch_vgg  # noqa: E402
 
 TOL = 1e-4
 
@@ -62,7 +62,7 @@ def test_patched_lenet5_avg_pool_trains_like_torch(mnist_dir):
 
 def test_patched_small_vgg_trains_like_torch():
     torch.manual_seed(4)
-    model = torch_vgg16(10, width=1 / 16, hidden=32, final=1)
+    model = torch_vgg(VGG16, 10, width=1 / 16, hidden=32, final=1)
     for m in model.modules():  # torchvision's VGG init keeps the signal alive through 13 convs
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
