@@ -24,10 +24,24 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import median_time  # noqa: E402
+
+
+def median_time(fn, repeats, warmup=2):
+    """Median wall time of fn() over `repeats` calls after `warmup` calls. Written out here
+    rather than taken from fastconv.timing: importing that imports fastconv, and the torch-alone
+    child must run with no fastconv in the process."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
 
 FASTCONV_ORDERS = ("no_torch", "torch_first", "fastconv_first")
 TORCH_ORDERS = ("torch_alone", "torch_after_fastconv")

@@ -27,7 +27,6 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import machine_line, setup_threads  # noqa: E402
 
 LR, L2 = 0.05, 1e-3
 
@@ -154,8 +153,10 @@ def main():
     if args.worker:
         lib, *rest = args.worker
         if lib == "torch":
-            import torch  # noqa: F401  (first, as in the other benches)
-        setup_threads(args.threads) if lib == "torch" else __import__("fastconv").set_num_threads(args.threads)
+            import torch  # first, as in the other benches
+            torch.set_num_threads(args.threads)
+        else:
+            __import__("fastconv").set_num_threads(args.threads)
         if lib == "fastconv":
             seconds = worker_fastconv(rest[0], int(rest[1]), rest[2] or None)
         elif lib == "torch":
@@ -166,6 +167,7 @@ def main():
         return
 
     import torch  # noqa: F401  (machine_line reports its version)
+    from fastconv.timing import machine_line
     print(machine_line(args.threads))
     with tempfile.TemporaryDirectory() as tmp:
         weights = None

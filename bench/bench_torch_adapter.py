@@ -25,21 +25,25 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import best_time, machine_line, print_table, setup_threads  # noqa: E402
+# The harness imports fastconv into the unpatched worker too; it stays idle there, and
+# bench/bench_import_order.py shows torch's speed does not change with fastconv imported.
+from fastconv.timing import markdown_table, median_call_time, settle  # noqa: E402
 
 
 # ---------------------------------------------------------------- 1. VGG-16, one process per variant
 
 def vgg_worker(variant, threads, repeats):
-    """Times of one variant in this process: {"forward": s, "train": s} (best of repeats)."""
+    """Times of one variant in this process: {"forward": s, "train": s} (median of repeats after
+    the timings settle)."""
     import torch
     from bench_nets import torch_vgg16
 
-    setup_threads(threads)
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = torch_vgg16()
     if variant == "patched":
         import fastconv.torch
+        fastconv.set_num_threads(threads)
         fastconv.torch.patch(model)
     g = torch.Generator().manual_seed(1)
     x1 = torch.randn(1, 3, 224, 224, generator=g)
@@ -57,9 +61,11 @@ def vgg_worker(variant, threads, repeats):
         optimizer.step()
 
     model.eval()
-    t_forward = best_time(forward, repeats)
+    settle(forward)
+    t_forward = median_call_time(forward, repeats)
     model.train()
-    t_train = best_time(train_step, max(1, repeats - 2))
+    settle(train_step, max_seconds=30)
+    t_train = median_call_time(train_step, max(1, repeats - 2))
     return {"forward": t_forward, "train": t_train}
 
 
@@ -83,7 +89,7 @@ def bench_vgg(args):
                                 ("train", "VGG-16 training step, batch 8", 1.1)):
         rs = ratios[task]
         rows.append([label, f"{statistics.median(rs):.2f}", f"{min(rs):.2f}-{max(rs):.2f}", f">= {target}"])
-    print_table(["torch / patched", "median ratio", "min-max", "target"], rows)
+    print(markdown_table(["torch / patched", "median ratio", "min-max", "target"], rows))
 
 
 # ---------------------------------------------------------------- 2. adapter overhead per call
@@ -91,10 +97,12 @@ def bench_vgg(args):
 def bench_overhead(args):
     import torch
 
+    import fastconv
     import fastconv.functional as F
     import fastconv.torch as ft
 
-    setup_threads(1)
+    torch.set_num_threads(1)
+    fastconv.set_num_threads(1)
     g = torch.Generator().manual_seed(2)
     x, w = torch.randn(1, 1, 4, 4, generator=g), torch.randn(1, 1, 3, 3, generator=g)
     xg = x.clone().requires_grad_()
@@ -126,7 +134,7 @@ def bench_overhead(args):
         rows.append([label, f"{statistics.median(samples[name]):.1f}", f"{statistics.median(over):.1f}",
                      f"{min(over):.1f}-{max(over):.1f}"])
     rows.append(["torch.nn.functional.conv2d (for scale)", f"{statistics.median(samples['torch']):.1f}", "", ""])
-    print_table(["tiny conv, per call, 1 thread", "CPU us", "adapter overhead us (median)", "min-max"], rows)
+    print(markdown_table(["tiny conv, per call, 1 thread", "CPU us", "adapter overhead us (median)", "min-max"], rows))
 
 
 def main():
@@ -140,6 +148,7 @@ def main():
     if args.worker:
         print(json.dumps(vgg_worker(args.worker, args.threads, args.repeats)))
         return
+    from fastconv.timing import machine_line
     print(machine_line(args.threads) + f", {time.strftime('%H:%M UTC', time.gmtime())}")
     bench_overhead(args)
     if not args.skip_vgg:
