@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
-import time
 
 import numpy as np
 
@@ -21,6 +19,7 @@ import fastconv
 import fastconv.functional as F
 from fastconv import _C
 from fastconv.augment import functional as AF
+from fastconv.timing import median_call_time
 from fastconv.augment import matrices as M
 
 
@@ -67,12 +66,7 @@ def op_call(entry, rng):
 
 def timed(fn, isa, calls):
     with fastconv.use_isa(isa):
-        samples = []
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+        return median_call_time(fn, calls)
 
 
 def main():
