@@ -4,7 +4,7 @@ traceback. (The demo's report: test_report.py.)"""
 import os
 
 import pytest
-from clirun import run_cli
+from children import run_cli
 
 @pytest.fixture(scope="module")
 def lenet_weights(tmp_path_factory):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clirun import run_cli
+from children import run_cli
 
 from fastconv import data
 from fastconv.data.digits import digits_raw

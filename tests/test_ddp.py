@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from children import child_kwargs
 
 torch = pytest.importorskip("torch")
 if not torch.distributed.is_available():
@@ -33,11 +34,10 @@ def free_port():
 def launch(rank, port, save, mnist_dir):
     """One of 2 workers, with the environment torchrun would give it (loopback only)."""
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-               LOCAL_RANK=str(rank), WORLD_SIZE="2", GLOO_SOCKET_IFNAME="lo",
-               PYTHONPATH=os.pathsep.join([str(EXAMPLE.parents[1])] + sys.path))
+               LOCAL_RANK=str(rank), WORLD_SIZE="2", GLOO_SOCKET_IFNAME="lo")
     cmd = [sys.executable, str(EXAMPLE), "--root", mnist_dir, "--split", "test", "--steps", str(STEPS),
            "--batch-size", str(BATCH), "--threads", "1", "--save", save]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **child_kwargs(env))
 
 
 def load_example():

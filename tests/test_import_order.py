@@ -4,10 +4,10 @@ because fastconv is in the process. Each order runs in its own interpreter (what
 first can only be chosen once per process); the orders run side by side."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from children import child_kwargs
 
 pytest.importorskip("torch")
 
@@ -72,8 +72,7 @@ np.savez(out_path, **{k: np.asarray(v) for k, v in results.items()})
 def results(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("import_order")
     procs = {order: subprocess.Popen([sys.executable, "-c", CHILD, order, str(out / f"{order}.npz"), mnist_dir],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     cwd=Path(__file__).resolve().parents[1])
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **child_kwargs())
              for order in ORDERS}
     for order, proc in procs.items():
         output, _ = proc.communicate(timeout=300)

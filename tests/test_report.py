@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clirun import run_cli, start_cli
+from children import run_cli, start_cli
 
 import fastconv.report
 

@@ -2,12 +2,12 @@
 state_dict keys and behaviour; patching in place with one warning for what stays on torch;
 state_dict round trips; dtypes fastconv has no kernels for; torch.compile."""
 import copy
-import os
 import subprocess
 import sys
 import warnings
 
 import pytest
+from children import child_kwargs
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
@@ -165,5 +165,5 @@ def test_import_without_torch_raises_a_clear_import_error():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import fastconv, fastconv.functional\n"
             "try:\n    import fastconv.torch\nexcept ImportError as e:\n    print('ImportError:', e)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, **child_kwargs())
     assert 'ImportError: fastconv.torch needs PyTorch' in out.stdout and 'fastconv[torch]' in out.stdout

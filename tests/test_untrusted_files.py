@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from children import child_kwargs
 from PIL import Image
 
 import fastconv
@@ -222,6 +223,6 @@ except MemoryError as e:
 
 def test_cpp_workspace_beyond_the_address_space_is_a_memory_error():
     """std::bad_alloc in the C++ workspace reaches Python as MemoryError; the process lives on."""
-    r = subprocess.run([sys.executable, "-c", WORKSPACE_BEYOND_THE_LIMIT], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([sys.executable, "-c", WORKSPACE_BEYOND_THE_LIMIT], capture_output=True, timeout=120,
+                       **child_kwargs())
     assert r.returncode == 0 and "MemoryError: std::bad_alloc" in r.stdout, (r.returncode, r.stdout, r.stderr[-2000:])

@@ -1,4 +1,5 @@
-"""Running the command line as a user does, for test_cli.py and test_report.py."""
+"""Child Python processes that import the same fastconv as the tests: the command line as a user
+runs it (test_cli.py, test_report.py) and any `python -c` / script child (import order, DDP, ...)."""
 import atexit
 import os
 import shutil
@@ -19,11 +20,17 @@ _NEUTRAL_FOLDER = tempfile.mkdtemp(prefix="fastconv-cli-")
 atexit.register(shutil.rmtree, _NEUTRAL_FOLDER, ignore_errors=True)
 
 
-def _command(args, env, code):
-    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "fastconv", *args]
+def child_kwargs(env=None):
+    """subprocess keyword arguments (env, cwd, text) under which a child Python imports the
+    fastconv these tests imported, whatever folder the tests run from."""
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_FASTCONV_HOME, env.get("PYTHONPATH")) if p)
-    return cmd, {"env": env, "cwd": _NEUTRAL_FOLDER, "text": True}
+    return {"env": env, "cwd": _NEUTRAL_FOLDER, "text": True}
+
+
+def _command(args, env, code):
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "fastconv", *args]
+    return cmd, child_kwargs(env)
 
 
 def run_cli(*args, env=None, code=None, timeout=600):
