@@ -20,6 +20,15 @@ _NEUTRAL_FOLDER = tempfile.mkdtemp(prefix="fastconv-cli-")
 atexit.register(shutil.rmtree, _NEUTRAL_FOLDER, ignore_errors=True)
 
 
+SANITIZER_VARIABLES = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
+
+
+def env_without_sanitizer():
+    """os.environ less what tools/sanitize.sh adds, for children that are not fastconv: a
+    browser, or a probe of glibc's own malloc (ASan's preloaded runtime replaces malloc)."""
+    return {k: v for k, v in os.environ.items() if k not in SANITIZER_VARIABLES}
+
+
 def child_kwargs(env=None):
     """subprocess keyword arguments (env, cwd, text) under which a child Python imports the
     fastconv these tests imported, whatever folder the tests run from."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from children import run_cli, start_cli
+from children import env_without_sanitizer, run_cli, start_cli
 
 import fastconv.report
 
@@ -90,7 +90,7 @@ def test_report_renders_in_headless_chromium(demo_report, tmp_path):
     shot = tmp_path / "report.png"
     proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                            f"--screenshot={shot}", "--window-size=1280,2000", (demo_report[0] / "index.html").as_uri()],
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=180, env=env_without_sanitizer())
     assert shot.is_file(), proc.stderr
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     assert pixels.shape == (2000, 1280, 3)
