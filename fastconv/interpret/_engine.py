@@ -16,7 +16,8 @@ import numpy as np
 from fastconv import functional as F
 from fastconv import nn
 from fastconv._validate import is_cuda_array
-from fastconv.nn._ops import is_host, to_device, to_host
+from fastconv.device import to_device, to_host
+from fastconv.nn._ops import is_host
 
 
 def layer_names(model):

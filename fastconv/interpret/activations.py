@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastconv import nn
 from fastconv.interpret._engine import Tape, check_images, check_model, end_index
-from fastconv.nn._ops import to_host
+from fastconv.device import to_host
 
 _NONLINEAR = (nn.ReLU, nn.Sigmoid, nn.Tanh)
 

@@ -17,7 +17,7 @@ import numpy as np
 from fastconv.data.digits import _bilinear_matrix
 from fastconv.interpret._engine import Tape, check_images, check_targets, one_hot_like, on_model_device
 from fastconv.interpret.activations import activation_end
-from fastconv.nn._ops import to_host
+from fastconv.device import to_host
 
 
 def _class_scores(out):

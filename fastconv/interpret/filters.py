@@ -9,7 +9,7 @@ import numpy as np
 from fastconv import functional as F
 from fastconv import nn
 from fastconv.interpret._engine import check_model
-from fastconv.nn._ops import to_host
+from fastconv.device import to_host
 
 # The lecture's Sobel operator: responds to horizontal lines (intensity changing downwards);
 # its transpose responds to vertical ones.

@@ -24,7 +24,7 @@ from fastconv import nn
 from fastconv.interpret._engine import Tape, check_model, check_targets, end_index, input_channels, on_model_device
 from fastconv.interpret.parameterize import FourierImage, PixelImage
 from fastconv.interpret.receptive_field import receptive_field
-from fastconv.nn._ops import to_host
+from fastconv.device import to_host
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from fastconv.interpret._engine import Tape, check_images, check_model
 from fastconv.interpret.activations import activation_end
 from fastconv.interpret.receptive_field import receptive_field
-from fastconv.nn._ops import to_host
+from fastconv.device import to_host
 
 
 @dataclass(frozen=True)
