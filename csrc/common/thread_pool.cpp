@@ -88,6 +88,10 @@ class Pool {
     ctx_ = ctx;
     n_ = n;
     team_ = team;
+    // Items are claimed in chunks: one atomic per item costs a cache-line transfer between
+    // cores each time, which dominated small loops (4096 pooling planes of 9 pixels took
+    // ~350 us). Eight chunks per thread keep the dynamic balance for uneven items.
+    chunk_ = std::max<int64_t>(1, n / (int64_t(team) * 8));
     error_ = nullptr;
     next_.store(0, std::memory_order_relaxed);
     const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 1) + 1;
@@ -142,15 +146,20 @@ class Pool {
   }
 
   void run_items() {
+    // Local copies: the job's fields are read once, not beside the contended counter.
+    const PoolItemFn fn = fn_;
+    void* const ctx = ctx_;
+    const int64_t n = n_, chunk = chunk_;
     for (;;) {
-      const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-      if (i >= n_) return;
+      const int64_t begin = next_.fetch_add(chunk, std::memory_order_relaxed);
+      if (begin >= n) return;
+      const int64_t end = std::min(n, begin + chunk);
       try {
-        fn_(ctx_, i);
+        for (int64_t i = begin; i < end; ++i) fn(ctx, i);
       } catch (...) {
         std::lock_guard<std::mutex> lk(m_);
         if (!error_) error_ = std::current_exception();
-        next_.store(n_, std::memory_order_relaxed);  // skip the remaining items
+        next_.store(n, std::memory_order_relaxed);  // skip the remaining items
       }
     }
   }
@@ -211,16 +220,21 @@ class Pool {
   std::mutex busy_;  // held by the caller that owns the pool for one job
   std::mutex m_;     // sleeping and waking only
   std::condition_variable work_cv_, done_cv_;
-  std::atomic<uint64_t> state_{0};
-  std::atomic<int> inside_{0}, sleepers_{0};
+  // Spinning workers poll state_; keep it off the lines that the job's writes touch.
+  alignas(64) std::atomic<uint64_t> state_{0};
+  alignas(64) std::atomic<int> inside_{0};
+  std::atomic<int> sleepers_{0};
   std::atomic<bool> caller_waiting_{false};
 
   // The job: written by the owning caller while the generation is closed.
   PoolItemFn fn_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0;
+  int64_t chunk_ = 1;
   int team_ = 1;
-  std::atomic<int64_t> next_{0};
+  // On its own cache line: every claim writes it, and nothing else may share the line.
+  alignas(64) std::atomic<int64_t> next_{0};
+  char pad_after_next_[64 - sizeof(std::atomic<int64_t>)];
   std::exception_ptr error_;
 };
 
