@@ -142,7 +142,10 @@ def run_winograd(entry, rng):
 
 def run_max_pool(entry, rng):
     dt = np.dtype(entry["dtype"])
-    for shape in ((2, 3, 8, 8), (1, 2, 7, 37), (1, 1, 2, 2)):  # odd sizes: a row / column left over
+    # odd sizes: a row / column left over; output rows of 1-33 columns cover the vector kernels'
+    # whole vectors and masked tails
+    for shape in ((2, 3, 8, 8), (1, 2, 7, 37), (1, 1, 2, 2), (2, 3, 14, 14), (1, 2, 10, 10), (1, 2, 6, 66),
+                  (1, 1, 5, 33), (1, 2, 9, 32), (1, 1, 3, 65)):
         x = rng.standard_normal(shape).astype(dt)
         x[0, 0, 0, :2] = x[0, 0, 1, 0]  # ties: the first maximum wins
         if x.size > 8:
