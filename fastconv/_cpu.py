@@ -452,6 +452,9 @@ def zeros_like(a):
 
 def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first):
     """torch.optim.SGD on p: buf (momentum buffer, None without momentum) becomes g on the first step."""
+    if _fused_update_ok(p, grad, buf):
+        _C.sgd_update(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first)
+        return
     g = grad + weight_decay * p if weight_decay else grad
     if momentum:
         if first:
@@ -463,8 +466,19 @@ def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, firs
     p -= lr * g
 
 
+def _fused_update_ok(p, *others):
+    """The compiled update takes C-contiguous arrays of one float dtype and shape (a parameter
+    and its gradient and state almost always are); anything else runs the numpy lines."""
+    return p.flags.c_contiguous and p.flags.writeable and p.dtype in (np.float32, np.float64) and all(
+        a is None or (type(a) is np.ndarray and a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous)
+        for a in others)
+
+
 def adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay):
     """torch.optim.Adam on p; c1, c2 are the bias corrections 1 - beta^t."""
+    if _fused_update_ok(p, grad, m, v):
+        _C.adam_update(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay)
+        return
     g = grad + weight_decay * p if weight_decay else grad
     m *= b1
     m += (1 - b1) * g
