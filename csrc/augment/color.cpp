@@ -221,8 +221,31 @@ FASTCONV_TARGET(avx2) void apply_lut_avx2(const uint8_t* x, uint8_t* y, int64_t 
   }
   apply_lut(x, y, i, i1, lut);
 }
+// With AVX-512 VBMI (Ice Lake and later, Zen 4) the whole table sits in four registers and
+// vpermi2b looks up 64 values in 128 entries at once: two lookups and a blend on bit 7 per 64
+// values instead of 32 instructions. albumentations' uint8 LUT (albucore) runs at this speed.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void apply_lut_avx512vbmi(const uint8_t* x, uint8_t* y,
+                                                                                  int64_t i0, int64_t i1,
+                                                                                  const uint8_t* lut) {
+  const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+  const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+  int64_t i = i0;
+  for (; i + 64 <= i1; i += 64) {
+    const __m512i v = _mm512_loadu_si512(x + i);
+    const __m512i low = _mm512_permutex2var_epi8(t0, v, t1), high = _mm512_permutex2var_epi8(t2, v, t3);
+    _mm512_storeu_si512(y + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), low, high));
+  }
+  if (i < i1) {  // the tail under a mask
+    const __mmask64 m = ~__mmask64(0) >> (64 - (i1 - i));
+    const __m512i v = _mm512_maskz_loadu_epi8(m, x + i);
+    const __m512i low = _mm512_permutex2var_epi8(t0, v, t1), high = _mm512_permutex2var_epi8(t2, v, t3);
+    _mm512_mask_storeu_epi8(y + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), low, high));
+  }
+}
 FASTCONV_TARGET(avx512) void apply_lut_avx512(const uint8_t* x, uint8_t* y, int64_t i0, int64_t i1,
                                               const uint8_t* lut) {
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
+  if (vbmi) return apply_lut_avx512vbmi(x, y, i0, i1, lut);
   __m512i rows[16];
   for (int r = 0; r < 16; ++r) {  // the row in each 128-bit lane (plain copies: GCC 12 warns on vbroadcasti32x4)
     alignas(64) uint8_t lanes[64];
