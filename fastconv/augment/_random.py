@@ -18,10 +18,27 @@ _M2 = np.uint64(0x94D049BB133111EB)
 def mix64(z):
     """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
     z = np.asarray(z, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    if z.ndim == 0:  # numpy warns on scalar overflow only; arrays wrap silently
+        with np.errstate(over="ignore"):
+            return _mix64(z)
+    return _mix64(z)
+
+
+def _mix64(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _mix64_int(z):
+    """mix64 of one word, on Python ints."""
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & _MASK
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK
+    return z ^ (z >> 31)
 
 
 def _u64(v):
@@ -37,6 +54,7 @@ class SampleRandom:
         self.indices = np.asarray(indices, dtype=np.uint64)
         with np.errstate(over="ignore"):
             self._base = mix64(mix64(_u64(seed) * _GOLDEN + np.uint64(0x632BE59BD9B4E019)) ^ _u64(stream) * _M1)
+        self._base_int = int(self._base)
         self._draw = 0
 
     @property
@@ -46,9 +64,9 @@ class SampleRandom:
     def bits(self):
         """uint64 random words, one per sample."""
         self._draw += 1
-        with np.errstate(over="ignore"):
-            h = mix64(self._base ^ (np.uint64(self._draw) * _GOLDEN))
-            return mix64(h ^ (self.indices * _M2 + np.uint64(1)))
+        # the per-draw word on Python ints (numpy scalar arithmetic is slower and warns on wrap)
+        h = _mix64_int(self._base_int ^ (self._draw * 0x9E3779B97F4A7C15 & _MASK))
+        return _mix64(np.uint64(h) ^ (self.indices * _M2 + np.uint64(1)))
 
     def uniform(self, low=0.0, high=1.0):
         u = (self.bits() >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
