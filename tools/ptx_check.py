@@ -43,24 +43,26 @@ def _ty(v):
 
 
 def kernels(dtype):
-    """(name, python function, argument types) for every kernel of the backend at this dtype."""
+    """(name, python function, argument types[, compile options]) for every kernel of the
+    backend at this dtype."""
     from fastconv.cuda import _igemm, conv_direct, conv_winograd, dense, elementwise, pool
     dt = np.dtype(dtype)
     a = {n: np.zeros((1,) * n, dt) for n in (1, 2, 3, 4)}
     i64 = np.zeros((1, 1, 1, 1), np.int64)
     scalar = dt.type(0)
     out = []
+
+    def gemm(name, loaders, cfg, sig):
+        # the GEMM kernels carry launch bounds (at most 128 registers at 256 threads)
+        out.append((name, _igemm.kernel_source(*loaders, cfg, dt.str), sig, _igemm.jit_options(cfg)))
+
     for kind, loaders in conv_direct._loaders(dt.str).items():
         c_nd = 3 if kind == "weight" else 4
-        for cfg_name in ("LARGE", "NARROW"):
-            cfg = getattr(_igemm, cfg_name)
-            k = _igemm.make_kernel(*loaders, cfg, dt.str)
-            out.append((f"igemm_conv_{kind}_{cfg_name.lower()}", k.py_func,
-                        (_ty(a[4]), _ty(a[4]), _ty(a[c_nd]), _ty(a[1]), _ty((1,) * 22))))
+        for cfg_name, cfg in _igemm.CONFIGS.items():
+            gemm(f"igemm_conv_{kind}_{cfg_name}", loaders, cfg,
+                 (_ty(a[4]), _ty(a[4]), _ty(a[c_nd]), _ty(a[1]), _ty((1,) * 22)))
     for kind, loaders in dense._loaders().items():
-        k = _igemm.make_kernel(*loaders, _igemm.LARGE, dt.str)
-        out.append((f"igemm_dense_{kind}", k.py_func,
-                    (_ty(a[2]), _ty(a[2]), _ty(a[2]), _ty(a[1]), _ty((1,) * 5))))
+        gemm(f"igemm_dense_{kind}", loaders, _igemm.LARGE, (_ty(a[2]), _ty(a[2]), _ty(a[2]), _ty(a[1]), _ty((1,) * 5)))
     out.append(("conv_sum_splits", conv_direct._sum_splits.py_func, (_ty(a[3]), _ty(a[2]))))
     for m in (2, 4):
         wt, it, ot, loaders = conv_winograd._kernels(m, dt.str)
@@ -68,8 +70,7 @@ def kernels(dtype):
         out.append((f"winograd_f{m}_input_transform", it.py_func, (_ty(a[4]), _ty(a[3]), _ty((1,) * 4))))
         out.append((f"winograd_f{m}_output_transform", ot.py_func,
                     (_ty(a[3]), _ty(a[1]), _ty(a[4]), _ty((1,) * 2))))
-        k = _igemm.make_kernel(*loaders, _igemm.LARGE, dt.str)
-        out.append((f"igemm_winograd_f{m}", k.py_func, (_ty(a[3]), _ty(a[3]), _ty(a[3]), _ty(a[1]), _ty((1,) * 8))))
+        gemm(f"igemm_winograd_f{m}", loaders, _igemm.LARGE, (_ty(a[3]), _ty(a[3]), _ty(a[3]), _ty(a[1]), _ty((1,) * 8)))
     out.append(("winograd_flip_transpose", conv_winograd._flip_transpose.py_func, (_ty(a[4]), _ty(a[4]), _ty(1))))
     q = _ty((1,) * 12)
     out.append(("max_pool_fwd", pool._max_fwd.py_func, (_ty(a[4]), _ty(a[4]), _ty(i64), q)))
@@ -172,11 +173,11 @@ def main(argv=None):
     print(f"{'kernel':40s} {'dtype':8s} {'regs':>5s} {'smem':>6s} {'stack':>6s} {'spill st/ld':>12s}")
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in args.dtypes.split(","):
-            for name, fn, sig in kernels(dtype):
+            for name, fn, sig, *opts in kernels(dtype):
                 if args.only and not re.search(args.only, name):
                     continue
                 try:
-                    ptx, _ = cuda.compile_ptx(fn, sig, cc=cc)
+                    ptx, _ = cuda.compile_ptx(fn, sig, cc=cc, **(opts[0] if opts else {}))
                 except Exception as e:
                     failures += 1
                     print(f"{name:40s} {dtype:8s} COMPILE FAILED: {type(e).__name__}: {str(e)[:400]}")
