@@ -7,7 +7,9 @@ libNVRTC (Numba asks NVRTC which architectures exist).
     python tools/ptx_check.py                  # all kernels, float32 and float64
     python tools/ptx_check.py --dtypes float32 --cc 9.0
     python tools/ptx_check.py --probe          # exit 0: compiles; 3: NVVM/NVRTC absent; 1: broken
-    python tools/ptx_check.py --only "winograd|pool" 
+    python tools/ptx_check.py --only "winograd|pool"
+    python tools/ptx_check.py --only igemm --limits   # exit 1 if a GEMM kernel spills or uses
+                                                      # more registers than its launch bounds allow
 
 NVRTC missing (DynamicLibNotFoundError: libnvrtc.so.13): ``pip install nvidia-cuda-nvrtc``
 into the same environment, or point FASTCONV_NVRTC at a libnvrtc.so.* to preload.
@@ -160,6 +162,9 @@ def main(argv=None):
     ap.add_argument("--probe", action="store_true")
     ap.add_argument("--keep", help="directory to write the .ptx files to")
     ap.add_argument("--only", help="regular expression: compile only the kernels whose name matches")
+    ap.add_argument("--limits", action="store_true",
+                    help="fail when a kernel with launch bounds (threads, min blocks) uses more than "
+                         "65536 / (threads * min blocks) registers, or any kernel spills (needs ptxas)")
     args = ap.parse_args(argv)
     if args.probe:
         return probe()
@@ -169,6 +174,9 @@ def main(argv=None):
     from numba import cuda
     cc = tuple(int(v) for v in args.cc.split("."))
     have_ptxas = shutil.which("ptxas") is not None
+    if args.limits and not have_ptxas:
+        print("--limits needs ptxas on PATH; nothing checked")
+        return PROBE_TOOLCHAIN_ABSENT
     failures = 0
     print(f"{'kernel':40s} {'dtype':8s} {'regs':>5s} {'smem':>6s} {'stack':>6s} {'spill st/ld':>12s}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,8 +202,16 @@ def main(argv=None):
                     failures += 1
                     print(f"{name:40s} {dtype:8s} PTXAS FAILED: {e}")
                     continue
-                print(f"{name:40s} {dtype:8s} {regs:5d} {smem:6d} {stack:6d} {st:5d}/{ld:<6d}")
-    print("all kernels compiled" if not failures else f"{failures} kernel(s) failed")
+                over = ""
+                if args.limits:
+                    bounds = (opts[0] if opts else {}).get("launch_bounds")
+                    cap = 65536 // (bounds[0] * bounds[1]) if bounds else 255
+                    if regs > cap or st or ld:
+                        failures += 1
+                        over = f"  OVER LIMIT (registers <= {cap}, no spills)"
+                print(f"{name:40s} {dtype:8s} {regs:5d} {smem:6d} {stack:6d} {st:5d}/{ld:<6d}{over}")
+    print(("all kernels compiled" + (" within limits" if args.limits else "")) if not failures
+          else f"{failures} kernel(s) failed")
     return 1 if failures else 0
 
 
