@@ -97,7 +97,7 @@ def test_production_tiles_one_block(name):
     g = conv_geometry(x.shape, w.shape, 1, 1, 1, 1)
     y = cuda.device_array((1, 37, 5, 7), np.float32)
     f32 = np.dtype(np.float32).str
-    _igemm.launch(conv_direct._loaders(f32)["forward"], np.float32, dev(w), dev(x), y, conv_direct._empty_aux(f32),
+    _igemm.launch(conv_direct._loaders(f32, 3, 3)["forward"], np.float32, dev(w), dev(x), y, conv_direct._empty_aux(f32),
                   37, 35, 27, 1, conv_direct._geometry(x.shape, w.shape, g), 0, cfg=cfg)
     assert rel_err(y.copy_to_host(), R.conv2d(x, w, padding=1)) < 2e-6
 

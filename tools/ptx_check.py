@@ -58,7 +58,7 @@ def kernels(dtype):
         # the GEMM kernels carry launch bounds (at most 128 registers at 256 threads)
         out.append((name, _igemm.kernel_source(*loaders, cfg, dt.str), sig, _igemm.jit_options(cfg)))
 
-    for kind, loaders in conv_direct._loaders(dt.str).items():
+    for kind, loaders in conv_direct._loaders(dt.str, 3, 3).items():
         c_nd = 3 if kind == "weight" else 4
         for cfg_name, cfg in _igemm.CONFIGS.items():
             gemm(f"igemm_conv_{kind}_{cfg_name}", loaders, cfg,
