@@ -50,7 +50,7 @@ CASES = [
 @pytest.fixture(params=["SIM_LARGE", "TINY"])
 def tile(request, monkeypatch):
     cfg = getattr(_igemm, request.param)
-    monkeypatch.setattr(_igemm, "choose_config", lambda M, N, G=1: cfg)
+    monkeypatch.setattr(_igemm, "choose_config", lambda *a, **k: cfg)
     return cfg
 
 
@@ -120,3 +120,5 @@ def test_choose_config_fills_the_gpu(monkeypatch):
     assert _igemm.choose_config(64, 8 * 224 * 224) is _igemm.WIDE     # 64 output channels
     assert _igemm.choose_config(20, 10000) is _igemm.NARROW
     assert _igemm.choose_config(256, 128, G=36 * 4) is _igemm.LARGE  # Winograd: alpha^2 batches
+    assert _igemm.choose_config(512, 32 * 196, itemsize=8) is _igemm.WIDE   # float64: 8x8 would spill
+    assert _igemm.LARGE not in _igemm.configs_for(8).values()

@@ -34,13 +34,14 @@ def toolchain():
         pytest.skip("ptxas (CUDA toolkit) not on PATH: registers and spills cannot be read")
 
 
-@pytest.mark.parametrize("only", [
-    # the 128x128 tile on each of its loaders (the heaviest index arithmetic), ~25 s
-    "igemm_conv_(forward|input|weight)_large|igemm_winograd_f4|igemm_dense_linear",
-    pytest.param("igemm", marks=pytest.mark.slow),
+@pytest.mark.parametrize("only,dtypes", [
+    # the 128x128 tile on each of its loaders (the heaviest index arithmetic), ~15 s
+    ("igemm_conv_(forward|input|weight)_large|igemm_winograd_f4|igemm_dense_linear", "float32"),
+    # every tile and loader, float64 included (which never takes the 128x128 tile), ~60 s
+    pytest.param("igemm", "float32,float64", marks=pytest.mark.slow),
 ])
-def test_gemm_kernels_fit_their_launch_bounds_without_spills(toolchain, only):
-    r = _ptx_check("--dtypes", "float32", "--only", only, "--limits")
+def test_gemm_kernels_fit_their_launch_bounds_without_spills(toolchain, only, dtypes):
+    r = _ptx_check("--dtypes", dtypes, "--only", only, "--limits")
     assert r.returncode == 0 and "within limits" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("igemm_")]
     assert len(rows) >= 5

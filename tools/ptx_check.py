@@ -58,13 +58,14 @@ def kernels(dtype):
         # the GEMM kernels carry launch bounds (at most 128 registers at 256 threads)
         out.append((name, _igemm.kernel_source(*loaders, cfg, dt.str), sig, _igemm.jit_options(cfg)))
 
+    largest = next(iter(_igemm.configs_for(dt.itemsize).values()))
     for kind, loaders in conv_direct._loaders(dt.str, 3, 3).items():
         c_nd = 3 if kind == "weight" else 4
-        for cfg_name, cfg in _igemm.CONFIGS.items():
+        for cfg_name, cfg in _igemm.configs_for(dt.itemsize).items():
             gemm(f"igemm_conv_{kind}_{cfg_name}", loaders, cfg,
                  (_ty(a[4]), _ty(a[4]), _ty(a[c_nd]), _ty(a[1]), _ty((1,) * 22)))
     for kind, loaders in dense._loaders().items():
-        gemm(f"igemm_dense_{kind}", loaders, _igemm.LARGE, (_ty(a[2]), _ty(a[2]), _ty(a[2]), _ty(a[1]), _ty((1,) * 5)))
+        gemm(f"igemm_dense_{kind}", loaders, largest, (_ty(a[2]), _ty(a[2]), _ty(a[2]), _ty(a[1]), _ty((1,) * 5)))
     out.append(("conv_sum_splits", conv_direct._sum_splits.py_func, (_ty(a[3]), _ty(a[2]))))
     for m in (2, 4):
         wt, it, ot, loaders = conv_winograd._kernels(m, dt.str)
@@ -72,7 +73,7 @@ def kernels(dtype):
         out.append((f"winograd_f{m}_input_transform", it.py_func, (_ty(a[4]), _ty(a[3]), _ty((1,) * 4))))
         out.append((f"winograd_f{m}_output_transform", ot.py_func,
                     (_ty(a[3]), _ty(a[1]), _ty(a[4]), _ty((1,) * 2))))
-        gemm(f"igemm_winograd_f{m}", loaders, _igemm.LARGE, (_ty(a[3]), _ty(a[3]), _ty(a[3]), _ty(a[1]), _ty((1,) * 8)))
+        gemm(f"igemm_winograd_f{m}", loaders, largest, (_ty(a[3]), _ty(a[3]), _ty(a[3]), _ty(a[1]), _ty((1,) * 8)))
     out.append(("winograd_flip_transpose", conv_winograd._flip_transpose.py_func, (_ty(a[4]), _ty(a[4]), _ty(1))))
     q = _ty((1,) * 12)
     out.append(("max_pool_fwd", pool._max_fwd.py_func, (_ty(a[4]), _ty(a[4]), _ty(i64), q)))

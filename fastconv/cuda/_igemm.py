@@ -82,22 +82,25 @@ def check_config(cfg):
     return cfg
 
 
-def choose_config(M, N, G=1):
+def configs_for(itemsize):
+    """The production tiles usable at this element size: 8-byte elements double the
+    accumulators' registers, and the 8x8 tile would spill (ptx_check: ~1 KB per thread)."""
+    return {name: c for name, c in CONFIGS.items() if itemsize <= 4 or c is not LARGE}
+
+
+def choose_config(M, N, G=1, itemsize=4):
     """The tile for an M x N output (G batch entries): the largest whose block count still
-    fills the GPU (one block per SM at least), else the one with the most blocks; M <= 32
-    takes NARROW (the 64- and 128-row tiles would be mostly padding)."""
+    fills the GPU (one block per SM at least), else 64x128; M <= 32 takes NARROW (the 64-
+    and 128-row tiles would be mostly padding); float64 never takes the 128x128 tile."""
     from fastconv.cuda._device import SIMULATOR, multiprocessor_count
     if SIMULATOR:
         return TINY
     if M <= 32:
         return NARROW
     sms = multiprocessor_count()
-    for cfg in (LARGE, WIDE):
-        if M <= 64 and cfg.BM > 64:
-            continue
-        if blocks(cfg, M, N, G) >= sms:
-            return cfg
-    return WIDE if M > 32 else NARROW
+    if itemsize <= 4 and M > 64 and blocks(LARGE, M, N, G) >= sms:
+        return LARGE
+    return WIDE
 
 
 def blocks(cfg, M, N, G=1):
@@ -244,7 +247,7 @@ def split_plan(Kred, splits, cfg):
 def launch(loaders, dtype, A, B, C, aux, M, N, Kred, G, geometry, stream, splits=1, cfg=None):
     """Run C = A @ B for G batch entries, the reduction cut into ``splits`` ranges (see
     split_plan; each written separately by ``store``: the caller reduces them)."""
-    cfg = cfg or choose_config(M, N, G)
+    cfg = cfg or choose_config(M, N, G, np.dtype(dtype).itemsize)
     splits, chunk = split_plan(Kred, splits, cfg)
     p = (int(M), int(N), int(Kred), int(chunk), int(G)) + tuple(int(v) for v in geometry)
     kernel = make_kernel(*loaders, cfg, np.dtype(dtype).str)

@@ -195,7 +195,7 @@ def conv2d_weight(x, weight_shape, dy, g, dw, stream):
     k, cg, r, s = weight_shape
     kg = k // g.groups
     M, N, Kred = kg, cg * r * s, x.shape[0] * g.out_hw[0] * g.out_hw[1]
-    cfg = _igemm.choose_config(M, N, g.groups)
+    cfg = _igemm.choose_config(M, N, g.groups, x.dtype.itemsize)
     splits, _ = _igemm.split_plan(Kred, _weight_splits(M, N, Kred, g.groups, cfg), cfg)
     dw2 = dw.reshape((1, k, N))
     ws = dw2 if splits == 1 else _device.workspace("wgrad_partials", (splits, k, N), dw.dtype, stream)
