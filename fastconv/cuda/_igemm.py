@@ -108,9 +108,13 @@ def blocks(cfg, M, N, G=1):
 
 
 def jit_options(cfg):
-    """Options for cuda.jit / cuda.compile_ptx (the simulator takes none)."""
+    """Options for cuda.jit / cuda.compile_ptx: launch bounds where this numba-cuda has them
+    (the simulator takes none; older releases compile without, and may spill)."""
+    import inspect
     from fastconv.cuda._device import SIMULATOR
-    return {} if SIMULATOR else {"launch_bounds": (cfg.TY * cfg.TX, MIN_BLOCKS)}
+    if SIMULATOR or "launch_bounds" not in inspect.signature(cuda.jit).parameters:
+        return {}
+    return {"launch_bounds": (cfg.TY * cfg.TX, MIN_BLOCKS)}
 
 
 def kernel_source(load_a, load_b, store, cfg, dtype):
