@@ -159,12 +159,21 @@ class SimDevice:
 
 # ---------------------------------------------------------------------------- checks
 
+def tile_name(M, N, G=1):
+    """The GEMM tile fastconv.cuda._igemm picks for an M x N output (G batch entries)."""
+    from fastconv.cuda import _igemm
+    cfg = _igemm.choose_config(M, N, G)
+    return next((name for name, c in _igemm.CONFIGS.items() if c == cfg), "sim")
+
+
 def correctness(dev, F, layers, batch, budget):
     print(f"\n== correctness vs float64 oracle (batch {batch}) ==")
     failures = 0
     for i, (c, k, h) in enumerate(layers):
         if not budget.allows(5, f"correctness layer {i}"):
             break
+        print(f"  conv{i} GEMM tiles: direct fwd {tile_name(k, batch * h * h)}, dgrad {tile_name(c, batch * h * h)},"
+              f" wgrad {tile_name(k, c * 9)}, F(4,3) {tile_name(k, batch * -(-h // 4) ** 2, 36)}")
         x, w = dev.randn((batch, c, h, h), 10 + i), dev.randn((k, c, 3, 3), 20 + i)
         x64, w64, ref = dev.oracle_conv(x, w, 1)
         dy = dev.randn(tuple(ref.shape), 30 + i)
@@ -259,6 +268,42 @@ def time_pools(dev, F, pools, batches, reps, budget):
             print(line, flush=True)
 
 
+def time_host_overhead(dev, F, reps, budget):
+    """Host time per call of small ops (the issue-14 target: <= 30 us), the GPU left to run
+    asynchronously: the mean of ``reps`` back-to-back calls before the closing synchronisation
+    (the queue never fills at these sizes), fastconv next to torch on the same tensors."""
+    print("\n== host time per small op (us per call, no synchronisation inside the loop) ==")
+    print("| op | fastconv us | torch us |\n|---|---|---|")
+    n, c, h = (1, 2, 4) if dev.simulated else (8, 64, 14)
+    x, w, xs = dev.randn((n, c, h, h), 6), dev.randn((c, c, 3, 3), 7), dev.randn((n, c, 8, 8), 8)
+    torch = None if dev.simulated else dev.torch
+    ops = [
+        (f"max_pool2d 2x2 ({n},{c},{h},{h})", lambda: F.max_pool2d(x, 2), "max_pool"),
+        (f"relu ({n},{c},{h},{h})", lambda: F.relu(x), "relu"),
+        (f"conv2d 3x3 direct ({n},{c},8,8)", lambda: F.conv2d(xs, w, padding=1, algorithm="direct"), "conv"),
+    ]
+    tf = {"max_pool": lambda: torch.nn.functional.max_pool2d(x, 2), "relu": lambda: torch.relu(x),
+          "conv": lambda: torch.nn.functional.conv2d(xs, w, padding=1)} if torch is not None else {}
+    for name, fn, key in ops:
+        if not budget.allows(3, f"host overhead {name}"):
+            return
+        row = [name]
+        for f in (fn, tf.get(key)):
+            if f is None:
+                row.append("-")
+                continue
+            f()
+            sync = dev.cuda.synchronize if dev.simulated else torch.cuda.synchronize
+            sync()
+            t = time.perf_counter()
+            for _ in range(reps):
+                f()
+            host = (time.perf_counter() - t) / reps
+            sync()
+            row.append(f"{host * 1e6:.1f}")
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
 def print_env(fastconv, dev, have_cpu):
     import numba
     print("== environment ==")
@@ -309,11 +354,13 @@ def main(argv=None):
         layers = VGG16[:args.layers]
         pools = VGG16_POOLS
         batches, reps = [int(b) for b in args.batches.split(",")], args.reps
-        corr_layers, corr_batch = [VGG16[0], VGG16[4], VGG16[10]], 2
+        # batch 8: conv4's direct GEMMs take the 128x128 tile, conv0's and conv10's the 64x128 one
+        corr_layers, corr_batch = [VGG16[0], VGG16[4], VGG16[10]], 8
     print_env(fastconv, dev, have_cpu)
     failures = 0
     if not args.skip_correctness:
         failures = correctness(dev, F, corr_layers, corr_batch, budget)
+    time_host_overhead(dev, F, 5 if dev.simulated else 200, budget)
     time_convs(dev, F, layers, batches, reps, budget)
     time_pools(dev, F, pools, batches, reps, budget)
     print(f"\ncorrectness failures: {failures}; time left in budget {budget.left():.0f}s")

@@ -3,7 +3,8 @@
 # machine start-up, so this script aims to finish in ~8 minutes; TOTAL_S overrides):
 #   1. GPU, driver, Python / numba / torch versions;
 #   2. fastconv importable (builds the CPU extension with tools/dev_build.sh if needed);
-#   3. the CUDA tests on the real device (tests/test_cuda_sim.py, tests/test_cuda_training.py,
+#   3. the CUDA tests on the real device (tests/test_cuda_igemm.py: every GEMM tile incl. the
+#      production 128x128 / 64x128 / 32x64 ones; tests/test_cuda_sim.py, tests/test_cuda_training.py,
 #      NUMBA_ENABLE_CUDASIM=0);
 #   4. bench/bench_cuda.py: correctness vs float64 (Winograd bounds F(2,3) <= 1e-5,
 #      F(4,3) <= 5e-5) and timings vs PyTorch/cuDNN on VGG-16's 3x3 layers at batch 8 and 32,
@@ -50,7 +51,7 @@ if $PY -c "import fastconv" 2>/dev/null; then HAVE_CPU=1; echo "fastconv imports
 
 echo "== 3. CUDA tests on the device (timeout 200 s) =="
 if [ "$HAVE_CPU" = 1 ]; then
-  timeout 200 $PY -m pytest tests/test_cuda_sim.py tests/test_cuda_training.py -q -o addopts="" -m "not slow" -p no:cacheprovider \
+  timeout 200 $PY -m pytest tests/test_cuda_igemm.py tests/test_cuda_sim.py tests/test_cuda_training.py -q -o addopts="" -m "not slow" -p no:cacheprovider \
     --durations=5 2>&1 | tail -25
   echo "pytest exit: ${PIPESTATUS[0]}"
 fi
@@ -66,7 +67,7 @@ fi
 
 echo "== 5. kernel resources (ptxas -v; $(left) s left) =="
 if [ "$(left)" -gt 45 ]; then
-  timeout $(( $(left) - 5 )) $PY tools/ptx_check.py --dtypes float32 2>&1 | tail -45
+  timeout $(( $(left) - 5 )) $PY tools/ptx_check.py --dtypes float32 --limits 2>&1 | tail -45
 else
   echo "SKIPPED: no time left"
 fi

@@ -141,21 +141,6 @@ def test_conv2d_weight_split_reduction(monkeypatch):
     assert rel_err(dw, R.conv2d_weight(x, (3, 2, 3, 3), dy, padding=1)) < 1e-5
 
 
-def test_production_tile_config():
-    # the 256-thread LARGE/NARROW tiles the GPU uses, on one block (slow-ish on the simulator)
-    from fastconv.cuda import _igemm, conv_direct
-    rng = np.random.default_rng(6)
-    x, w = rnd(rng, 1, 2, 6, 6), rnd(rng, 5, 2, 3, 3)
-    from fastconv._geometry import conv_geometry
-    g = conv_geometry(x.shape, w.shape, 1, 1, 1, 1)
-    y = cuda.device_array((1, 5, 6, 6), np.float32)
-    geo = conv_direct._geometry(x.shape, w.shape, g)
-    _igemm.launch(conv_direct._loaders(np.dtype(np.float32).str)["forward"], np.float32, dev(w), dev(x), y,
-                  conv_direct._empty_aux(np.dtype(np.float32).str), 5, 36, 18, 1, geo, 0,
-                  cfg=_igemm.NARROW)
-    assert rel_err(host(y), R.conv2d(x, w, padding=1)) < 2e-6
-
-
 def test_algorithm_choice_and_errors():
     from fastconv.cuda import choose_algorithm
     from fastconv._geometry import conv_geometry

@@ -7,7 +7,9 @@ libNVRTC (Numba asks NVRTC which architectures exist).
     python tools/ptx_check.py                  # all kernels, float32 and float64
     python tools/ptx_check.py --dtypes float32 --cc 9.0
     python tools/ptx_check.py --probe          # exit 0: compiles; 3: NVVM/NVRTC absent; 1: broken
-    python tools/ptx_check.py --only "winograd|pool" 
+    python tools/ptx_check.py --only "winograd|pool"
+    python tools/ptx_check.py --only igemm --limits   # exit 1 if a GEMM kernel spills or uses
+                                                      # more registers than its launch bounds allow
 
 NVRTC missing (DynamicLibNotFoundError: libnvrtc.so.13): ``pip install nvidia-cuda-nvrtc``
 into the same environment, or point FASTCONV_NVRTC at a libnvrtc.so.* to preload.
@@ -43,24 +45,27 @@ def _ty(v):
 
 
 def kernels(dtype):
-    """(name, python function, argument types) for every kernel of the backend at this dtype."""
+    """(name, python function, argument types[, compile options]) for every kernel of the
+    backend at this dtype."""
     from fastconv.cuda import _igemm, conv_direct, conv_winograd, dense, elementwise, pool
     dt = np.dtype(dtype)
     a = {n: np.zeros((1,) * n, dt) for n in (1, 2, 3, 4)}
     i64 = np.zeros((1, 1, 1, 1), np.int64)
     scalar = dt.type(0)
     out = []
-    for kind, loaders in conv_direct._loaders(dt.str).items():
+
+    def gemm(name, loaders, cfg, sig):
+        # the GEMM kernels carry launch bounds (at most 128 registers at 256 threads)
+        out.append((name, _igemm.kernel_source(*loaders, cfg, dt.str), sig, _igemm.jit_options(cfg)))
+
+    largest = next(iter(_igemm.configs_for(dt.itemsize).values()))
+    for kind, loaders in conv_direct._loaders(dt.str, 3, 3).items():
         c_nd = 3 if kind == "weight" else 4
-        for cfg_name in ("LARGE", "NARROW"):
-            cfg = getattr(_igemm, cfg_name)
-            k = _igemm.make_kernel(*loaders, cfg, dt.str)
-            out.append((f"igemm_conv_{kind}_{cfg_name.lower()}", k.py_func,
-                        (_ty(a[4]), _ty(a[4]), _ty(a[c_nd]), _ty(a[1]), _ty((1,) * 22))))
+        for cfg_name, cfg in _igemm.configs_for(dt.itemsize).items():
+            gemm(f"igemm_conv_{kind}_{cfg_name}", loaders, cfg,
+                 (_ty(a[4]), _ty(a[4]), _ty(a[c_nd]), _ty(a[1]), _ty((1,) * 22)))
     for kind, loaders in dense._loaders().items():
-        k = _igemm.make_kernel(*loaders, _igemm.LARGE, dt.str)
-        out.append((f"igemm_dense_{kind}", k.py_func,
-                    (_ty(a[2]), _ty(a[2]), _ty(a[2]), _ty(a[1]), _ty((1,) * 5))))
+        gemm(f"igemm_dense_{kind}", loaders, largest, (_ty(a[2]), _ty(a[2]), _ty(a[2]), _ty(a[1]), _ty((1,) * 5)))
     out.append(("conv_sum_splits", conv_direct._sum_splits.py_func, (_ty(a[3]), _ty(a[2]))))
     for m in (2, 4):
         wt, it, ot, loaders = conv_winograd._kernels(m, dt.str)
@@ -68,8 +73,7 @@ def kernels(dtype):
         out.append((f"winograd_f{m}_input_transform", it.py_func, (_ty(a[4]), _ty(a[3]), _ty((1,) * 4))))
         out.append((f"winograd_f{m}_output_transform", ot.py_func,
                     (_ty(a[3]), _ty(a[1]), _ty(a[4]), _ty((1,) * 2))))
-        k = _igemm.make_kernel(*loaders, _igemm.LARGE, dt.str)
-        out.append((f"igemm_winograd_f{m}", k.py_func, (_ty(a[3]), _ty(a[3]), _ty(a[3]), _ty(a[1]), _ty((1,) * 8))))
+        gemm(f"igemm_winograd_f{m}", loaders, largest, (_ty(a[3]), _ty(a[3]), _ty(a[3]), _ty(a[1]), _ty((1,) * 8)))
     out.append(("winograd_flip_transpose", conv_winograd._flip_transpose.py_func, (_ty(a[4]), _ty(a[4]), _ty(1))))
     q = _ty((1,) * 12)
     out.append(("max_pool_fwd", pool._max_fwd.py_func, (_ty(a[4]), _ty(a[4]), _ty(i64), q)))
@@ -159,6 +163,9 @@ def main(argv=None):
     ap.add_argument("--probe", action="store_true")
     ap.add_argument("--keep", help="directory to write the .ptx files to")
     ap.add_argument("--only", help="regular expression: compile only the kernels whose name matches")
+    ap.add_argument("--limits", action="store_true",
+                    help="fail when a kernel with launch bounds (threads, min blocks) uses more than "
+                         "65536 / (threads * min blocks) registers, or any kernel spills (needs ptxas)")
     args = ap.parse_args(argv)
     if args.probe:
         return probe()
@@ -168,15 +175,18 @@ def main(argv=None):
     from numba import cuda
     cc = tuple(int(v) for v in args.cc.split("."))
     have_ptxas = shutil.which("ptxas") is not None
+    if args.limits and not have_ptxas:
+        print("--limits needs ptxas on PATH; nothing checked")
+        return PROBE_TOOLCHAIN_ABSENT
     failures = 0
     print(f"{'kernel':40s} {'dtype':8s} {'regs':>5s} {'smem':>6s} {'stack':>6s} {'spill st/ld':>12s}")
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in args.dtypes.split(","):
-            for name, fn, sig in kernels(dtype):
+            for name, fn, sig, *opts in kernels(dtype):
                 if args.only and not re.search(args.only, name):
                     continue
                 try:
-                    ptx, _ = cuda.compile_ptx(fn, sig, cc=cc)
+                    ptx, _ = cuda.compile_ptx(fn, sig, cc=cc, **(opts[0] if opts else {}))
                 except Exception as e:
                     failures += 1
                     print(f"{name:40s} {dtype:8s} COMPILE FAILED: {type(e).__name__}: {str(e)[:400]}")
@@ -193,8 +203,16 @@ def main(argv=None):
                     failures += 1
                     print(f"{name:40s} {dtype:8s} PTXAS FAILED: {e}")
                     continue
-                print(f"{name:40s} {dtype:8s} {regs:5d} {smem:6d} {stack:6d} {st:5d}/{ld:<6d}")
-    print("all kernels compiled" if not failures else f"{failures} kernel(s) failed")
+                over = ""
+                if args.limits:
+                    bounds = (opts[0] if opts else {}).get("launch_bounds")
+                    cap = 65536 // (bounds[0] * bounds[1]) if bounds else 255
+                    if regs > cap or st or ld:
+                        failures += 1
+                        over = f"  OVER LIMIT (registers <= {cap}, no spills)"
+                print(f"{name:40s} {dtype:8s} {regs:5d} {smem:6d} {stack:6d} {st:5d}/{ld:<6d}{over}")
+    print(("all kernels compiled" + (" within limits" if args.limits else "")) if not failures
+          else f"{failures} kernel(s) failed")
     return 1 if failures else 0
 
 

@@ -96,8 +96,18 @@ def is_c_contiguous(d):
     return bool(d.is_c_contiguous()) if hasattr(d, "is_c_contiguous") else bool(d.flags["C_CONTIGUOUS"])
 
 
+def stream_key(stream):
+    """A hashable key for a stream (handles are ints; Stream objects are cached per handle)."""
+    return stream if isinstance(stream, int) else id(stream)
+
+
 def empty(shape, dtype, stream):
-    return cuda.device_array(tuple(int(v) for v in shape), dtype=np.dtype(dtype), stream=stream)
+    """An uninitialised C-contiguous array on ``stream``: from the caching allocator on a GPU
+    (fastconv.cuda._alloc: no cuMemAlloc / cuMemFree per op), plain Numba under the simulator."""
+    if SIMULATOR:
+        return cuda.device_array(tuple(int(v) for v in shape), dtype=np.dtype(dtype), stream=stream)
+    from fastconv.cuda import _alloc
+    return _alloc.device_empty(shape, dtype, stream, stream_key(stream))
 
 
 def zeros(shape, dtype, stream):
@@ -152,7 +162,7 @@ def workspace(role, shape, dtype, stream):
     n = 1
     for v in shape:
         n *= int(v)
-    key = (role, np.dtype(dtype).str, stream if isinstance(stream, int) else id(stream))
+    key = (role, np.dtype(dtype).str, stream_key(stream))
     buf = _WORKSPACES.get(key)
     if buf is None or buf.size < n:
         buf = empty((max(n, 1),), dtype, stream)
@@ -161,8 +171,12 @@ def workspace(role, shape, dtype, stream):
 
 
 def release_workspaces():
-    """Drop the cached scratch buffers (their memory returns to Numba's allocator)."""
+    """Drop the cached scratch buffers and return the caching allocator's free blocks to the
+    driver (memory still held by live arrays stays theirs)."""
     _WORKSPACES.clear()
+    if not SIMULATOR:
+        from fastconv.cuda import _alloc
+        _alloc.trim()
 
 
 def check_pair(a, b, what=("a", "b")):

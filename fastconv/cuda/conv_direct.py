@@ -32,14 +32,17 @@ def _geometry(x_shape, w_shape, g):
 
 
 @functools.lru_cache(maxsize=None)
-def _loaders(dtype):
+def _loaders(dtype, R, S):
+    """The three GEMMs' loaders for one dtype and kernel size. R and S are compiled in as
+    constants: splitting a reduction index k into (c, r, s) is then a multiply-shift instead
+    of two 64-bit divisions (Numba's integers are 64-bit) per loaded element."""
     nbt = from_dtype(np.dtype(dtype))
     zero = nbt(0)
 
     # ---- forward
     @cuda.jit(device=True, inline=True)
     def fwd_a(w, p, b, m, k):
-        R, S, Kg = p[12], p[13], p[21]
+        Kg = p[21]
         c = k // (R * S)
         rs = k - c * (R * S)
         r = rs // S
@@ -48,7 +51,7 @@ def _loaders(dtype):
     @cuda.jit(device=True, inline=True)
     def im2col(x, p, b, k, n):
         # x value for reduction index k = (c, r, s) and output pixel n = (nb, oh, ow)
-        H, W, OH, OW, R, S = p[7], p[8], p[10], p[11], p[12], p[13]
+        H, W, OH, OW = p[7], p[8], p[10], p[11]
         c = k // (R * S)
         rs = k - c * (R * S)
         r = rs // S
@@ -77,7 +80,7 @@ def _loaders(dtype):
     # ---- input gradient
     @cuda.jit(device=True, inline=True)
     def dgrad_a(w, p, b, m, k):
-        R, S, Kg = p[12], p[13], p[21]
+        Kg = p[21]
         kg = k // (R * S)
         rs = k - kg * (R * S)
         r = rs // S
@@ -86,7 +89,7 @@ def _loaders(dtype):
     @cuda.jit(device=True, inline=True)
     def dgrad_b(dy, p, b, k, n):
         # dy value reaching input pixel n = (nb, ih, iw) through tap k = (kg, r, s), if any
-        H, W, OH, OW, R, S = p[7], p[8], p[10], p[11], p[12], p[13]
+        H, W, OH, OW = p[7], p[8], p[10], p[11]
         sh, sw = p[14], p[15]
         kg = k // (R * S)
         rs = k - kg * (R * S)
@@ -147,7 +150,7 @@ def conv2d(x, w, bias, g, y, stream):
     nb, k, kg = x.shape[0], w.shape[0], w.shape[0] // g.groups
     cg, r, s = w.shape[1:]
     aux = bias if bias is not None else _empty_aux(x.dtype.str)
-    _igemm.launch(_loaders(x.dtype.str)["forward"], x.dtype, w, x, y, aux,
+    _igemm.launch(_loaders(x.dtype.str, r, s)["forward"], x.dtype, w, x, y, aux,
                   kg, nb * g.out_hw[0] * g.out_hw[1], cg * r * s, g.groups, geo, stream)
     return y
 
@@ -158,7 +161,7 @@ def conv2d_input(input_shape, w, dy, g, dx, stream):
     nb, c, h, wd = input_shape
     kg = w.shape[0] // g.groups
     cg, r, s = w.shape[1:]
-    _igemm.launch(_loaders(dy.dtype.str)["input"], dy.dtype, w, dy, dx, _empty_aux(dy.dtype.str),
+    _igemm.launch(_loaders(dy.dtype.str, r, s)["input"], dy.dtype, w, dy, dx, _empty_aux(dy.dtype.str),
                   cg, nb * h * wd, kg * r * s, g.groups, geo, stream)
     return dx
 
@@ -192,11 +195,11 @@ def conv2d_weight(x, weight_shape, dy, g, dw, stream):
     k, cg, r, s = weight_shape
     kg = k // g.groups
     M, N, Kred = kg, cg * r * s, x.shape[0] * g.out_hw[0] * g.out_hw[1]
-    cfg = _igemm.default_config(M)
+    cfg = _igemm.choose_config(M, N, g.groups, x.dtype.itemsize)
     splits, _ = _igemm.split_plan(Kred, _weight_splits(M, N, Kred, g.groups, cfg), cfg)
     dw2 = dw.reshape((1, k, N))
     ws = dw2 if splits == 1 else _device.workspace("wgrad_partials", (splits, k, N), dw.dtype, stream)
-    loaders = _loaders(x.dtype.str)["weight"]
+    loaders = _loaders(x.dtype.str, r, s)["weight"]
     _igemm.launch(loaders, x.dtype, dy, x, ws, _empty_aux(x.dtype.str), M, N, Kred, g.groups, geo,
                   stream, splits=splits, cfg=cfg)
     if splits > 1:
