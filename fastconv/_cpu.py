@@ -13,14 +13,20 @@ from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 
 
-def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False):
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False,
+                     weight_grad=False):
     """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6"
     (fastconv._algorithm.choose, with this backend's cost model, _heuristic).
 
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
     for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
     caller keeps the transformed weights between calls (nn.Conv2d does), so the weight
-    transform is not paid per call."""
+    transform is not paid per call. weight_grad: choose for the weight gradient
+    (_weight_grad_heuristic), which Winograd runs at any padding."""
+    if weight_grad:
+        return _algorithm.choose(requested, w_shape, geometry, False, tiles=WINOGRAD_TILES, backend="CPU",
+                                 cheapest=lambda allow_direct: _weight_grad_heuristic(in_shape, w_shape, geometry,
+                                                                                      allow_direct))
     return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
                              cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry, input_grad,
                                                                       allow_direct, weights_reused))
@@ -84,6 +90,53 @@ _WEIGHT = 1.31e-6
 # 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
 # reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
 _WEIGHT_REUSED = 0.1 * _WEIGHT
+
+
+def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
+    """Direct or a Winograd tile for the weight gradient of a 3x3 stride-1 conv, by a cost model
+    fitted to 2-thread times of direct / F(2,3) / F(4,3) / F(6,3) on issue 9's 18 shapes
+    (`bench/bench_backward_algorithms.py --fit` measures and refits it). Time in ms, per group:
+      direct   = _WG_DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))
+      winograd = _WG_GEMM * alpha^2 K C tiles                    the alpha^2 GEMMs over tiles
+               + _WG_TRANSFORM * alpha^3 tiles (C + K)           input and grad_output transforms
+               + _WG_FIXED * alpha^2 K C * ceil(tiles / block)   writing and re-reading Mw per block
+    """
+    n, c, h, w = in_shape
+    k = w_shape[0]
+    g = geometry.groups
+    oh, ow = geometry.out_hw
+    cg, kg = c // g, k // g
+    best, best_t = "direct", float("inf")
+    if allow_direct:
+        macs = n * kg * cg * 9 * oh * ow
+        best_t = _WG_DIRECT * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+    for m in (2, 4, 6):
+        a = m + 2
+        tiles = n * -(-oh // m) * -(-ow // m)
+        blocks = -(-tiles // _wg_block(a, cg, kg))
+        t = (_WG_GEMM * a * a * kg * cg * tiles + _WG_TRANSFORM * a ** 3 * tiles * (cg + kg)
+             + _WG_FIXED * a * a * kg * cg * blocks)
+        if m == 6:
+            t *= 1.05  # less accurate: only when clearly faster
+        if t < best_t:
+            best, best_t = f"winograd_f{m}", t
+    return best
+
+
+def _wg_block(alpha, cg, kg):
+    """Tiles per block of the Winograd weight gradient (the rule of winograd_weight_grad.cpp for
+    fp32 under AVX-512: V + Y within 64 MiB, at most 4 reduction slices of 192)."""
+    nb = max((64 << 20) // (alpha * alpha * (cg + kg) * 4), 32)
+    nb = min(nb, 768)
+    return nb // 192 * 192 if nb >= 192 else -(-nb // 16) * 16
+
+
+# Weight-gradient constants (ms per unit; see _weight_grad_heuristic), fitted by
+# bench/bench_backward_algorithms.py --fit.
+_WG_DIRECT = 2.3e-8
+_WG_GEMM = 3.09e-8
+_WG_TRANSFORM = 2.45e-7
+_WG_FIXED = 1.31e-6
 
 
 def _pad_extra(x, extra):
@@ -171,11 +224,15 @@ class WinogradWeights:
                 f"dtype={self.dtype})")
 
 
-def conv2d_weight(x, weight_shape, dy, g, out):
+def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
     x = np.ascontiguousarray(_pad_extra(x, g.extra_pad))
     dy = np.ascontiguousarray(dy)
     dw = out if out is not None else np.empty(weight_shape, x.dtype)
-    _C.conv2d_direct_weight_grad(x, dy, dw, g.stride, g.padding, g.dilation, g.groups)
+    algo = choose_algorithm(algorithm, x.shape, weight_shape, g, weight_grad=True)
+    if algo == "direct":
+        _C.conv2d_direct_weight_grad(x, dy, dw, g.stride, g.padding, g.dilation, g.groups)
+    else:
+        _C.conv2d_winograd_weight_grad(x, dy, dw, g.padding, g.groups, WINOGRAD_TILES[algo])
     return dw
 
 
