@@ -64,12 +64,13 @@ def test_matches_reference_float64(rng, algo, n, c, k, h, w, pad, groups):
 
 
 @pytest.mark.parametrize("algo", list(TILES))
-def test_many_blocks_of_tiles(rng, algo):
-    """More tiles than one block holds (the GEMMs accumulate over blocks), with channel counts
-    that are not multiples of the micro-kernel's panels."""
-    x, dy, ref = case(rng, 3, 20, 27, 45, 43, 1)
-    dw = F.conv2d_weight(x, ref.shape, dy, padding=1, algorithm=algo)
-    assert rel_err(dw, ref) <= TOL32[algo]
+@pytest.mark.parametrize("groups,dtype", [(1, np.float32), (2, np.float32), (1, np.float64)])
+def test_many_blocks_of_tiles(rng, algo, groups, dtype):
+    """More tiles than one block holds (Mw accumulates over blocks), with channel counts that
+    are not multiples of the micro-kernel's panels."""
+    x, dy, ref = case(rng, 3, 20, 26, 45, 43, 1, groups, dtype)
+    dw = F.conv2d_weight(x, ref.shape, dy, padding=1, groups=groups, algorithm=algo)
+    assert rel_err(dw, ref) <= (TOL32[algo] if dtype == np.float32 else TOL64)
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -14,10 +14,16 @@
 // tile of dy at (th*m, tw*m) and transforming it with BT' (alpha x alpha, BT'[i][l] = A[i][l] =
 // AT[l][i] for l < m, zero for l >= m) gives A dy_tile A^T, the zero columns being skipped.
 //
-// Work per group, per block of nb tiles: (1) transform V and Y (parallel over channels and
-// chunks of 64 tiles), (2) alpha^2 GEMMs accumulating into Mw (parallel over xi), then once per
-// group (3) the output transform of Mw to dW (parallel over k). nb is the GEMM's reduction
-// length: large amortises the read-modify-write of Mw, bounded so V + Y stay within 64 MiB.
+// Work per group, per block of nb tiles (the GEMMs' reduction; large amortises the Mw updates,
+// bounded so the packed V and Y take at most 32 MiB):
+//   1. transforms: V and Y of a panel of channels (NR of V, MR of Y) and a chunk of 64 tiles
+//      per item, written straight into the micro-kernel's packed B / A panel layouts (so the
+//      GEMMs pack nothing: each packed value is used by every output block);
+//   2. GEMMs: one item per block of kb x cb outputs (k, c), all alpha^2 xi in turn, with the
+//      micro-kernel on the packed panels; at the last tile block the item transforms its
+//      alpha^2 x kb x cb Mw values to dW while they are in cache. With a single tile block (deep
+//      layers, whose Mw of alpha^2 Kg Cg values is largest) Mw lives only in a per-thread
+//      buffer of <= 1 MiB: it never goes to memory. With several, Mw is kept whole between blocks.
 #include "conv/winograd_weight_grad.h"
 
 #include <algorithm>
@@ -39,8 +45,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // buffers on every call costs about as much as the transforms).
 template <typename T>
 struct WgradWorkspace {
-  AlignedBuffer<T> V, Y, Mw;
-  std::vector<AlignedBuffer<T>> scratch, abuf, bbuf;
+  AlignedBuffer<T> V, Y, Mw;                     // packed V and Y of a block; Mw across blocks
+  std::vector<AlignedBuffer<T>> scratch, mw_local;  // per thread
 };
 
 template <typename T>
@@ -49,130 +55,171 @@ WgradWorkspace<T>& workspace() {
   return ws;
 }
 
-// Packs B(t, c) = v[c * ldv + t], t in [k0, k0+kc), c in [n0, n0+nc), into NR-column panels:
-// the GEMM's B is the transposed V block (tiles are the reduction dimension).
+// dW[k][c][r][s] = sum_ij G[i][r] M[i*a + j][c] G[j][s] for n channels c of one filter k, with
+// M[xi][c] = Mw[xi * slab + c]; c innermost so every loop is a contiguous vector loop.
+// tmp holds (3 * a + 9) * n values.
 template <typename T>
-void pack_b_transposed(const T* v, int64_t ldv, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, T* dst) {
-  for (int64_t j = 0; j < nc; j += nr) {
-    const int64_t cols = std::min<int64_t>(nr, nc - j);
-    T* d = dst + (j / nr) * kc * nr;
-    for (int64_t jj = 0; jj < cols; ++jj) {
-      const T* __restrict s = v + (n0 + j + jj) * ldv + k0;
-      for (int64_t k = 0; k < kc; ++k) d[k * nr + jj] = s[k];
-    }
-    for (int64_t jj = cols; jj < nr; ++jj)
-      for (int64_t k = 0; k < kc; ++k) d[k * nr + jj] = T(0);
-  }
-}
-
-// dW[k][c][r][s] = sum_ij G[i][r] Mw[i*a + j][k][c] G[j][s] for the Cg channels of one k
-// (c innermost: contiguous in Mw). tmp holds 3 * a * Cg values.
-template <typename T>
-void output_transform(const T* Mw, int64_t slab, int64_t Cg, int a, const T* G, T* tmp, T* dw) {
-  // tmp[i][s][c] = sum_j Mw[i][j][c] G[j][s]
+void output_transform(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp, T* dw) {
+  T* out = tmp + 3 * a * n;
+  // tmp[i][s][c] = sum_j M[i][j][c] G[j][s]
   for (int i = 0; i < a; ++i)
     for (int s = 0; s < 3; ++s) {
-      T* __restrict t = tmp + (i * 3 + s) * Cg;
-      std::fill(t, t + Cg, T(0));
+      T* __restrict t = tmp + (i * 3 + s) * n;
+      std::fill(t, t + n, T(0));
       for (int j = 0; j < a; ++j) {
         const T gj = G[j * 3 + s];
         if (gj == T(0)) continue;
         const T* __restrict mrow = Mw + (i * a + j) * slab;
-        for (int64_t c = 0; c < Cg; ++c) t[c] += gj * mrow[c];
+        for (int64_t c = 0; c < n; ++c) t[c] += gj * mrow[c];
       }
     }
-  // dW[c][r][s] = sum_i G[i][r] tmp[i][s][c]
-  for (int r = 0; r < 3; ++r)
-    for (int s = 0; s < 3; ++s)
-      for (int64_t c = 0; c < Cg; ++c) {
-        T acc = T(0);
-        for (int i = 0; i < a; ++i) acc += G[i * 3 + r] * tmp[(i * 3 + s) * Cg + c];
-        dw[c * 9 + r * 3 + s] = acc;
-      }
+  // out[r][s][c] = sum_i G[i][r] tmp[i][s][c]
+  for (int rs = 0; rs < 9; ++rs) {
+    T* __restrict o = out + rs * n;
+    std::fill(o, o + n, T(0));
+    for (int i = 0; i < a; ++i) {
+      const T gi = G[i * 3 + rs / 3];
+      if (gi == T(0)) continue;
+      const T* __restrict t = tmp + (i * 3 + rs % 3) * n;
+      for (int64_t c = 0; c < n; ++c) o[c] += gi * t[c];
+    }
+  }
+  for (int64_t c = 0; c < n; ++c)
+    for (int rs = 0; rs < 9; ++rs) dw[c * 9 + rs] = out[rs * n + c];
 }
+
+// Splits `panels` panels into `parts` near-equal runs; returns the run length in panels.
+int64_t balanced(int64_t panels, int64_t parts) { return ceil_div(panels, std::max<int64_t>(1, parts)); }
 
 }  // namespace
 
 template <typename T>
 void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p, int m) {
-  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const int64_t Kg = p.Kg(), Cg = p.Cg(), TH = ceil_div(p.OH, m), TW = ceil_div(p.OW, m);
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), Kg);
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
   const WinoMatrices& mat = winograd_matrices(m);
   const int a = m + 2, a2 = a * a, mr = uk.mr, nr = uk.nr;
-  std::vector<T> BT(mat.BT.begin(), mat.BT.end()), G(mat.G.begin(), mat.G.end());
+  const std::vector<T> BT(mat.BT.begin(), mat.BT.end()), G(mat.G.begin(), mat.G.end());
   std::vector<T> AP(a2, T(0));  // BT' of the file comment: A padded to alpha x alpha
   for (int i = 0; i < a; ++i)
     for (int l = 0; l < m; ++l) AP[i * a + l] = T(mat.AT[l * a + i]);
 
-  const int64_t Kg = p.Kg(), Cg = p.Cg(), TH = ceil_div(p.OH, m), TW = ceil_div(p.OW, m);
   const WinoTiling tx{m, a, p.H, p.W, p.OH, p.OW, p.pad_h, p.pad_w, TH, TW};
   const WinoTiling ty{m, a, p.OH, p.OW, p.OH, p.OW, 0, 0, TH, TW};
   const int64_t total = p.N * TH * TW;
+  const int64_t Mpad = round_up(Kg, mr), Npad = round_up(Cg, nr), mp = Mpad / mr, np = Npad / nr;
 
-  // Block size (see the file comment): a whole number of the micro-kernel's reduction slices
-  // where memory allows, since every slice re-reads and re-writes the Mw block.
-  const int64_t per_tile = int64_t(a2) * (Cg + Kg) * int64_t(sizeof(T));
-  int64_t nb = std::max<int64_t>((int64_t(64) << 20) / per_tile, 32);
+  // Tiles per block: whole reduction slices of the micro-kernel where memory allows.
+  const int64_t per_tile = int64_t(a2) * (Mpad + Npad) * int64_t(sizeof(T));
+  int64_t nb = std::max<int64_t>((int64_t(32) << 20) / per_tile, 32);
   nb = std::min<int64_t>(nb, 4 * int64_t(uk.kc));
   if (nb >= uk.kc) nb = nb / uk.kc * uk.kc;
   nb = std::min<int64_t>(round_up(nb, 16), total);
+  const int64_t nblocks = ceil_div(total, nb);
+
+  // Output blocks: 4 row panels by as many column panels as keep alpha^2 kb cb values within
+  // 1 MiB, split further while there are fewer than two items per thread.
+  const int threads = max_threads();
+  int64_t kbp = std::min<int64_t>(4, mp);
+  int64_t cbp = std::min<int64_t>(np, std::max<int64_t>(1, (int64_t(1) << 20) / int64_t(sizeof(T)) / a2 / (kbp * mr) / nr));
+  while (ceil_div(mp, kbp) * ceil_div(np, cbp) < 2 * threads && (kbp > 1 || cbp > 1)) {
+    if (cbp >= kbp && cbp > 1) cbp = ceil_div(cbp, 2); else kbp = ceil_div(kbp, 2);
+  }
+  kbp = balanced(mp, ceil_div(mp, kbp));
+  cbp = balanced(np, ceil_div(np, cbp));
+  const int64_t nkb = ceil_div(mp, kbp), ncb = ceil_div(np, cbp), kb = kbp * mr, cb = cbp * nr;
+  const bool local_mw = nblocks == 1;
 
   WgradWorkspace<T>& ws = workspace<T>();
-  const int threads = max_threads();
   if (int(ws.scratch.size()) < threads) {
     ws.scratch.resize(threads);
-    ws.abuf.resize(threads);
-    ws.bbuf.resize(threads);
+    ws.mw_local.resize(threads);
   }
-  ws.V.resize(a2 * Cg * nb);
-  ws.Y.resize(a2 * Kg * nb);
-  ws.Mw.resize(a2 * Kg * Cg);
+  ws.V.resize(a2 * Npad * nb);
+  ws.Y.resize(a2 * Mpad * nb);
+  if (!local_mw) ws.Mw.resize(a2 * Mpad * Npad);
   T* V = ws.V.data();
   T* Y = ws.Y.data();
-  T* Mw = ws.Mw.data();
-  const int64_t slab = Kg * Cg, in_img = p.C * p.H * p.W, out_img = p.K * p.OH * p.OW;
-  const int64_t nblocks = ceil_div(total, nb);
+  const int64_t in_img = p.C * p.H * p.W, out_img = p.K * p.OH * p.OW;
 
   for (int64_t g = 0; g < p.groups; ++g) {
     for (int64_t b = 0; b < nblocks; ++b) {
       const int64_t t0 = b * nb, cnt = std::min(nb, total - t0), nch = ceil_div(cnt, kWinoChunk);
-      // V rows [c][t] and Y rows [k][t] of this block, one fork for both.
-      parallel_for((Cg + Kg) * nch, [&](int64_t item) {
-        const int64_t ch = item / nch, j0 = (item % nch) * kWinoChunk, len = std::min(kWinoChunk, cnt - j0);
+      const int64_t kcs = slice_kc(cnt, uk.kc);  // the reduction slice length of this block
+      // 1. Transforms into packed panels: items are (panel of V or of Y, chunk of tiles).
+      parallel_for((np + mp) * nch, [&](int64_t item) {
+        const int64_t panel = item / nch, j0 = (item % nch) * kWinoChunk, len = std::min(kWinoChunk, cnt - j0);
+        const bool is_v = panel < np;
+        const int W = is_v ? nr : mr;
+        const int64_t first = (is_v ? panel : panel - np) * W, count = is_v ? Cg : Kg, pad = is_v ? Npad : Mpad;
+        const int valid = int(std::max<int64_t>(0, std::min<int64_t>(W, count - first)));
+        T* dst = is_v ? V : Y;
         const int tid = thread_id();
-        ws.scratch[tid].resize(2 * a2 * kWinoChunk);
-        if (ch < Cg)
-          wk.input(tx, BT.data(), x + (g * Cg + ch) * p.H * p.W, in_img, t0 + j0, len, V + ch * nb + j0, Cg * nb,
-                   ws.scratch[tid].data());
-        else
-          wk.input(ty, AP.data(), dy + (g * Kg + ch - Cg) * p.OH * p.OW, out_img, t0 + j0, len,
-                   Y + (ch - Cg) * nb + j0, Kg * nb, ws.scratch[tid].data());
+        ws.scratch[tid].resize(a2 * int64_t(W) * kWinoChunk + 2 * a2 * kWinoChunk);
+        T* S = ws.scratch[tid].data();  // S[xi][j][t]: the transforms of this panel's channels
+        T* wscr = S + a2 * int64_t(W) * kWinoChunk;
+        for (int j = 0; j < valid; ++j) {
+          if (is_v)
+            wk.input(tx, BT.data(), x + (g * Cg + first + j) * p.H * p.W, in_img, t0 + j0, len,
+                     S + j * kWinoChunk, W * kWinoChunk, wscr);
+          else
+            wk.input(ty, AP.data(), dy + (g * Kg + first + j) * p.OH * p.OW, out_img, t0 + j0, len,
+                     S + j * kWinoChunk, W * kWinoChunk, wscr);
+        }
+        const int64_t pidx = first / W;
+        for (int64_t tt = 0; tt < len; ++tt) {
+          const int64_t t = j0 + tt, s = t / kcs, kk = t % kcs, kc = std::min(kcs, cnt - s * kcs);
+          T* d0 = dst + s * kcs * pad + pidx * kc * W + kk * W;
+          for (int xi = 0; xi < a2; ++xi) {
+            T* __restrict d = d0 + xi * pad * nb;
+            const T* __restrict src = S + xi * W * kWinoChunk + tt;
+            int j = 0;
+            for (; j < valid; ++j) d[j] = src[j * kWinoChunk];
+            for (; j < W; ++j) d[j] = T(0);
+          }
+        }
       });
-      // Mw[xi] (+)= Y[xi] V[xi]^T, reduction over the block's tiles.
-      parallel_for(a2, [&](int64_t xi) {
+      // 2. GEMMs per output block over all xi, then (last tile block) dW of that block.
+      const bool last = b == nblocks - 1;
+      parallel_for(nkb * ncb, [&](int64_t item) {
+        const int64_t ip0 = (item / ncb) * kbp, jp0 = (item % ncb) * cbp;
+        const int64_t ip1 = std::min(mp, ip0 + kbp), jp1 = std::min(np, jp0 + cbp);
         const int tid = thread_id();
-        ws.abuf[tid].resize(round_up(Kg, mr) * uk.kc);
-        ws.bbuf[tid].resize(uk.kc * round_up(uk.nc, nr));
-        const T* Yx = Y + xi * Kg * nb;
-        const T* Vx = V + xi * Cg * nb;
-        T* abuf = ws.abuf[tid].data();
-        gemm_driver(
-            uk, Kg, cnt, 0, Cg,
-            [&](int64_t k0, int64_t kc) {
-              pack_a_strided(Yx, nb, 1, 0, Kg, k0, kc, mr, abuf);
-              return static_cast<const T*>(abuf);
-            },
-            [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-              pack_b_transposed(Vx, nb, k0, kc, j0, nc, nr, dst);
-            },
-            Mw + xi * slab, Cg, b > 0, ws.bbuf[tid].data());
+        T* C;
+        int64_t ldc, cxs;
+        if (local_mw) {
+          ws.mw_local[tid].resize(a2 * kb * cb);
+          C = ws.mw_local[tid].data();
+          ldc = cb;
+          cxs = kb * cb;
+        } else {
+          C = ws.Mw.data() + ip0 * mr * Npad + jp0 * nr;
+          ldc = Npad;
+          cxs = Mpad * Npad;
+        }
+        for (int xi = 0; xi < a2; ++xi) {
+          T* Cx = C + xi * cxs;
+          const T* Ax = Y + xi * Mpad * nb;
+          const T* Bx = V + xi * Npad * nb;
+          for (int64_t pc = 0; pc < cnt; pc += kcs) {
+            const int64_t kc = std::min(kcs, cnt - pc);
+            const bool acc = pc > 0 || b > 0;
+            for (int64_t jp = jp0; jp < jp1; ++jp) {
+              const T* bp = Bx + pc * Npad + jp * kc * nr;
+              for (int64_t ip = ip0; ip < ip1; ++ip)
+                uk.fn(kc, Ax + pc * Mpad + ip * kc * mr, bp, Cx + (ip - ip0) * mr * ldc + (jp - jp0) * nr, ldc, acc);
+            }
+          }
+        }
+        if (!last) return;
+        const int64_t k1 = std::min(Kg, ip1 * mr), c0 = jp0 * nr, n = std::min(Cg, jp1 * nr) - c0;
+        ws.scratch[tid].resize((3 * a + 9) * n);
+        for (int64_t k = ip0 * mr; k < k1; ++k)
+          output_transform(C + (k - ip0 * mr) * ldc, cxs, n, a, G.data(), ws.scratch[tid].data(),
+                           dw + ((g * Kg + k) * Cg + c0) * 9);
       });
     }
-    parallel_for(Kg, [&](int64_t k) {
-      const int tid = thread_id();
-      ws.scratch[tid].resize(std::max<int64_t>(2 * a2 * kWinoChunk, 3 * a * Cg));
-      output_transform(Mw + k * Cg, slab, Cg, a, G.data(), ws.scratch[tid].data(), dw + (g * Kg + k) * Cg * 9);
-    });
   }
 }
 

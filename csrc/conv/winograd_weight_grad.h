@@ -1,7 +1,8 @@
 // Winograd weight gradient of a 3x3 stride-1 dilation-1 convolution (any padding, any groups):
 // F(m x m, 3 x 3) transposed, m in {2, 4, 6}; the algorithm is in winograd_weight_grad.cpp.
-// Scratch: V and Y blocks of at most 64 MiB together, plus alpha^2 * Kg * Cg values of Mw
-// (36 MiB for a 512x512 layer at F(4,3), 64 MiB at F(6,3)), kept per calling thread.
+// Scratch, kept per calling thread: packed V and Y blocks of at most 32 MiB together (more only
+// for a block of 32 tiles beyond ~1000 channels), < 1.5 MiB per pool thread, and where the tiles
+// take several blocks (large maps: then the channels are few) alpha^2 * Kg * Cg values of Mw.
 #pragma once
 #include "common/params.h"
 
