@@ -140,6 +140,16 @@ def run_winograd(entry, rng):
         assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
 
 
+def run_winograd_weight_grad(entry, rng):
+    dt = np.dtype(entry["dtype"])
+    x = rng.standard_normal((2, 6, 13, 10)).astype(dt)
+    dy = rng.standard_normal((2, 5, 13, 10)).astype(dt)
+    want = reference.conv2d_weight(x, (5, 6, 3, 3), dy, padding=1)
+    for tile in (2, 4, 6):
+        got = F.conv2d_weight(x, (5, 6, 3, 3), dy, padding=1, algorithm=f"winograd_f{tile}")
+        assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
+
+
 def run_max_pool(entry, rng):
     dt = np.dtype(entry["dtype"])
     for shape in ((2, 3, 8, 8), (1, 2, 7, 37), (1, 1, 2, 2)):  # odd sizes: a row / column left over
@@ -242,6 +252,7 @@ RUNNERS = {
     "gemm": run_gemm,
     "transpose_panel": run_conv_weight_grad,
     "winograd_transforms": run_winograd,
+    "winograd_weight_grad": run_winograd_weight_grad,
     "max_pool2d": run_max_pool,
     "color_adjust": run_color,
     "gaussian_blur": run_blur,

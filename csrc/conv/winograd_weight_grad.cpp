@@ -31,6 +31,8 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
+#include "common/isa_target.h"
+#include "common/kernel_list.h"
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/winograd_kernels.h"
@@ -55,17 +57,32 @@ WgradWorkspace<T>& workspace() {
   return ws;
 }
 
-// dW[k][c][r][s] = sum_ij G[i][r] M[i*a + j][c] G[j][s] for n channels c of one filter k, with
-// M[xi][c] = Mw[xi * slab + c]; c innermost so every loop is a contiguous vector loop.
-// tmp holds (3 * a + 9) * n values.
+// The two loops of this driver that are not the transforms or the GEMM, compiled per ISA with
+// target attributes (common/isa_target.h) and listed as the "winograd_weight_grad" family.
+// Plain loops only: the bodies are inlined into each ISA's wrapper.
 template <typename T>
-void output_transform(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp, T* dw) {
+struct WgradKernels {
+  // dW[k][c][r][s] = sum_ij G[i][r] M[i*a + j][c] G[j][s] for n channels c of one filter k, with
+  // M[xi][c] = Mw[xi * slab + c]; tmp holds (3 * a + 9) * n values.
+  void (*output)(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp, T* dw);
+  // Packs the transforms S[xi][j][tt] (j < valid of a W-channel panel, tt < len, rows of
+  // kWinoChunk) as tiles j0 + tt of a block of cnt tiles in panel pidx of a packed GEMM operand:
+  // reduction slices of kcs tiles, each holding every W-wide panel (zero past valid); xi slabs
+  // xstride apart, padded width pad.
+  void (*pack)(const T* S, int W, int valid, int a2, int64_t j0, int64_t len, int64_t kcs, int64_t cnt,
+               int64_t pad, int64_t xstride, int64_t pidx, T* dst);
+};
+
+// The whole computation stays vectorisable: c innermost in every loop (contiguous in Mw).
+template <typename T>
+FASTCONV_ALWAYS_INLINE void output_transform(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp,
+                                             T* dw) {
   T* out = tmp + 3 * a * n;
   // tmp[i][s][c] = sum_j M[i][j][c] G[j][s]
   for (int i = 0; i < a; ++i)
     for (int s = 0; s < 3; ++s) {
       T* __restrict t = tmp + (i * 3 + s) * n;
-      std::fill(t, t + n, T(0));
+      for (int64_t c = 0; c < n; ++c) t[c] = T(0);
       for (int j = 0; j < a; ++j) {
         const T gj = G[j * 3 + s];
         if (gj == T(0)) continue;
@@ -76,7 +93,7 @@ void output_transform(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T
   // out[r][s][c] = sum_i G[i][r] tmp[i][s][c]
   for (int rs = 0; rs < 9; ++rs) {
     T* __restrict o = out + rs * n;
-    std::fill(o, o + n, T(0));
+    for (int64_t c = 0; c < n; ++c) o[c] = T(0);
     for (int i = 0; i < a; ++i) {
       const T gi = G[i * 3 + rs / 3];
       if (gi == T(0)) continue;
@@ -88,6 +105,46 @@ void output_transform(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T
     for (int rs = 0; rs < 9; ++rs) dw[c * 9 + rs] = out[rs * n + c];
 }
 
+template <typename T>
+FASTCONV_ALWAYS_INLINE void pack_panel(const T* S, int W, int valid, int a2, int64_t j0, int64_t len, int64_t kcs,
+                                       int64_t cnt, int64_t pad, int64_t xstride, int64_t pidx, T* dst) {
+  for (int64_t tt = 0; tt < len; ++tt) {
+    const int64_t t = j0 + tt, s = t / kcs, kk = t % kcs;
+    const int64_t kc = (cnt - s * kcs < kcs) ? cnt - s * kcs : kcs;
+    T* d0 = dst + s * kcs * pad + pidx * kc * W + kk * W;
+    for (int xi = 0; xi < a2; ++xi) {
+      T* __restrict d = d0 + xi * xstride;
+      const T* __restrict src = S + int64_t(xi) * W * kWinoChunk + tt;
+      int j = 0;
+      for (; j < valid; ++j) d[j] = src[j * kWinoChunk];
+      for (; j < W; ++j) d[j] = T(0);
+    }
+  }
+}
+
+#define FASTCONV_WGRAD_KERNELS(ISA)                                                                            \
+  template <typename T>                                                                                        \
+  FASTCONV_TARGET(ISA) void wgrad_output__##ISA(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp, \
+                                                T* dw) {                                                       \
+    output_transform<T>(Mw, slab, n, a, G, tmp, dw);                                                           \
+  }                                                                                                            \
+  template <typename T>                                                                                        \
+  FASTCONV_TARGET(ISA) void wgrad_pack__##ISA(const T* S, int W, int valid, int a2, int64_t j0, int64_t len,   \
+                                              int64_t kcs, int64_t cnt, int64_t pad, int64_t xstride,          \
+                                              int64_t pidx, T* dst) {                                          \
+    pack_panel<T>(S, W, valid, a2, j0, len, kcs, cnt, pad, xstride, pidx, dst);                                \
+  }                                                                                                            \
+  const WgradKernels<float> wgrad_f32__##ISA{&wgrad_output__##ISA<float>, &wgrad_pack__##ISA<float>};          \
+  const WgradKernels<double> wgrad_f64__##ISA{&wgrad_output__##ISA<double>, &wgrad_pack__##ISA<double>};
+FASTCONV_FOR_EACH_ISA(FASTCONV_WGRAD_KERNELS)
+#undef FASTCONV_WGRAD_KERNELS
+const KernelTable<WgradKernels<float>> kWgradF32("winograd_weight_grad", "float32",
+                                                 FASTCONV_ISA_VARIANTS(wgrad_f32, "winograd_weight_grad_f32"));
+const KernelTable<WgradKernels<double>> kWgradF64("winograd_weight_grad", "float64",
+                                                  FASTCONV_ISA_VARIANTS(wgrad_f64, "winograd_weight_grad_f64"));
+const KernelTable<WgradKernels<float>>& wgrad_kernels(const float*) { return kWgradF32; }
+const KernelTable<WgradKernels<double>>& wgrad_kernels(const double*) { return kWgradF64; }
+
 // Splits `panels` panels into `parts` near-equal runs; returns the run length in panels.
 int64_t balanced(int64_t panels, int64_t parts) { return ceil_div(panels, std::max<int64_t>(1, parts)); }
 
@@ -96,8 +153,11 @@ int64_t balanced(int64_t panels, int64_t parts) { return ceil_div(panels, std::m
 template <typename T>
 void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p, int m) {
   const int64_t Kg = p.Kg(), Cg = p.Cg(), TH = ceil_div(p.OH, m), TW = ceil_div(p.OW, m);
-  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), Kg);
+  // The ISA's default tile (not the row-count choice of the forward: here the GEMM's columns are
+  // channels too, and its 8x48 alternative would pad 64 channels to 96).
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
+  const WgradKernels<T> gk = wgrad_kernels(x).active();
   const WinoMatrices& mat = winograd_matrices(m);
   const int a = m + 2, a2 = a * a, mr = uk.mr, nr = uk.nr;
   const std::vector<T> BT(mat.BT.begin(), mat.BT.end()), G(mat.G.begin(), mat.G.end());
@@ -167,18 +227,7 @@ void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
             wk.input(ty, AP.data(), dy + (g * Kg + first + j) * p.OH * p.OW, out_img, t0 + j0, len,
                      S + j * kWinoChunk, W * kWinoChunk, wscr);
         }
-        const int64_t pidx = first / W;
-        for (int64_t tt = 0; tt < len; ++tt) {
-          const int64_t t = j0 + tt, s = t / kcs, kk = t % kcs, kc = std::min(kcs, cnt - s * kcs);
-          T* d0 = dst + s * kcs * pad + pidx * kc * W + kk * W;
-          for (int xi = 0; xi < a2; ++xi) {
-            T* __restrict d = d0 + xi * pad * nb;
-            const T* __restrict src = S + xi * W * kWinoChunk + tt;
-            int j = 0;
-            for (; j < valid; ++j) d[j] = src[j * kWinoChunk];
-            for (; j < W; ++j) d[j] = T(0);
-          }
-        }
+        gk.pack(S, W, valid, a2, j0, len, kcs, cnt, pad, pad * nb, first / W, dst);
       });
       // 2. GEMMs per output block over all xi, then (last tile block) dW of that block.
       const bool last = b == nblocks - 1;
@@ -216,8 +265,8 @@ void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
         const int64_t k1 = std::min(Kg, ip1 * mr), c0 = jp0 * nr, n = std::min(Cg, jp1 * nr) - c0;
         ws.scratch[tid].resize((3 * a + 9) * n);
         for (int64_t k = ip0 * mr; k < k1; ++k)
-          output_transform(C + (k - ip0 * mr) * ldc, cxs, n, a, G.data(), ws.scratch[tid].data(),
-                           dw + ((g * Kg + k) * Cg + c0) * 9);
+          gk.output(C + (k - ip0 * mr) * ldc, cxs, n, a, G.data(), ws.scratch[tid].data(),
+                    dw + ((g * Kg + k) * Cg + c0) * 9);
       });
     }
   }
