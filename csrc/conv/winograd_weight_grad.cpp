@@ -34,6 +34,7 @@
 #include "common/isa_target.h"
 #include "common/kernel_list.h"
 #include "common/parallel.h"
+#include "common/transpose.h"
 #include "common/workspace.h"
 #include "conv/winograd_kernels.h"
 #include "conv/winograd_matrices.h"
@@ -57,20 +58,13 @@ WgradWorkspace<T>& workspace() {
   return ws;
 }
 
-// The two loops of this driver that are not the transforms or the GEMM, compiled per ISA with
-// target attributes (common/isa_target.h) and listed as the "winograd_weight_grad" family.
-// Plain loops only: the bodies are inlined into each ISA's wrapper.
+// The output transform, compiled per ISA with target attributes (common/isa_target.h) and listed
+// as the "winograd_weight_grad" family. Plain loops only: the body is inlined into each wrapper.
 template <typename T>
 struct WgradKernels {
   // dW[k][c][r][s] = sum_ij G[i][r] M[i*a + j][c] G[j][s] for n channels c of one filter k, with
   // M[xi][c] = Mw[xi * slab + c]; tmp holds (3 * a + 9) * n values.
   void (*output)(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp, T* dw);
-  // Packs the transforms S[xi][j][tt] (j < valid of a W-channel panel, tt < len, rows of
-  // kWinoChunk) as tiles j0 + tt of a block of cnt tiles in panel pidx of a packed GEMM operand:
-  // reduction slices of kcs tiles, each holding every W-wide panel (zero past valid); xi slabs
-  // xstride apart, padded width pad.
-  void (*pack)(const T* S, int W, int valid, int a2, int64_t j0, int64_t len, int64_t kcs, int64_t cnt,
-               int64_t pad, int64_t xstride, int64_t pidx, T* dst);
 };
 
 // The whole computation stays vectorisable: c innermost in every loop (contiguous in Mw).
@@ -105,37 +99,14 @@ FASTCONV_ALWAYS_INLINE void output_transform(const T* Mw, int64_t slab, int64_t 
     for (int rs = 0; rs < 9; ++rs) dw[c * 9 + rs] = out[rs * n + c];
 }
 
-template <typename T>
-FASTCONV_ALWAYS_INLINE void pack_panel(const T* S, int W, int valid, int a2, int64_t j0, int64_t len, int64_t kcs,
-                                       int64_t cnt, int64_t pad, int64_t xstride, int64_t pidx, T* dst) {
-  for (int64_t tt = 0; tt < len; ++tt) {
-    const int64_t t = j0 + tt, s = t / kcs, kk = t % kcs;
-    const int64_t kc = (cnt - s * kcs < kcs) ? cnt - s * kcs : kcs;
-    T* d0 = dst + s * kcs * pad + pidx * kc * W + kk * W;
-    for (int xi = 0; xi < a2; ++xi) {
-      T* __restrict d = d0 + xi * xstride;
-      const T* __restrict src = S + int64_t(xi) * W * kWinoChunk + tt;
-      int j = 0;
-      for (; j < valid; ++j) d[j] = src[j * kWinoChunk];
-      for (; j < W; ++j) d[j] = T(0);
-    }
-  }
-}
-
 #define FASTCONV_WGRAD_KERNELS(ISA)                                                                            \
   template <typename T>                                                                                        \
   FASTCONV_TARGET(ISA) void wgrad_output__##ISA(const T* Mw, int64_t slab, int64_t n, int a, const T* G, T* tmp, \
                                                 T* dw) {                                                       \
     output_transform<T>(Mw, slab, n, a, G, tmp, dw);                                                           \
   }                                                                                                            \
-  template <typename T>                                                                                        \
-  FASTCONV_TARGET(ISA) void wgrad_pack__##ISA(const T* S, int W, int valid, int a2, int64_t j0, int64_t len,   \
-                                              int64_t kcs, int64_t cnt, int64_t pad, int64_t xstride,          \
-                                              int64_t pidx, T* dst) {                                          \
-    pack_panel<T>(S, W, valid, a2, j0, len, kcs, cnt, pad, xstride, pidx, dst);                                \
-  }                                                                                                            \
-  const WgradKernels<float> wgrad_f32__##ISA{&wgrad_output__##ISA<float>, &wgrad_pack__##ISA<float>};          \
-  const WgradKernels<double> wgrad_f64__##ISA{&wgrad_output__##ISA<double>, &wgrad_pack__##ISA<double>};
+  const WgradKernels<float> wgrad_f32__##ISA{&wgrad_output__##ISA<float>};                                     \
+  const WgradKernels<double> wgrad_f64__##ISA{&wgrad_output__##ISA<double>};
 FASTCONV_FOR_EACH_ISA(FASTCONV_WGRAD_KERNELS)
 #undef FASTCONV_WGRAD_KERNELS
 const KernelTable<WgradKernels<float>> kWgradF32("winograd_weight_grad", "float32",
@@ -158,6 +129,7 @@ void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
   const MicroKernel<T> uk = micro_kernel<T>(active_isa());
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
   const WgradKernels<T> gk = wgrad_kernels(x).active();
+  const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
   const WinoMatrices& mat = winograd_matrices(m);
   const int a = m + 2, a2 = a * a, mr = uk.mr, nr = uk.nr;
   const std::vector<T> BT(mat.BT.begin(), mat.BT.end()), G(mat.G.begin(), mat.G.end());
@@ -227,7 +199,17 @@ void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
             wk.input(ty, AP.data(), dy + (g * Kg + first + j) * p.OH * p.OW, out_img, t0 + j0, len,
                      S + j * kWinoChunk, W * kWinoChunk, wscr);
         }
-        gk.pack(S, W, valid, a2, j0, len, kcs, cnt, pad, pad * nb, first / W, dst);
+        // Tiles j0.. of the chunk into the packed panel, one transposing pack per reduction slice.
+        const T* rows[64];  // W <= 48: every micro-kernel tile is at most 48 wide
+        for (int64_t tt = 0; tt < len;) {
+          const int64_t t = j0 + tt, sl = t / kcs, kk = t % kcs, kc = std::min(kcs, cnt - sl * kcs);
+          const int64_t run = std::min(len - tt, kc - kk);
+          for (int xi = 0; xi < a2; ++xi) {
+            for (int j = 0; j < W; ++j) rows[j] = j < valid ? S + (int64_t(xi) * W + j) * kWinoChunk + tt : nullptr;
+            transpose(rows, W, run, dst + xi * pad * nb + sl * kcs * pad + (first / W) * kc * W + kk * W);
+          }
+          tt += run;
+        }
       });
       // 2. GEMMs per output block over all xi, then (last tile block) dW of that block.
       const bool last = b == nblocks - 1;
