@@ -9,7 +9,8 @@ models in fastconv/_cpu.py are fitted to.
 
 --fit prints model constants fitted to the times: the direct constant as the median over shapes
 of measured / modelled time (as _cpu._DIRECT was), the Winograd constants by non-negative least
-squares on relative error over every (shape, tile). Times go through fastconv.timing.compare
+squares on relative error over every (shape, tile), each time taken relative to direct's on the
+same shape and run (see fit). `--load a.json b.json --fit` fits several runs together. Times go through fastconv.timing.compare
 (settle, alternate, >= 3 rounds); each figure is a median per-call time in ms.
 """
 from __future__ import annotations
@@ -96,21 +97,26 @@ def direct_feature(s):
     return n * k * c * 9 * s.out_size ** 2 * max(1.0, 16.0 / min(c, k)) ** 0.5
 
 
-def fit(times, grad):
+def fit(runs, grad):
+    """Constants for one gradient from one or more runs ({shape label: {grad: {algo: ms}}}).
+    Each Winograd time enters relative to the direct time of the same shape and run (they were
+    alternated in the same rounds), scaled by the fitted direct model: machine load cancels, and
+    what is fitted is what auto decides, Winograd's cost against direct's."""
     from scipy.optimize import nnls
-    direct = float(np.median([times[s.label][grad]["direct"] / direct_feature(s) for s in ISSUE_SHAPES]))
-    rows, rhs = [], []
-    for s in ISSUE_SHAPES:
-        for m in (2, 4, 6):
-            t = times[s.label][grad][f"winograd_f{m}"]
-            rows.append([f / t for f in features(s, grad, m)])  # relative error: divide by the time
-            rhs.append(1.0)
-    coef, _ = nnls(np.array(rows), np.array(rhs))
+    direct = float(np.median([t[s.label][grad]["direct"] / direct_feature(s) for t in runs for s in ISSUE_SHAPES]))
+    rows, targets = [], []
+    for t in runs:
+        for s in ISSUE_SHAPES:
+            scale = direct * direct_feature(s) / t[s.label][grad]["direct"]
+            for m in (2, 4, 6):
+                target = t[s.label][grad][f"winograd_f{m}"] * scale
+                rows.append([f / target for f in features(s, grad, m)])  # relative error
+                targets.append(target)
+    coef, _ = nnls(np.array(rows), np.ones(len(rows)))
     names = ("_DIRECT", "_GEMM", "_TRANSFORM", "_WEIGHT") if grad == "input" else \
         ("_WG_DIRECT", "_WG_GEMM", "_WG_TRANSFORM", "_WG_FIXED")
     print(f"{grad} gradient fit: " + ", ".join(f"{n} = {v:.3g}" for n, v in zip(names, [direct, *coef])))
-    errs = [abs(sum(c * f for c, f in zip(coef, features(s, grad, m))) / times[s.label][grad][f"winograd_f{m}"] - 1)
-            for s in ISSUE_SHAPES for m in (2, 4, 6)]
+    errs = [abs(float(np.dot(r, coef)) - 1) for r in rows]
     print(f"  Winograd model: median |relative error| {np.median(errs):.2f}, worst {max(errs):.2f}\n")
 
 
@@ -120,13 +126,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--grads", nargs="+", default=["input", "weight"], choices=["input", "weight"])
     ap.add_argument("--save", help="write the times (JSON) here")
-    ap.add_argument("--load", help="read times saved by --save instead of measuring")
+    ap.add_argument("--load", nargs="+", help="read times saved by --save instead of measuring (several runs: "
+                                              "the tables show the first, --fit uses all)")
     ap.add_argument("--fit", action="store_true", help="print cost-model constants fitted to the times")
     args = ap.parse_args()
     if args.load:
-        with open(args.load) as f:
-            times = json.load(f)
-        grads = [g for g in args.grads if all(g in times[s.label] for s in ISSUE_SHAPES)]
+        runs = []
+        for path in args.load:
+            with open(path) as f:
+                runs.append(json.load(f))
+        times = runs[0]
+        grads = [g for g in args.grads if all(g in r[s.label] for r in runs for s in ISSUE_SHAPES)]
     else:
         ensure_fast_allocator()
         fastconv.set_num_threads(args.threads)
@@ -139,11 +149,12 @@ def main():
         if args.save:
             with open(args.save, "w") as f:
                 json.dump(times, f, indent=1)
+        runs = [times]
     for grad in grads:
         table(times, grad)
     if args.fit:
         for grad in grads:
-            fit(times, grad)
+            fit(runs, grad)
 
 
 if __name__ == "__main__":

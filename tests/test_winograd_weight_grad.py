@@ -145,12 +145,15 @@ def test_binding_checks_shapes():
         _C.conv2d_winograd_weight_grad(x, dy, np.zeros((6, 4, 3, 3), np.float64), (1, 1), 1, 4)
 
 
-def test_auto_keeps_direct_on_small_maps_and_uses_winograd_on_large():
-    """The weight-gradient cost model (fitted in bench/bench_backward_algorithms.py): small maps
-    with many channels stay direct, where Winograd's transforms and Mw traffic do not pay off."""
-    def choice(n, c, k, hw):
-        g = conv_geometry((n, c, hw, hw), (k, c, 3, 3), 1, 1, 1, 1)
+def test_auto_choice_follows_the_cost_model():
+    """The weight-gradient cost model (fitted in bench/bench_backward_algorithms.py): direct where
+    the GEMMs are thin (3 input channels) or the transforms dominate (one tile per image), F(4,3)
+    on VGG-16's deep layers, and never Winograd where it cannot run."""
+    def choice(n, c, k, hw, stride=1):
+        g = conv_geometry((n, c, hw, hw), (k, c, 3, 3), stride, 1, 1, 1)
         return _cpu.choose_algorithm("auto", (n, c, hw, hw), (k, c, 3, 3), g, weight_grad=True)
-    assert choice(8, 512, 512, 3) == "direct"
-    assert choice(8, 512, 512, 7) == "direct"
-    assert choice(1, 256, 256, 56).startswith("winograd_f")
+    assert choice(1, 3, 64, 224) == "direct"
+    assert choice(1, 512, 512, 2) == "direct"
+    assert choice(1, 512, 512, 28) == "winograd_f4"
+    assert choice(8, 256, 256, 14) == "winograd_f4"
+    assert choice(1, 512, 512, 28, stride=2) == "direct"
