@@ -157,3 +157,38 @@ def test_auto_choice_follows_the_cost_model():
     assert choice(1, 512, 512, 28) == "winograd_f4"
     assert choice(8, 256, 256, 14) == "winograd_f4"
     assert choice(1, 512, 512, 28, stride=2) == "direct"
+
+
+@pytest.mark.parametrize("algo,padding", [("winograd_f2", 1), ("winograd_f4", 3), ("direct", 1)])
+def test_torch_adapter_passes_the_layer_algorithm(rng, monkeypatch, algo, padding):
+    """fastconv.torch's Conv2d runs its weight gradient with the layer's algorithm (any padding:
+    unlike the input gradient, the weight gradient's Winograd has no padding limit)."""
+    torch = pytest.importorskip("torch")
+    import fastconv.torch as ft
+    seen = []
+    real = F.conv2d_weight
+    monkeypatch.setattr(F, "conv2d_weight", lambda *a, **k: seen.append(k.get("algorithm")) or real(*a, **k))
+    conv = ft.Conv2d(4, 6, 3, padding=padding, algorithm=algo).double()
+    x = torch.from_numpy(rng.standard_normal((2, 4, 9, 8)))
+    dy = rng.standard_normal((2, 6, 7 + 2 * padding, 6 + 2 * padding))
+    conv(x).backward(torch.from_numpy(dy))
+    assert seen == [algo]
+    want = R.conv2d_weight(x.numpy(), (6, 4, 3, 3), dy, padding=padding)
+    assert rel_err(conv.weight.grad.numpy(), want) <= TOL64
+
+
+@pytest.mark.usefixtures("fast_simulator")
+def test_cuda_backend_validates_then_runs_direct(rng):
+    """The CUDA backend has no Winograd weight gradient: a Winograd request is checked as on the
+    CPU (same errors), then runs its direct kernel."""
+    import os
+    pytest.importorskip("numba.cuda")
+    from numba import cuda
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not cuda.is_available():
+        pytest.skip("no CUDA device and the simulator is off")
+    x, dy, ref = case(rng, 1, 3, 4, 6, 5, 1)
+    got = F.conv2d_weight(cuda.to_device(x), ref.shape, cuda.to_device(dy), padding=1, algorithm="winograd_f4")
+    assert rel_err(got.copy_to_host(), ref) <= 1e-5
+    dy2 = rng.standard_normal((1, 4, 3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="algorithm"):
+        F.conv2d_weight(cuda.to_device(x), ref.shape, cuda.to_device(dy2), stride=2, padding=1, algorithm="winograd_f4")
