@@ -124,10 +124,11 @@ def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
 
 
 def _wg_block(alpha, cg, kg):
-    """Tiles per block of the Winograd weight gradient (the rule of winograd_weight_grad.cpp for
-    fp32 under AVX-512: V + Y within 64 MiB, at most 4 reduction slices of 192)."""
-    nb = max((64 << 20) // (alpha * alpha * (cg + kg) * 4), 32)
-    nb = min(nb, 768)
+    """Tiles per block of the Winograd weight gradient: the rule of winograd_weight_grad.cpp for
+    fp32 under AVX-512 (12x32 GEMM tile, reduction slices of 192): packed V + Y within 32 MiB,
+    at most 4 slices."""
+    per_tile = alpha * alpha * (-(-kg // 12) * 12 + -(-cg // 32) * 32) * 4
+    nb = min(max((32 << 20) // per_tile, 32), 4 * 192)
     return nb // 192 * 192 if nb >= 192 else -(-nb // 16) * 16
 
 
