@@ -42,7 +42,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
       winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
                + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
                + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
-    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left).
+    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left), and for
+    an input gradient that runs the blocked driver (dx_blocked) it is _WEIGHT_BLOCKED.
     The original fit picked the fastest measured algorithm on 15 of the 18 layers and was within
     1.1x of it on the rest; see _DIRECT below for the later refit. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
     """
@@ -63,7 +64,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + weight_cost * a * a * kg * cg
+        wc = _WEIGHT_BLOCKED if input_grad and dx_blocked(n, h, w, m) else weight_cost
+        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
         if m == 6:
             t *= 1.05
         if t < best_t:
@@ -90,6 +92,18 @@ _WEIGHT = 1.31e-6
 # 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
 # reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
 _WEIGHT_REUSED = 0.1 * _WEIGHT
+# The input gradient's blocked driver (winograd_input_grad.cpp) makes each transformed-weight
+# panel just before its GEMMs instead of writing and re-reading them all; it pays off while the
+# tiles fit one of its 64-tile blocks (more would repeat the transform per block), see dx_blocked.
+# Fitted by bench/bench_backward_algorithms.py --fit.
+_WEIGHT_BLOCKED = 0.5 * _WEIGHT
+_DX_BLOCKED_TILES = 64
+
+
+def dx_blocked(n, h, w, m):
+    """Whether the Winograd input gradient of an (n, ., h, w) input at tile m runs the blocked
+    driver: when its n * ceil(h / m) * ceil(w / m) tiles fit one 64-tile block."""
+    return n * -(-h // m) * -(-w // m) <= _DX_BLOCKED_TILES
 
 
 def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
@@ -176,7 +190,8 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
     if algo == "direct":
         _C.conv2d_direct_input_grad(dy, w, dx, g.stride, g.padding, g.dilation, g.groups)
     else:
-        _C.conv2d_winograd_input_grad(dy, w, dx, g.padding, g.groups, WINOGRAD_TILES[algo])
+        m = WINOGRAD_TILES[algo]
+        _C.conv2d_winograd_input_grad(dy, w, dx, g.padding, g.groups, m, dx_blocked(n, padded[2], padded[3], m))
     if padded != tuple(input_shape):
         dx = dx[:, :, :h, :wd]
         if out is not None:
