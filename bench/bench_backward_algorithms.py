@@ -85,7 +85,7 @@ def features(s, grad, m):
         c, k, oh, ow = k, c, h, h
     a = m + 2
     tiles = n * -(-oh // m) * -(-ow // m)
-    if grad == "input":  # _cpu._heuristic: GEMM, transforms, weight transform (whole or blocked)
+    if grad == "input":  # _cpu._heuristic(input_grad=True): GEMM, transforms, weight transform (whole or blocked)
         blocked = _cpu.dx_blocked(n, h, h, m)
         return [a * a * k * c * tiles, a ** 3 * tiles * (c + k), 0 if blocked else a * a * k * c,
                 a * a * k * c if blocked else 0]
@@ -115,7 +115,7 @@ def fit(runs, grad):
                 rows.append([f / target for f in features(s, grad, m)])  # relative error
                 targets.append(target)
     coef, _ = nnls(np.array(rows), np.ones(len(rows)))
-    names = ("_DIRECT", "_GEMM", "_TRANSFORM", "_WEIGHT", "_WEIGHT_BLOCKED") if grad == "input" else \
+    names = ("_DIRECT", "_GEMM", "_TRANSFORM", "_WEIGHT", "_DX_WEIGHT_BLOCKED") if grad == "input" else \
         ("_WG_DIRECT", "_WG_GEMM", "_WG_TRANSFORM", "_WG_FIXED")
     print(f"{grad} gradient fit: " + ", ".join(f"{n} = {v:.3g}" for n, v in zip(names, [direct, *coef])))
     errs = [abs(float(np.dot(r, coef)) - 1) for r in rows]

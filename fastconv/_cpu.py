@@ -42,8 +42,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
       winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
                + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
                + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
-    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left), and for
-    an input gradient that runs the blocked driver (dx_blocked) it is _WEIGHT_BLOCKED.
+    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left), and for an
+    input gradient that runs the blocked driver (dx_blocked) it is _DX_WEIGHT_BLOCKED.
     The original fit picked the fastest measured algorithm on 15 of the 18 layers and was within
     1.1x of it on the rest; see _DIRECT below for the later refit. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
     """
@@ -64,7 +64,7 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        wc = _WEIGHT_BLOCKED if input_grad and dx_blocked(n, h, w, m) else weight_cost
+        wc = _DX_WEIGHT_BLOCKED if input_grad and dx_blocked(n, h, w, m) else weight_cost
         t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
         if m == 6:
             t *= 1.05
@@ -92,11 +92,14 @@ _WEIGHT = 1.31e-6
 # 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
 # reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
 _WEIGHT_REUSED = 0.1 * _WEIGHT
-# The input gradient's blocked driver (winograd_input_grad.cpp) makes each transformed-weight
-# panel just before its GEMMs instead of writing and re-reading them all; it pays off while the
-# tiles fit one of its 64-tile blocks (more would repeat the transform per block), see dx_blocked.
-# Fitted by bench/bench_backward_algorithms.py --fit.
-_WEIGHT_BLOCKED = 0.5 * _WEIGHT
+# The weight-transform cost of the input gradient's blocked driver (winograd_input_grad.cpp), which
+# makes each transformed-weight panel just before its GEMMs instead of writing and re-reading all
+# alpha^2 K C values; it runs while the tiles fit one of its 64-tile blocks (more would repeat the
+# transform per block), see dx_blocked. Chosen, with the constants above, to minimise auto's loss
+# against the fastest algorithm over two `bench/bench_backward_algorithms.py --grads input` runs
+# (geomean 1.03); anything in 3.6e-7..7e-7 gives the same choices, below that auto takes F(4,3)
+# at 512->512 @14 N=1, 3.8x slower than F(2,3).
+_DX_WEIGHT_BLOCKED = 5e-7
 _DX_BLOCKED_TILES = 64
 
 

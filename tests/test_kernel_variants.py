@@ -150,6 +150,18 @@ def run_winograd_weight_grad(entry, rng):
         assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
 
 
+def run_winograd_input_grad(entry, rng):
+    """The blocked input-gradient driver (its U-panel kernel is the listed one)."""
+    dt = np.dtype(entry["dtype"])
+    w = rng.standard_normal((5, 6, 3, 3)).astype(dt)
+    dy = rng.standard_normal((2, 5, 13, 10)).astype(dt)
+    want = reference.conv2d_input((2, 6, 13, 10), w, dy, padding=1)
+    for tile in (2, 4, 6):
+        got = np.empty((2, 6, 13, 10), dt)
+        _C.conv2d_winograd_input_grad(dy, w, got, (1, 1), 1, tile, True)
+        assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
+
+
 def run_max_pool(entry, rng):
     dt = np.dtype(entry["dtype"])
     for shape in ((2, 3, 8, 8), (1, 2, 7, 37), (1, 1, 2, 2)):  # odd sizes: a row / column left over
@@ -253,6 +265,7 @@ RUNNERS = {
     "transpose_panel": run_conv_weight_grad,
     "winograd_transforms": run_winograd,
     "winograd_weight_grad": run_winograd_weight_grad,
+    "winograd_input_grad": run_winograd_input_grad,
     "max_pool2d": run_max_pool,
     "color_adjust": run_color,
     "gaussian_blur": run_blur,
