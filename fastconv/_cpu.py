@@ -152,7 +152,9 @@ def _wg_block(alpha, cg, kg):
 # Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_backward_algorithms.py
 # --fit` over two 2-thread runs on the shared 2-core AVX-512 Xeon (one quiet, one loaded; Winograd
 # times taken relative to direct's on the same shape). Winograd's median model error 11%, worst
-# 52%; auto is then within 1.25x of the fastest algorithm on 17 of the 18 shapes in each run.
+# 52%; auto is then within 1.25x of the fastest algorithm on 16 and 18 of the 18 shapes (geomean
+# loss 1.12 / 1.04; the misses, F(4,3) for F(6,3) at 256->256 @56 N=1 and 128->128 @28 N=8, are
+# where the first run's F(4,3) times disagree with the second's).
 _WG_DIRECT = 3.13e-8
 _WG_GEMM = 3.07e-8
 _WG_TRANSFORM = 5.39e-7
