@@ -40,10 +40,12 @@ def conv_case(shape, rng):
 
 
 def auto_choice(shape, kind):
-    """What auto runs: per call (and with reused weights, forward) or for the input gradient."""
+    """What auto runs: per call (and with reused weights, forward) or for each gradient."""
     g = conv_geometry(shape.input_shape, shape.weight_shape, 1, shape.padding, 1, 1)
     if kind == "bwd":
-        return _cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, input_grad=True)
+        dx, dw = (_cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, input_grad=not wg,
+                                        weight_grad=wg) for wg in (False, True))
+        return f"dx {dx}, dw {dw}"
     plain, reused = (_cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, weights_reused=r)
                      for r in (False, True))
     return f"{plain}, nn.Conv2d {reused}"
@@ -74,9 +76,9 @@ def time_conv(shape, algorithms, rounds, rng):
     def fc_fwd(algo):
         return lambda: F.conv2d(x, w, b, padding=p, algorithm=algo)
 
-    def fc_bwd(algo):  # the weight gradient has one algorithm
+    def fc_bwd(algo):
         return lambda: (F.conv2d_input(x.shape, w, dy, padding=p, algorithm=algo),
-                        F.conv2d_weight(x, w.shape, dy, padding=p))
+                        F.conv2d_weight(x, w.shape, dy, padding=p, algorithm=algo))
 
     candidates = {"fwd": {a: fc_fwd(a) for a in algorithms}, "bwd": {a: fc_bwd(a) for a in algorithms}}
     if "auto" in algorithms:

@@ -13,14 +13,20 @@ from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 
 
-def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False):
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False,
+                     weight_grad=False):
     """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6"
     (fastconv._algorithm.choose, with this backend's cost model, _heuristic).
 
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
     for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
     caller keeps the transformed weights between calls (nn.Conv2d does), so the weight
-    transform is not paid per call."""
+    transform is not paid per call. weight_grad: choose for the weight gradient
+    (_weight_grad_heuristic), which Winograd runs at any padding."""
+    if weight_grad:
+        return _algorithm.choose(requested, w_shape, geometry, False, tiles=WINOGRAD_TILES, backend="CPU",
+                                 cheapest=lambda allow_direct: _weight_grad_heuristic(in_shape, w_shape, geometry,
+                                                                                      allow_direct))
     return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
                              cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry, input_grad,
                                                                       allow_direct, weights_reused))
@@ -36,7 +42,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
       winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
                + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
                + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
-    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left).
+    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left), and for an
+    input gradient that runs the blocked driver (dx_blocked) it is _DX_WEIGHT_BLOCKED.
     The original fit picked the fastest measured algorithm on 15 of the 18 layers and was within
     1.1x of it on the rest; see _DIRECT below for the later refit. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
     """
@@ -57,7 +64,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + weight_cost * a * a * kg * cg
+        wc = _DX_WEIGHT_BLOCKED if input_grad and dx_blocked(n, h, w, m) else weight_cost
+        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
         if m == 6:
             t *= 1.05
         if t < best_t:
@@ -84,6 +92,73 @@ _WEIGHT = 1.31e-6
 # 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
 # reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
 _WEIGHT_REUSED = 0.1 * _WEIGHT
+# The weight-transform cost of the input gradient's blocked driver (winograd_input_grad.cpp), which
+# makes each transformed-weight panel just before its GEMMs instead of writing and re-reading all
+# alpha^2 K C values; it runs while the tiles fit one of its 64-tile blocks (more would repeat the
+# transform per block), see dx_blocked. Chosen, with the constants above, to minimise auto's loss
+# against the fastest algorithm over two `bench/bench_backward_algorithms.py --grads input` runs
+# (geomean 1.03); anything in 3.6e-7..7e-7 gives the same choices, below that auto takes F(4,3)
+# at 512->512 @14 N=1, 3.8x slower than F(2,3).
+_DX_WEIGHT_BLOCKED = 5e-7
+_DX_BLOCKED_TILES = 64
+
+
+def dx_blocked(n, h, w, m):
+    """Whether the Winograd input gradient of an (n, ., h, w) input at tile m runs the blocked
+    driver: when its n * ceil(h / m) * ceil(w / m) tiles fit one 64-tile block."""
+    return n * -(-h // m) * -(-w // m) <= _DX_BLOCKED_TILES
+
+
+def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
+    """Direct or a Winograd tile for the weight gradient of a 3x3 stride-1 conv, by a cost model
+    fitted to 2-thread times of direct / F(2,3) / F(4,3) / F(6,3) on issue 9's 18 shapes
+    (`bench/bench_backward_algorithms.py --fit` measures and refits it). Time in ms, per group:
+      direct   = _WG_DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))
+      winograd = _WG_GEMM * alpha^2 K C tiles                    the alpha^2 GEMMs over tiles
+               + _WG_TRANSFORM * alpha^3 tiles (C + K)           input and grad_output transforms
+               + _WG_FIXED * alpha^2 K C * ceil(tiles / block)   writing and re-reading Mw per block
+    """
+    n, c, h, w = in_shape
+    k = w_shape[0]
+    g = geometry.groups
+    oh, ow = geometry.out_hw
+    cg, kg = c // g, k // g
+    best, best_t = "direct", float("inf")
+    if allow_direct:
+        macs = n * kg * cg * 9 * oh * ow
+        best_t = _WG_DIRECT * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+    for m in (2, 4, 6):
+        a = m + 2
+        tiles = n * -(-oh // m) * -(-ow // m)
+        blocks = -(-tiles // _wg_block(a, cg, kg))
+        t = (_WG_GEMM * a * a * kg * cg * tiles + _WG_TRANSFORM * a ** 3 * tiles * (cg + kg)
+             + _WG_FIXED * a * a * kg * cg * blocks)
+        if m == 6:
+            t *= 1.05  # less accurate: only when clearly faster
+        if t < best_t:
+            best, best_t = f"winograd_f{m}", t
+    return best
+
+
+def _wg_block(alpha, cg, kg):
+    """Tiles per block of the Winograd weight gradient: the rule of winograd_weight_grad.cpp for
+    fp32 under AVX-512 (12x32 GEMM tile, reduction slices of 192): packed V + Y within 32 MiB,
+    at most 4 slices."""
+    per_tile = alpha * alpha * (-(-kg // 12) * 12 + -(-cg // 32) * 32) * 4
+    nb = min(max((32 << 20) // per_tile, 32), 4 * 192)
+    return nb // 192 * 192 if nb >= 192 else -(-nb // 16) * 16
+
+
+# Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_backward_algorithms.py
+# --fit` over two 2-thread runs on the shared 2-core AVX-512 Xeon (one quiet, one loaded; Winograd
+# times taken relative to direct's on the same shape). Winograd's median model error 11%, worst
+# 52%; auto is then within 1.25x of the fastest algorithm on 16 and 18 of the 18 shapes (geomean
+# loss 1.12 / 1.04; the misses, F(4,3) for F(6,3) at 256->256 @56 N=1 and 128->128 @28 N=8, are
+# where the first run's F(4,3) times disagree with the second's).
+_WG_DIRECT = 3.13e-8
+_WG_GEMM = 3.07e-8
+_WG_TRANSFORM = 5.39e-7
+_WG_FIXED = 2.1e-7
 
 
 def _pad_extra(x, extra):
@@ -120,7 +195,8 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
     if algo == "direct":
         _C.conv2d_direct_input_grad(dy, w, dx, g.stride, g.padding, g.dilation, g.groups)
     else:
-        _C.conv2d_winograd_input_grad(dy, w, dx, g.padding, g.groups, WINOGRAD_TILES[algo])
+        m = WINOGRAD_TILES[algo]
+        _C.conv2d_winograd_input_grad(dy, w, dx, g.padding, g.groups, m, dx_blocked(n, padded[2], padded[3], m))
     if padded != tuple(input_shape):
         dx = dx[:, :, :h, :wd]
         if out is not None:
@@ -171,11 +247,15 @@ class WinogradWeights:
                 f"dtype={self.dtype})")
 
 
-def conv2d_weight(x, weight_shape, dy, g, out):
+def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
     x = np.ascontiguousarray(_pad_extra(x, g.extra_pad))
     dy = np.ascontiguousarray(dy)
     dw = out if out is not None else np.empty(weight_shape, x.dtype)
-    _C.conv2d_direct_weight_grad(x, dy, dw, g.stride, g.padding, g.dilation, g.groups)
+    algo = choose_algorithm(algorithm, x.shape, weight_shape, g, weight_grad=True)
+    if algo == "direct":
+        _C.conv2d_direct_weight_grad(x, dy, dw, g.stride, g.padding, g.dilation, g.groups)
+    else:
+        _C.conv2d_winograd_weight_grad(x, dy, dw, g.padding, g.groups, WINOGRAD_TILES[algo])
     return dw
 
 

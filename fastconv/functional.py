@@ -201,21 +201,25 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
 
 
 def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                  out=None):
+                  algorithm="auto", out=None):
     """Gradient of conv2d with respect to its weight, as torch.nn.grad.conv2d_weight.
-    input (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW)."""
+    input (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW).
+    algorithm: as conv2d's; Winograd runs the weight gradient of 3x3 stride-1 dilation-1
+    convolutions at any padding (on the CPU; the CUDA backend validates the request, then runs
+    direct, its only weight-gradient algorithm)."""
     input = as_float_array(input, "input")
     grad_output = as_float_array(grad_output, "grad_output")
     if _ndim(input, "input") == 3:
         check_ndim(array_meta(grad_output, "grad_output")[0], 3, "grad_output", "(K, OH, OW) for a 3-D input")
         return conv2d_weight(_batch(input), weight_size, _batch(grad_output), stride, padding, dilation, groups,
-                             out=out)
+                             algorithm=algorithm, out=out)
     weight_size = _int_shape(weight_size, "weight_size")
     shape, dtype = array_meta(input, "input")
     gshape, gdtype = array_meta(grad_output, "grad_output")
     check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
     check_ndim(gshape, 4, "grad_output", "(N, K, OH, OW)", empty_batch_ok=True)
     check_same_dtype(dtype, gdtype, "input", "grad_output")
+    check_algorithm(algorithm)
     g = conv_geometry(shape, weight_size, stride, padding, dilation, groups)
     expected = (shape[0], weight_size[0]) + g.out_hw
     if tuple(gshape) != expected:
@@ -223,8 +227,9 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     backend = backend_of(input, grad_output)
     backend.check_out(out, weight_size, dtype)
     if shape[0] == 0:
+        backend.choose_algorithm(algorithm, shape, weight_size, g, weight_grad=True)
         return _empty_batch(backend, weight_size, dtype, out)
-    return backend.conv2d_weight(input, weight_size, grad_output, g, out)
+    return backend.conv2d_weight(input, weight_size, grad_output, g, algorithm, out)
 
 
 # ---------------------------------------------------------------------------- pooling

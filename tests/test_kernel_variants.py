@@ -140,6 +140,28 @@ def run_winograd(entry, rng):
         assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
 
 
+def run_winograd_weight_grad(entry, rng):
+    dt = np.dtype(entry["dtype"])
+    x = rng.standard_normal((2, 6, 13, 10)).astype(dt)
+    dy = rng.standard_normal((2, 5, 13, 10)).astype(dt)
+    want = reference.conv2d_weight(x, (5, 6, 3, 3), dy, padding=1)
+    for tile in (2, 4, 6):
+        got = F.conv2d_weight(x, (5, 6, 3, 3), dy, padding=1, algorithm=f"winograd_f{tile}")
+        assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
+
+
+def run_winograd_input_grad(entry, rng):
+    """The blocked input-gradient driver (its U-panel kernel is the listed one)."""
+    dt = np.dtype(entry["dtype"])
+    w = rng.standard_normal((5, 6, 3, 3)).astype(dt)
+    dy = rng.standard_normal((2, 5, 13, 10)).astype(dt)
+    want = reference.conv2d_input((2, 6, 13, 10), w, dy, padding=1)
+    for tile in (2, 4, 6):
+        got = np.empty((2, 6, 13, 10), dt)
+        _C.conv2d_winograd_input_grad(dy, w, got, (1, 1), 1, tile, True)
+        assert rel_err(got, want) < (1e-11 if dt == np.float64 else 1e-4), tile
+
+
 def run_max_pool(entry, rng):
     dt = np.dtype(entry["dtype"])
     # odd sizes: a row / column left over; output rows of 1-33 columns cover the vector kernels'
@@ -245,6 +267,8 @@ RUNNERS = {
     "gemm": run_gemm,
     "transpose_panel": run_conv_weight_grad,
     "winograd_transforms": run_winograd,
+    "winograd_weight_grad": run_winograd_weight_grad,
+    "winograd_input_grad": run_winograd_input_grad,
     "max_pool2d": run_max_pool,
     "color_adjust": run_color,
     "gaussian_blur": run_blur,

@@ -1,12 +1,14 @@
 // Python bindings of the Winograd convolution (3x3, stride 1): forward with optional
-// pre-transformed weights, input gradient, weight transform, and the matrices for testing.
+// pre-transformed weights, input and weight gradients, weight transform, and the matrices for testing.
 #include <pybind11/stl.h>
 
 #include <string>
 
 #include "common/binding_util.h"
 #include "conv/winograd.h"
+#include "conv/winograd_input_grad.h"
 #include "conv/winograd_matrices.h"
+#include "conv/winograd_weight_grad.h"
 
 namespace fastconv {
 namespace {
@@ -123,7 +125,8 @@ void bind(py::module_& m) {
       py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"), py::arg("relu") = false,
       "Winograd 3x3 stride-1 conv2d into out; weight or (transformed, layout=(mr, kc)).");
   m.def(
-      "conv2d_winograd_input_grad", [](py::array dy, py::array w, py::array dx, P2 pad, int64_t groups, int tile) {
+      "conv2d_winograd_input_grad",
+      [](py::array dy, py::array w, py::array dx, P2 pad, int64_t groups, int tile, bool blocked) {
         check_tile(tile);
         if (dx.ndim() != 4 || w.ndim() != 4 || dy.ndim() != 4) throw py::value_error("arrays must be 4-D");
         const ConvParams p = wino_params(shape_of(dx), w.shape(0), w.shape(1), pad, groups, dy.shape(2), dy.shape(3));
@@ -134,11 +137,35 @@ void bind(py::module_& m) {
           check_array<T>(w, "weight", {p.K, p.Cg(), 3, 3});
           check_array<T>(dx, "out", {p.N, p.C, p.H, p.W}, true);
           py::gil_scoped_release release;
-          conv2d_winograd_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
+          if (blocked)
+            conv2d_winograd_input_grad_blocked<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
+          else
+            conv2d_winograd_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
         };
         if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
       },
-      "Winograd input gradient of a 3x3 stride-1 conv2d into dx (N, C, H, W).");
+      py::arg("grad_output"), py::arg("weight"), py::arg("out"), py::arg("padding"), py::arg("groups"),
+      py::arg("tile"), py::arg("blocked") = true,
+      "Winograd input gradient of a 3x3 stride-1 conv2d into dx (N, C, H, W); blocked: transformed "
+      "weights made per GEMM panel (winograd_input_grad.cpp), else the forward driver's whole transform.");
+  m.def(
+      "conv2d_winograd_weight_grad", [](py::array x, py::array dy, py::array dw, P2 pad, int64_t groups, int tile) {
+        check_tile(tile);
+        if (x.ndim() != 4 || dw.ndim() != 4 || dy.ndim() != 4) throw py::value_error("arrays must be 4-D");
+        if (dw.shape(2) != 3 || dw.shape(3) != 3) throw py::value_error("out must be (K, C/groups, 3, 3)");
+        const ConvParams p = wino_params(shape_of(x), dw.shape(0), dw.shape(1), pad, groups, dy.shape(2), dy.shape(3));
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
+          check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
+          check_array<T>(dw, "out", {p.K, p.Cg(), 3, 3}, true);
+          py::gil_scoped_release release;
+          conv2d_winograd_weight_grad<T>(cptr<T>(x), cptr<T>(dy), mptr<T>(dw), p, tile);
+        };
+        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+      },
+      py::arg("input"), py::arg("grad_output"), py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"),
+      "Winograd weight gradient of a 3x3 stride-1 conv2d into out (K, C/groups, 3, 3).");
 }
 
 }  // namespace

@@ -32,10 +32,12 @@ def device_info():
     return _device.device_info()
 
 
-def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False):
+def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False,
+                     weight_grad=False):
     """'direct' or 'winograd_f2' / 'winograd_f4' (fastconv._algorithm.choose, with the rule below
     as this backend's cost model). weights_reused is accepted for the shared signature; this
-    rule does not price the weight transform yet.
+    rule does not price the weight transform yet. weight_grad: this backend has no Winograd
+    weight gradient, so it validates the request as the forward's (same errors) and answers direct.
 
     F(4x4,3x3) for 3x3 stride-1 layers with at least 32 channels per group in and out and an
     output of at least 8x8 (where the transforms are amortised and tiles are mostly full),
@@ -49,6 +51,10 @@ def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False
         big = w_shape[0] // g.groups >= 32 and w_shape[1] >= 32 and min(g.out_hw) >= 8
         return "winograd_f4" if big or not allow_direct else "direct"
 
+    if weight_grad:
+        _algorithm.choose(requested, w_shape, geometry, False, tiles=WINOGRAD_TILES, backend="CUDA",
+                          cheapest=lambda allow_direct: "direct")
+        return "direct"
     return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CUDA",
                              cheapest=cheapest)
 
@@ -89,10 +95,13 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
     return conv_winograd.conv2d_input(shape, w, dy, g, WINOGRAD_TILES[algo], dx, stream)
 
 
-def conv2d_weight(x, weight_shape, dy, g, out):
+def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
+    """Direct for every algorithm: a Winograd request is validated (choose_algorithm), then runs
+    direct, this backend's only weight-gradient kernel."""
     from fastconv.cuda import _device, conv_direct
     (x, dy), stream = _prep(x, dy)
     shape = tuple(weight_shape)
+    choose_algorithm(algorithm, x.shape, shape, g, weight_grad=True)
     dw = _device.check_out(out, shape, x.dtype) if out is not None else _device.empty(shape, x.dtype, stream)
     return conv_direct.conv2d_weight(x, shape, dy, g, dw, stream)
 

@@ -80,7 +80,8 @@ class Conv2dFunction(torch.autograd.Function):
             grad_input = to_tensor(F.conv2d_input(ctx.input_shape, to_array(weight), dy, *ctx.conv,
                                                   algorithm=algorithm), device)
         if needs_weight:
-            grad_weight = to_tensor(F.conv2d_weight(to_array(input), ctx.weight_shape, dy, *ctx.conv), device)
+            grad_weight = to_tensor(F.conv2d_weight(to_array(input), ctx.weight_shape, dy, *ctx.conv,
+                                                    algorithm=ctx.algorithm), device)
         if needs_bias:
             grad_bias = grad_output.sum((0, 2, 3))
         return grad_input, grad_weight, grad_bias, None, None
