@@ -10,6 +10,8 @@
 #include "conv/direct.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "common/cpu.h"
@@ -96,6 +98,14 @@ void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) 
   });
 }
 
+// TEMPORARY tuning override: FASTCONV_DIRECT_PATH=batched|shifted.
+template <typename T>
+bool use_batched(const ConvParams& p, const MicroKernel<T>& uk, size_t size) {
+  const char* e = std::getenv("FASTCONV_DIRECT_PATH");
+  if (e && p.stride_h == 1 && p.stride_w == 1 && !(p.Cg() == 1 && p.groups > 1)) return std::string(e) == "batched";
+  return batched_direct_pays(p, uk.mr, uk.nr, size);
+}
+
 // Splits the pixel range into blocks so that (outer items x blocks) gives each thread work.
 int64_t pixel_block(int64_t P, int64_t outer_items, int64_t nc, int nr, int threads) {
   int64_t block = std::min<int64_t>(P, nc);
@@ -113,8 +123,11 @@ int64_t pixel_block(int64_t P, int64_t outer_items, int64_t nc, int nr, int thre
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
   if (p.Cg() == 1 && p.groups > 1) return depthwise_forward(x, w, bias, y, p);
-  if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_forward(x, w, bias, y, p);
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
+  if (p.stride_h == 1 && p.stride_w == 1) {
+    if (use_batched(p, uk, sizeof(T))) return conv2d_batched_forward(x, w, bias, y, p);
+    return conv2d_shifted_forward(x, w, bias, y, p);
+  }
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
   const int64_t mpad = round_up(Kg, mr);
@@ -162,15 +175,19 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
   const int min_rows = micro_kernel<T>(active_isa()).mr / 2;
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (p.R - 1) &&
                        p.pad_w <= p.dil_w * (p.S - 1) && (Cg >= min_rows || p.groups > 1);
-  if (stride1 && !(Kg == 1 && p.groups > 1)) return conv2d_shifted_input_grad(dy, w, dx, p);
   if (stride1) {
-    // Depthwise: the adjoint is again depthwise (see conv/flip.h).
-    const std::vector<T> wt = flipped_transposed_kernel(w, p);
-    ConvParams q = p;
+    ConvParams q = p;  // the adjoint forward problem
     q.C = p.K; q.H = p.OH; q.W = p.OW;
     q.K = p.C; q.OH = p.H; q.OW = p.W;
     q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
     q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+    if (!(Kg == 1 && p.groups > 1)) {
+      if (use_batched(q, micro_kernel<T>(active_isa(), q.Kg()), sizeof(T)))
+        return conv2d_batched_input_grad(dy, w, dx, p);
+      return conv2d_shifted_input_grad(dy, w, dx, p);
+    }
+    // Depthwise: the adjoint is again depthwise (see conv/flip.h).
+    const std::vector<T> wt = flipped_transposed_kernel(w, p);
     return conv2d_direct_forward<T>(dy, wt.data(), nullptr, dx, q);
   }
 
@@ -225,8 +242,11 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
 template <typename T>
 void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
   if (p.Cg() == 1 && p.groups > 1) return depthwise_weight_grad(x, dy, dw, p);
-  if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_weight_grad(x, dy, dw, p);
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
+  if (p.stride_h == 1 && p.stride_w == 1) {
+    if (use_batched(p, uk, sizeof(T))) return conv2d_batched_weight_grad(x, dy, dw, p);
+    return conv2d_shifted_weight_grad(x, dy, dw, p);
+  }
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
   const int64_t RS = p.R * p.S, HW = p.H * p.W;

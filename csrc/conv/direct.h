@@ -2,6 +2,7 @@
 // All tensors are contiguous NCHW / OIHW. Shapes come from ConvParams.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include "common/params.h"
 
@@ -30,6 +31,17 @@ template <typename T>
 void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
 template <typename T>
 void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
+
+// Stride-1 paths for small maps (direct_batched.cpp): one GEMM over all images' pixels.
+// batched_direct_pays says where they beat the per-image shifted-row GEMM (for the input
+// gradient, ask it about the adjoint forward problem).
+bool batched_direct_pays(const ConvParams& p, int mr, int nr, size_t elem_size);
+template <typename T>
+void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+template <typename T>
+void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
+template <typename T>
+void conv2d_batched_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
 
 // dx[N,C,H,W] = d(loss)/dx given dy[N,K,OH,OW]
 template <typename T>
