@@ -100,10 +100,11 @@ void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) 
 
 // TEMPORARY tuning override: FASTCONV_DIRECT_PATH=batched|shifted.
 template <typename T>
-bool use_batched(const ConvParams& p, const MicroKernel<T>& uk, size_t size) {
+bool use_batched(const ConvParams& p, const MicroKernel<T>& uk, size_t size, int kind) {
   const char* e = std::getenv("FASTCONV_DIRECT_PATH");
   if (e && p.stride_h == 1 && p.stride_w == 1 && !(p.Cg() == 1 && p.groups > 1)) return std::string(e) == "batched";
-  return batched_direct_pays(p, uk.mr, uk.nr, size);
+  if (kind == 2) return batched_weight_grad_pays(p, uk.nr, size);
+  return batched_direct_pays(p, uk.nr, size, kind == 1);
 }
 
 // Splits the pixel range into blocks so that (outer items x blocks) gives each thread work.
@@ -125,7 +126,7 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
   if (p.Cg() == 1 && p.groups > 1) return depthwise_forward(x, w, bias, y, p);
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   if (p.stride_h == 1 && p.stride_w == 1) {
-    if (use_batched(p, uk, sizeof(T))) return conv2d_batched_forward(x, w, bias, y, p);
+    if (use_batched(p, uk, sizeof(T), 0)) return conv2d_batched_forward(x, w, bias, y, p);
     return conv2d_shifted_forward(x, w, bias, y, p);
   }
   const int mr = uk.mr, nr = uk.nr;
@@ -182,7 +183,7 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
     q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
     q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
     if (!(Kg == 1 && p.groups > 1)) {
-      if (use_batched(q, micro_kernel<T>(active_isa(), q.Kg()), sizeof(T)))
+      if (use_batched(q, micro_kernel<T>(active_isa(), q.Kg()), sizeof(T), 1))
         return conv2d_batched_input_grad(dy, w, dx, p);
       return conv2d_shifted_input_grad(dy, w, dx, p);
     }
@@ -244,7 +245,7 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
   if (p.Cg() == 1 && p.groups > 1) return depthwise_weight_grad(x, dy, dw, p);
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   if (p.stride_h == 1 && p.stride_w == 1) {
-    if (use_batched(p, uk, sizeof(T))) return conv2d_batched_weight_grad(x, dy, dw, p);
+    if (use_batched(p, uk, sizeof(T), 2)) return conv2d_batched_weight_grad(x, dy, dw, p);
     return conv2d_shifted_weight_grad(x, dy, dw, p);
   }
   const int mr = uk.mr, nr = uk.nr;

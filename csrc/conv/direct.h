@@ -34,8 +34,9 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
 
 // Stride-1 paths for small maps (direct_batched.cpp): one GEMM over all images' pixels.
 // batched_direct_pays says where they beat the per-image shifted-row GEMM (for the input
-// gradient, ask it about the adjoint forward problem).
-bool batched_direct_pays(const ConvParams& p, int mr, int nr, size_t elem_size);
+// gradient, ask it about the adjoint forward problem, with input_grad set).
+bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad);
+bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size);
 template <typename T>
 void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
 template <typename T>

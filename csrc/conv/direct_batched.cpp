@@ -136,17 +136,34 @@ double shifted_column_waste(const ConvParams& p, int nr) {
   return shifted / double(round_up(p.N * p.out_pixels(), nr));
 }
 
+// Common ground of every batched path: stride 1 (the shifted path's domain), not depthwise,
+// enough rows (output channels) per group that each gathered im2col value feeds many FMAs
+// (LeNet's 16 channels ran 2x slower batched), and a packed im2col of bounded size.
+bool batched_applies(const ConvParams& p, int nr, size_t elem_size) {
+  if (p.stride_h != 1 || p.stride_w != 1 || p.Cg() == 1 || p.Kg() < 64) return false;
+  const double packed = double(p.groups) * p.patch() * round_up(p.N * p.out_pixels(), nr) * elem_size;
+  return packed <= 256.0 * (1 << 20);
+}
+
 }  // namespace
 
-bool batched_direct_pays(const ConvParams& p, int mr, int nr, size_t elem_size) {
-  if (p.stride_h != 1 || p.stride_w != 1 || (p.Cg() == 1 && p.groups > 1)) return false;
-  const int64_t NQpad = round_up(p.N * p.out_pixels(), nr);
-  if (double(p.groups) * p.patch() * NQpad * elem_size > 256.0 * (1 << 20)) return false;  // the packed im2col
+// Thresholds from CPU-time A/B runs of both paths on VGG-16 and LeNet shapes (2-core AVX-512
+// Xeon). Forward: batched wins where the shifted path wastes columns (3x3 maps: 2.4x faster,
+// 5x5 N=2: 1.4x) or an image's columns are so few (7x7: 63) that its per-image pass over the
+// packed W, not the FMAs, sets the pace (7x7 N=1: 1.45x); at 14x14 and up shifted is faster,
+// as there the batched path's im2col gather costs more than the padded columns.
+// The input gradient packs its flipped weight panels more slowly, so it only pays at 1.5x waste.
+bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad) {
+  if (!batched_applies(p, nr, elem_size)) return false;
   const double waste = shifted_column_waste(p, nr);
-  // Per image, the shifted path streams all of W for OH*Wp columns; below ~2 micro-tiles of
-  // columns per row panel that streaming, not the FMAs, sets its speed.
-  const bool thin_images = p.N > 1 && p.OH * (p.W + 2 * p.pad_w) <= 4 * nr && p.Kg() >= 2 * mr;
-  return waste > 1.15 || thin_images;
+  if (input_grad) return waste > 1.5;
+  return waste > 1.15 || p.OH * (p.W + 2 * p.pad_w) <= 4 * nr;
+}
+
+// The weight gradient reduces over the shifted path's virtual pixels, Wp per OW real ones:
+// batched (real pixels only) was 1.2-1.5x faster at 3x3-14x14 maps, 0.8x at 28x28 N=8 (Wp/OW 1.07).
+bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size) {
+  return batched_applies(p, nr, elem_size) && p.W + 2 * p.pad_w > 1.1 * p.OW;
 }
 
 template <typename T>

@@ -31,16 +31,14 @@ inline WeightGradSplit split_weight_grad(int64_t Q, int64_t KK, int nr, int thre
   return {(Q + qstep - 1) / qstep, qstep, (KK + cstep - 1) / cstep, cstep};
 }
 
-// One partial sum per reduction chunk; chunk 0 accumulates into the output itself.
+// One partial sum per reduction chunk; chunk 0 is the output itself. Nothing is zeroed: the
+// first reduction slice of each chunk's GEMM overwrites it (dw is megabytes at 512 channels,
+// and a zeroing pass cost as much as a third of a small map's GEMM).
 template <typename T>
 class ChunkPartials {
  public:
   ChunkPartials(T* out, int64_t size, int64_t chunks) : out_(out), size_(size), extra_(chunks > 1 ? chunks - 1 : 0) {
-    std::fill(out, out + size, T(0));
-    for (auto& b : extra_) {
-      b.resize(size);
-      b.zero();
-    }
+    for (auto& b : extra_) b.resize(size);
   }
   T* chunk(int64_t c) { return c == 0 ? out_ : extra_[c - 1].data(); }
   // out += every other chunk, in chunk order.
@@ -68,6 +66,10 @@ class ChunkPartials {
 template <typename T, typename PackA, typename PackB>
 void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t KK, int64_t Q, T* dw,
                       PackA&& pack_a, PackB&& pack_b) {
+  if (Q == 0) {  // no pixels: nothing would overwrite dw
+    std::fill(dw, dw + G * Kg * KK, T(0));
+    return;
+  }
   const int threads = max_threads();
   const WeightGradSplit split = split_weight_grad(Q, KK, uk.nr, threads);
   ChunkPartials<T> partials(dw, G * Kg * KK, split.qchunks);
@@ -88,7 +90,7 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
           return static_cast<const T*>(abuf);
         },
         [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(g, q0 + k0, kc, j0, nc, dst); },
-        partials.chunk(qc) + g * Kg * KK, KK, true, bbufs[tid].data());
+        partials.chunk(qc) + g * Kg * KK, KK, false, bbufs[tid].data());
   });
   partials.reduce();
 }
