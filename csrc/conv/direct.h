@@ -19,6 +19,29 @@ inline int64_t output_channel_step(int64_t outer_items, int64_t Kg, int mr, int 
   return ((Kg + chunks - 1) / chunks + mr - 1) / mr * mr;
 }
 
+// The input gradient of a stride-1 conv as a forward problem: dy convolved with the kernel
+// flipped in space and transposed in channels (conv/flip.h), padding dil*(R-1) - pad.
+inline ConvParams adjoint_params(const ConvParams& p) {
+  ConvParams q = p;
+  q.C = p.K; q.H = p.OH; q.W = p.OW;
+  q.K = p.C; q.OH = p.H; q.OW = p.W;
+  q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
+  q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+  return q;
+}
+
+// Which implementation a direct-convolution pass runs for a shape (one place decides, the
+// entry points below and the binding tests use to check dispatch both ask it):
+//   depthwise  one input channel per group: sliding windows, no GEMM
+//   im2col     any stride: per-image GEMM over packed im2col panels (input grad: W^T*dy + col2im)
+//   shifted    stride 1: per-image GEMM reading the padded input in place (direct_shifted.cpp)
+//   batched    stride 1, small maps: one GEMM over all images' pixels (direct_batched.cpp)
+enum class DirectPass { forward, input_grad, weight_grad };
+enum class DirectPath { depthwise, im2col, shifted, batched };
+template <typename T>
+DirectPath direct_path(const ConvParams& p, DirectPass pass);
+const char* direct_path_name(DirectPath path);
+
 // y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null)
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);

@@ -118,16 +118,6 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
   });
 }
 
-// The input gradient's forward problem: dy convolved with the flipped, transposed kernel.
-ConvParams adjoint_params(const ConvParams& p) {
-  ConvParams q = p;
-  q.C = p.K; q.H = p.OH; q.W = p.OW;
-  q.K = p.C; q.OH = p.H; q.OW = p.W;
-  q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
-  q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
-  return q;
-}
-
 // Columns the per-image shifted-row GEMM computes (padded-width columns, each image's last
 // tile rounded up to NR) over the columns the batched GEMM computes.
 double shifted_column_waste(const ConvParams& p, int nr) {

@@ -114,11 +114,7 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
 template <typename T>
 void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KKt = Kg * RS;
-  ConvParams q = p;
-  q.C = p.K; q.H = p.OH; q.W = p.OW;
-  q.K = p.C; q.OH = p.H; q.OW = p.W;
-  q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
-  q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+  const ConvParams q = adjoint_params(p);
   shifted_forward(
       dy,
       [&](const MicroKernel<T>& uk, T* wpack) {
