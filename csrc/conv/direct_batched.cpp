@@ -66,8 +66,8 @@ AlignedBuffer<T> pack_batch_im2col(const T* x, const ConvParams& p, int nr, int6
 }
 
 // y = the batched GEMM. pack_panel(g, row0, pc, kc, dst) packs rows [row0, row0+MR) of group
-// g's A for reduction slice [pc, pc+kc) (zero past Kg). The loop order keeps the A panel in
-// L1 and the B slice (kc x column block) in L2; C accumulates in a per-thread tile.
+// g's A for reduction slice [pc, pc+kc) (zero past Kg). Per slice, the work item's A panels
+// (packed once, L2) and the B slice (kc x column block, L2) meet in a per-thread C tile.
 template <typename T, typename PackPanel>
 void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack, PackPanel&& pack_panel,
                   const T* bias, T* y) {
@@ -79,7 +79,7 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
   // Output-channel chunks: enough items for dynamic balancing. Each chunk re-reads only the
   // B slice (from L2), never more of W.
   const int64_t mpanels = ceil_div(Kg, mr);
-  const int64_t want = std::max<int64_t>(1, ceil_div(4 * threads, G * jblocks));
+  const int64_t want = std::max<int64_t>(1, ceil_div(threads, G * jblocks));
   const int64_t mstep = ceil_div(mpanels, std::min(mpanels, want)) * mr, mchunks = ceil_div(Kg, mstep);
   // Tile row stride: one cache line more than the block, so a micro-tile's rows do not all
   // fall into the same L1 sets.
@@ -90,18 +90,18 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
     const int64_t j0 = jb * ncb, j1 = std::min(NQpad, j0 + ncb);
     const int64_t m0 = mc * mstep, m1 = std::min(Kg, m0 + mstep);
     const int tid = thread_id();
-    abufs[tid].resize(mr * kc_step);
+    abufs[tid].resize(mstep * kc_step);
     tiles[tid].resize(mstep * ldt);
     T* abuf = abufs[tid].data();
     T* tile = tiles[tid].data();
     for (int64_t pc = 0; pc < KK; pc += kc_step) {
       const int64_t kc = std::min(kc_step, KK - pc);
       const T* bslice = bpack + g * KK * NQpad + pc * NQpad;
-      for (int64_t ir = m0; ir < m1; ir += mr) {
-        pack_panel(g, ir, pc, kc, abuf);
-        for (int64_t jr = j0; jr < j1; jr += nr)
-          uk.fn(kc, abuf, bslice + (jr / nr) * kc * nr, tile + (ir - m0) * ldt + (jr - j0), ldt, pc > 0);
-      }
+      for (int64_t ir = m0; ir < m1; ir += mr) pack_panel(g, ir, pc, kc, abuf + (ir - m0) * kc);
+      // Column panels outer: one B panel stays in L1 while the chunk's A panels stream from L2.
+      for (int64_t jr = j0; jr < j1; jr += nr)
+        for (int64_t ir = m0; ir < m1; ir += mr)
+          uk.fn(kc, abuf + (ir - m0) * kc, bslice + (jr / nr) * kc * nr, tile + (ir - m0) * ldt + (jr - j0), ldt, pc > 0);
     }
     // Scatter the columns back to their images, adding the bias.
     const int64_t qend = std::min(j1, NQ);

@@ -73,6 +73,12 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
   const int threads = max_threads();
   const WeightGradSplit split = split_weight_grad(Q, KK, uk.nr, threads);
   ChunkPartials<T> partials(dw, G * Kg * KK, split.qchunks);
+  // dw's column blocks: narrow enough that the Kg x nc block of C stays in L2 across the
+  // reduction slices (at 512 channels a 1024-column block was 2 MiB and went to L3 per slice).
+  MicroKernel<T> ukb = uk;
+  const int64_t c_cols = (int64_t(1) << 20) / (Kg * static_cast<int64_t>(sizeof(T)));
+  ukb.nc = static_cast<int>(std::clamp<int64_t>(c_cols / uk.nr * uk.nr, 4 * uk.nr, uk.nc));
+  const int64_t mpad = round_up(Kg, uk.mr);
   std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
   parallel_for(G * split.qchunks * split.cchunks, [&](int64_t item) {
     const int64_t cc = item % split.cchunks, rest = item / split.cchunks;
@@ -80,12 +86,19 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
     const int64_t q0 = qc * split.qstep, q1 = std::min(Q, q0 + split.qstep);
     const int64_t col0 = cc * split.cstep, col1 = std::min(KK, col0 + split.cstep);
     const int tid = thread_id();
-    abufs[tid].resize(round_up(Kg, uk.mr) * uk.kc);
-    bbufs[tid].resize(uk.kc * round_up(uk.nc, uk.nr));
+    bbufs[tid].resize(ukb.kc * round_up(ukb.nc, ukb.nr));
+    // A is packed once for the whole chunk (every column block reuses it) when that fits in
+    // L2; otherwise slice by slice as the driver asks. Slice pc sits at pc * mpad either way.
+    const int64_t qlen = q1 - q0, kc_step = slice_kc(qlen, ukb.kc);
+    const bool whole = mpad * qlen * static_cast<int64_t>(sizeof(T)) <= (int64_t(1) << 20) && col1 - col0 > ukb.nc;
+    abufs[tid].resize(mpad * (whole ? qlen : kc_step));
     T* abuf = abufs[tid].data();
+    if (whole)
+      for (int64_t pc = 0; pc < qlen; pc += kc_step) pack_a(g, q0 + pc, std::min(kc_step, qlen - pc), abuf + pc * mpad);
     gemm_driver(
-        uk, Kg, q1 - q0, col0, col1,
+        ukb, Kg, qlen, col0, col1,
         [&](int64_t k0, int64_t kc) {
+          if (whole) return static_cast<const T*>(abuf + k0 * mpad);
           pack_a(g, q0 + k0, kc, abuf);
           return static_cast<const T*>(abuf);
         },
