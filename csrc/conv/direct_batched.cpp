@@ -137,17 +137,20 @@ bool batched_applies(const ConvParams& p, int nr, size_t elem_size) {
 
 }  // namespace
 
-// Thresholds from CPU-time A/B runs of both paths on VGG-16 and LeNet shapes (2-core AVX-512
-// Xeon). Forward: batched wins where the shifted path wastes columns (3x3 maps: 2.4x faster,
-// 5x5 N=2: 1.4x) or an image's columns are so few (7x7: 63) that its per-image pass over the
-// packed W, not the FMAs, sets the pace (7x7 N=1: 1.45x); at 14x14 and up shifted is faster,
-// as there the batched path's im2col gather costs more than the padded columns.
-// The input gradient packs its flipped weight panels more slowly, so it only pays at 1.5x waste.
+// Thresholds from CPU-time A/B runs of both paths on VGG-16 and LeNet shapes (1 thread, 2-core
+// AVX-512 Xeon). Batched wins where the shifted path wastes columns (3x3 maps: 2.4x faster) and
+// where an image's columns are so few (7x7: 63) that streaming the packed W per image, not the
+// FMAs, sets the pace (512->512 @7: 1.25x). From 14x14 up the gather of the batch's im2col
+// costs about what it saves (batch 1, 512 channels: within the +-10% noise either way) or more
+// (batch 8: shifted 1.15-1.25x faster), so those keep the shifted path.
 bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad) {
   if (!batched_applies(p, nr, elem_size)) return false;
   const double waste = shifted_column_waste(p, nr);
-  if (input_grad) return waste > 1.5;
-  return waste > 1.15 || p.OH * (p.W + 2 * p.pad_w) <= 4 * nr;
+  const bool thin_images = p.OH * (p.W + 2 * p.pad_w) <= 4 * nr;
+  // The input gradient's flipped weight panels pack more slowly (a strided gather, not a
+  // transpose): thin images only pay with 256+ rows (512->512 @7: 1.6x, 64->64 @7: 0.9x).
+  if (input_grad) return waste > 1.5 || (thin_images && p.Kg() >= 256);
+  return waste > 1.15 || thin_images;
 }
 
 // The weight gradient reduces over the shifted path's virtual pixels, Wp per OW real ones:
