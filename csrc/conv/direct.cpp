@@ -10,8 +10,6 @@
 #include "conv/direct.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <vector>
 
 #include "common/cpu.h"
@@ -116,13 +114,10 @@ template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass) {
   const Isa isa = active_isa();
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
-  // TEMPORARY tuning override: FASTCONV_DIRECT_PATH=batched|shifted.
-  const char* e = std::getenv("FASTCONV_DIRECT_PATH");
   switch (pass) {
     case DirectPass::forward:
       if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
       if (!stride1) return DirectPath::im2col;
-      if (e) return std::string(e) == "batched" ? DirectPath::batched : DirectPath::shifted;
       return batched_direct_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T), false) ? DirectPath::batched
                                                                                       : DirectPath::shifted;
     case DirectPass::input_grad: {
@@ -134,7 +129,6 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
             (p.Cg() >= min_rows || p.groups > 1)))
         return DirectPath::im2col;
       if (p.Kg() == 1 && p.groups > 1) return DirectPath::depthwise;  // the adjoint is depthwise too
-      if (e) return std::string(e) == "batched" ? DirectPath::batched : DirectPath::shifted;
       const ConvParams q = adjoint_params(p);
       return batched_direct_pays(q, micro_kernel<T>(isa, q.Kg()).nr, sizeof(T), true) ? DirectPath::batched
                                                                                      : DirectPath::shifted;
@@ -142,7 +136,6 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
     case DirectPass::weight_grad:
       if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
       if (!stride1) return DirectPath::im2col;
-      if (e) return std::string(e) == "batched" ? DirectPath::batched : DirectPath::shifted;
       return batched_weight_grad_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T)) ? DirectPath::batched
                                                                                     : DirectPath::shifted;
   }

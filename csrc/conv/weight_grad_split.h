@@ -87,10 +87,10 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
     const int64_t col0 = cc * split.cstep, col1 = std::min(KK, col0 + split.cstep);
     const int tid = thread_id();
     bbufs[tid].resize(ukb.kc * round_up(ukb.nc, ukb.nr));
-    // A is packed once for the whole chunk (every column block reuses it) when that fits in
-    // L2; otherwise slice by slice as the driver asks. Slice pc sits at pc * mpad either way.
+    // A is packed once for the whole chunk (every column block reuses it) when that takes at
+    // most 4 MiB; otherwise slice by slice as the driver asks. Slice pc sits at pc * mpad.
     const int64_t qlen = q1 - q0, kc_step = slice_kc(qlen, ukb.kc);
-    const bool whole = mpad * qlen * static_cast<int64_t>(sizeof(T)) <= (int64_t(1) << 20) && col1 - col0 > ukb.nc;
+    const bool whole = mpad * qlen * static_cast<int64_t>(sizeof(T)) <= (int64_t(4) << 20) && col1 - col0 > ukb.nc;
     abufs[tid].resize(mpad * (whole ? qlen : kc_step));
     T* abuf = abufs[tid].data();
     if (whole)
