@@ -85,10 +85,14 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
       const T b = bias ? bias[g * Kg + m] : T(0);
       const T* src = tmp.data() + (m - m0) * ldt;
       T* dst = yg + m * P;
-      for (int64_t v = v0; v < v1;) {
-        const int64_t oh = v / Wp, ow = v % Wp, run = std::min(Wp - ow, v1 - v);
+      // Row by row, with no division per run: on narrow maps (LeNet's 10-pixel rows) one
+      // division per row and channel cost a fifth of the whole forward.
+      for (int64_t v = v0, oh = v0 / Wp, ow = v0 % Wp; v < v1; ++oh, ow = 0) {
+        const int64_t run = std::min(Wp - ow, v1 - v);
         const int64_t valid = std::max<int64_t>(0, std::min(run, p.OW - ow));
-        for (int64_t t = 0; t < valid; ++t) dst[oh * p.OW + ow + t] = src[v - v0 + t] + b;
+        const T* s = src + (v - v0);
+        T* d = dst + oh * p.OW + ow;
+        for (int64_t t = 0; t < valid; ++t) d[t] = s[t] + b;
         v += run;
       }
     }
