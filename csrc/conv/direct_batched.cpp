@@ -3,9 +3,10 @@
 // The per-image paths (direct.cpp, direct_shifted.cpp) run one GEMM per image, so each image
 // re-reads all of W (9.4 MB for a 512->512 3x3 layer) for a few dozen output pixels, and the
 // shifted-row path also computes the padded-width columns (25% of a 14x14 map's columns, 67%
-// of a 3x3 map's). Here W is read once per call, one MR-row panel at a time packed into L1,
-// and the batch's im2col is gathered once from the padded input, so only real pixels are
-// computed. Threads split output channels (and column blocks), never images.
+// of a 3x3 map's). Here W is read once per call (per 1024-column block), packed slice by
+// slice straight into each thread's L2-sized buffer with no whole packed copy, and the
+// batch's im2col is gathered once from the padded input, so only real pixels are computed.
+// Threads split output channels (and column blocks), never images.
 // The input gradient of a stride-1 conv is the same GEMM on dy with the flipped, transposed
 // kernel; the weight gradient reduces over the batch's real pixels (weight_grad_split.h).
 #include <algorithm>
