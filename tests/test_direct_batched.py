@@ -131,3 +131,9 @@ def test_weight_grad_overwrites_its_output(shape, rng):
     dw = np.full((k, c, r, r), np.nan, np.float32)
     _C.conv2d_direct_weight_grad(x, dy, dw, (stride, stride), (pad, pad), (1, 1), 1)
     assert rel_err(dw, R.conv2d_weight(x, dw.shape, dy, stride, pad)) < tolerance(np.float32, n * o * o)
+
+
+def test_path_query_names_a_bad_pass():
+    x, w, y = np.zeros((1, 64, 3, 3), np.float32), np.zeros((64, 64, 3, 3), np.float32), np.zeros((1, 64, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="pass must be"):
+        _C.conv2d_direct_path(x, w, y, (1, 1), (1, 1), (1, 1), 1, "backward")
