@@ -3,7 +3,7 @@ the same threads): 3x3 convolution forward and backward (input + weight gradient
 18 shapes (VGG-16's nine 3x3 layers at batch 1 / 224x224 and at batch 8 / 56x56), LeNet-5's
 convolutions, and pooling forward + backward.
 
-    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool] [--threads 2]
+    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool] [--threads 2] [--only @7]
 
 Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 rounds); both sides
 allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
@@ -162,16 +162,20 @@ def main():
     ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "pool"], choices=["issue", "lenet", "pool"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", metavar="SUBSTRING", help="time only the conv shapes whose label contains it")
     args = ap.parse_args()
     ensure_fast_allocator()
     torch.set_num_threads(args.threads)
     fastconv.set_num_threads(args.threads)
     print(f"Machine: {machine_line(args.threads)}\n")
     summary = []
-    if "issue" in args.sets:
-        summary += conv_tables("18 VGG-16 shapes", ISSUE_SHAPES, args.algorithms, args.rounds)
-    if "lenet" in args.sets:
-        summary += conv_tables("LeNet-5 convs", LENET_CONVS, ["direct"], args.rounds)
+
+    def chosen(shapes):
+        return [s for s in shapes if args.only is None or args.only in s.label]
+    if "issue" in args.sets and chosen(ISSUE_SHAPES):
+        summary += conv_tables("18 VGG-16 shapes", chosen(ISSUE_SHAPES), args.algorithms, args.rounds)
+    if "lenet" in args.sets and chosen(LENET_CONVS):
+        summary += conv_tables("LeNet-5 convs", chosen(LENET_CONVS), ["direct"], args.rounds)
     if "pool" in args.sets:
         for batch, image in ((1, 224), (8, 56)):  # the conv shapes' two regimes
             summary += pool_table(batch, image, args.rounds)

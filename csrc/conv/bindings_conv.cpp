@@ -75,6 +75,20 @@ void bind(py::module_& m) {
         if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
       },
       "Gradient of conv2d with respect to its weight, into dw (K,C/g,R,S).");
+  m.def(
+      "conv2d_direct_path", [](py::array x, py::array w, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups,
+                               const std::string& pass) {
+        const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
+        DirectPass dp;
+        if (pass == "forward") dp = DirectPass::forward;
+        else if (pass == "input_grad") dp = DirectPass::input_grad;
+        else if (pass == "weight_grad") dp = DirectPass::weight_grad;
+        else throw py::value_error("pass must be 'forward', 'input_grad' or 'weight_grad', got '" + pass + "'");
+        const DirectPath path = dtype_of(x, "input") == DType::f32 ? direct_path<float>(p, dp) : direct_path<double>(p, dp);
+        return std::string(direct_path_name(path));
+      },
+      "The implementation conv2d_direct* runs for these arrays (x, w, y as for the forward): "
+      "'depthwise', 'im2col', 'shifted' or 'batched'. For tests of dispatch.");
 }
 
 }  // namespace

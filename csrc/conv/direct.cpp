@@ -111,9 +111,55 @@ int64_t pixel_block(int64_t P, int64_t outer_items, int64_t nc, int nr, int thre
 }  // namespace
 
 template <typename T>
+DirectPath direct_path(const ConvParams& p, DirectPass pass) {
+  const Isa isa = active_isa();
+  const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
+  switch (pass) {
+    case DirectPass::forward:
+      if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
+      if (!stride1) return DirectPath::im2col;
+      return batched_direct_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T), false) ? DirectPath::batched
+                                                                                      : DirectPath::shifted;
+    case DirectPass::input_grad: {
+      // Stride 1 becomes a forward conv with C output channels; with very few input channels
+      // (an RGB first layer) most of each MR-row micro-tile would be padding, so the GEMM +
+      // col2im path (Cg*R*S rows) is used instead.
+      const int min_rows = micro_kernel<T>(isa).mr / 2;
+      if (!(stride1 && p.pad_h <= p.dil_h * (p.R - 1) && p.pad_w <= p.dil_w * (p.S - 1) &&
+            (p.Cg() >= min_rows || p.groups > 1)))
+        return DirectPath::im2col;
+      if (p.Kg() == 1 && p.groups > 1) return DirectPath::depthwise;  // the adjoint is depthwise too
+      const ConvParams q = adjoint_params(p);
+      return batched_direct_pays(q, micro_kernel<T>(isa, q.Kg()).nr, sizeof(T), true) ? DirectPath::batched
+                                                                                     : DirectPath::shifted;
+    }
+    case DirectPass::weight_grad:
+      if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
+      if (!stride1) return DirectPath::im2col;
+      return batched_weight_grad_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T)) ? DirectPath::batched
+                                                                                    : DirectPath::shifted;
+  }
+  return DirectPath::im2col;
+}
+
+const char* direct_path_name(DirectPath path) {
+  switch (path) {
+    case DirectPath::depthwise: return "depthwise";
+    case DirectPath::im2col: return "im2col";
+    case DirectPath::shifted: return "shifted";
+    case DirectPath::batched: return "batched";
+  }
+  return "?";
+}
+
+template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
-  if (p.Cg() == 1 && p.groups > 1) return depthwise_forward(x, w, bias, y, p);
-  if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_forward(x, w, bias, y, p);
+  switch (direct_path<T>(p, DirectPass::forward)) {
+    case DirectPath::depthwise: return depthwise_forward(x, w, bias, y, p);
+    case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p);
+    case DirectPath::shifted: return conv2d_shifted_forward(x, w, bias, y, p);
+    case DirectPath::im2col: break;
+  }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
@@ -156,22 +202,14 @@ template <typename T>
 void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KK = p.patch();
   const int64_t P = p.out_pixels(), HW = p.H * p.W;
-  // Stride 1 becomes a forward conv with C output channels; with very few input channels
-  // (an RGB first layer) most of each MR-row micro-tile would be padding, so the GEMM +
-  // col2im path (Cg*R*S rows) is used instead.
-  const int min_rows = micro_kernel<T>(active_isa()).mr / 2;
-  const bool stride1 = p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (p.R - 1) &&
-                       p.pad_w <= p.dil_w * (p.S - 1) && (Cg >= min_rows || p.groups > 1);
-  if (stride1 && !(Kg == 1 && p.groups > 1)) return conv2d_shifted_input_grad(dy, w, dx, p);
-  if (stride1) {
-    // Depthwise: the adjoint is again depthwise (see conv/flip.h).
-    const std::vector<T> wt = flipped_transposed_kernel(w, p);
-    ConvParams q = p;
-    q.C = p.K; q.H = p.OH; q.W = p.OW;
-    q.K = p.C; q.OH = p.H; q.OW = p.W;
-    q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
-    q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
-    return conv2d_direct_forward<T>(dy, wt.data(), nullptr, dx, q);
+  switch (direct_path<T>(p, DirectPass::input_grad)) {
+    case DirectPath::depthwise: {  // a depthwise forward conv with the flipped kernel
+      const std::vector<T> wt = flipped_transposed_kernel(w, p);
+      return conv2d_direct_forward<T>(dy, wt.data(), nullptr, dx, adjoint_params(p));
+    }
+    case DirectPath::batched: return conv2d_batched_input_grad(dy, w, dx, p);
+    case DirectPath::shifted: return conv2d_shifted_input_grad(dy, w, dx, p);
+    case DirectPath::im2col: break;
   }
 
   // General stride: col[KK x pixels] = W_g^T * dy_g, then col2im into dx.
@@ -224,8 +262,12 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
 
 template <typename T>
 void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
-  if (p.Cg() == 1 && p.groups > 1) return depthwise_weight_grad(x, dy, dw, p);
-  if (p.stride_h == 1 && p.stride_w == 1) return conv2d_shifted_weight_grad(x, dy, dw, p);
+  switch (direct_path<T>(p, DirectPass::weight_grad)) {
+    case DirectPath::depthwise: return depthwise_weight_grad(x, dy, dw, p);
+    case DirectPath::batched: return conv2d_batched_weight_grad(x, dy, dw, p);
+    case DirectPath::shifted: return conv2d_shifted_weight_grad(x, dy, dw, p);
+    case DirectPath::im2col: break;
+  }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
@@ -269,6 +311,8 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
       });
 }
 
+template DirectPath direct_path<float>(const ConvParams&, DirectPass);
+template DirectPath direct_path<double>(const ConvParams&, DirectPass);
 template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
 template void conv2d_direct_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
 template void conv2d_direct_input_grad<float>(const float*, const float*, float*, const ConvParams&);

@@ -2,6 +2,7 @@
 // All tensors are contiguous NCHW / OIHW. Shapes come from ConvParams.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include "common/params.h"
 
@@ -18,6 +19,29 @@ inline int64_t output_channel_step(int64_t outer_items, int64_t Kg, int mr, int 
   return ((Kg + chunks - 1) / chunks + mr - 1) / mr * mr;
 }
 
+// The input gradient of a stride-1 conv as a forward problem: dy convolved with the kernel
+// flipped in space and transposed in channels (conv/flip.h), padding dil*(R-1) - pad.
+inline ConvParams adjoint_params(const ConvParams& p) {
+  ConvParams q = p;
+  q.C = p.K; q.H = p.OH; q.W = p.OW;
+  q.K = p.C; q.OH = p.H; q.OW = p.W;
+  q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
+  q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+  return q;
+}
+
+// Which implementation a direct-convolution pass runs for a shape (one place decides, the
+// entry points below and the binding tests use to check dispatch both ask it):
+//   depthwise  one input channel per group: sliding windows, no GEMM
+//   im2col     any stride: per-image GEMM over packed im2col panels (input grad: W^T*dy + col2im)
+//   shifted    stride 1: per-image GEMM reading the padded input in place (direct_shifted.cpp)
+//   batched    stride 1, small maps: one GEMM over all images' pixels (direct_batched.cpp)
+enum class DirectPass { forward, input_grad, weight_grad };
+enum class DirectPath { depthwise, im2col, shifted, batched };
+template <typename T>
+DirectPath direct_path(const ConvParams& p, DirectPass pass);
+const char* direct_path_name(DirectPath path);
+
 // y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null)
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
@@ -30,6 +54,18 @@ template <typename T>
 void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
 template <typename T>
 void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
+
+// Stride-1 paths for small maps (direct_batched.cpp): one GEMM over all images' pixels.
+// batched_direct_pays says where they beat the per-image shifted-row GEMM (for the input
+// gradient, ask it about the adjoint forward problem, with input_grad set).
+bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad);
+bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size);
+template <typename T>
+void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+template <typename T>
+void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
+template <typename T>
+void conv2d_batched_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
 
 // dx[N,C,H,W] = d(loss)/dx given dy[N,K,OH,OW]
 template <typename T>

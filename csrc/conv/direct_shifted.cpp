@@ -8,7 +8,6 @@
 //   yv[Kg x V] = W[Kg x Cg*R*S] * shifted(xpad)[Cg*R*S x V],  V = OH * Wp
 // and a final pass drops the Wp - OW extra columns while adding the bias.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "common/cpu.h"
@@ -18,45 +17,13 @@
 #include "common/transpose.h"
 #include "common/workspace.h"
 #include "conv/direct.h"
+#include "conv/direct_pack.h"
+#include "conv/direct_padded.h"
 #include "conv/weight_grad_split.h"
 
 namespace fastconv {
 namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Zero-padded copy of the whole input batch, (N*C) planes of Hp x Wp, followed by `slack`
-// zeros so that the rounded-up last tile of the last plane reads nothing out of bounds.
-template <typename T>
-AlignedBuffer<T> padded_input(const T* x, const ConvParams& p, int64_t slack) {
-  const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w, HpWp = Hp * Wp;
-  AlignedBuffer<T> xpad(p.N * p.C * HpWp + slack);
-  std::fill(xpad.data() + p.N * p.C * HpWp, xpad.data() + p.N * p.C * HpWp + slack, T(0));
-  parallel_for(p.N * p.C, [&](int64_t plane) {
-    T* dst = xpad.data() + plane * HpWp;
-    const T* src = x + plane * p.H * p.W;
-    std::fill(dst, dst + p.pad_h * Wp, T(0));
-    for (int64_t h = 0; h < p.H; ++h) {
-      T* row = dst + (p.pad_h + h) * Wp;
-      std::fill(row, row + p.pad_w, T(0));
-      std::memcpy(row + p.pad_w, src + h * p.W, p.W * sizeof(T));
-      std::fill(row + p.pad_w + p.W, row + Wp, T(0));
-    }
-    std::fill(dst + (p.pad_h + p.H) * Wp, dst + HpWp, T(0));
-  });
-  return xpad;
-}
-
-// Offsets of tap (c, r, s) from a virtual pixel, in the padded input of one group.
-inline std::vector<int64_t> tap_offsets(const ConvParams& p) {
-  const int64_t Wp = p.W + 2 * p.pad_w, HpWp = (p.H + 2 * p.pad_h) * Wp, RS = p.R * p.S;
-  std::vector<int64_t> offsets(p.patch());
-  for (int64_t kk = 0; kk < p.patch(); ++kk) {
-    const int64_t c = kk / RS, r = (kk / p.S) % p.R, s = kk % p.S;
-    offsets[kk] = c * HpWp + r * p.dil_h * Wp + s * p.dil_w;
-  }
-  return offsets;
-}
-
 }  // namespace
 
 // The stride-1 forward with the weights supplied by pack_weights(uk, wpack), which fills
@@ -118,10 +85,14 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
       const T b = bias ? bias[g * Kg + m] : T(0);
       const T* src = tmp.data() + (m - m0) * ldt;
       T* dst = yg + m * P;
-      for (int64_t v = v0; v < v1;) {
-        const int64_t oh = v / Wp, ow = v % Wp, run = std::min(Wp - ow, v1 - v);
+      // Row by row, with no division per run: on narrow maps (LeNet's 10-pixel rows) one
+      // division per row and channel cost a fifth of the whole forward.
+      for (int64_t v = v0, oh = v0 / Wp, ow = v0 % Wp; v < v1; ++oh, ow = 0) {
+        const int64_t run = std::min(Wp - ow, v1 - v);
         const int64_t valid = std::max<int64_t>(0, std::min(run, p.OW - ow));
-        for (int64_t t = 0; t < valid; ++t) dst[oh * p.OW + ow + t] = src[v - v0 + t] + b;
+        const T* s = src + (v - v0);
+        T* d = dst + oh * p.OW + ow;
+        for (int64_t t = 0; t < valid; ++t) d[t] = s[t] + b;
         v += run;
       }
     }
@@ -147,11 +118,7 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
 template <typename T>
 void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KKt = Kg * RS;
-  ConvParams q = p;
-  q.C = p.K; q.H = p.OH; q.W = p.OW;
-  q.K = p.C; q.OH = p.H; q.OW = p.W;
-  q.pad_h = p.dil_h * (p.R - 1) - p.pad_h;
-  q.pad_w = p.dil_w * (p.S - 1) - p.pad_w;
+  const ConvParams q = adjoint_params(p);
   shifted_forward(
       dy,
       [&](const MicroKernel<T>& uk, T* wpack) {
@@ -161,17 +128,7 @@ void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams&
         parallel_for(G * slices * panels, [&](int64_t item) {
           const int64_t panel = item % panels, s = (item / panels) % slices, g = item / (panels * slices);
           const int64_t pc = s * kcb, kc = std::min(kcb, KKt - pc);
-          T* dst = wpack + g * mpad * KKt + pc * mpad + panel * kc * mr;
-          const int64_t c0 = panel * mr, rows = std::min<int64_t>(mr, Cg - c0);
-          int64_t k = pc / RS, rs = pc % RS;
-          for (int64_t t = 0; t < kc; ++t) {  // t = kk - pc, kk = k*RS + rs
-            const T* src = w + ((g * Kg + k) * Cg + c0) * RS + (RS - 1 - rs);
-            T* d = dst + t * mr;
-            int i = 0;
-            for (; i < rows; ++i) d[i] = src[i * RS];
-            for (; i < mr; ++i) d[i] = T(0);
-            if (++rs == RS) { rs = 0; ++k; }
-          }
+          pack_flipped_weight_panel(w, p, mr, g, panel * mr, pc, kc, wpack + g * mpad * KKt + pc * mpad + panel * kc * mr);
         });
       },
       static_cast<const T*>(nullptr), dx, q);

@@ -31,16 +31,14 @@ inline WeightGradSplit split_weight_grad(int64_t Q, int64_t KK, int nr, int thre
   return {(Q + qstep - 1) / qstep, qstep, (KK + cstep - 1) / cstep, cstep};
 }
 
-// One partial sum per reduction chunk; chunk 0 accumulates into the output itself.
+// One partial sum per reduction chunk; chunk 0 is the output itself. Nothing is zeroed: the
+// first reduction slice of each chunk's GEMM overwrites it (dw is megabytes at 512 channels,
+// and a zeroing pass cost as much as a third of a small map's GEMM).
 template <typename T>
 class ChunkPartials {
  public:
   ChunkPartials(T* out, int64_t size, int64_t chunks) : out_(out), size_(size), extra_(chunks > 1 ? chunks - 1 : 0) {
-    std::fill(out, out + size, T(0));
-    for (auto& b : extra_) {
-      b.resize(size);
-      b.zero();
-    }
+    for (auto& b : extra_) b.resize(size);
   }
   T* chunk(int64_t c) { return c == 0 ? out_ : extra_[c - 1].data(); }
   // out += every other chunk, in chunk order.
@@ -68,9 +66,19 @@ class ChunkPartials {
 template <typename T, typename PackA, typename PackB>
 void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t KK, int64_t Q, T* dw,
                       PackA&& pack_a, PackB&& pack_b) {
+  if (Q == 0) {  // no pixels: nothing would overwrite dw
+    std::fill(dw, dw + G * Kg * KK, T(0));
+    return;
+  }
   const int threads = max_threads();
   const WeightGradSplit split = split_weight_grad(Q, KK, uk.nr, threads);
   ChunkPartials<T> partials(dw, G * Kg * KK, split.qchunks);
+  // dw's column blocks: narrow enough that the Kg x nc block of C stays in L2 across the
+  // reduction slices (at 512 channels a 1024-column block was 2 MiB and went to L3 per slice).
+  MicroKernel<T> ukb = uk;
+  const int64_t c_cols = (int64_t(1) << 20) / (Kg * static_cast<int64_t>(sizeof(T)));
+  ukb.nc = static_cast<int>(std::clamp<int64_t>(c_cols / uk.nr * uk.nr, 4 * uk.nr, uk.nc));
+  const int64_t mpad = round_up(Kg, uk.mr);
   std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
   parallel_for(G * split.qchunks * split.cchunks, [&](int64_t item) {
     const int64_t cc = item % split.cchunks, rest = item / split.cchunks;
@@ -78,17 +86,24 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
     const int64_t q0 = qc * split.qstep, q1 = std::min(Q, q0 + split.qstep);
     const int64_t col0 = cc * split.cstep, col1 = std::min(KK, col0 + split.cstep);
     const int tid = thread_id();
-    abufs[tid].resize(round_up(Kg, uk.mr) * uk.kc);
-    bbufs[tid].resize(uk.kc * round_up(uk.nc, uk.nr));
+    bbufs[tid].resize(ukb.kc * round_up(ukb.nc, ukb.nr));
+    // A is packed once for the whole chunk (every column block reuses it) when that takes at
+    // most 4 MiB; otherwise slice by slice as the driver asks. Slice pc sits at pc * mpad.
+    const int64_t qlen = q1 - q0, kc_step = slice_kc(qlen, ukb.kc);
+    const bool whole = mpad * qlen * static_cast<int64_t>(sizeof(T)) <= (int64_t(4) << 20) && col1 - col0 > ukb.nc;
+    abufs[tid].resize(mpad * (whole ? qlen : kc_step));
     T* abuf = abufs[tid].data();
+    if (whole)
+      for (int64_t pc = 0; pc < qlen; pc += kc_step) pack_a(g, q0 + pc, std::min(kc_step, qlen - pc), abuf + pc * mpad);
     gemm_driver(
-        uk, Kg, q1 - q0, col0, col1,
+        ukb, Kg, qlen, col0, col1,
         [&](int64_t k0, int64_t kc) {
+          if (whole) return static_cast<const T*>(abuf + k0 * mpad);
           pack_a(g, q0 + k0, kc, abuf);
           return static_cast<const T*>(abuf);
         },
         [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(g, q0 + k0, kc, j0, nc, dst); },
-        partials.chunk(qc) + g * Kg * KK, KK, true, bbufs[tid].data());
+        partials.chunk(qc) + g * Kg * KK, KK, false, bbufs[tid].data());
   });
   partials.reduce();
 }
