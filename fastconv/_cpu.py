@@ -20,10 +20,28 @@ def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
     for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
     caller keeps the transformed weights between calls (nn.Conv2d does), so the weight
-    transform is not paid per call."""
-    return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
-                             cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry, input_grad,
-                                                                      allow_direct, weights_reused))
+    transform is not paid per call.
+
+    The answer is remembered per (request, shapes, geometry, flags, active ISA, thread count):
+    running the cost model took ~5 us, as much as a small kernel. Everything the model reads
+    is in the key (the ISA picks _DIRECT_ISA_FACTOR; the thread count is there so a model that
+    comes to depend on it stays right); a request that raises is not remembered."""
+    key = (requested, tuple(in_shape), tuple(w_shape), geometry, input_grad, weights_reused,
+           _C.active_isa(), _C.get_num_threads())
+    algorithm = _CHOICES.get(key)
+    if algorithm is None:
+        algorithm = _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
+                                      cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry,
+                                                                               input_grad, allow_direct,
+                                                                               weights_reused))
+        if len(_CHOICES) >= _CHOICES_LIMIT:  # a bound for programs that sweep many shapes
+            _CHOICES.clear()
+        _CHOICES[key] = algorithm
+    return algorithm
+
+
+_CHOICES = {}
+_CHOICES_LIMIT = 4096
 
 
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
