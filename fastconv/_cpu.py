@@ -510,7 +510,7 @@ def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, firs
             buf[...] = g
         else:
             buf *= momentum
-            buf += (1 - dampening) * g
+            buf += (1 - dampening) * g if dampening else g  # no temporary without dampening
         g = g + momentum * buf if nesterov else buf
     p -= lr * g
 
