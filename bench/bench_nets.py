@@ -8,7 +8,12 @@ compares them), the processes alternating, >= 3 rounds, both on the same threads
 and, with --accuracy, LeNet-5 trained with fit() on the first 8,000 MNIST test images and
 evaluated on the last 2,000.
 
-    python3 bench/bench_nets.py [--nets lenet vgg_forward vgg_train] [--mnist DIR] [--accuracy]
+    python3 bench/bench_nets.py [--nets lenet vgg_forward vgg_train] [--mnist DIR] [--accuracy] [--clock cpu]
+
+--clock cpu times each call in process CPU time instead of wall time: on a machine shared with
+other jobs, wall time mostly measures scheduling (a 2-thread torch epoch was seen taking 20-40x
+its quiet time), while CPU time still measures the work; use it with --threads 1, where it
+equals the single-thread run time, and say so when quoting it.
 
 The parent prepares the data (the same normalised, shuffled batches for both libraries, in a
 temporary .npz file, so the torch process runs no fastconv code: it imports fastconv.timing for
@@ -105,7 +110,17 @@ def fastconv_step(net, batches):
     return epoch
 
 
-def worker(lib, net, threads, data_file):
+def _median_cpu_time(fn, calls):
+    """Median process CPU time of `calls` calls of fn(), in seconds (see --clock)."""
+    times = []
+    for _ in range(calls):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def worker(lib, net, threads, data_file, clock="wall"):
     if lib == "torch":
         import torch  # before anything of fastconv's
         torch.set_num_threads(threads)
@@ -120,7 +135,7 @@ def worker(lib, net, threads, data_file):
     warm, timed = CALLS[net]
     for _ in range(warm):
         step()
-    report_seconds(median_call_time(step, timed))
+    report_seconds((median_call_time if clock == "wall" else _median_cpu_time)(step, timed))
 
 
 # ---- parent
@@ -148,14 +163,16 @@ def time_nets(args):
         for net in args.nets:
             path = os.path.join(tmp, f"{net}.npz")
             prepare_data(net, args.mnist, path)
-            cmd = [sys.executable, __file__, "--worker", "--net", net, "--threads", str(args.threads), "--data", path]
+            cmd = [sys.executable, __file__, "--worker", "--net", net, "--threads", str(args.threads), "--data", path,
+                   "--clock", args.clock]
             cmp = time_in_processes({lib: cmd[:3] + [lib] + cmd[3:] for lib in ("torch", "fastconv")},
                                     rounds=args.rounds)
             r = cmp.ratio("torch", "fastconv")
             rows.append([TITLES[net], f"{cmp.median_time('torch') * 1e3:.1f}", f"{cmp.median_time('fastconv') * 1e3:.1f}",
                          f"**{r}**"])
             print(f"# {rows[-1]}", file=sys.stderr, flush=True)
-    print(markdown_table(["network", "torch ms", "fastconv ms", "ratio"], rows) + "\n")
+    unit = "ms" if args.clock == "wall" else "ms CPU time"
+    print(markdown_table(["network", f"torch {unit}", f"fastconv {unit}", "ratio"], rows) + "\n")
 
 
 def accuracy(args):
@@ -182,12 +199,14 @@ def main():
     p.add_argument("--mnist", default=os.environ.get("FASTCONV_MNIST_DIR"), help="MNIST IDX folder")
     p.add_argument("--accuracy", action="store_true", help="also train LeNet-5 to report its accuracy")
     p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time calls in wall time (default) or process CPU time (shared machines; with --threads 1)")
     p.add_argument("--worker", choices=["torch", "fastconv"], help=argparse.SUPPRESS)
     p.add_argument("--net", choices=list(CALLS), help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        return worker(args.worker, args.net, args.threads, args.data)
+        return worker(args.worker, args.net, args.threads, args.data, args.clock)
     from fastconv.timing import ensure_fast_allocator, machine_line
     ensure_fast_allocator()  # inherited by the workers
     if ("lenet" in args.nets or args.accuracy) and not args.mnist:

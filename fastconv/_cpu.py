@@ -22,14 +22,34 @@ def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False
     for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
     caller keeps the transformed weights between calls (nn.Conv2d does), so the weight
     transform is not paid per call. weight_grad: choose for the weight gradient
-    (_weight_grad_heuristic), which Winograd runs at any padding."""
-    if weight_grad:
-        return _algorithm.choose(requested, w_shape, geometry, False, tiles=WINOGRAD_TILES, backend="CPU",
-                                 cheapest=lambda allow_direct: _weight_grad_heuristic(in_shape, w_shape, geometry,
-                                                                                      allow_direct))
-    return _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES, backend="CPU",
-                             cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry, input_grad,
-                                                                      allow_direct, weights_reused))
+    (_weight_grad_heuristic), which Winograd runs at any padding.
+
+    The answer is remembered per (request, shapes, geometry, flags, active ISA, thread count):
+    running the cost model took ~5 us, as much as a small kernel. Everything the model reads
+    is in the key (the ISA picks _DIRECT_ISA_FACTOR; the thread count is there so a model that
+    comes to depend on it stays right); a request that raises is not remembered."""
+    key = (requested, tuple(in_shape), tuple(w_shape), geometry, input_grad, weights_reused, weight_grad,
+           _C.active_isa(), _C.get_num_threads())
+    algorithm = _CHOICES.get(key)
+    if algorithm is None:
+        if weight_grad:
+            algorithm = _algorithm.choose(requested, w_shape, geometry, False, tiles=WINOGRAD_TILES, backend="CPU",
+                                          cheapest=lambda allow_direct: _weight_grad_heuristic(
+                                              in_shape, w_shape, geometry, allow_direct))
+        else:
+            algorithm = _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES,
+                                          backend="CPU",
+                                          cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry,
+                                                                                   input_grad, allow_direct,
+                                                                                   weights_reused))
+        if len(_CHOICES) >= _CHOICES_LIMIT:  # a bound for programs that sweep many shapes
+            _CHOICES.clear()
+        _CHOICES[key] = algorithm
+    return algorithm
+
+
+_CHOICES = {}
+_CHOICES_LIMIT = 4096
 
 
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
@@ -378,26 +398,35 @@ def log_softmax_backward(dy, y, dim):
 # ---------------------------------------------------------------------------- cross-entropy
 # Both target kinds reduce to one form: loss_i = -sum_c q[i, c] * log_softmax(x)[i, c] with
 # per-position class coefficients q, so d loss_i / d x[i, c] = sum_c' q[i, c'] * p[i, c] - q[i, c]
-# (p = softmax(x)). Class axis 1; positions are N and any trailing dims.
+# (p = softmax(x)). Class axis 1; positions are N and any trailing dims. Class indices never
+# build q: it is (1-ls) * w[t] at the target class plus ls/C * w everywhere (zero where t ==
+# ignore_index), so the target's term is gathered / scattered at t and the smoothing term is a
+# plain weighted sum (a one-hot q cost as much as the rest of a small batch's loss).
 
 def cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing):
-    """(q like x, divisor of reduction='mean'), as torch's cross_entropy defines them:
-    class indices: q = (1-ls) * w[t] * onehot(t) + ls/C * w, zero where t == ignore_index,
-    mean divides by sum(w[t]) over the kept positions;
-    probabilities: q = ((1-ls) * t + ls/C) * w, mean divides by the number of positions."""
+    """(q like x, divisor of reduction='mean') for class-probability targets, as torch's
+    cross_entropy defines them: q = ((1-ls) * t + ls/C) * w, mean divides by the number of positions."""
     c = x.shape[1]
-    w = np.ones(c, x.dtype) if weight is None else weight
-    w_b = w.reshape((1, c) + (1,) * (x.ndim - 2))
-    if target.dtype.kind == "f":
-        q = ((1 - label_smoothing) * target + label_smoothing / c) * w_b
-        return q.astype(x.dtype, copy=False), x.size // c if c else 0
-    keep = target != ignore_index
-    safe = np.where(keep, target, 0)
-    onehot = np.zeros(x.shape, x.dtype)
-    np.put_along_axis(onehot, safe[:, None], 1, axis=1)
-    wt = w[safe] * keep
-    q = (1 - label_smoothing) * wt[:, None] * onehot + (label_smoothing / c) * w_b * keep[:, None]
-    return q.astype(x.dtype, copy=False), wt.sum()
+    w_b = 1 if weight is None else weight.reshape((1, c) + (1,) * (x.ndim - 2))
+    q = ((1 - label_smoothing) * target + label_smoothing / c) * w_b
+    return q.astype(x.dtype, copy=False), x.size // c if c else 0
+
+
+def _index_terms(x, target, weight, ignore_index):
+    """For class-index targets: (t[:, None] with ignored positions at class 0, keep (1 or 0), w[t] * keep,
+    both in x's dtype); the mean of reduction='mean' divides by the sum of the last."""
+    kept = target != ignore_index
+    safe = np.where(kept, target, 0)[:, None]
+    keep = kept.astype(x.dtype)
+    wt = keep if weight is None else weight[safe[:, 0]] * keep
+    return safe, keep, wt
+
+
+def _smoothing_sum(a, weight):
+    """sum_c w_c * a[:, c] (w = 1 without weight)."""
+    if weight is None:
+        return a.sum(axis=1)
+    return (a * weight.reshape((1, -1) + (1,) * (a.ndim - 2))).sum(axis=1)
 
 
 def _mean(loss_sum, divisor):
@@ -406,9 +435,16 @@ def _mean(loss_sum, divisor):
 
 
 def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing):
-    q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
     lp = log_softmax(x, 1)
-    losses = -(q * lp).sum(axis=1)
+    if target.dtype.kind == "f":
+        q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
+        losses = -(q * lp).sum(axis=1)
+    else:
+        safe, keep, wt = _index_terms(x, target, weight, ignore_index)
+        losses = -(1 - label_smoothing) * wt * np.take_along_axis(lp, safe, axis=1)[:, 0]
+        if label_smoothing:
+            losses -= (label_smoothing / x.shape[1]) * keep * _smoothing_sum(lp, weight)
+        divisor = wt.sum()
     if reduction == "none":
         return losses
     total = losses.sum()
@@ -416,8 +452,26 @@ def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing):
 
 
 def cross_entropy_backward(x, target, weight, ignore_index, reduction, label_smoothing, grad_output):
-    q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
-    grad = q.sum(axis=1, keepdims=True) * softmax(x, 1) - q
+    p = softmax(x, 1)
+    if target.dtype.kind == "f":
+        q, divisor = cross_entropy_coefficients(x, target, weight, ignore_index, label_smoothing)
+        grad = q.sum(axis=1, keepdims=True) * p - q
+    else:
+        safe, keep, wt = _index_terms(x, target, weight, ignore_index)
+        c, ls = x.shape[1], label_smoothing
+        target_coef = (1 - ls) * wt  # q at the target class, less the smoothing part
+        q_sum = target_coef
+        if ls:
+            w_sum = c if weight is None else weight.sum()
+            q_sum = target_coef + (ls / c) * w_sum * keep
+        grad = q_sum[:, None] * p
+        if ls:
+            w_b = 1 if weight is None else weight.reshape((1, c) + (1,) * (x.ndim - 2))
+            grad -= ((ls / c) * keep[:, None]) * w_b
+        at_t = np.take_along_axis(grad, safe, axis=1)
+        np.put_along_axis(grad, safe, at_t - target_coef[:, None], axis=1)
+        grad = grad.astype(x.dtype, copy=False)
+        divisor = wt.sum()
     if grad_output is None:  # d loss / d loss = 1
         grad_output = np.ones(x.shape[:1] + x.shape[2:] if reduction == "none" else (), x.dtype)
     g = np.asarray(grad_output, x.dtype)
@@ -541,7 +595,7 @@ def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, firs
             buf[...] = g
         else:
             buf *= momentum
-            buf += (1 - dampening) * g
+            buf += (1 - dampening) * g if dampening else g  # no temporary without dampening
         g = g + momentum * buf if nesterov else buf
     p -= lr * g
 

@@ -5,12 +5,17 @@ Every op validates its arguments once, then hands the call to the arrays' backen
 fastconv._C), arrays exposing ``__cuda_array_interface__`` run the Numba CUDA kernels
 (fastconv.cuda); both implement fastconv.device.BACKEND_OPS. Layout is NCHW for activations
 and OIHW for weights.
+
+The hot ops (conv2d, conv2d_input, conv2d_weight, max_pool2d and its backward, linear,
+linear_backward, relu, relu_backward) remember what a validated call resolved: a later call with
+numpy arrays of the same types, shapes, dtypes and strides and the same arguments (by type and
+value) goes straight to the backend (fastconv._plans says exactly what the key holds).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from fastconv import _cpu
+from fastconv import _cpu, _plans
 from fastconv._algorithm import check_algorithm
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
 from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
@@ -80,6 +85,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     measured cost model. weight may also be a WinogradWeights from winograd_weights() (CPU
     only): the transform is then reused and its tile is used. out: optional result array.
     """
+    key = None
+    if out is None:
+        key, plan = _plans.find("conv2d", (input, weight, bias), (stride, padding, dilation, groups, algorithm))
+        if plan is not None:
+            return plan(input, weight, bias)
     input = as_float_array(input, "input")
     if isinstance(weight, WinogradWeights):
         return _conv2d_pretransformed(input, weight, bias, stride, padding, dilation, groups, algorithm, out)
@@ -106,7 +116,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if shape[0] == 0:  # nothing to compute, but an algorithm that cannot run this shape is still refused
         backend.choose_algorithm(algorithm, shape, wshape, g)
         return _empty_batch(backend, (0, wshape[0]) + g.out_hw, dtype, out)
-    return backend.conv2d(input, weight, bias, g, algorithm, out)
+    y = backend.conv2d(input, weight, bias, g, algorithm, out)
+    _plans.remember(key, lambda x, w, b, run=backend.conv2d: run(x, w, b, g, algorithm, None))
+    return y
 
 
 def winograd_weights(weight, tile=4, groups=1):
@@ -174,6 +186,12 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
                  algorithm="auto", out=None):
     """Gradient of conv2d with respect to its input, as torch.nn.grad.conv2d_input.
     input_size (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW)."""
+    key = None
+    if out is None:
+        key, plan = _plans.find("conv2d_input", (weight, grad_output),
+                                (input_size, stride, padding, dilation, groups, algorithm))
+        if plan is not None:
+            return plan(weight, grad_output)
     input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     weight = as_float_array(weight, "weight")
     grad_output = as_float_array(grad_output, "grad_output")
@@ -197,7 +215,9 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     if input_size[0] == 0:
         backend.choose_algorithm(algorithm, input_size, wshape, g, input_grad=True)
         return _empty_batch(backend, input_size, gdtype, out)
-    return backend.conv2d_input(input_size, weight, grad_output, g, algorithm, out)
+    dx = backend.conv2d_input(input_size, weight, grad_output, g, algorithm, out)
+    _plans.remember(key, lambda w, dy, run=backend.conv2d_input: run(input_size, w, dy, g, algorithm, None))
+    return dx
 
 
 def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
@@ -207,6 +227,12 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     algorithm: as conv2d's; Winograd runs the weight gradient of 3x3 stride-1 dilation-1
     convolutions at any padding (on the CPU; the CUDA backend validates the request, then runs
     direct, its only weight-gradient algorithm)."""
+    key = None
+    if out is None:
+        key, plan = _plans.find("conv2d_weight", (input, grad_output),
+                                (weight_size, stride, padding, dilation, groups, algorithm))
+        if plan is not None:
+            return plan(input, grad_output)
     input = as_float_array(input, "input")
     grad_output = as_float_array(grad_output, "grad_output")
     if _ndim(input, "input") == 3:
@@ -229,7 +255,9 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     if shape[0] == 0:
         backend.choose_algorithm(algorithm, shape, weight_size, g, weight_grad=True)
         return _empty_batch(backend, weight_size, dtype, out)
-    return backend.conv2d_weight(input, weight_size, grad_output, g, algorithm, out)
+    dw = backend.conv2d_weight(input, weight_size, grad_output, g, algorithm, out)
+    _plans.remember(key, lambda x, dy, run=backend.conv2d_weight: run(x, weight_size, dy, g, algorithm, None))
+    return dw
 
 
 # ---------------------------------------------------------------------------- pooling
@@ -247,6 +275,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False, *, out=None):
     """Max pooling, as torch.nn.functional.max_pool2d. Indices are int64, flat (h*W + w)
     within each (n, c) plane; the first maximum wins and NaN propagates."""
+    key = None
+    if out is None:
+        key, plan = _plans.find("max_pool2d", (input,), (kernel_size, stride, padding, dilation, ceil_mode,
+                                                        return_indices))
+        if plan is not None:
+            return plan(input)
     x, unbatched = _pool_input(input)
     shape, dtype = array_meta(x, "input")
     g = pool_geometry(shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -257,14 +291,27 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         y, idx = _empty_batch(backend, shape[:2] + g.out_hw, dtype, out), np.zeros(shape[:2] + g.out_hw, np.int64)
     else:
         y, idx = backend.max_pool2d(x, g, None if unbatched else out)
+        if not unbatched:
+            _plans.remember(key, _max_pool_plan(backend.max_pool2d, g, return_indices))
     if unbatched:
         y, idx = y[0], idx[0]
     return (y, idx) if return_indices else y
 
 
+def _max_pool_plan(run, g, return_indices):
+    if return_indices:
+        return lambda x: run(x, g, None)
+    return lambda x: run(x, g, None)[0]
+
+
 def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     """Gradient of max_pool2d: grad_output scatter-added at indices into input_size.
     Batched (N, C, ...) or unbatched (C, ...) like the forward call."""
+    key = None
+    if out is None:
+        key, plan = _plans.find("max_pool2d_backward", (grad_output, indices), (input_size,))
+        if plan is not None:
+            return plan(grad_output, indices)
     grad_output = as_float_array(grad_output, "grad_output")
     input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     if _unbatched(input_size):
@@ -286,7 +333,9 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     backend.check_out(out, input_size, gdtype)
     if input_size[0] == 0:
         return _empty_batch(backend, input_size, gdtype, out)
-    return backend.max_pool2d_backward(grad_output, indices, input_size, out)
+    dx = backend.max_pool2d_backward(grad_output, indices, input_size, out)
+    _plans.remember(key, lambda dy, idx, run=backend.max_pool2d_backward: run(dy, idx, input_size, None))
+    return dx
 
 
 def _check_divisor(divisor_override):
@@ -396,6 +445,9 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_size, *, out=None):
 
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, as torch.nn.functional.linear. input (..., in)."""
+    key, plan = _plans.find("linear", (input, weight, bias), ())
+    if plan is not None:
+        return plan(input, weight, bias)
     input = as_float_array(input, "input")
     weight = as_float_array(weight, "weight")
     shape, dtype = array_meta(input, "input")
@@ -412,13 +464,18 @@ def linear(input, weight, bias=None):
         if tuple(bshape) != (wshape[0],):
             raise ValueError(f"bias must have shape ({wshape[0]},), got {tuple(bshape)}")
     # the backends take (rows, in): flatten the leading dims
-    y = backend_of(input, weight, bias).linear(input.reshape(-1, wshape[1]), weight, bias)
-    return y.reshape(tuple(shape[:-1]) + (wshape[0],))
+    run, rows, y_shape = backend_of(input, weight, bias).linear, (-1, wshape[1]), tuple(shape[:-1]) + (wshape[0],)
+    y = run(input.reshape(rows), weight, bias).reshape(y_shape)
+    _plans.remember(key, lambda x, w, b: run(x.reshape(rows), w, b).reshape(y_shape))
+    return y
 
 
 def linear_backward(input, weight, grad_output, needs_bias=True):
     """(grad_input, grad_weight, grad_bias) of linear for input (..., in) and grad_output
     (..., out); grad_bias is None unless needs_bias."""
+    key, plan = _plans.find("linear_backward", (input, weight, grad_output), (needs_bias,))
+    if plan is not None:
+        return plan(input, weight, grad_output)
     input = as_float_array(input, "input")
     weight = as_float_array(weight, "weight")
     grad_output = as_float_array(grad_output, "grad_output")
@@ -432,17 +489,29 @@ def linear_backward(input, weight, grad_output, needs_bias=True):
                          f"{tuple(shape)} and {tuple(wshape)}")
     if tuple(gshape) != tuple(shape[:-1]) + (wshape[0],):
         raise ValueError(f"grad_output must have shape {tuple(shape[:-1]) + (wshape[0],)}, got {tuple(gshape)}")
-    x2, g2 = input.reshape(-1, wshape[1]), grad_output.reshape(-1, wshape[0])
-    gx, gw, gb = backend_of(input, weight, grad_output).linear_backward(x2, weight, g2, needs_bias)
-    return gx.reshape(tuple(shape)), gw, gb
+    run = backend_of(input, weight, grad_output).linear_backward
+    x_rows, g_rows, x_shape = (-1, wshape[1]), (-1, wshape[0]), tuple(shape)
+
+    def plan(x, w, dy):
+        gx, gw, gb = run(x.reshape(x_rows), w, dy.reshape(g_rows), needs_bias)
+        return gx.reshape(x_shape), gw, gb
+    result = plan(input, weight, grad_output)
+    _plans.remember(key, plan)
+    return result
 
 
 def relu(input, inplace=False):
     """max(input, 0); NaN propagates, as torch.relu. inplace=True writes the result into input."""
+    key, plan = _plans.find("relu", (input,), (inplace,))
+    if plan is not None:
+        return plan(input)
     input = as_float_array(input, "input")
     backend = backend_of(input)
-    y = backend.relu(input)
-    return backend.copy_into(input, y) if inplace else y
+    run, copy_into = backend.relu, backend.copy_into
+    plan = (lambda x: copy_into(x, run(x))) if inplace else run
+    y = plan(input)
+    _plans.remember(key, plan)
+    return y
 
 
 def _grad_and_saved(grad_output, saved, saved_name):
@@ -460,8 +529,13 @@ def _grad_and_saved(grad_output, saved, saved_name):
 
 def relu_backward(grad_output, output):
     """Gradient of relu given its output (or input: the sign is the same)."""
+    key, plan = _plans.find("relu_backward", (grad_output, output), ())
+    if plan is not None:
+        return plan(grad_output, output)
     grad_output, output = _grad_and_saved(grad_output, output, "output")
-    return backend_of(grad_output, output).relu_backward(grad_output, output)
+    run = backend_of(grad_output, output).relu_backward
+    _plans.remember(key, run)
+    return run(grad_output, output)
 
 
 def sigmoid(input):

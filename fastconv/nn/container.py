@@ -1,10 +1,19 @@
 """Sequential: runs its layers in order, and can stop at / backpropagate from any named layer
-(feature maps and saliency for fastconv.interpret need exactly that)."""
+(feature maps and saliency for fastconv.interpret need exactly that).
+
+A ReLU directly followed by a MaxPool2d runs as max-pool then ReLU: ReLU is monotone, so
+relu(max(window)) = max(relu(window)) for every window (NaN included: both propagate it), and
+the ReLU then touches a quarter of the values (2x2 pooling). The backward is exact too: where the
+window's maximum is positive both orders route the gradient to the same first maximum (ReLU only
+changes values <= 0); where it is <= 0 (or NaN) both give zero, since relu_backward passes a
+gradient only where its output is > 0. Only forward(x, until=...) and backward(...) of the
+chain do this; forward_with_activations, which returns the ReLU's own output, runs layer by layer."""
 from __future__ import annotations
 
 from collections import OrderedDict
 
 from fastconv import functional as F
+from fastconv.nn.layers import MaxPool2d, ReLU
 from fastconv.nn.module import Module
 
 
@@ -24,6 +33,8 @@ class Sequential(Module):
                 raise TypeError(f"Sequential children must be Modules, got {type(m).__name__} for {name!r}")
             setattr(self, name, m)
         self._chain = None
+        self._swappable = None  # indices i of chain where (ReLU, MaxPool2d) = chain[i], chain[i + 1]
+        self._swapped = frozenset()  # the pairs the last forward ran as max-pool then ReLU
         self._ran = 0  # leaves run by the last forward
 
     def __getitem__(self, key):
@@ -36,7 +47,7 @@ class Sequential(Module):
 
     def append(self, module, name=None):
         setattr(self, name or str(len(self._modules)), module)
-        self._chain = None
+        self._chain = self._swappable = None
         return self
 
     def leaves(self):
@@ -51,6 +62,15 @@ class Sequential(Module):
             self._chain = chain
         return self._chain
 
+    def _swappable_pairs(self):
+        """Indices i where chain[i] is a ReLU and chain[i + 1] a MaxPool2d (exact classes: a
+        subclass may compute something else)."""
+        if self._swappable is None or self._chain is None:
+            chain = self.leaves()
+            self._swappable = frozenset(i for i in range(len(chain) - 1)
+                                        if type(chain[i][1]) is ReLU and type(chain[i + 1][1]) is MaxPool2d)
+        return self._swappable
+
     def _end_index(self, name):
         """Index one past the last leaf that is `name` or lies inside it."""
         chain = self.leaves()
@@ -63,9 +83,16 @@ class Sequential(Module):
         """Output of the whole chain, or of layer `until` (its activation) when given."""
         chain = self.leaves()
         end = len(chain) if until is None else self._end_index(until)
-        for _, layer in chain[:end]:
-            x = layer.forward(x)
-        self._ran = end
+        pairs, swapped, i = self._swappable_pairs(), [], 0
+        while i < end:
+            if i in pairs and i + 1 < end:  # ReLU, MaxPool2d -> MaxPool2d, ReLU (see the module doc)
+                x = chain[i][1].forward(chain[i + 1][1].forward(x))
+                swapped.append(i)
+                i += 2
+            else:
+                x = chain[i][1].forward(x)
+                i += 1
+        self._ran, self._swapped = end, frozenset(swapped)
         return x
 
     def forward_with_activations(self, x, names):
@@ -79,7 +106,7 @@ class Sequential(Module):
                 for n in names:
                     if self._end_index(n) == i + 1:
                         acts[n] = x
-        self._ran = len(chain)
+        self._ran, self._swapped = len(chain), frozenset()
         return x, acts
 
     def backward(self, grad_output, need_input_grad=True):
@@ -99,9 +126,19 @@ class Sequential(Module):
     def _backward(self, end, g, need_input_grad):
         if end == 0:
             raise RuntimeError("backward called before forward")
-        chain = self.leaves()
-        for i in range(end - 1, -1, -1):
-            g = chain[i][1].backward(g, need_input_grad=need_input_grad or i > 0)
+        chain, swapped = self.leaves(), self._swapped
+        if end - 1 in swapped:
+            raise RuntimeError(f"layer {chain[end - 1][0]!r} is a ReLU that the last forward ran after the "
+                               f"max-pool {chain[end][0]!r}; run forward(x, until={chain[end - 1][0]!r}) before "
+                               "backpropagating from it")
+        i = end - 1
+        while i >= 0:
+            if i - 1 in swapped:  # chain[i] is the max-pool of a swapped pair: ReLU's backward first
+                g = chain[i][1].backward(chain[i - 1][1].backward(g), need_input_grad=need_input_grad or i > 1)
+                i -= 2
+            else:
+                g = chain[i][1].backward(g, need_input_grad=need_input_grad or i > 0)
+                i -= 1
         return g
 
     def predict_proba(self, x):

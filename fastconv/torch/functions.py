@@ -10,6 +10,7 @@ fastconv.functional, which raises ValueError / TypeError naming them.
 from __future__ import annotations
 
 import torch
+from torch import Tensor, is_grad_enabled
 from torch.autograd.function import once_differentiable
 
 from fastconv import functional as F
@@ -33,9 +34,16 @@ def _input_grad_algorithm(algorithm, padding):
 # ---------------------------------------------------------------- forward computations
 
 def _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm):
-    y = F.conv2d(to_array(input), to_array(weight), None if bias is None else to_array(bias),
+    if input.is_cuda:
+        y = F.conv2d(to_array(input), to_array(weight), None if bias is None else to_array(bias),
+                     stride, padding, dilation, groups, algorithm=algorithm)
+        return to_tensor(y, input.device)
+    # the CPU path spelled out (to_array / to_tensor inlined): this runs on every call, and a
+    # tiny conv's whole adapter cost is a few such Python calls. force=True as in to_array;
+    # F.conv2d rejects any other device's tensor with a clear error.
+    y = F.conv2d(input.numpy(force=True), weight.numpy(force=True), None if bias is None else bias.numpy(force=True),
                  stride, padding, dilation, groups, algorithm=algorithm)
-    return to_tensor(y, input.device)
+    return torch.from_numpy(y)
 
 
 def _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode):
@@ -135,14 +143,17 @@ class AvgPool2dFunction(torch.autograd.Function):
 @torch.compiler.disable
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algorithm="auto"):
     """torch.nn.functional.conv2d on fastconv's kernels; algorithm as in fastconv.functional.conv2d."""
-    _check_tensor(input, "input")
-    _check_tensor(weight, "weight")
-    if bias is not None:
+    # one combined test on the hot path; the per-argument checks only to name the culprit
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor) and (bias is None or isinstance(bias, Tensor))):
+        _check_tensor(input, "input")
+        _check_tensor(weight, "weight")
         _check_tensor(bias, "bias")
     if input.dim() == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups,
                       algorithm=algorithm).squeeze(0)
-    if needs_graph(input, weight, bias):
+    # needs_graph(input, weight, bias), inlined
+    if is_grad_enabled() and (input.requires_grad or weight.requires_grad
+                              or (bias is not None and bias.requires_grad)):
         return Conv2dFunction.apply(input, weight, bias, (stride, padding, dilation, groups), algorithm)
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm)
 
