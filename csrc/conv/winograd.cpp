@@ -198,7 +198,11 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const bool outer = G * nblocks >= 2 * threads;
   std::vector<AlignedBuffer<T>>&Vs = wsp.V, &Ms = wsp.M, &scratch = wsp.scratch, &ublk = wsp.ublk;
   const int64_t in_img = p.C * p.H * p.W, out_img = p.K * p.OH * p.OW;
-  const int64_t vxs = Cg * nb, mxs = mpad * nb;  // V[xi][jp][c][nr], M[xi][k][t]
+  // V[xi][jp][c][nr], M[xi][k][t]. The transforms touch all alpha^2 xi slabs at once: one
+  // extra cache line per slab keeps slabs that are 4 KiB multiples apart from all landing in
+  // one L1 set (36-64 streams thrashing 12 ways).
+  const int64_t skew = 64 / int64_t(sizeof(T));
+  const int64_t vxs = Cg * nb + skew, mxs = mpad * nb + skew;
 
   // M rows [ip0 * mr, (ip0 + cnt_p) * mr) of block (g, V) for every xi.
   auto gemm_rows = [&](int64_t g, const T* V, T* M, int64_t ip0, int64_t cnt_p, int tid) {
