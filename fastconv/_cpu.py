@@ -54,18 +54,28 @@ _CHOICES_LIMIT = 4096
 
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
     """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to single-thread
-    CPU times of all nine VGG-16 layers at batch 1 and 8 (direct, F(2,3), F(4,3), F(6,3)) on the
-    2-core AVX-512 Xeon this was written on (`bench/bench_conv.py --algorithms direct winograd_f2
-    winograd_f4 winograd_f6 auto` reproduces the comparison).
+    CPU times (time.thread_time, min of 5 calls, so other processes on the machine do not skew
+    it) of the 18 issue-9 shapes (VGG-16's nine 3x3 layers at batch 1 / 224 and batch 8 / 56),
+    each with direct, F(2,3), F(4,3), F(6,3), with and without cached transformed weights, on
+    the 2-core AVX-512 Xeon (Sapphire Rapids) of issue 9.
     Time in ms, per group:
       direct   = _DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower)
-      winograd = 3.09e-8 * alpha^2 K C tiles      element-wise GEMMs
-               + 2.45e-7 * alpha^3 tiles (C + K)  input and output transforms
-               + 1.31e-6 * alpha^2 K C            weight transform: computing, writing, reading U
-    With weights_reused the last term shrinks to _WEIGHT_REUSED (only reading U is left), and for an
-    input gradient that runs the blocked driver (dx_blocked) it is _DX_WEIGHT_BLOCKED.
-    The original fit picked the fastest measured algorithm on 15 of the 18 layers and was within
-    1.1x of it on the rest; see _DIRECT below for the later refit. F(6,3) gets a 5% handicap: it is less accurate and rarely much faster.
+      winograd = _GEMM * alpha^2 K C tiles32         element-wise GEMMs; tiles32 = tiles rounded
+                                                     up to the micro-kernel's 32-column panels
+               + _TRANSFORM * alpha^3 tiles (C + K)  input and output transforms
+               + _WEIGHT * alpha^2 K C               weight transform (fused into the GEMMs of
+                                                     deep layers; read from U when reused)
+    With weights_reused the last term uses _WEIGHT_REUSED, and for an input gradient that runs the
+    blocked driver (dx_blocked) _DX_WEIGHT_BLOCKED. F(6,3) gets a 5% handicap: it is less accurate
+    and rarely much faster.
+    Refit: time every shape and algorithm as above (functional.conv2d with algorithm=direct /
+    winograd_f2/4/6, and with functional.winograd_weights for the reused case), then solve the
+    Winograd constants by non-negative least squares on the relative error (each row of
+    [alpha^2 K C tiles32, alpha^3 tiles (C+K), alpha^2 K C (plain), alpha^2 K C (reused)]
+    divided by its measured time, against 1) and take _DIRECT as the median of measured /
+    modelled direct time. The fit of 2026-12 picks the fastest measured algorithm on 16 of the
+    18 shapes with or without reuse (F(6,3) for F(4,3) at 64->64 @224, 5-6% slower; direct for
+    F(2,3) at 512->512 @3, where direct convolution then ran 3x under its model).
     """
     n, c, h, w = in_shape
     k = w_shape[0]
@@ -84,8 +94,9 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
+        tiles32 = -(-tiles // 32) * 32
         wc = _DX_WEIGHT_BLOCKED if input_grad and dx_blocked(n, h, w, m) else weight_cost
-        t = _GEMM * a * a * kg * cg * tiles + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
+        t = _GEMM * a * a * kg * cg * tiles32 + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
         if m == 6:
             t *= 1.05
         if t < best_t:
@@ -93,25 +104,20 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     return best
 
 
-# Cost-model constants (ms per unit; see _heuristic). _DIRECT was refitted (4.0e-8 -> 2.3e-8,
-# the median over the 18 VGG-16 cases of bench-measured / modelled single-thread time) after
-# direct convolution gained its stride-1 shifted-row path; with it, auto runs direct on the
-# 14x14 512-channel layers at batch 1 with AVX-512, where the weight transform does not pay off.
-_DIRECT = 2.3e-8
-# Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. The constants
-# above were fitted with AVX-512; on the AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side
-# times of the 512-channel layers at 14x14 (batch 1), 7x7 and 3x3 (batch 8) put direct 1.7-2.3x
-# slower relative to F(2,3)/F(4,3) than the model said, e.g. 512->512 @14 N=1: direct 1.34x
-# slower than F(4,3) where the AVX-512 model expected it 1.7x faster.
+# Cost-model constants (ms per unit; see _heuristic), fitted on the AVX-512 Xeon of issue 9
+# after the Winograd driver gained fused weight transforms and register-resident transforms.
+_DIRECT = 1.49e-8
+# Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. On the
+# AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side times of the 512-channel layers at 14x14
+# (batch 1), 7x7 and 3x3 (batch 8) put direct 1.7-2.3x slower relative to F(2,3)/F(4,3) than
+# the AVX-512 model said (measured before this refit; not re-measured on that machine).
 _DIRECT_ISA_FACTOR = {"avx2": 2.0}
-_GEMM = 3.09e-8
-_TRANSFORM = 2.45e-7
-_WEIGHT = 1.31e-6
-# Reading cached transformed weights: a tenth of computing them. Estimated (not fitted) from
-# side-by-side times of direct / F(2,3) / F(4,3) with and without reuse on the 256- and
-# 512-channel layers of the 18 shapes, on the shared 2-core AMD EPYC (AVX2) of issue 9, where
-# reuse made F(4,3) 2-3x faster than direct at 14x14 and 3x3 maps.
-_WEIGHT_REUSED = 0.1 * _WEIGHT
+_GEMM = 2.19e-8
+_TRANSFORM = 5.9e-8
+_WEIGHT = 1.28e-7
+# Reading cached transformed weights costs about what transforming them per block of channels
+# does (U is 4x the filters at F(4,3) and streams from memory), so reuse saves little here.
+_WEIGHT_REUSED = 1.07e-7
 # The weight-transform cost of the input gradient's blocked driver (winograd_input_grad.cpp), which
 # makes each transformed-weight panel just before its GEMMs instead of writing and re-reading all
 # alpha^2 K C values; it runs while the tiles fit one of its 64-tile blocks (more would repeat the

@@ -127,6 +127,22 @@ def test_forward_vgg_like_channels(algo, c, k, h):
     assert rel_err(y, ref_conv(x, wt, b, 1)) <= TOL32[algo]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("algo", list(TILES))
+@pytest.mark.parametrize("n,c,k,h,w,pad", [
+    (1, 3, 5, 9, 150, 1), (2, 2, 3, 7, 133, 0), (1, 4, 4, 11, 70, 2), (3, 2, 2, 6, 67, 1), (1, 2, 3, 13, 35, 1),
+])
+def test_forward_wide_rows(dtype, algo, n, c, k, h, w, pad):
+    """Rows of >= 16 tiles: the vectorised interior path (full, overlapping last vector, short
+    runs at block ends) beside the gathered border tiles, under every ISA."""
+    x, wt, b = make(n, c, k, h, w, dtype=dtype)
+    ref = ref_conv(x, wt, b, pad)
+    for isa in ISAS:
+        with fastconv.use_isa(isa):
+            y = F.conv2d(x, wt, b, padding=pad, algorithm=algo)
+        assert rel_err(y, ref) <= (TOL32[algo] if dtype == np.float32 else TOL64), isa
+
+
 @pytest.mark.parametrize("algo", list(TILES))
 def test_forward_many_blocks_batch(algo):
     """Enough tiles for several blocks (threads take whole blocks; blocks span images)."""

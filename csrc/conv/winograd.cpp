@@ -1,14 +1,22 @@
 // Winograd F(m x m, 3 x 3) convolution driver (see winograd.h for the algorithm).
 //
-// Work is organised per group, per block of nb tiles (tiles numbered over images, rows, columns):
-//   1. input transform   V[xi][c][0..nb)   parallel over (channel, chunk of 64 tiles)
-//   2. alpha^2 GEMMs     M[xi] = U[xi] V[xi]  parallel over xi; U is pre-packed A panels,
-//                        V rows are packed into B panels by the shared gemm_driver
+// Work is organised per group, per block of nb tiles (tiles numbered over images, rows, columns;
+// nb a multiple of the micro-kernel's nr columns):
+//   1. input transform   V[xi][jp][c][nr]: written straight into the GEMM's packed B panels
+//                        (panel jp holds tiles jp*nr ..), parallel over (channel, panel)
+//   2. alpha^2 GEMMs     M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t], parallel over row blocks
+//                        of np A panels; per (row block, channel slice) every xi runs, so the
+//                        A panels of that block can be transformed right there (see 'fused')
 //   3. output transform  y tiles + bias (+ReLU)  parallel over (output channel, chunk)
+// Weights: cached U (pre-packed A panels) is read in place. Without it, a call with few tile
+// blocks (deep layers) transforms each (row block, channel slice) of the filters into an
+// L2-sized buffer just before its GEMMs: a whole U is 4x (F(4,3)) the filters, 36 MiB at 512
+// channels, and writing then re-reading it cost more than the GEMMs of a 14x14 map. Calls
+// with many blocks transform U once and reuse it.
 // nb is chosen so V and M of a block stay within one core's L2 when U is small, and is kept
 // >= 128 when U is large (U streams from memory once per block, so nb is its reuse factor),
 // never above a 32 MiB cap. With many blocks each thread takes whole blocks; with few (batch 1
-// on deep layers) every phase splits over channels / xi, so batch 1 also uses every core.
+// on deep layers) every phase splits over channels / row blocks, so batch 1 also uses every core.
 #include "conv/flip.h"
 #include "conv/winograd.h"
 
@@ -40,9 +48,9 @@ int64_t packed_index(int64_t k, int64_t c, int64_t Cg, int64_t mpad, int mr, int
 template <typename T>
 struct WinoWorkspace {
   AlignedBuffer<T> U;
-  std::vector<AlignedBuffer<T>> V, M, scratch, bbuf;
+  std::vector<AlignedBuffer<T>> V, M, scratch, ublk;  // per thread; ublk: fused A panels
   void ensure(size_t threads) {
-    if (V.size() < threads) { V.resize(threads); M.resize(threads); scratch.resize(threads); bbuf.resize(threads); }
+    if (V.size() < threads) { V.resize(threads); M.resize(threads); scratch.resize(threads); ublk.resize(threads); }
   }
 };
 
@@ -55,6 +63,32 @@ WinoWorkspace<T>& workspace() {
 template <typename T>
 std::vector<T> cast(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
+}
+
+// Transforms the filters of rows [k0, k0 + np * mr) (whole panels; rows >= Kg are zero) and
+// channels [pc, pc + kc) of group g into Ublk[xi * ustride + (panel * kc + c) * mr + kk]: each xi slab holds the packed
+// A panels of that (row block, channel slice), the layout the GEMMs read from cached U too.
+// src: 9 * np * kc * mr values.
+template <typename T>
+void transform_weight_block(const WinoKernels<T>& wk, int a, const T* G, const T* w, int64_t Kg, int64_t Cg,
+                            int64_t g, int64_t k0, int64_t np, int64_t pc, int64_t kc, int mr, T* src, T* Ublk,
+                            int64_t ustride) {
+  const int64_t L = np * kc * mr;
+  // Channel outer, filter inner: the 9 destination streams are then written sequentially
+  // (filter-outer order revisits each cache line of src mr times).
+  for (int64_t ip = 0; ip < np; ++ip) {
+    const int64_t rows = std::max<int64_t>(0, std::min<int64_t>(mr, Kg - (k0 + ip * mr)));
+    const T* f = rows > 0 ? w + ((g * Kg + k0 + ip * mr) * Cg + pc) * 9 : w;
+    T* d = src + ip * kc * mr;
+    for (int64_t c = 0; c < kc; ++c, d += mr) {
+      int kk = 0;
+      for (; kk < rows; ++kk)
+        for (int ab = 0; ab < 9; ++ab) d[ab * L + kk] = f[(kk * Cg + c) * 9 + ab];
+      for (; kk < mr; ++kk)
+        for (int ab = 0; ab < 9; ++ab) d[ab * L + kk] = T(0);
+    }
+  }
+  wk.weight(a, G, src, L, Ublk, ustride, nullptr);
 }
 
 }  // namespace
@@ -88,24 +122,15 @@ WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64
   const int64_t Kg = K / groups, mpad = round_up(Kg, mr), slab = mpad * Cg;
   const int64_t npanels = mpad / mr, nslices = ceil_div(Cg, kcb);
   const int threads = max_threads();
-  std::vector<AlignedBuffer<T>> srcs(threads), scratch(threads);
-  // One item = one (group, channel slice, row panel): its kc * mr filters are interleaved
-  // so that transformed values land contiguously in the packed A layout.
+  std::vector<AlignedBuffer<T>> srcs(threads);
+  // One item = one (group, channel slice, row panel), written where pack_a_all would put it.
   parallel_for(groups * nslices * npanels, [&](int64_t item) {
     const int64_t panel = item % npanels, rest = item / npanels, s = rest % nslices, g = rest / nslices;
-    const int64_t pc = s * kcb, kc = std::min<int64_t>(kcb, Cg - pc), L = kc * mr;
+    const int64_t pc = s * kcb, kc = std::min<int64_t>(kcb, Cg - pc);
     const int tid = thread_id();
     srcs[tid].resize(9 * kcb * mr);
-    scratch[tid].resize(3 * a * kcb * mr);
-    T* src = srcs[tid].data();
-    for (int64_t c = 0; c < kc; ++c)
-      for (int kk = 0; kk < mr; ++kk) {
-        const int64_t k = panel * mr + kk;
-        const T* f = w + ((g * Kg + k) * Cg + pc + c) * 9;
-        for (int ab = 0; ab < 9; ++ab) src[ab * L + c * mr + kk] = k < Kg ? f[ab] : T(0);
-      }
-    T* dst = U + g * a * a * slab + pc * mpad + panel * kc * mr;
-    wk.weight(a, G.data(), src, L, dst, slab, scratch[tid].data());
+    transform_weight_block(wk, a, G.data(), w, Kg, Cg, g, panel * mr, 1, pc, kc, mr, srcs[tid].data(),
+                           U + g * a * a * slab + pc * mpad + panel * kc * mr, slab);
   });
   return info;
 }
@@ -116,26 +141,20 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const MicroKernel<T> uk = micro_kernel<T>(active_isa());
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
   const WinoMatrices& mat = winograd_matrices(m);
-  const std::vector<T> AT = cast<T>(mat.AT), BT = cast<T>(mat.BT);
+  const std::vector<T> AT = cast<T>(mat.AT), BT = cast<T>(mat.BT), Gm = cast<T>(mat.G);
   const int a = m + 2, a2 = a * a, mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Kg, mr), slab = mpad * Cg;
   const WinoTiling tl{m, a, p.H, p.W, p.OH, p.OW, p.pad_h, p.pad_w, ceil_div(p.OH, m), ceil_div(p.OW, m)};
   const int64_t total = p.N * tl.TH * tl.TW;
-
-  // Transformed weights in the current micro-kernel's layout.
-  WinoWorkspace<T>& wsp = workspace<T>();
   const int threads = max_threads();
+  WinoWorkspace<T>& wsp = workspace<T>();
   wsp.ensure(threads);
-  AlignedBuffer<T>& ubuf = wsp.U;
-  if (U == nullptr) {
-    ubuf.resize(winograd_weights_size(p.K, Cg, G, m, mr));
-    winograd_transform_weights<T>(w, p.K, Cg, G, m, ubuf.data());
-    U = ubuf.data();
-  } else if (info.mr != uk.mr || info.kc != uk.kc) {
+
+  if (U != nullptr && (info.mr != uk.mr || info.kc != uk.kc)) {
     // Packed under another ISA: move every value to its place in this ISA's panels.
     const int64_t mpad_src = round_up(Kg, info.mr), slab_src = mpad_src * Cg;
-    ubuf.resize(winograd_weights_size(p.K, Cg, G, m, mr));
-    T* dst = ubuf.data();
+    wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, mr));
+    T* dst = wsp.U.data();
     parallel_for(G * a2, [&](int64_t gx) {
       const T* s = U + gx * slab_src;
       T* d = dst + gx * slab;
@@ -148,56 +167,99 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
     U = dst;
   }
 
-  // Tile block size (see the file comment).
-  const int64_t per_tile = int64_t(a2) * (Cg + Kg) * int64_t(sizeof(T));
+  // Tile block size (see the file comment), a multiple of the micro-kernel's nr columns.
+  const int64_t per_tile = int64_t(a2) * (Cg + mpad) * int64_t(sizeof(T));
   const int64_t u_group_bytes = int64_t(a2) * Kg * Cg * int64_t(sizeof(T));
-  int64_t nb = (int64_t(1) << 20) / per_tile;  // 1 MiB of V + M: one core's L2
+  int64_t nb = (int64_t(1) << 20) / per_tile;  // 1 MiB of V + M: half of one core's L2
   nb = std::max<int64_t>(nb, u_group_bytes > (int64_t(1) << 20) ? 128 : 32);
   // All threads' blocks together stay within 32 MiB (threads may each hold one).
-  nb = std::min<int64_t>(nb, std::max<int64_t>(int64_t(32), (int64_t(32) << 20) / max_threads() / per_tile));
-  nb = std::min<int64_t>(nb, std::max<int64_t>(uk.nc, 32));
-  nb = std::min<int64_t>(round_up(nb, 16), total);
-  const int64_t nblocks = ceil_div(total, nb);
+  nb = std::min<int64_t>(nb, std::max<int64_t>(int64_t(32), (int64_t(32) << 20) / threads / per_tile));
+  nb = std::min<int64_t>(nb, total);
+  int64_t nblocks = ceil_div(total, nb);
+  nb = round_up(ceil_div(total, nblocks), nr);  // balanced blocks, whole B panels
+  nblocks = ceil_div(total, nb);
+  const int64_t njp = nb / nr;
 
-  // Enough blocks: each thread runs whole blocks in its own workspace (one fork/join in all,
-  // which matters on a loaded machine where every barrier can cost a time slice). Few blocks
-  // (deep layers, batch 1): one block at a time, each phase split across the threads.
+  // Weights: without cached U, few tile blocks transform them on the fly per (row block,
+  // channel slice) into an L2-sized buffer (never writing / reading a whole U, which at 512
+  // channels is 36-64 MiB); many blocks transform them once into U and reuse it.
+  const bool fused = U == nullptr && G * nblocks <= 2 * threads;
+  if (U == nullptr && !fused) {
+    wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, mr));
+    winograd_transform_weights<T>(w, p.K, Cg, G, m, wsp.U.data());
+    U = wsp.U.data();
+  }
+  const int64_t kcb = slice_kc(Cg, uk.kc), npanels = mpad / mr;
+  // Row blocks of np panels: up to 4 (B panels reused across them from L1), fewer when that
+  // leaves too few blocks to share among the threads.
+  const int64_t np = std::max<int64_t>(1, std::min<int64_t>(4, npanels / (4 * threads)));
+  const int64_t nkb = ceil_div(npanels, np);
+
   const bool outer = G * nblocks >= 2 * threads;
-  std::vector<AlignedBuffer<T>>&Vs = wsp.V, &Ms = wsp.M, &scratch = wsp.scratch, &bbufs = wsp.bbuf;
+  std::vector<AlignedBuffer<T>>&Vs = wsp.V, &Ms = wsp.M, &scratch = wsp.scratch, &ublk = wsp.ublk;
   const int64_t in_img = p.C * p.H * p.W, out_img = p.K * p.OH * p.OW;
+  // V[xi][jp][c][nr], M[xi][k][t]. The transforms touch all alpha^2 xi slabs at once: one
+  // extra cache line per slab keeps slabs that are 4 KiB multiples apart from all landing in
+  // one L1 set (36-64 streams thrashing 12 ways).
+  const int64_t skew = 64 / int64_t(sizeof(T));
+  const int64_t vxs = Cg * nb + skew, mxs = mpad * nb + skew;
+
+  // M rows [ip0 * mr, (ip0 + cnt_p) * mr) of block (g, V) for every xi.
+  auto gemm_rows = [&](int64_t g, const T* V, T* M, int64_t ip0, int64_t cnt_p, int tid) {
+    for (int64_t pc = 0; pc < Cg; pc += kcb) {
+      const int64_t kc = std::min<int64_t>(kcb, Cg - pc);
+      const T* A;
+      int64_t axs;  // distance between xi slabs of A
+      if (fused) {
+        scratch[tid].resize(std::max<int64_t>(9 * np * kcb * mr, 2 * a2 * kWinoChunk));
+        ublk[tid].resize(a2 * np * kcb * mr);
+        transform_weight_block(wk, a, Gm.data(), w, Kg, Cg, g, ip0 * mr, cnt_p, pc, kc, mr, scratch[tid].data(),
+                               ublk[tid].data(), cnt_p * kc * mr);
+        A = ublk[tid].data();
+        axs = cnt_p * kc * mr;
+      } else {
+        A = U + g * a2 * slab + pc * mpad + ip0 * kc * mr;
+        axs = slab;
+      }
+      for (int xi = 0; xi < a2; ++xi) {
+        const T* Ax = A + xi * axs;
+        for (int64_t jp = 0; jp < njp; ++jp) {
+          const T* B = V + xi * vxs + jp * Cg * nr + pc * nr;
+          T* C = M + xi * mxs + ip0 * mr * nb + jp * nr;
+          for (int64_t ip = 0; ip < cnt_p; ++ip) uk.fn(kc, Ax + ip * kc * mr, B, C + ip * mr * nb, nb, pc > 0);
+        }
+      }
+    }
+  };
 
   auto run_block = [&](int64_t g, int64_t t0, int ws) {
-    const T* Ug = U + g * a2 * slab;
-    Vs[ws].resize(a2 * Cg * nb);
-    Ms[ws].resize(a2 * Kg * nb);
+    Vs[ws].resize(a2 * vxs);
+    Ms[ws].resize(a2 * mxs);
     T* V = Vs[ws].data();
     T* M = Ms[ws].data();
-    const int64_t cnt = std::min(nb, total - t0), nch = ceil_div(cnt, kWinoChunk);
-    // parallel_for runs serially inside the outer parallel loop.
+    const int64_t cnt = std::min(nb, total - t0), nch = ceil_div(cnt, int64_t(nr));
+    if (cnt < nb) {  // columns past the last tile: zero, so the GEMM reads no stale NaNs
+      const int64_t jp = cnt / nr, t = cnt % nr;
+      for (int xi = 0; xi < a2; ++xi)
+        for (int64_t c = 0; c < Cg; ++c) std::fill_n(V + xi * vxs + jp * Cg * nr + c * nr + t, nr - t, T(0));
+    }
     parallel_for(Cg * nch, [&](int64_t item) {
-      const int64_t c = item / nch, j0 = (item % nch) * kWinoChunk;
+      const int64_t c = item / nch, jp = item % nch, j0 = jp * nr;
       const int tid = thread_id();
       scratch[tid].resize(2 * a2 * kWinoChunk);
-      wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0 + j0,
-               std::min(kWinoChunk, cnt - j0), V + c * nb + j0, Cg * nb, scratch[tid].data());
+      wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0 + j0, std::min<int64_t>(nr, cnt - j0),
+               V + jp * Cg * nr + c * nr, vxs, scratch[tid].data());
     });
-    parallel_for(a2, [&](int64_t xi) {
-      const int tid = thread_id();
-      bbufs[tid].resize(uk.kc * round_up(uk.nc, nr));
-      const T* Ux = Ug + xi * slab;
-      const T* Vx = V + xi * Cg * nb;
-      gemm_driver(
-          uk, Kg, Cg, 0, cnt, [&](int64_t k0, int64_t) { return Ux + k0 * mpad; },
-          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-            pack_b_rowmajor(Vx, nb, k0, kc, j0, nc, nr, dst);
-          },
-          M + xi * Kg * nb, nb, false, bbufs[tid].data());
+    parallel_for(nkb, [&](int64_t kb) {
+      const int64_t ip0 = kb * np;
+      gemm_rows(g, V, M, ip0, std::min(np, npanels - ip0), thread_id());
     });
-    parallel_for(Kg * nch, [&](int64_t item) {
-      const int64_t k = item / nch, j0 = (item % nch) * kWinoChunk;
+    const int64_t och = ceil_div(cnt, kWinoChunk);
+    parallel_for(Kg * och, [&](int64_t item) {
+      const int64_t k = item / och, j0 = (item % och) * kWinoChunk;
       const int tid = thread_id();
       scratch[tid].resize(2 * a2 * kWinoChunk);
-      wk.output(tl, AT.data(), M + k * nb + j0, Kg * nb, t0 + j0, std::min(kWinoChunk, cnt - j0),
+      wk.output(tl, AT.data(), M + k * nb + j0, mxs, t0 + j0, std::min(kWinoChunk, cnt - j0),
                 bias ? bias[g * Kg + k] : T(0), relu, y + (g * Kg + k) * p.OH * p.OW, out_img,
                 scratch[tid].data());
     });

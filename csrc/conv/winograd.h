@@ -9,10 +9,11 @@
 // Tiles of all images of a group are processed in blocks of nb tiles (winograd.cpp), so the
 // scratch is bounded: the V and M blocks of all threads together take at most 32 MiB
 // (nb * alpha^2 * (Cg + Kg) values each; a floor of 32 tiles per block exceeds that only
-// beyond ~1000 channels), plus U itself (alpha^2 * K * Cg values: 9 MiB for VGG-16's largest
-// 512x512 layer at F(2,3), 36 MiB at F(4,3), 64 MiB at F(6,3)) and < 1 MiB per thread of
-// transform scratch. At VGG-16 sizes with auto (F(4,3) on 512 channels) the total stays
-// <= 68 MiB. The buffers are kept per calling thread between calls (no page faults on reuse).
+// beyond ~1000 channels), plus per thread < 2 MiB of transform scratch and transformed-weight
+// panels. A whole U (alpha^2 * K * Cg values: 9 MiB for VGG-16's largest 512x512 layer at
+// F(2,3), 36 MiB at F(4,3), 64 MiB at F(6,3)) is only built when a call without cached
+// weights has many tile blocks, i.e. on layers with few channels, where it is small.
+// The buffers are kept per calling thread between calls (no page faults on reuse).
 #pragma once
 #include <cstdint>
 

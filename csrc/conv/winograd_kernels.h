@@ -32,7 +32,8 @@ struct WinoKernels {
   void (*output)(const WinoTiling& g, const T* AT, const T* M, int64_t mstride, int64_t t0,
                  int64_t cnt, T bias, bool relu, T* y, int64_t img_stride, T* scratch);
   // Weight transform of L interleaved filters: src[(a*3 + b) * L + l] = g_l[a][b];
-  // U[(i*alpha + j) * ustride + l] = (G g_l G^T)[i][j]. scratch: 3 * alpha * L values.
+  // U[(i*alpha + j) * ustride + l] = (G g_l G^T)[i][j]. scratch: unused (kept for callers
+  // sized by the earlier contract of 3 * alpha * L values).
   void (*weight)(int alpha, const T* G, const T* src, int64_t L, T* U, int64_t ustride,
                  T* scratch);
   const char* name;
