@@ -121,10 +121,10 @@ _WEIGHT_REUSED = 1.07e-7
 # The weight-transform cost of the input gradient's blocked driver (winograd_input_grad.cpp), which
 # makes each transformed-weight panel just before its GEMMs instead of writing and re-reading all
 # alpha^2 K C values; it runs while the tiles fit one of its 64-tile blocks (more would repeat the
-# transform per block), see dx_blocked. Chosen, with the constants above, to minimise auto's loss
-# against the fastest algorithm over two `bench/bench_backward_algorithms.py --grads input` runs
-# (geomean 1.03); anything in 3.6e-7..7e-7 gives the same choices, below that auto takes F(4,3)
-# at 512->512 @14 N=1, 3.8x slower than F(2,3).
+# transform per block), see dx_blocked. Chosen to minimise auto's loss against the fastest
+# algorithm over `bench/bench_backward_algorithms.py --grads input` runs; rechecked with the
+# forward constants above on a quiet run (2026-12-02): auto within 1.06x of the fastest input
+# gradient on every shape, geomean 1.008.
 _DX_WEIGHT_BLOCKED = 5e-7
 _DX_BLOCKED_TILES = 64
 
@@ -176,15 +176,15 @@ def _wg_block(alpha, cg, kg):
 
 
 # Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_backward_algorithms.py
-# --fit` over two 2-thread runs on the shared 2-core AVX-512 Xeon (one quiet, one loaded; Winograd
-# times taken relative to direct's on the same shape). Winograd's median model error 11%, worst
-# 52%; auto is then within 1.25x of the fastest algorithm on 16 and 18 of the 18 shapes (geomean
-# loss 1.12 / 1.04; the misses, F(4,3) for F(6,3) at 256->256 @56 N=1 and 128->128 @28 N=8, are
-# where the first run's F(4,3) times disagree with the second's).
-_WG_DIRECT = 3.13e-8
-_WG_GEMM = 3.07e-8
-_WG_TRANSFORM = 5.39e-7
-_WG_FIXED = 2.1e-7
+# --threads 2 --fit` on a quiet 2-core AVX-512 Xeon (2026-12-02, after the direct small-map and
+# Winograd forward changes; Winograd times taken relative to direct's on the same shape).
+# Winograd's median model error 7%, worst 35%; auto is then within 1.39x of the fastest algorithm
+# on every shape, geomean loss 1.05 (the misses: F(4,3) for F(6,3) at 64->128 and 128->128 @112
+# N=1, where F(6,3)'s 5% handicap and the model's error add up).
+_WG_DIRECT = 7.34e-9
+_WG_GEMM = 8.28e-9
+_WG_TRANSFORM = 1.25e-7
+_WG_FIXED = 1.65e-7
 
 
 def _pad_extra(x, extra):
