@@ -95,7 +95,11 @@ def fastconv_step(net, batches):
     from fastconv.train import limit_blas_threads
     if net == "vgg_forward":
         model, x = models.vgg16(seed=0).eval(), batches[0][0]
-        return lambda: model.forward(x)
+
+        def forward():  # as torch's side: inference keeps no activations for a backward
+            with nn.no_grad():
+                return model.forward(x)
+        return forward
     model = models.lenet5("relu", "max", seed=0) if net == "lenet" else models.vgg16(seed=0)
     opt = nn.SGD(model.parameters(), lr=0.01 if net == "lenet" else 1e-3, momentum=0.9)
     ce = nn.CrossEntropyLoss()

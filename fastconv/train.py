@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from fastconv.data.loader import DataLoader
-from fastconv.nn import CrossEntropyLoss
+from fastconv.nn import CrossEntropyLoss, no_grad
 from fastconv.device import check_device, to_device, to_host
 
 
@@ -63,7 +63,7 @@ def evaluate(model, data, batch_size=256, num_classes=None, loss=None, blas_thre
     preds, targets, total = [], [], 0.0
     move = _batch_mover(device)
     try:
-        with limit_blas_threads(blas_threads):
+        with limit_blas_threads(blas_threads), no_grad():  # nothing is kept for a backward
             for x, y in loader:
                 logits = model.forward(move(x))
                 total += loss(logits, move(y)) * len(y)

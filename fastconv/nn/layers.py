@@ -15,6 +15,7 @@ from fastconv._geometry import adaptive_output_size
 from fastconv._validate import int_pair
 from fastconv.nn import _ops
 from fastconv.nn import init
+from fastconv.nn.grad_mode import needed, saved
 from fastconv.nn.module import Module, Parameter
 
 
@@ -46,7 +47,7 @@ class Conv2d(Module):
         self._winograd = None  # ((Parameter, array, version), {input shape: plan}); see _weight_for
 
     def forward(self, x):  # (N, C, H, W) -> (N, K, OH, OW)
-        self._x = x
+        self._x = saved(x)
         return F.conv2d(x, self._weight_for(x), None if self.bias is None else self.bias.data,
                         self.stride, self.padding, self.dilation, self.groups)
 
@@ -78,7 +79,7 @@ class Conv2d(Module):
         return F.winograd_weights(self.weight.data, tile, self.groups)
 
     def backward(self, dy, need_input_grad=True):  # (N, K, OH, OW) -> (N, C, H, W)
-        x, w = self._x, self.weight
+        x, w = needed(self._x, self), self.weight
         w.grad = _ops.accumulate(w.grad, F.conv2d_weight(x, w.shape, dy, self.stride, self.padding,
                                                          self.dilation, self.groups))
         if self.bias is not None:
@@ -109,11 +110,11 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):  # (N, in) -> (N, out)
-        self._x = x
+        self._x = saved(x)
         return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
 
     def backward(self, dy, need_input_grad=True):  # (N, out) -> (N, in)
-        gx, gw, gb = F.linear_backward(self._x, self.weight.data, dy, self.bias is not None)
+        gx, gw, gb = F.linear_backward(needed(self._x, self), self.weight.data, dy, self.bias is not None)
         self.weight.grad = _ops.accumulate(self.weight.grad, gw)
         if self.bias is not None:
             self.bias.grad = _ops.accumulate(self.bias.grad, gb)
@@ -132,12 +133,13 @@ class MaxPool2d(Module):
 
     def forward(self, x):  # (N, C, H, W) -> (N, C, OH, OW)
         self._in_shape = tuple(x.shape)
-        y, self._idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                                    self.ceil_mode, return_indices=True)
+        y, idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                              self.ceil_mode, return_indices=True)
+        self._idx = saved(idx)
         return y
 
     def backward(self, dy, need_input_grad=True):
-        return F.max_pool2d_backward(dy, self._idx, self._in_shape) if need_input_grad else None
+        return F.max_pool2d_backward(dy, needed(self._idx, self), self._in_shape) if need_input_grad else None
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -187,11 +189,12 @@ class ReLU(Module):
         self._y = None
 
     def forward(self, x):
-        self._y = F.relu(x)
-        return self._y
+        y = F.relu(x)
+        self._y = saved(y)
+        return y
 
     def backward(self, dy, need_input_grad=True):
-        return F.relu_backward(dy, self._y)
+        return F.relu_backward(dy, needed(self._y, self))
 
 
 class Sigmoid(Module):
@@ -200,11 +203,12 @@ class Sigmoid(Module):
         self._y = None
 
     def forward(self, x):
-        self._y = F.sigmoid(x)
-        return self._y
+        y = F.sigmoid(x)
+        self._y = saved(y)
+        return y
 
     def backward(self, dy, need_input_grad=True):
-        return F.sigmoid_backward(dy, self._y)
+        return F.sigmoid_backward(dy, needed(self._y, self))
 
 
 class Tanh(Module):
@@ -213,11 +217,12 @@ class Tanh(Module):
         self._y = None
 
     def forward(self, x):
-        self._y = F.tanh(x)
-        return self._y
+        y = F.tanh(x)
+        self._y = saved(y)
+        return y
 
     def backward(self, dy, need_input_grad=True):
-        return F.tanh_backward(dy, self._y)
+        return F.tanh_backward(dy, needed(self._y, self))
 
 
 class Softmax(Module):
@@ -229,11 +234,12 @@ class Softmax(Module):
         self._y = None
 
     def forward(self, x):
-        self._y = F.softmax(x, self.dim)
-        return self._y
+        y = F.softmax(x, self.dim)
+        self._y = saved(y)
+        return y
 
     def backward(self, dy, need_input_grad=True):
-        return _ops.softmax_backward(dy, self._y, self.dim)
+        return _ops.softmax_backward(dy, needed(self._y, self), self.dim)
 
 
 class Flatten(Module):
