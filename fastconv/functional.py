@@ -6,8 +6,8 @@ fastconv._C), arrays exposing ``__cuda_array_interface__`` run the Numba CUDA ke
 (fastconv.cuda); both implement fastconv.device.BACKEND_OPS. Layout is NCHW for activations
 and OIHW for weights.
 
-The hot ops (conv2d, conv2d_input, conv2d_weight, max_pool2d and its backward, linear,
-linear_backward, relu, relu_backward) remember what a validated call resolved: a later call with
+The hot ops (conv2d, conv2d_input, conv2d_weight, max_pool2d, avg_pool2d and their backwards,
+linear, linear_backward, relu, relu_backward) remember what a validated call resolved: a later call with
 numpy arrays of the same types, shapes, dtypes and strides and the same arguments (by type and
 value) goes straight to the backend (fastconv._plans says exactly what the key holds).
 """
@@ -349,6 +349,12 @@ def _check_divisor(divisor_override):
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, out=None):
     """Average pooling, as torch.nn.functional.avg_pool2d."""
+    key = None
+    if out is None:
+        key, plan = _plans.find("avg_pool2d", (input,), (kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                                         divisor_override))
+        if plan is not None:
+            return plan(input)
     x, unbatched = _pool_input(input)
     shape, dtype = array_meta(x, "input")
     _check_divisor(divisor_override)
@@ -359,12 +365,20 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     if shape[0] == 0:
         return _empty_batch(backend, shape[:2] + g.out_hw, dtype, out)
     y = backend.avg_pool2d(x, g, count_include_pad, divisor_override, None if unbatched else out)
+    if not unbatched:
+        _plans.remember(key, lambda x, run=backend.avg_pool2d: run(x, g, count_include_pad, divisor_override, None))
     return y[0] if unbatched else y
 
 
 def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *, out=None):
     """Gradient of avg_pool2d; batched (N, C, ...) or unbatched (C, ...) like the forward call."""
+    key = None
+    if out is None:
+        key, plan = _plans.find("avg_pool2d_backward", (grad_output,), (input_size, kernel_size, stride, padding,
+                                                                        ceil_mode, count_include_pad, divisor_override))
+        if plan is not None:
+            return plan(grad_output)
     grad_output = as_float_array(grad_output, "grad_output")
     input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     if _unbatched(input_size):
@@ -383,7 +397,10 @@ def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, paddi
     backend.check_out(out, input_size, gdtype)
     if input_size[0] == 0:
         return _empty_batch(backend, input_size, gdtype, out)
-    return backend.avg_pool2d_backward(grad_output, input_size, g, count_include_pad, divisor_override, out)
+    dx = backend.avg_pool2d_backward(grad_output, input_size, g, count_include_pad, divisor_override, out)
+    _plans.remember(key, lambda dy, run=backend.avg_pool2d_backward: run(dy, input_size, g, count_include_pad,
+                                                                         divisor_override, None))
+    return dx
 
 
 def adaptive_avg_pool2d(input, output_size):

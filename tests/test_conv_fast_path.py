@@ -137,6 +137,18 @@ def test_pool_dense_and_relu_repeat_correctly_and_validate_changes():
         dy = _rand(rng, y.shape)
         np.testing.assert_allclose(F.max_pool2d_backward(dy, idx, x.shape),
                                    ref.max_pool2d_backward(dy, idx, x.shape), rtol=1e-6)
+    for divisor in (None, None, 3, 3):  # repeated calls, then a changed argument
+        x = _rand(rng, x.shape)
+        kw = dict(count_include_pad=False, divisor_override=divisor)
+        ya = F.avg_pool2d(x, 3, 2, 1, **kw)
+        np.testing.assert_allclose(ya, ref.avg_pool2d(x, 3, 2, 1, **kw), rtol=1e-5, atol=1e-6)
+        dya = _rand(rng, ya.shape)
+        np.testing.assert_allclose(F.avg_pool2d_backward(dya, x.shape, 3, 2, 1, **kw),
+                                   ref.avg_pool2d_backward(dya, x.shape, 3, 2, 1, **kw), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="divisor_override"):
+        F.avg_pool2d(x, 3, 2, 1, count_include_pad=False, divisor_override=0)
+    with pytest.raises(ValueError, match="grad_output must have shape"):
+        F.avg_pool2d_backward(dya[:, :, :1], x.shape, 3, 2, 1, count_include_pad=False, divisor_override=3)
     with pytest.raises(TypeError, match="indices must have dtype int64"):
         F.max_pool2d_backward(dy, idx.astype(np.int32), x.shape)
     with pytest.raises(TypeError, match="ceil_mode|kernel_size|stride"):
