@@ -63,17 +63,45 @@ def train_single_process(mnist_dir):
     return initial, numpy_state(model)
 
 
+def wait_for_workers(procs, timeout=240):
+    """The workers' outputs once all have exited. A worker that fails ends the wait at once (the
+    other would block in a collective until the timeout, hiding the real error): its peers are
+    killed and every output is returned with the return codes set."""
+    import time
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs):
+        if any(p.poll() not in (None, 0) for p in procs) or time.monotonic() > deadline:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+            break
+        time.sleep(0.05)
+    return [p.communicate()[0] for p in procs]
+
+
+def run_workers(tmp_path, mnist_dir):
+    """(start, single, outputs, procs): the 2 workers, with this process's single-process run
+    while they train. A port taken between free_port() and the workers' bind is retried once
+    with a new port; any other failure is returned as it is."""
+    for attempt in range(2):
+        port = free_port()
+        procs = [launch(r, port, str(tmp_path / "rank{rank}.safetensors"), mnist_dir) for r in range(2)]
+        try:
+            if attempt == 0:
+                start, single = train_single_process(mnist_dir)
+            outputs = wait_for_workers(procs)
+        finally:
+            for p in procs:  # on an error here, leave no worker behind
+                if p.poll() is None:
+                    p.kill()
+                    p.communicate()
+        lost_port = any(p.returncode != 0 and "address already in use" in out.lower() for p, out in zip(procs, outputs))
+        if not (lost_port and attempt == 0):
+            return start, single, outputs, procs
+
+
 def test_ddp_replicas_identical_and_equal_to_single_process(tmp_path, mnist_dir):
-    port = free_port()
-    procs = [launch(r, port, str(tmp_path / "rank{rank}.safetensors"), mnist_dir) for r in range(2)]
-    try:
-        start, single = train_single_process(mnist_dir)  # while the workers run
-        outputs = [p.communicate(timeout=240)[0] for p in procs]
-    finally:
-        for p in procs:  # on a timeout or failure, leave no worker behind
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
+    start, single, outputs, procs = run_workers(tmp_path, mnist_dir)
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out
     assert f"trained {STEPS} steps on 2 process(es), global batch {2 * BATCH}" in outputs[0]
