@@ -118,6 +118,9 @@ def main(argv=None):
                   args.save.format(rank=rank))
     if rank == 0:
         print(f"trained {steps} steps on {world} process(es), global batch {args.batch_size * world}", flush=True)
+    # Every rank reaches this point before any tears down: rank 0 hosts the rendezvous store, and a
+    # rank still tearing down its process group after rank 0 had exited hung (1 run in 3 or so).
+    dist.barrier()
     dist.destroy_process_group()
 
 
