@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 import fastconv  # noqa: E402
 from fastconv import _C, nn  # noqa: E402
 from fastconv import functional as F  # noqa: E402
-from fastconv.timing import machine_line, markdown_table  # noqa: E402
+from fastconv.timing import cpu_time_rounds, machine_line, markdown_table  # noqa: E402
 
 
 def cases():
@@ -62,17 +61,6 @@ def cases():
     }
 
 
-def timed(fn, calls=3000):
-    fn()
-    per_call = []
-    for _ in range(5):
-        t0 = time.process_time()
-        for _ in range(calls):
-            fn()
-        per_call.append((time.process_time() - t0) / calls * 1e6)
-    return statistics.median(per_call)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
@@ -81,10 +69,7 @@ def main():
     table = cases()
     fns = {name: op for name, (op, _) in table.items()}
     fns.update({f"kernel:{name}": k for name, (_, k) in table.items() if k is not None})
-    samples = {name: [] for name in fns}
-    for r in range(args.rounds):
-        for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
-            samples[name].append(timed(fns[name]))
+    samples = cpu_time_rounds(fns, rounds=args.rounds, calls=3000)
     med = {name: statistics.median(v) for name, v in samples.items()}
     rows = []
     for name, (_, k) in table.items():

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 # The harness imports fastconv into the unpatched worker too; it stays idle there, and
 # bench/bench_import_order.py shows torch's speed does not change with fastconv imported.
-from fastconv.timing import markdown_table, median_call_time, settle  # noqa: E402
+from fastconv.timing import cpu_time_rounds, markdown_table, median_call_time, settle  # noqa: E402
 
 
 # ---------------------------------------------------------------- 1. VGG-16, one process per variant
@@ -132,25 +132,11 @@ def bench_overhead(args):
     def raw_kernel():
         fastconv._C.conv2d_direct(xa, wa, None, np.empty((1, 1, 2, 2), np.float32), (1, 1), (0, 0), (1, 1), 1)
 
-    def timed(fn):
-        """Median over 5 loops of the CPU time per call, in us."""
-        fn()
-        per_call = []
-        for _ in range(5):
-            t0 = time.process_time()
-            for _ in range(calls):
-                fn()
-            per_call.append((time.process_time() - t0) / calls * 1e6)
-        return statistics.median(per_call)
-
     cases = {"raw": lambda: F.conv2d(xa, wa), "inference": lambda: ft.conv2d(x, w),
              "autograd": lambda: ft.conv2d(xg, w), "torch": lambda: torch.nn.functional.conv2d(x, w),
              "kernel": raw_kernel, "empty_apply": lambda: Empty.apply(xg, w)}
-    samples = {k: [] for k in cases}
-    for r in range(args.rounds):
-        for name in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
-            samples[name].append(timed(cases[name]))
-    raw, kernel = samples["raw"], samples["kernel"]
+    samples = cpu_time_rounds(cases, rounds=args.rounds, calls=calls)
+    raw = samples["raw"]
     med = {k: statistics.median(v) for k, v in samples.items()}
     rows = [["fastconv._C.conv2d_direct (the kernel call alone)", f"{med['kernel']:.1f}", "", "", ""],
             ["fastconv.functional.conv2d (numpy)", f"{med['raw']:.1f}", "", "", f"{med['raw'] - med['kernel']:.1f}"]]

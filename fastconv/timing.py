@@ -43,6 +43,28 @@ def median_call_time(fn: Callable[[], object], calls: int) -> float:
     return statistics.median(times)
 
 
+def cpu_time_rounds(fns: Dict[str, Callable[[], object]], *, rounds: int, calls: int,
+                    loops: int = 5) -> Dict[str, List[float]]:
+    """{name: one CPU time per call (us) per round} for per-call overhead on one thread: each
+    round times every function (in turn, the order reversed every other round) as the median over
+    `loops` loops of `calls` calls. Process CPU time, not wall time: on a shared machine wall
+    time would mostly measure how soon the OS schedules the caller."""
+    def per_call_us(fn):
+        fn()
+        per_call = []
+        for _ in range(loops):
+            t0 = time.process_time()
+            for _ in range(calls):
+                fn()
+            per_call.append((time.process_time() - t0) / calls * 1e6)
+        return statistics.median(per_call)
+    samples = {name: [] for name in fns}
+    for r in range(rounds):
+        for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+            samples[name].append(per_call_us(fns[name]))
+    return samples
+
+
 def settle(fn: Callable[[], object], *, window: int = 3, tolerance: float = 0.1, max_seconds: float = 5.0,
            min_calls: int = 2) -> int:
     """Call fn() until the medians of two consecutive windows of `window` calls agree within
