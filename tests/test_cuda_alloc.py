@@ -71,10 +71,10 @@ def test_out_of_memory_trims_the_free_blocks_and_retries():
 
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="the pool serves real GPUs only")
 def test_gpu_arrays_come_back_to_the_pool():
-    numba = pytest.importorskip("numba")  # noqa: F841
+    pytest.importorskip("numba")
     from numba import cuda
     if not cuda.is_available():
-        pytest.skip("no GPU")
+        pytest.skip("numba finds no CUDA GPU on this machine (cuda.is_available() is False)")
     import numpy as np
     from fastconv.cuda import _device
     a = _device.empty((3, 1000), np.float32, 0)
