@@ -37,4 +37,11 @@ void parallel_for(int64_t n, F&& f) {
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
+// parallel_for over [0, n) in chunks of `chunk` elements: f(begin, end) per chunk. For
+// element-wise passes, where one item per element would cost more than the element.
+template <typename F>
+void parallel_for_chunks(int64_t n, int64_t chunk, F&& f) {
+  parallel_for((n + chunk - 1) / chunk, [&](int64_t c) { f(c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n); });
+}
+
 }  // namespace fastconv

@@ -15,18 +15,16 @@ constexpr int64_t kChunk = 1 << 16;
 // y = max(x, 0), NaN propagating (x < 0 is false for NaN), as torch.relu.
 template <typename T>
 void relu_forward(const T* x, T* y, int64_t n) {
-  parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
-    const int64_t i1 = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < i1; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+  parallel_for_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
   });
 }
 
 // dx = dy where y > 0, else 0 (torch's threshold_backward at 0).
 template <typename T>
 void relu_backward(const T* dy, const T* y, T* dx, int64_t n) {
-  parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
-    const int64_t i1 = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < i1; ++i) {
+  parallel_for_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
       const T g = dy[i];  // an unconditional load, so the select vectorises
       dx[i] = y[i] > T(0) ? g : T(0);
     }

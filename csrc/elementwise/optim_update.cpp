@@ -14,11 +14,6 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 15;
 
-template <typename F>
-void for_chunks(int64_t n, F&& f) {
-  parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) { f(c * kChunk, std::min(n, (c + 1) * kChunk)); });
-}
-
 struct SgdArgs {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, first;
@@ -30,7 +25,7 @@ template <typename T>
 void sgd_update(T* p, const T* grad, T* buf, int64_t n, const SgdArgs& a) {
   const T lr = T(a.lr), mom = T(a.momentum), keep = T(1 - a.dampening), wd = T(a.weight_decay);
   const bool nesterov = a.nesterov, first = a.first;
-  for_chunks(n, [&](int64_t i0, int64_t i1) {
+  parallel_for_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       T g = grad[i];
       if (wd != T(0)) g += wd * p[i];
@@ -53,7 +48,7 @@ template <typename T>
 void adam_update(T* p, const T* grad, T* m, T* v, int64_t n, const AdamArgs& a) {
   const T b1 = T(a.b1), b2 = T(a.b2), wd = T(a.weight_decay), eps = T(a.eps);
   const T step = T(a.lr / a.c1), inv_sqrt_c2 = T(1 / std::sqrt(a.c2));
-  for_chunks(n, [&](int64_t i0, int64_t i1) {
+  parallel_for_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       T g = grad[i];
       if (wd != T(0)) g += wd * p[i];
