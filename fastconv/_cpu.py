@@ -53,12 +53,11 @@ _CHOICES_LIMIT = 4096
 
 
 def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weights_reused=False):
-    """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to single-thread
-    CPU times (time.thread_time, min of 5 calls, so other processes on the machine do not skew
-    it) of the 18 issue-9 shapes (VGG-16's nine 3x3 layers at batch 1 / 224 and batch 8 / 56),
-    each with direct, F(2,3), F(4,3), F(6,3), with and without cached transformed weights, on
-    the 2-core AVX-512 Xeon (Sapphire Rapids) of issue 9.
-    Time in ms, per group:
+    """Direct or a Winograd tile for a 3x3 stride-1 conv, by a cost model fitted to 2-thread
+    times of the 18 issue-9 shapes (VGG-16's nine 3x3 layers at batch 1 / 224 and batch 8 / 56),
+    each with direct, F(2,3), F(4,3), F(6,3): the forward with and without cached transformed
+    weights and the input gradient (`bench/bench_conv_algorithms.py --ops forward input` measures
+    them; see the constants for the latest check). Time in ms, per group:
       direct   = _DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower)
       winograd = _GEMM * alpha^2 K C tiles32         element-wise GEMMs; tiles32 = tiles rounded
                                                      up to the micro-kernel's 32-column panels
@@ -68,14 +67,6 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     With weights_reused the last term uses _WEIGHT_REUSED, and for an input gradient that runs the
     blocked driver (dx_blocked) _DX_WEIGHT_BLOCKED. F(6,3) gets a 5% handicap: it is less accurate
     and rarely much faster.
-    Refit: time every shape and algorithm as above (functional.conv2d with algorithm=direct /
-    winograd_f2/4/6, and with functional.winograd_weights for the reused case), then solve the
-    Winograd constants by non-negative least squares on the relative error (each row of
-    [alpha^2 K C tiles32, alpha^3 tiles (C+K), alpha^2 K C (plain), alpha^2 K C (reused)]
-    divided by its measured time, against 1) and take _DIRECT as the median of measured /
-    modelled direct time. The fit of 2026-12 picks the fastest measured algorithm on 16 of the
-    18 shapes with or without reuse (F(6,3) for F(4,3) at 64->64 @224, 5-6% slower; direct for
-    F(2,3) at 512->512 @3, where direct convolution then ran 3x under its model).
     """
     n, c, h, w = in_shape
     k = w_shape[0]
@@ -95,7 +86,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
         tiles32 = -(-tiles // 32) * 32
-        wc = _DX_WEIGHT_BLOCKED if input_grad and dx_blocked(n, h, w, m) else weight_cost
+        blocked = input_grad and dx_blocked(n, h, w, m)
+        wc = _DX_WEIGHT_BLOCKED if blocked else weight_cost
         t = _GEMM * a * a * kg * cg * tiles32 + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
         if m == 6:
             t *= 1.05
@@ -104,8 +96,13 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     return best
 
 
-# Cost-model constants (ms per unit; see _heuristic), fitted on the AVX-512 Xeon of issue 9
-# after the Winograd driver gained fused weight transforms and register-resident transforms.
+# Cost-model constants (ms per unit; see _heuristic), fitted (single-thread) on the AVX-512 Xeon of
+# issue 9 after the Winograd driver gained fused weight transforms and register-resident
+# transforms. Rechecked after the element-major driver (winograd.cpp) on a 2-thread
+# `bench/bench_conv_algorithms.py --ops forward input` run (2026-12-02): auto within 1.05x of the
+# fastest forward on every shape (geomean 1.003), 1.09x with reused weights (1.006), 1.09x for
+# the input gradient (1.008). A refit to those times (--fit, with a separate GEMM constant for
+# the element-major driver) chose no better (reused-weight geomean 1.026), so these stay.
 _DIRECT = 1.49e-8
 # Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. On the
 # AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side times of the 512-channel layers at 14x14
@@ -122,7 +119,7 @@ _WEIGHT_REUSED = 1.07e-7
 # makes each transformed-weight panel just before its GEMMs instead of writing and re-reading all
 # alpha^2 K C values; it runs while the tiles fit one of its 64-tile blocks (more would repeat the
 # transform per block), see dx_blocked. Chosen to minimise auto's loss against the fastest
-# algorithm over `bench/bench_backward_algorithms.py --grads input` runs; rechecked with the
+# algorithm over `bench/bench_conv_algorithms.py --ops input` runs; rechecked with the
 # forward constants above on a quiet run (2026-12-02): auto within 1.06x of the fastest input
 # gradient on every shape, geomean 1.008.
 _DX_WEIGHT_BLOCKED = 5e-7
@@ -138,7 +135,7 @@ def dx_blocked(n, h, w, m):
 def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
     """Direct or a Winograd tile for the weight gradient of a 3x3 stride-1 conv, by a cost model
     fitted to 2-thread times of direct / F(2,3) / F(4,3) / F(6,3) on issue 9's 18 shapes
-    (`bench/bench_backward_algorithms.py --fit` measures and refits it). Time in ms, per group:
+    (`bench/bench_conv_algorithms.py --ops weight --fit` measures and refits it). Time in ms, per group:
       direct   = _WG_DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))
       winograd = _WG_GEMM * alpha^2 K C tiles                    the alpha^2 GEMMs over tiles
                + _WG_TRANSFORM * alpha^3 tiles (C + K)           input and grad_output transforms
@@ -175,7 +172,7 @@ def _wg_block(alpha, cg, kg):
     return nb // 192 * 192 if nb >= 192 else -(-nb // 16) * 16
 
 
-# Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_backward_algorithms.py
+# Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_conv_algorithms.py
 # --threads 2 --fit` on a quiet 2-core AVX-512 Xeon (2026-12-02, after the direct small-map and
 # Winograd forward changes; Winograd times taken relative to direct's on the same shape).
 # Winograd's median model error 7%, worst 35%; auto is then within 1.39x of the fastest algorithm

@@ -151,6 +151,54 @@ def test_forward_many_blocks_batch(algo):
     assert rel_err(y, ref_conv(x, wt, b, 1)) <= TOL32[algo]
 
 
+def tiles_of(n, h, w, pad, tile):
+    return n * -(-(h + 2 * pad - 2) // tile) * -(-(w + 2 * pad - 2) // tile)
+
+
+@pytest.mark.parametrize("algo", list(TILES))
+@pytest.mark.parametrize("n,c,k,h,w,pad,groups", [
+    (4, 96, 100, 31, 29, 1, 1),   # Kg = 100: a partial 12-row panel; tiles not a multiple of 32
+    (4, 80, 112, 37, 27, 0, 1),
+    (4, 192, 200, 26, 27, 2, 2),  # per group 96 -> 100
+])
+def test_forward_element_major(algo, n, c, k, h, w, pad, groups):
+    """Wide layers with many tiles run one GEMM per transform element (winograd_by_element)."""
+    tiles = tiles_of(n, h, w, pad, TILES[algo])
+    assert _C.winograd_by_element(c // groups, k // groups, tiles, False)
+    x, wt, b = make(n, c, k, h, w, groups)
+    wt /= np.sqrt(9 * c // groups)
+    ref = ref_conv(x, wt, b, pad, groups)
+    for isa in ISAS:
+        with fastconv.use_isa(isa):
+            assert rel_err(F.conv2d(x, wt, b, padding=pad, groups=groups, algorithm=algo), ref) <= TOL32[algo], isa
+    y = F.conv2d(x, wt, b, padding=pad, groups=groups, algorithm=algo)
+    ww = F.winograd_weights(wt, tile=TILES[algo], groups=groups)
+    np.testing.assert_array_equal(F.conv2d(x, ww, b, padding=pad, groups=groups), y)
+
+
+@pytest.mark.parametrize("algo", list(TILES))
+def test_forward_element_major_cached_weights_few_tiles(algo):
+    """Cached U: element-major even with few tiles; float64 through the same path."""
+    tiles = tiles_of(1, 9, 11, 1, TILES[algo])
+    assert tiles < 96 and _C.winograd_by_element(100, 96, tiles, True)
+    assert not _C.winograd_by_element(100, 96, tiles, False)
+    for dtype, tol in ((np.float32, TOL32[algo]), (np.float64, TOL64)):
+        x, wt, b = make(1, 100, 96, 9, 11, dtype=dtype)
+        ref = ref_conv(x, wt, b, 1)
+        y = F.conv2d(x, F.winograd_weights(wt, tile=TILES[algo]), b, padding=1)
+        assert rel_err(y, ref) <= tol
+        assert rel_err(F.conv2d(x, wt, b, padding=1, algorithm=algo), ref) <= tol  # tile blocks
+
+
+def test_forward_element_major_several_blocks():
+    """More tiles than one element-major block holds (kWinoElementBytes of V + M): 2025 tiles of
+    16 * (256 + 264) floats each at F(2,3) is over 64 MiB, so two balanced blocks run."""
+    x, wt, b = make(1, 256, 256, 90, 90)
+    wt /= np.sqrt(9 * 256)
+    y = F.conv2d(x, wt, b, padding=1, algorithm="winograd_f2")
+    assert rel_err(y, ref_conv(x, wt, b, 1)) <= TOL32["winograd_f2"]
+
+
 @pytest.mark.parametrize("algo", list(TILES))
 @pytest.mark.parametrize("groups,c,k", [(2, 4, 6), (4, 8, 4), (3, 3, 3), (2, 32, 64)])
 def test_forward_groups(algo, groups, c, k):

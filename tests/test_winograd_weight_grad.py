@@ -146,7 +146,7 @@ def test_binding_checks_shapes():
 
 
 def test_auto_choice_follows_the_cost_model():
-    """The weight-gradient cost model (fitted in bench/bench_backward_algorithms.py): direct where
+    """The weight-gradient cost model (fitted in bench/bench_conv_algorithms.py): direct where
     the GEMMs are thin (3 input channels) or the transforms dominate (one tile per image), F(4,3)
     on VGG-16's deep layers, and never Winograd where it cannot run."""
     def choice(n, c, k, hw, stride=1):

@@ -52,6 +52,10 @@ void bind(py::module_& m) {
                               to_numpy(w.BT, w.alpha, w.alpha), py::cast(w.points));
       },
       py::arg("tile"), "(AT, G, BT, points) of F(tile x tile, 3 x 3), float64 (for testing).");
+  m.def("winograd_by_element", &winograd_by_element, py::arg("cg"), py::arg("kg"), py::arg("tiles"),
+        py::arg("weights_cached"),
+        "Whether the Winograd forward of one group with cg -> kg channels over `tiles` tiles runs "
+        "element-major (winograd.h); for tests.");
   m.def(
       "winograd_pack_info", [](py::dtype dt) {
         const WinoPackInfo i = dt.is(py::dtype::of<float>()) ? winograd_pack_info<float>() : winograd_pack_info<double>();

@@ -1,22 +1,34 @@
 // Winograd F(m x m, 3 x 3) convolution driver (see winograd.h for the algorithm).
 //
-// Work is organised per group, per block of nb tiles (tiles numbered over images, rows, columns;
-// nb a multiple of the micro-kernel's nr columns):
+// Two drivers, per group:
+//
+// Tile blocks (few channels): blocks of nb tiles (tiles numbered over images, rows, columns; nb a
+// multiple of the micro-kernel's nr columns), each block's three phases back to back so its
+// V and M stay in L2:
 //   1. input transform   V[xi][jp][c][nr]: written straight into the GEMM's packed B panels
 //                        (panel jp holds tiles jp*nr ..), parallel over (channel, panel)
 //   2. alpha^2 GEMMs     M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t], parallel over row blocks
 //                        of np A panels; per (row block, channel slice) every xi runs, so the
 //                        A panels of that block can be transformed right there (see 'fused')
 //   3. output transform  y tiles + bias (+ReLU)  parallel over (output channel, chunk)
-// Weights: cached U (pre-packed A panels) is read in place. Without it, a call with few tile
-// blocks (deep layers) transforms each (row block, channel slice) of the filters into an
-// L2-sized buffer just before its GEMMs: a whole U is 4x (F(4,3)) the filters, 36 MiB at 512
-// channels, and writing then re-reading it cost more than the GEMMs of a 14x14 map. Calls
-// with many blocks transform U once and reuse it.
 // nb is chosen so V and M of a block stay within one core's L2 when U is small, and is kept
 // >= 128 when U is large (U streams from memory once per block, so nb is its reuse factor),
 // never above a 32 MiB cap. With many blocks each thread takes whole blocks; with few (batch 1
 // on deep layers) every phase splits over channels / row blocks, so batch 1 also uses every core.
+//
+// Element-major (winograd_by_element: Cg + Kg >= 192 and U cached or >= 96 tiles): a tile's
+// V + M is then alpha^2 (Cg + Kg) values, 27 KiB and up, so an L2-sized tile block holds too few
+// tiles to reuse U's panels and the GEMMs stream V from L3 once per row block. Instead the
+// same phases run over blocks of up to kWinoElementBytes of V + M (usually all tiles, in L3),
+// and phase 2 runs one whole GEMM per xi, parallel over (xi, row block): U_xi, V_xi and M_xi
+// (256 KiB each at 256 channels, 196 tiles) stay in the L2 of the thread on that xi, and U is
+// read once per block. 256->256 @56 N=1 at F(4,3): 9.9 -> 6.7 ms on 2 Xeon cores.
+//
+// Weights: cached U (pre-packed A panels) is read in place. Without it, the tile-block driver
+// with few blocks (deep layers) transforms each (row block, channel slice) of the filters into
+// an L2-sized buffer just before its GEMMs: a whole U is 4x (F(4,3)) the filters, 36 MiB at 512
+// channels, and writing then re-reading it cost more than the GEMMs of a 14x14 map. Otherwise
+// U is transformed once per call and reused by every block.
 #include "conv/flip.h"
 #include "conv/winograd.h"
 
@@ -104,6 +116,10 @@ WinoPackInfo winograd_pack_info() {
   return {uk.mr, uk.kc};
 }
 
+bool winograd_by_element(int64_t Cg, int64_t Kg, int64_t tiles, bool weights_cached) {
+  return Cg + Kg >= 192 && (weights_cached || tiles >= 96);
+}
+
 const char* winograd_unsupported(const ConvParams& p) {
   if (p.R != 3 || p.S != 3) return "Winograd needs a 3x3 kernel";
   if (p.stride_h != 1 || p.stride_w != 1) return "Winograd needs stride 1";
@@ -183,8 +199,13 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   // Weights: without cached U, few tile blocks transform them on the fly per (row block,
   // channel slice) into an L2-sized buffer (never writing / reading a whole U, which at 512
   // channels is 36-64 MiB); many blocks transform them once into U and reuse it.
-  const bool fused = U == nullptr && G * nblocks <= 2 * threads;
-  if (U == nullptr && !fused) {
+  // Element-major when a tile's V + M (per_tile) is too big for tile blocks that fit L2 to reuse
+  // the A panels well, and U is cached or amortised over enough tiles (see winograd.h).
+  const bool by_element = winograd_by_element(Cg, Kg, total, U != nullptr);
+  const int64_t nbe_cap = std::max<int64_t>(nr, kWinoElementBytes / per_tile / nr * nr);
+  const int64_t nbe = round_up(ceil_div(total, ceil_div(total, nbe_cap)), nr);  // balanced blocks
+  const bool fused = !by_element && U == nullptr && G * nblocks <= 2 * threads;
+  if (U == nullptr && !fused) {  // (by_element included)
     wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, mr));
     winograd_transform_weights<T>(w, p.K, Cg, G, m, wsp.U.data());
     U = wsp.U.data();
@@ -232,40 +253,79 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
     }
   };
 
-  auto run_block = [&](int64_t g, int64_t t0, int ws) {
-    Vs[ws].resize(a2 * vxs);
-    Ms[ws].resize(a2 * mxs);
-    T* V = Vs[ws].data();
-    T* M = Ms[ws].data();
-    const int64_t cnt = std::min(nb, total - t0), nch = ceil_div(cnt, int64_t(nr));
-    if (cnt < nb) {  // columns past the last tile: zero, so the GEMM reads no stale NaNs
+  // Phases of one block of cnt tiles from t0, its V / M laid out for nbk columns.
+  auto transform_input = [&](int64_t g, int64_t t0, int64_t cnt, int64_t nbk, int64_t vstride, T* V) {
+    const int64_t nch = ceil_div(cnt, int64_t(nr));
+    if (cnt < nbk) {  // columns past the last tile: zero, so the GEMM reads no stale NaNs
       const int64_t jp = cnt / nr, t = cnt % nr;
       for (int xi = 0; xi < a2; ++xi)
-        for (int64_t c = 0; c < Cg; ++c) std::fill_n(V + xi * vxs + jp * Cg * nr + c * nr + t, nr - t, T(0));
+        for (int64_t c = 0; c < Cg; ++c) std::fill_n(V + xi * vstride + jp * Cg * nr + c * nr + t, nr - t, T(0));
     }
     parallel_for(Cg * nch, [&](int64_t item) {
       const int64_t c = item / nch, jp = item % nch, j0 = jp * nr;
       const int tid = thread_id();
       scratch[tid].resize(2 * a2 * kWinoChunk);
       wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0 + j0, std::min<int64_t>(nr, cnt - j0),
-               V + jp * Cg * nr + c * nr, vxs, scratch[tid].data());
+               V + jp * Cg * nr + c * nr, vstride, scratch[tid].data());
     });
-    parallel_for(nkb, [&](int64_t kb) {
-      const int64_t ip0 = kb * np;
-      gemm_rows(g, V, M, ip0, std::min(np, npanels - ip0), thread_id());
-    });
+  };
+  auto transform_output = [&](int64_t g, int64_t t0, int64_t cnt, int64_t nbk, int64_t mstride, const T* M) {
     const int64_t och = ceil_div(cnt, kWinoChunk);
     parallel_for(Kg * och, [&](int64_t item) {
       const int64_t k = item / och, j0 = (item % och) * kWinoChunk;
       const int tid = thread_id();
       scratch[tid].resize(2 * a2 * kWinoChunk);
-      wk.output(tl, AT.data(), M + k * nb + j0, mxs, t0 + j0, std::min(kWinoChunk, cnt - j0),
+      wk.output(tl, AT.data(), M + k * nbk + j0, mstride, t0 + j0, std::min(kWinoChunk, cnt - j0),
                 bias ? bias[g * Kg + k] : T(0), relu, y + (g * Kg + k) * p.OH * p.OW, out_img,
                 scratch[tid].data());
     });
   };
 
-  if (outer) {
+  auto run_block = [&](int64_t g, int64_t t0, int ws) {
+    Vs[ws].resize(a2 * vxs);
+    Ms[ws].resize(a2 * mxs);
+    T* V = Vs[ws].data();
+    T* M = Ms[ws].data();
+    const int64_t cnt = std::min(nb, total - t0);
+    transform_input(g, t0, cnt, nb, vxs, V);
+    parallel_for(nkb, [&](int64_t kb) {
+      const int64_t ip0 = kb * np;
+      gemm_rows(g, V, M, ip0, std::min(np, npanels - ip0), thread_id());
+    });
+    transform_output(g, t0, cnt, nb, mxs, M);
+  };
+
+  // Element-major (see the file comment): blocks of nbe tiles, all alpha^2 GEMMs of a block
+  // over all of its tiles, parallel over (xi, row block of 4 panels). Consecutive items share
+  // xi, so the thread running them keeps that xi's V and M slabs in its L2.
+  auto run_block_by_element = [&](int64_t g, int64_t t0) {
+    const int64_t cnt = std::min(nbe, total - t0), ncols = round_up(cnt, nr), njpe = ncols / nr;
+    const int64_t vs = Cg * ncols + skew, ms = mpad * ncols + skew;
+    Vs[0].resize(a2 * vs);
+    Ms[0].resize(a2 * ms);
+    T* V = Vs[0].data();
+    T* M = Ms[0].data();
+    transform_input(g, t0, cnt, ncols, vs, V);
+    const int64_t rp = std::min<int64_t>(4, npanels), nrb = ceil_div(npanels, rp);
+    parallel_for(a2 * nrb, [&](int64_t item) {
+      const int64_t xi = item / nrb, ip0 = (item % nrb) * rp, cnt_p = std::min(rp, npanels - ip0);
+      for (int64_t pc = 0; pc < Cg; pc += kcb) {
+        const int64_t kc = std::min<int64_t>(kcb, Cg - pc);
+        const T* Ax = U + (g * a2 + xi) * slab + pc * mpad + ip0 * kc * mr;
+        for (int64_t jp = 0; jp < njpe; ++jp) {
+          const T* B = V + xi * vs + jp * Cg * nr + pc * nr;
+          T* C = M + xi * ms + ip0 * mr * ncols + jp * nr;
+          for (int64_t ip = 0; ip < cnt_p; ++ip) uk.fn(kc, Ax + ip * kc * mr, B, C + ip * mr * ncols, ncols, pc > 0);
+        }
+      }
+    });
+    transform_output(g, t0, cnt, ncols, ms, M);
+  };
+
+  if (by_element) {
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t t0 = 0; t0 < total; t0 += nbe) run_block_by_element(g, t0);
+  } else if (outer) {
     parallel_for(G * nblocks, [&](int64_t item) {
       run_block(item / nblocks, (item % nblocks) * nb, thread_id());
     });

@@ -6,14 +6,14 @@
 //   M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t]   alpha^2 GEMMs [Kg x Cg] x [Cg x tiles]
 //   y tile(k,t) = A^T M[.][k][t] A + bias[k]  (ReLU optional), fused in the output transform
 //
-// Tiles of all images of a group are processed in blocks of nb tiles (winograd.cpp), so the
-// scratch is bounded: the V and M blocks of all threads together take at most 32 MiB
-// (nb * alpha^2 * (Cg + Kg) values each; a floor of 32 tiles per block exceeds that only
-// beyond ~1000 channels), plus per thread < 2 MiB of transform scratch and transformed-weight
-// panels. A whole U (alpha^2 * K * Cg values: 9 MiB for VGG-16's largest 512x512 layer at
-// F(2,3), 36 MiB at F(4,3), 64 MiB at F(6,3)) is only built when a call without cached
-// weights has many tile blocks, i.e. on layers with few channels, where it is small.
-// The buffers are kept per calling thread between calls (no page faults on reuse).
+// Tiles of all images of a group are processed in blocks (winograd.cpp), so the scratch is
+// bounded: the V and M blocks of all threads together take at most 32 MiB in the tile-block
+// driver and kWinoElementBytes in the element-major one (nb * alpha^2 * (Cg + Kg) values each;
+// a floor of 32 tiles per block exceeds that only beyond ~1000 channels), plus per thread
+// < 2 MiB of transform scratch and transformed-weight panels. A whole U (alpha^2 * K * Cg
+// values: 9 MiB for VGG-16's largest 512x512 layer at F(2,3), 36 MiB at F(4,3), 64 MiB at
+// F(6,3)) is built when a call without cached weights runs element-major or has many tile
+// blocks. The buffers are kept per calling thread between calls (no page faults on reuse).
 #pragma once
 #include <cstdint>
 
@@ -46,6 +46,13 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
 // with the flipped, channel-transposed kernel and padding 2 - pad.
 template <typename T>
 void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int m);
+
+// Most bytes of V + M one element-major block holds.
+constexpr int64_t kWinoElementBytes = int64_t(64) << 20;
+// Whether the forward runs element-major (one GEMM per transform element over a block of all
+// tiles) rather than in L2-sized tile blocks: Cg + Kg input + output channels per group, tiles
+// over all images, weights_cached: U comes transformed.
+bool winograd_by_element(int64_t Cg, int64_t Kg, int64_t tiles, bool weights_cached);
 
 // Whether Winograd handles p (a reason string when it does not; null when it does).
 const char* winograd_unsupported(const ConvParams& p);
