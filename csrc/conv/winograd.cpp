@@ -262,7 +262,7 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
         for (int64_t c = 0; c < Cg; ++c) std::fill_n(V + xi * vstride + jp * Cg * nr + c * nr + t, nr - t, T(0));
     }
     parallel_for(Cg * nch, [&](int64_t item) {
-      const int64_t c = item / nch, jp = item % nch, j0 = jp * nr;
+      const int64_t c = item % Cg, jp = item / Cg, j0 = jp * nr;
       const int tid = thread_id();
       scratch[tid].resize(2 * a2 * kWinoChunk);
       wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0 + j0, std::min<int64_t>(nr, cnt - j0),
