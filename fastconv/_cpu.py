@@ -156,8 +156,6 @@ def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
         blocks = -(-tiles // _wg_block(a, cg, kg))
         t = (_WG_GEMM * a * a * kg * cg * tiles + _WG_TRANSFORM * a ** 3 * tiles * (cg + kg)
              + _WG_FIXED * a * a * kg * cg * blocks)
-        if m == 6:
-            t *= 1.05  # less accurate: only when clearly faster
         if t < best_t:
             best, best_t = f"winograd_f{m}", t
     return best
@@ -173,15 +171,15 @@ def _wg_block(alpha, cg, kg):
 
 
 # Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_conv_algorithms.py
-# --threads 2 --fit` on a quiet 2-core AVX-512 Xeon (2026-12-02, after the direct small-map and
-# Winograd forward changes; Winograd times taken relative to direct's on the same shape).
-# Winograd's median model error 7%, worst 35%; auto is then within 1.39x of the fastest algorithm
-# on every shape, geomean loss 1.05 (the misses: F(4,3) for F(6,3) at 64->128 and 128->128 @112
-# N=1, where F(6,3)'s 5% handicap and the model's error add up).
-_WG_DIRECT = 7.34e-9
-_WG_GEMM = 8.28e-9
-_WG_TRANSFORM = 1.25e-7
-_WG_FIXED = 1.65e-7
+# --ops weight --fit` on a quiet 2-core AVX-512 Xeon (2026-12-02, after the vectorised Winograd
+# tile gathers; Winograd times taken relative to direct's on the same shape). Winograd's median
+# model error 6%, worst 40%. F(6,3) has no handicap here (the forward's 5% made auto take F(4,3)
+# or direct at 64-128 channels @112-224, 1.3-1.5x slower than F(6,3)); with these constants auto
+# was within 1.22x of the fastest weight gradient on every shape of that run, geomean 1.011.
+_WG_DIRECT = 7.56e-9
+_WG_GEMM = 7.85e-9
+_WG_TRANSFORM = 1.14e-7
+_WG_FIXED = 1.82e-7
 
 
 def _pad_extra(x, extra):
