@@ -144,6 +144,18 @@ def test_forward_wide_rows(dtype, algo, n, c, k, h, w, pad):
 
 
 @pytest.mark.parametrize("algo", list(TILES))
+@pytest.mark.parametrize("pad", [17, 40])
+def test_forward_padding_wider_than_a_vector(algo, pad):
+    """Tiles whose windows lie wholly (or all but a sliver) in the padding: the gather's masked
+    row windows start more than a vector's width left of the row."""
+    x, wt, b = make(2, 3, 4, 5, 23)
+    ref = ref_conv(x, wt, b, pad)
+    for isa in ISAS:
+        with fastconv.use_isa(isa):
+            assert rel_err(F.conv2d(x, wt, b, padding=pad, algorithm=algo), ref) <= TOL32[algo], isa
+
+
+@pytest.mark.parametrize("algo", list(TILES))
 def test_forward_many_blocks_batch(algo):
     """Enough tiles for several blocks (threads take whole blocks; blocks span images)."""
     x, wt, b = make(5, 8, 16, 37, 29)
