@@ -24,8 +24,11 @@ def paths(n, c, h, w, k, r, stride=1, pad=1, dil=1, groups=1, dtype=np.float32):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_maps_with_many_channels_take_the_batched_path(dtype):
-    # VGG-16's last layers at batch 8: every pass of 3x3 maps, forward and dw of 7x7 maps.
-    assert set(paths(8, 512, 3, 3, 512, 3, dtype=dtype).values()) == {"batched"}
+    # VGG-16's last layers at batch 8: every pass of 3x3 maps (72 pixels: the GEMM runs with
+    # pixels as rows, 72 = 6 x 12, rather than 96 padded columns), forward and dw of 7x7 maps
+    # (392 pixels: columns as usual).
+    p3 = paths(8, 512, 3, 3, 512, 3, dtype=dtype)
+    assert p3 == {"forward": "batched_pixel_rows", "input_grad": "batched_pixel_rows", "weight_grad": "batched"}
     p7 = paths(8, 512, 7, 7, 512, 3, dtype=dtype)
     assert p7["forward"] == p7["weight_grad"] == "batched"
 
@@ -73,6 +76,10 @@ BATCHED_SHAPES = [
     (2, 80, 5, 5, 64, 1, 1, 0, 1, 1),        # 1x1, padding 0
     (3, 64, 6, 5, 64, 3, 2, 0, 1, 1),        # padding 0, non-square kernel
     (130, 64, 3, 3, 64, 3, 3, 1, 1, 1),      # 1170 columns: more than one column block
+    (4, 64, 7, 7, 96, 3, 3, 1, 1, 1),        # 196 pixels, 96 rows: columns as usual
+    (2, 96, 6, 7, 128, 3, 3, 1, 1, 1),       # 84 pixels: pixels as rows, both passes
+    (3, 128, 3, 4, 132, 3, 3, 1, 1, 2),      # pixels as rows, groups 2, a partial column panel
+    (8, 64, 4, 4, 72, 3, 3, 1, 1, 1),        # 128 pixels: columns as usual, input gradient too
 ]
 
 
@@ -81,7 +88,15 @@ def test_batched_shapes_run_batched(shape):
     n, c, h, w, k, r, s, pad, dil, groups = shape
     if r != s:
         return  # paths() builds square kernels; the forward check below still covers it
-    assert paths(n, c, h, w, k, r, 1, pad, dil, groups)["forward"] == "batched"
+    assert paths(n, c, h, w, k, r, 1, pad, dil, groups)["forward"] in ("batched", "batched_pixel_rows")
+
+
+def test_batched_shapes_cover_both_gemm_orientations():
+    """The reference checks below run both orientations of the batched GEMM, each pass."""
+    seen = {(p, v) for n, c, h, w, k, r, s, pad, dil, groups in BATCHED_SHAPES if r == s
+            for p, v in paths(n, c, h, w, k, r, 1, pad, dil, groups).items()}
+    for orientation in ("batched", "batched_pixel_rows"):
+        assert ("forward", orientation) in seen and ("input_grad", orientation) in seen
 
 
 @pytest.mark.parametrize("shape", BATCHED_SHAPES, ids=lambda s: "x".join(map(str, s)))

@@ -118,8 +118,9 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
     case DirectPass::forward:
       if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
       if (!stride1) return DirectPath::im2col;
-      return batched_direct_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T), false) ? DirectPath::batched
-                                                                                      : DirectPath::shifted;
+      if (!batched_direct_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T), false)) return DirectPath::shifted;
+      return pixel_rows_pay(p, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
+                                                                                : DirectPath::batched;
     case DirectPass::input_grad: {
       // Stride 1 becomes a forward conv with C output channels; with very few input channels
       // (an RGB first layer) most of each MR-row micro-tile would be padding, so the GEMM +
@@ -130,8 +131,9 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
         return DirectPath::im2col;
       if (p.Kg() == 1 && p.groups > 1) return DirectPath::depthwise;  // the adjoint is depthwise too
       const ConvParams q = adjoint_params(p);
-      return batched_direct_pays(q, micro_kernel<T>(isa, q.Kg()).nr, sizeof(T), true) ? DirectPath::batched
-                                                                                     : DirectPath::shifted;
+      if (!batched_direct_pays(q, micro_kernel<T>(isa, q.Kg()).nr, sizeof(T), true)) return DirectPath::shifted;
+      return pixel_rows_pay(q, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
+                                                                                : DirectPath::batched;
     }
     case DirectPass::weight_grad:
       if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
@@ -148,6 +150,7 @@ const char* direct_path_name(DirectPath path) {
     case DirectPath::im2col: return "im2col";
     case DirectPath::shifted: return "shifted";
     case DirectPath::batched: return "batched";
+    case DirectPath::batched_pixel_rows: return "batched_pixel_rows";
   }
   return "?";
 }
@@ -156,7 +159,8 @@ template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
   switch (direct_path<T>(p, DirectPass::forward)) {
     case DirectPath::depthwise: return depthwise_forward(x, w, bias, y, p);
-    case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p);
+    case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false);
+    case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true);
     case DirectPath::shifted: return conv2d_shifted_forward(x, w, bias, y, p);
     case DirectPath::im2col: break;
   }
@@ -207,7 +211,8 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
       const std::vector<T> wt = flipped_transposed_kernel(w, p);
       return conv2d_direct_forward<T>(dy, wt.data(), nullptr, dx, adjoint_params(p));
     }
-    case DirectPath::batched: return conv2d_batched_input_grad(dy, w, dx, p);
+    case DirectPath::batched: return conv2d_batched_input_grad(dy, w, dx, p, false);
+    case DirectPath::batched_pixel_rows: return conv2d_batched_input_grad(dy, w, dx, p, true);
     case DirectPath::shifted: return conv2d_shifted_input_grad(dy, w, dx, p);
     case DirectPath::im2col: break;
   }
@@ -264,7 +269,8 @@ template <typename T>
 void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
   switch (direct_path<T>(p, DirectPass::weight_grad)) {
     case DirectPath::depthwise: return depthwise_weight_grad(x, dy, dw, p);
-    case DirectPath::batched: return conv2d_batched_weight_grad(x, dy, dw, p);
+    case DirectPath::batched:
+    case DirectPath::batched_pixel_rows: return conv2d_batched_weight_grad(x, dy, dw, p);
     case DirectPath::shifted: return conv2d_shifted_weight_grad(x, dy, dw, p);
     case DirectPath::im2col: break;
   }

@@ -37,7 +37,8 @@ inline ConvParams adjoint_params(const ConvParams& p) {
 //   shifted    stride 1: per-image GEMM reading the padded input in place (direct_shifted.cpp)
 //   batched    stride 1, small maps: one GEMM over all images' pixels (direct_batched.cpp)
 enum class DirectPass { forward, input_grad, weight_grad };
-enum class DirectPath { depthwise, im2col, shifted, batched };
+// batched_pixel_rows: the batched GEMM transposed (pixels as rows; see pixel_rows_pay).
+enum class DirectPath { depthwise, im2col, shifted, batched, batched_pixel_rows };
 template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass);
 const char* direct_path_name(DirectPath path);
@@ -60,10 +61,14 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
 // gradient, ask it about the adjoint forward problem, with input_grad set).
 bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad);
 bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size);
+// Whether the batched forward of p (the adjoint's for an input gradient) computes noticeably
+// fewer padded values with the batch's pixels as MR-row panels and the output channels as
+// NR-column panels than the other way round (few pixels: 72 at 512->512 @3 N=8).
+bool pixel_rows_pay(const ConvParams& p, int mr, int nr);
 template <typename T>
-void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, bool pixel_rows);
 template <typename T>
-void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
+void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, bool pixel_rows);
 template <typename T>
 void conv2d_batched_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
 

@@ -119,6 +119,54 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
   });
 }
 
+// The same GEMM transposed, for batches with few pixels: Y^T[N*P x Kg] = im2col^T * W^T, the
+// pixels in MR-row panels (apack: pack_batch_im2col with MR-wide panels), the output channels
+// in NR-column panels packed by pack_panel(g, col0, pc, kc, dst) (NR wide). 512->512 @3 N=8
+// has 72 pixels: 96 columns (a third wasted) the usual way round, 72 rows this way.
+template <typename T, typename PackPanel>
+void batched_gemm_pixel_rows(const MicroKernel<T>& uk, const ConvParams& p, const T* apack, PackPanel&& pack_panel,
+                             const T* bias, T* y) {
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels(), NQ = p.N * P;
+  const int64_t NQpad = round_up(NQ, mr), kc_step = slice_kc(KK, uk.kc);
+  const int threads = max_threads();
+  // Output-channel chunks of whole NR panels, about two per thread: each packs only its own
+  // columns of W, so W is still read once per call.
+  const int64_t npanels = ceil_div(Kg, nr);
+  const int64_t want = std::max<int64_t>(1, ceil_div(2 * threads, G));
+  const int64_t cstep = ceil_div(npanels, std::min(npanels, want)) * nr, cchunks = ceil_div(Kg, cstep);
+  const int64_t ldt = cstep + 64 / static_cast<int64_t>(sizeof(T));  // see batched_gemm
+  std::vector<AlignedBuffer<T>> bbufs(threads), tiles(threads);
+  parallel_for(G * cchunks, [&](int64_t item) {
+    const int64_t g = item / cchunks, k0 = (item % cchunks) * cstep, k1 = std::min(Kg, k0 + cstep);
+    const int64_t ncols = round_up(k1 - k0, nr);
+    const int tid = thread_id();
+    bbufs[tid].resize(cstep * kc_step);
+    tiles[tid].resize(NQpad * ldt);
+    T* bbuf = bbufs[tid].data();
+    T* tile = tiles[tid].data();
+    for (int64_t pc = 0; pc < KK; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, KK - pc);
+      const T* aslice = apack + g * KK * NQpad + pc * NQpad;
+      for (int64_t jr = 0; jr < ncols; jr += nr) pack_panel(g, k0 + jr, pc, kc, bbuf + jr * kc);
+      // Column panels outer: one B panel stays in L1 while the pixel panels stream from L2.
+      for (int64_t jr = 0; jr < ncols; jr += nr)
+        for (int64_t ir = 0; ir < NQpad; ir += mr)
+          uk.fn(kc, aslice + (ir / mr) * kc * mr, bbuf + jr * kc, tile + ir * ldt + jr, ldt, pc > 0);
+    }
+    for (int64_t k = k0; k < k1; ++k) {
+      const T b = bias ? bias[g * Kg + k] : T(0);
+      const T* src = tile + (k - k0);
+      for (int64_t q = 0; q < NQ;) {
+        const int64_t n = q / P, pix = q % P, cnt = std::min(P - pix, NQ - q);
+        T* dst = y + (n * p.K + g * Kg + k) * P + pix;
+        for (int64_t t = 0; t < cnt; ++t) dst[t] = src[(q + t) * ldt] + b;
+        q += cnt;
+      }
+    }
+  });
+}
+
 // Columns the per-image shifted-row GEMM computes (padded-width columns, each image's last
 // tile rounded up to NR) over the columns the batched GEMM computes.
 double shifted_column_waste(const ConvParams& p, int nr) {
@@ -156,15 +204,31 @@ bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool inp
 
 // The weight gradient reduces over the shifted path's virtual pixels, Wp per OW real ones:
 // batched (real pixels only) was 1.2-1.5x faster at 3x3-14x14 maps, 0.8x at 28x28 N=8 (Wp/OW 1.07).
+bool pixel_rows_pay(const ConvParams& p, int mr, int nr) {
+  const int64_t NQ = p.N * p.out_pixels(), Kg = p.Kg();
+  return double(round_up(NQ, mr)) * round_up(Kg, nr) < 0.9 * double(round_up(NQ, nr)) * round_up(Kg, mr);
+}
+
 bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size) {
   return batched_applies(p, nr, elem_size) && p.W + 2 * p.pad_w > 1.1 * p.OW;
 }
 
 template <typename T>
-void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, bool pixel_rows) {
   const Isa isa = active_isa();
-  const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
+  if (pixel_rows) {
+    const MicroKernel<T> uk = micro_kernel<T>(isa);
+    const AlignedBuffer<T> apack = pack_batch_im2col(x, p, uk.mr, slice_kc(p.patch(), uk.kc));
+    batched_gemm_pixel_rows(
+        uk, p, apack.data(),
+        [&](int64_t g, int64_t col0, int64_t pc, int64_t kc, T* dst) {
+          pack_weight_panel(w, p, transpose, uk.nr, g, col0, pc, kc, dst);
+        },
+        bias, y);
+    return;
+  }
+  const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
   const AlignedBuffer<T> bpack = pack_batch_im2col(x, p, uk.nr, slice_kc(p.patch(), uk.kc));
   batched_gemm(
       uk, p, bpack.data(),
@@ -175,8 +239,19 @@ void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const C
 }
 
 template <typename T>
-void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
+void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, bool pixel_rows) {
   const ConvParams q = adjoint_params(p);
+  if (pixel_rows) {
+    const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+    const AlignedBuffer<T> apack = pack_batch_im2col(dy, q, uk.mr, slice_kc(q.patch(), uk.kc));
+    batched_gemm_pixel_rows(
+        uk, q, apack.data(),
+        [&](int64_t g, int64_t col0, int64_t pc, int64_t kc, T* dst) {
+          pack_flipped_weight_panel(w, p, uk.nr, g, col0, pc, kc, dst);
+        },
+        static_cast<const T*>(nullptr), dx);
+    return;
+  }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), q.Kg());
   const AlignedBuffer<T> bpack = pack_batch_im2col(dy, q, uk.nr, slice_kc(q.patch(), uk.kc));
   batched_gemm(
@@ -230,10 +305,10 @@ void conv2d_batched_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
       });
 }
 
-template void conv2d_batched_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
-template void conv2d_batched_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
-template void conv2d_batched_input_grad<float>(const float*, const float*, float*, const ConvParams&);
-template void conv2d_batched_input_grad<double>(const double*, const double*, double*, const ConvParams&);
+template void conv2d_batched_forward<float>(const float*, const float*, const float*, float*, const ConvParams&, bool);
+template void conv2d_batched_forward<double>(const double*, const double*, const double*, double*, const ConvParams&, bool);
+template void conv2d_batched_input_grad<float>(const float*, const float*, float*, const ConvParams&, bool);
+template void conv2d_batched_input_grad<double>(const double*, const double*, double*, const ConvParams&, bool);
 template void conv2d_batched_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_batched_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
 
