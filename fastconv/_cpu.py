@@ -98,11 +98,12 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
 
 # Cost-model constants (ms per unit; see _heuristic), fitted (single-thread) on the AVX-512 Xeon of
 # issue 9 after the Winograd driver gained fused weight transforms and register-resident
-# transforms. Rechecked after the element-major driver (winograd.cpp) on a 2-thread
-# `bench/bench_conv_algorithms.py --ops forward input` run (2026-12-02): auto within 1.05x of the
-# fastest forward on every shape (geomean 1.003), 1.09x with reused weights (1.006), 1.09x for
-# the input gradient (1.008). A refit to those times (--fit, with a separate GEMM constant for
-# the element-major driver) chose no better (reused-weight geomean 1.026), so these stay.
+# transforms. Rechecked after the element-major driver, the vectorised tile gathers and the
+# transposed batched GEMM (winograd.cpp, winograd_kernels.inc, direct_batched.cpp) on a 2-thread
+# `bench/bench_conv_algorithms.py --ops forward input` run (2026-12-02): auto picked the fastest
+# forward on all 18 shapes, was within 1.07x of the fastest with reused weights (geomean 1.004)
+# and within 1.13x for the input gradient (1.007). A refit to such times (--fit, also with a
+# separate GEMM constant for the element-major driver) chose no better, so these stay.
 _DIRECT = 1.49e-8
 # Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. On the
 # AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side times of the 512-channel layers at 14x14
