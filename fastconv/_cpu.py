@@ -102,8 +102,8 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
 # transposed batched GEMM (winograd.cpp, winograd_kernels.inc, direct_batched.cpp) on a 2-thread
 # `bench/bench_conv_algorithms.py --ops forward input` run (2026-12-02): auto picked the fastest
 # forward on all 18 shapes, was within 1.07x of the fastest with reused weights (geomean 1.004)
-# and within 1.13x for the input gradient (1.007). A refit to such times (--fit, also with a
-# separate GEMM constant for the element-major driver) chose no better, so these stay.
+# and within 1.13x for the input gradient (1.007). A refit to an earlier run of the day (--fit, with a
+# separate GEMM constant for the element-major driver) chose worse there, so these stay.
 _DIRECT = 1.49e-8
 # Direct convolution's cost relative to Winograd's by the ISA of the micro-kernels. On the
 # AVX2-only AMD EPYC (Zen 3) of issue 9, side-by-side times of the 512-channel layers at 14x14
