@@ -113,8 +113,10 @@ _DIRECT_ISA_FACTOR = {"avx2": 2.0}
 _GEMM = 2.19e-8
 _TRANSFORM = 5.9e-8
 _WEIGHT = 1.28e-7
-# Reading cached transformed weights costs about what transforming them per block of channels
-# does (U is 4x the filters at F(4,3) and streams from memory), so reuse saves little here.
+# Reading cached transformed weights (U is 4x the filters at F(4,3), read from memory). Fitted
+# before the element-major driver, which cached U lets wide layers use at any tile count, made
+# reuse worth 5-35% on them; the model has no term for that, but its choices with reuse were
+# still the fastest or within 1.07x on the recheck above.
 _WEIGHT_REUSED = 1.07e-7
 # The weight-transform cost of the input gradient's blocked driver (winograd_input_grad.cpp), which
 # makes each transformed-weight panel just before its GEMMs instead of writing and re-reading all
