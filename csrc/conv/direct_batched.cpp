@@ -66,6 +66,25 @@ AlignedBuffer<T> pack_batch_im2col(const T* x, const ConvParams& p, int nr, int6
   return bpack;
 }
 
+// Writes a GEMM tile back to the images, adding the bias: output channel k in [k0, k1) of
+// group g and batch column q in [q0, q1) (q = n*P + pixel) come from tile[(k - k0) * ks +
+// (q - q0) * qs]; ks = row stride, qs = 1 for the usual orientation, the reverse for pixel rows.
+template <typename T>
+void scatter_to_images(const T* tile, int64_t ks, int64_t qs, int64_t g, int64_t k0, int64_t k1, int64_t q0,
+                       int64_t q1, const T* bias, const ConvParams& p, T* y) {
+  const int64_t Kg = p.Kg(), P = p.out_pixels();
+  for (int64_t k = k0; k < k1; ++k) {
+    const T b = bias ? bias[g * Kg + k] : T(0);
+    const T* src = tile + (k - k0) * ks;
+    for (int64_t q = q0; q < q1;) {
+      const int64_t n = q / P, pix = q % P, cnt = std::min(P - pix, q1 - q);
+      T* dst = y + (n * p.K + g * Kg + k) * P + pix;
+      for (int64_t t = 0; t < cnt; ++t) dst[t] = src[(q - q0 + t) * qs] + b;
+      q += cnt;
+    }
+  }
+}
+
 // y = the batched GEMM. pack_panel(g, row0, pc, kc, dst) packs rows [row0, row0+MR) of group
 // g's A for reduction slice [pc, pc+kc) (zero past Kg). Per slice, the work item's A panels
 // (packed once, L2) and the B slice (kc x column block, L2) meet in a per-thread C tile.
@@ -104,18 +123,7 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
         for (int64_t ir = m0; ir < m1; ir += mr)
           uk.fn(kc, abuf + (ir - m0) * kc, bslice + (jr / nr) * kc * nr, tile + (ir - m0) * ldt + (jr - j0), ldt, pc > 0);
     }
-    // Scatter the columns back to their images, adding the bias.
-    const int64_t qend = std::min(j1, NQ);
-    for (int64_t m = m0; m < m1; ++m) {
-      const T b = bias ? bias[g * Kg + m] : T(0);
-      const T* src = tile + (m - m0) * ldt - j0;
-      for (int64_t q = j0; q < qend;) {
-        const int64_t n = q / P, pix = q % P, cnt = std::min(P - pix, qend - q);
-        T* dst = y + (n * p.K + g * Kg + m) * P + pix;
-        for (int64_t t = 0; t < cnt; ++t) dst[t] = src[q + t] + b;
-        q += cnt;
-      }
-    }
+    scatter_to_images(tile, ldt, 1, g, m0, m1, j0, std::min(j1, NQ), bias, p, y);
   });
 }
 
@@ -154,16 +162,7 @@ void batched_gemm_pixel_rows(const MicroKernel<T>& uk, const ConvParams& p, cons
         for (int64_t ir = 0; ir < NQpad; ir += mr)
           uk.fn(kc, aslice + (ir / mr) * kc * mr, bbuf + jr * kc, tile + ir * ldt + jr, ldt, pc > 0);
     }
-    for (int64_t k = k0; k < k1; ++k) {
-      const T b = bias ? bias[g * Kg + k] : T(0);
-      const T* src = tile + (k - k0);
-      for (int64_t q = 0; q < NQ;) {
-        const int64_t n = q / P, pix = q % P, cnt = std::min(P - pix, NQ - q);
-        T* dst = y + (n * p.K + g * Kg + k) * P + pix;
-        for (int64_t t = 0; t < cnt; ++t) dst[t] = src[(q + t) * ldt] + b;
-        q += cnt;
-      }
-    }
+    scatter_to_images(tile, 1, ldt, g, k0, k1, 0, NQ, bias, p, y);
   });
 }
 
