@@ -200,7 +200,6 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   int64_t nblocks = ceil_div(total, nb);
   nb = round_up(ceil_div(total, nblocks), nr);  // balanced blocks, whole B panels
   nblocks = ceil_div(total, nb);
-  const int64_t njp = nb / nr;
 
   // Weights: without cached U, few tile blocks transform them on the fly per (row block,
   // channel slice) into an L2-sized buffer (never writing / reading a whole U, which at 512
@@ -231,6 +230,18 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const int64_t skew = 64 / int64_t(sizeof(T));
   const int64_t vxs = Cg * nb + skew, mxs = mpad * nb + skew;
 
+  // One xi's GEMM on rows [ip0 * mr, (ip0 + cnt_p) * mr) for reduction slice [pc, pc + kc):
+  // Ax its A panels, Vx / Mx its V / M slabs laid out for ncols columns (B panel outer, so one
+  // B panel stays in L1 across the row panels).
+  auto xi_gemm = [&](const T* Ax, const T* Vx, T* Mx, int64_t ip0, int64_t cnt_p, int64_t pc, int64_t kc,
+                     int64_t ncols) {
+    for (int64_t jp = 0; jp < ncols / nr; ++jp) {
+      const T* B = Vx + jp * Cg * nr + pc * nr;
+      T* C = Mx + ip0 * mr * ncols + jp * nr;
+      for (int64_t ip = 0; ip < cnt_p; ++ip) uk.fn(kc, Ax + ip * kc * mr, B, C + ip * mr * ncols, ncols, pc > 0);
+    }
+  };
+
   // M rows [ip0 * mr, (ip0 + cnt_p) * mr) of block (g, V) for every xi.
   auto gemm_rows = [&](int64_t g, const T* V, T* M, int64_t ip0, int64_t cnt_p, int tid) {
     for (int64_t pc = 0; pc < Cg; pc += kcb) {
@@ -248,14 +259,7 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
         A = U + g * a2 * slab + pc * mpad + ip0 * kc * mr;
         axs = slab;
       }
-      for (int xi = 0; xi < a2; ++xi) {
-        const T* Ax = A + xi * axs;
-        for (int64_t jp = 0; jp < njp; ++jp) {
-          const T* B = V + xi * vxs + jp * Cg * nr + pc * nr;
-          T* C = M + xi * mxs + ip0 * mr * nb + jp * nr;
-          for (int64_t ip = 0; ip < cnt_p; ++ip) uk.fn(kc, Ax + ip * kc * mr, B, C + ip * mr * nb, nb, pc > 0);
-        }
-      }
+      for (int xi = 0; xi < a2; ++xi) xi_gemm(A + xi * axs, V + xi * vxs, M + xi * mxs, ip0, cnt_p, pc, kc, nb);
     }
   };
 
@@ -306,7 +310,7 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   // thread on an xi keeps that xi's V slab in its L2 (2 Xeon threads, 256->256 @56 F(4,3):
   // 6.6 ms with 4-panel row blocks as items, 5.7 ms with whole xi).
   auto run_block_by_element = [&](int64_t g, int64_t t0) {
-    const int64_t cnt = std::min(nbe, total - t0), ncols = round_up(cnt, nr), njpe = ncols / nr;
+    const int64_t cnt = std::min(nbe, total - t0), ncols = round_up(cnt, nr);
     const int64_t vs = Cg * ncols + skew, ms = mpad * ncols + skew;
     Vs[0].resize(a2 * vs);
     Ms[0].resize(a2 * ms);
@@ -320,12 +324,8 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
       const int64_t xi = item / nrb, ip0 = (item % nrb) * rp, cnt_p = std::min(rp, npanels - ip0);
       for (int64_t pc = 0; pc < Cg; pc += kcb) {
         const int64_t kc = std::min<int64_t>(kcb, Cg - pc);
-        const T* Ax = U + (g * a2 + xi) * slab + pc * mpad + ip0 * kc * mr;
-        for (int64_t jp = 0; jp < njpe; ++jp) {
-          const T* B = V + xi * vs + jp * Cg * nr + pc * nr;
-          T* C = M + xi * ms + ip0 * mr * ncols + jp * nr;
-          for (int64_t ip = 0; ip < cnt_p; ++ip) uk.fn(kc, Ax + ip * kc * mr, B, C + ip * mr * ncols, ncols, pc > 0);
-        }
+        xi_gemm(U + (g * a2 + xi) * slab + pc * mpad + ip0 * kc * mr, V + xi * vs, M + xi * ms, ip0, cnt_p, pc, kc,
+                ncols);
       }
     });
     transform_output(g, t0, cnt, ncols, ms, M);
