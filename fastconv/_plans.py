@@ -24,9 +24,11 @@ _PLANS = {}
 LIMIT = 4096  # a bound for programs that sweep many shapes; the cache is then simply rebuilt
 
 
-def find(op, arrays, args):
+def find(op, arrays, args, out=None):
     """(key, plan) for a call of op; plan is None on a miss, key None when the call cannot have
-    a plan (an array that is not a plain numpy array, an unhashable argument)."""
+    a plan (an array that is not a plain numpy array, an unhashable argument, an out= array)."""
+    if out is not None:
+        return None, None
     parts = [op]
     for a in arrays:
         if a is None:

@@ -85,11 +85,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     measured cost model. weight may also be a WinogradWeights from winograd_weights() (CPU
     only): the transform is then reused and its tile is used. out: optional result array.
     """
-    key = None
-    if out is None:
-        key, plan = _plans.find("conv2d", (input, weight, bias), (stride, padding, dilation, groups, algorithm))
-        if plan is not None:
-            return plan(input, weight, bias)
+    key, plan = _plans.find("conv2d", (input, weight, bias), (stride, padding, dilation, groups, algorithm), out)
+    if plan is not None:
+        return plan(input, weight, bias)
     input = as_float_array(input, "input")
     if isinstance(weight, WinogradWeights):
         return _conv2d_pretransformed(input, weight, bias, stride, padding, dilation, groups, algorithm, out)
@@ -186,12 +184,10 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
                  algorithm="auto", out=None):
     """Gradient of conv2d with respect to its input, as torch.nn.grad.conv2d_input.
     input_size (N, C, H, W) with grad_output (N, K, OH, OW), or unbatched (C, H, W) with (K, OH, OW)."""
-    key = None
-    if out is None:
-        key, plan = _plans.find("conv2d_input", (weight, grad_output),
-                                (input_size, stride, padding, dilation, groups, algorithm))
-        if plan is not None:
-            return plan(weight, grad_output)
+    key, plan = _plans.find("conv2d_input", (weight, grad_output),
+                            (input_size, stride, padding, dilation, groups, algorithm), out)
+    if plan is not None:
+        return plan(weight, grad_output)
     input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     weight = as_float_array(weight, "weight")
     grad_output = as_float_array(grad_output, "grad_output")
@@ -227,12 +223,10 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     algorithm: as conv2d's; Winograd runs the weight gradient of 3x3 stride-1 dilation-1
     convolutions at any padding (on the CPU; the CUDA backend validates the request, then runs
     direct, its only weight-gradient algorithm)."""
-    key = None
-    if out is None:
-        key, plan = _plans.find("conv2d_weight", (input, grad_output),
-                                (weight_size, stride, padding, dilation, groups, algorithm))
-        if plan is not None:
-            return plan(input, grad_output)
+    key, plan = _plans.find("conv2d_weight", (input, grad_output),
+                            (weight_size, stride, padding, dilation, groups, algorithm), out)
+    if plan is not None:
+        return plan(input, grad_output)
     input = as_float_array(input, "input")
     grad_output = as_float_array(grad_output, "grad_output")
     if _ndim(input, "input") == 3:
@@ -275,12 +269,10 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False, *, out=None):
     """Max pooling, as torch.nn.functional.max_pool2d. Indices are int64, flat (h*W + w)
     within each (n, c) plane; the first maximum wins and NaN propagates."""
-    key = None
-    if out is None:
-        key, plan = _plans.find("max_pool2d", (input,), (kernel_size, stride, padding, dilation, ceil_mode,
-                                                        return_indices))
-        if plan is not None:
-            return plan(input)
+    key, plan = _plans.find("max_pool2d", (input,), (kernel_size, stride, padding, dilation, ceil_mode,
+                                                     return_indices), out)
+    if plan is not None:
+        return plan(input)
     x, unbatched = _pool_input(input)
     shape, dtype = array_meta(x, "input")
     g = pool_geometry(shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -307,11 +299,9 @@ def _max_pool_plan(run, g, return_indices):
 def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     """Gradient of max_pool2d: grad_output scatter-added at indices into input_size.
     Batched (N, C, ...) or unbatched (C, ...) like the forward call."""
-    key = None
-    if out is None:
-        key, plan = _plans.find("max_pool2d_backward", (grad_output, indices), (input_size,))
-        if plan is not None:
-            return plan(grad_output, indices)
+    key, plan = _plans.find("max_pool2d_backward", (grad_output, indices), (input_size,), out)
+    if plan is not None:
+        return plan(grad_output, indices)
     grad_output = as_float_array(grad_output, "grad_output")
     input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     if _unbatched(input_size):
@@ -349,12 +339,10 @@ def _check_divisor(divisor_override):
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, out=None):
     """Average pooling, as torch.nn.functional.avg_pool2d."""
-    key = None
-    if out is None:
-        key, plan = _plans.find("avg_pool2d", (input,), (kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                                         divisor_override))
-        if plan is not None:
-            return plan(input)
+    key, plan = _plans.find("avg_pool2d", (input,), (kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                                     divisor_override), out)
+    if plan is not None:
+        return plan(input)
     x, unbatched = _pool_input(input)
     shape, dtype = array_meta(x, "input")
     _check_divisor(divisor_override)
@@ -373,12 +361,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *, out=None):
     """Gradient of avg_pool2d; batched (N, C, ...) or unbatched (C, ...) like the forward call."""
-    key = None
-    if out is None:
-        key, plan = _plans.find("avg_pool2d_backward", (grad_output,), (input_size, kernel_size, stride, padding,
-                                                                        ceil_mode, count_include_pad, divisor_override))
-        if plan is not None:
-            return plan(grad_output)
+    key, plan = _plans.find("avg_pool2d_backward", (grad_output,), (input_size, kernel_size, stride, padding,
+                                                                    ceil_mode, count_include_pad, divisor_override), out)
+    if plan is not None:
+        return plan(grad_output)
     grad_output = as_float_array(grad_output, "grad_output")
     input_size = _int_shape(input_size, "input_size", unbatched_ok=True, empty_batch_ok=True)
     if _unbatched(input_size):
