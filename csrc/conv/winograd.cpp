@@ -20,9 +20,10 @@
 // V + M is then alpha^2 (Cg + Kg) values, 27 KiB and up, so an L2-sized tile block holds too few
 // tiles to reuse U's panels and the GEMMs stream V from L3 once per row block. Instead the
 // same phases run over blocks of up to kWinoElementBytes of V + M (usually all tiles, in L3),
-// and phase 2 runs one whole GEMM per xi, parallel over (xi, row block): U_xi, V_xi and M_xi
-// (256 KiB each at 256 channels, 196 tiles) stay in the L2 of the thread on that xi, and U is
-// read once per block. 256->256 @56 N=1 at F(4,3): 9.9 -> 6.7 ms on 2 Xeon cores.
+// and phase 2 runs one whole GEMM per xi, parallel over xi (and row blocks when xi are too few
+// for the threads): U_xi, V_xi and M_xi (256 KiB each at 256 channels, 196 tiles) stay in the L2
+// of the thread on that xi, and U is read once per block. 256->256 @56 N=1 at F(4,3): 9.9 ->
+// 5.7 ms on 2 Xeon cores.
 //
 // Weights: cached U (pre-packed A panels) is read in place. Without it, the tile-block driver
 // with few blocks (deep layers) transforms each (row block, channel slice) of the filters into
