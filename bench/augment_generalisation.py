@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import pathlib
 import time
 
 import numpy as np
 
 from fastconv.augment import Affine, Compose
+from _mnist import mnist_dir
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_mnist(root=None):
     """The MNIST test split as float32 (N, 1, 32, 32) in [0, 1] (padded by 2) and int64 labels."""
-    root = pathlib.Path(root or os.environ.get("FASTCONV_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+    root = pathlib.Path(root or mnist_dir())
     with gzip.open(root / "t10k-images-idx3-ubyte.gz") as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     with gzip.open(root / "t10k-labels-idx1-ubyte.gz") as f:

@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+from _mnist import mnist_dir
 
 
 
@@ -173,7 +173,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--images", type=int, default=4000, help="MNIST test images per LeNet-5 epoch")
-    parser.add_argument("--mnist", default=os.environ.get("FASTCONV_MNIST_DIR", "../shared/data/mnist"))
+    parser.add_argument("--mnist", default=mnist_dir())
     parser.add_argument("--no-threadpoolctl", action="store_true")
     parser.add_argument("--only", choices=("fastconv", "torch"), help="run one of the two comparisons")
     parser.add_argument("--child", choices=FASTCONV_ORDERS + TORCH_ORDERS, help=argparse.SUPPRESS)

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _mnist import mnist_dir
 
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -144,7 +145,7 @@ def _train_lenet(mnist, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--mnist", default=os.environ.get("FASTCONV_MNIST_DIR"))
+    ap.add_argument("--mnist", default=mnist_dir())
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vgg-steps", type=int, default=3)
     ap.add_argument("--skip-vgg", action="store_true")

@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 
 import numpy as np
+from _mnist import mnist_dir
 
 LENET_IMAGES, LENET_BATCH = 8000, 64
 # (warm-up calls, timed calls) per process: a VGG-16 training step takes seconds
@@ -200,7 +201,7 @@ def main():
     p.add_argument("--nets", nargs="+", default=list(CALLS), choices=list(CALLS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--mnist", default=os.environ.get("FASTCONV_MNIST_DIR"), help="MNIST IDX folder")
+    p.add_argument("--mnist", default=mnist_dir(), help="MNIST IDX folder (default: the shipped test split)")
     p.add_argument("--accuracy", action="store_true", help="also train LeNet-5 to report its accuracy")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",

@@ -2,8 +2,8 @@
 # Regenerates every CPU table of bench/RESULTS.md as paste-ready markdown on stdout (progress on
 # stderr); about 10 minutes on a quiet 2-core machine. Run from the repository root:
 #
-#   bash bench/run_all.sh > results.md                  # MNIST from $FASTCONV_MNIST_DIR
-#   FASTCONV_MNIST_DIR=../shared/data/mnist THREADS=2 bash bench/run_all.sh > results.md
+#   bash bench/run_all.sh > results.md     # MNIST from tests/data/mnist, or $FASTCONV_MNIST_DIR
+#   FASTCONV_MNIST_DIR=/other/mnist THREADS=2 bash bench/run_all.sh > results.md
 #
 # Uses the checkout's fastconv when it has a built _C (tools/dev_build.sh), else the installed one.
 # The augmentation table needs albumentations + opencv-python-headless (skipped without them).
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 if ls fastconv/_C*.so >/dev/null 2>&1; then export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; fi
 PY=${PYTHON:-python3}
 THREADS=${THREADS:-2}
-MNIST=${FASTCONV_MNIST_DIR:-../shared/data/mnist}
+MNIST=${FASTCONV_MNIST_DIR:-tests/data/mnist}
 START=$(date +%s)
 
 section() {  # title, then the command: a heading, the command, then its markdown output

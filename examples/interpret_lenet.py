@@ -46,7 +46,6 @@ def lenet_pictures(x, y, out):
                             path=out / "lenet_feature_maps_conv2.png")
     patches = interpret.top_patches(net, "features.3", x[8000:], k=9)
     render.patch_grid(patches, cell=36, path=out / "lenet_top_patches.png")
-    names = [str(d) for d in range(10)]
     plain = interpret.class_model(net, list(range(10)))
     robust = interpret.class_model(net, list(range(10)), preset="robust")
     tiles = np.concatenate([plain.image, robust.image])
@@ -108,12 +107,11 @@ def sobel_picture(out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mnist", default=os.environ.get("FASTCONV_MNIST_DIR"), help="folder with the MNIST IDX files")
+    ap.add_argument("--mnist", default=os.environ.get("FASTCONV_MNIST_DIR", str(Path(__file__).resolve().parents[1] / "tests" / "data" / "mnist")),
+                    help="folder with the MNIST IDX files (default: the test split shipped in tests/data/mnist)")
     ap.add_argument("--out", default="docs/images")
     ap.add_argument("--skip-vgg", action="store_true")
     args = ap.parse_args()
-    if not args.mnist:
-        ap.error("--mnist DIR (or FASTCONV_MNIST_DIR) is required")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     x, y = data.mnist(args.mnist, "test", pad=2, dtype="float32")

@@ -66,7 +66,7 @@ def rng(request):
 
 @pytest.fixture(scope="session")
 def mnist_dir():
-    root = os.environ.get("FASTCONV_MNIST_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    root = os.environ.get("FASTCONV_MNIST_DIR") or str(Path(__file__).resolve().parent / "data" / "mnist")
     if not any(Path(root, "t10k-images-idx3-ubyte" + s).exists() for s in (".gz", "")):
         pytest.fail(f"MNIST not found at {root}: set FASTCONV_MNIST_DIR")
     return root

@@ -94,7 +94,7 @@ def load_data(name, data_dir=None, seed=0):
 
     digits: the bundled 8x8 digits upscaled to 32x32, a seeded 80/20 split.
     mnist: the IDX files in data_dir; the train split when it is there, else (as in
-    ../shared/data/mnist, which holds only the 10,000 test images) the test split's first
+    the repository's tests/data/mnist, which holds only the 10,000 test images) the test split's first
     8,000 images to train and its last 2,000 to test."""
     from fastconv import data
     if name == "digits":

@@ -12,7 +12,7 @@ from fastconv.commands.train import add_training_options, train_model
 EXAMPLE = """\
   fastconv demo                                  # under a minute on 2 cores
   fastconv demo --epochs 1 --out /tmp/quick      # a quick version
-  fastconv demo --data mnist --data-dir ../shared/data/mnist --model vgg-small --image photo.jpg"""
+  fastconv demo --data mnist --data-dir tests/data/mnist --model vgg-small --image photo.jpg"""
 
 DEFAULT_EPOCHS = 12
 

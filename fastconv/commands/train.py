@@ -8,7 +8,7 @@ from fastconv.commands.common import (MODEL_HELP, MODELS, UserError, add_command
                                       build_model, check_device, load_data, save_model, set_threads)
 
 EXAMPLE = """  fastconv train --epochs 10 --save lenet.safetensors
-  fastconv train --data mnist --data-dir ../shared/data/mnist --model vgg-small --save vgg.safetensors"""
+  fastconv train --data mnist --data-dir tests/data/mnist --model vgg-small --save vgg.safetensors"""
 
 # Adam learning rates that train each model well in a few epochs (cosine-annealed to zero)
 DEFAULT_LR = {"lenet5": 3e-3, "lenet5-classic": 3e-3, "vgg-small": 2e-3}
