@@ -1,4 +1,4 @@
-"""The batched stride-1 direct path (csrc/conv/direct_batched.cpp: one GEMM over every image's
+"""The batched stride-1 direct path (csrc/conv/direct/direct_batched.cpp: one GEMM over every image's
 pixels, for small maps with >= 64 output channels per group): which shapes take it, and its
 forward, input gradient and weight gradient against the float64 reference on every ISA."""
 import numpy as np

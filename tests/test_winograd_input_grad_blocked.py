@@ -1,4 +1,4 @@
-"""The blocked Winograd input gradient (csrc/conv/winograd_input_grad.cpp) and the forward
+"""The blocked Winograd input gradient (csrc/conv/winograd/winograd_input_grad.cpp) and the forward
 driver's (winograd.cpp), both reached through _C.conv2d_winograd_input_grad(..., blocked), against
 the float64 reference: tile edges, odd sizes, padding 0-2, groups, several 64-tile blocks and
 several blocks of packed grad_output, float32 / float64, every ISA; and auto's use of it.

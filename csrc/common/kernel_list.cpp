@@ -9,7 +9,7 @@
 #include "common/gemm.h"
 #include "common/kernel_list.h"
 #include "common/transpose.h"
-#include "conv/winograd_kernels.h"
+#include "conv/winograd/winograd_kernels.h"
 
 namespace fastconv {
 

@@ -1,7 +1,7 @@
 // Python bindings of the direct convolution kernels. Python validates arguments and
 // allocates outputs; here we re-check shapes/dtypes, release the GIL and run.
 #include "common/binding_util.h"
-#include "conv/direct.h"
+#include "conv/direct/direct.h"
 
 namespace fastconv {
 namespace {

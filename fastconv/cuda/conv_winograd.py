@@ -9,7 +9,7 @@ Transforms multiply by the full constant matrices (zeros included): they are a s
 the work next to the GEMM, which is where the alpha^2 / (m^2 * 9) multiply saving lives.
 
 Matrices: the same float64 Toom-Cook construction the CPU backend uses (fastconv._C.winograd_matrices,
-csrc/conv/winograd_matrices.cpp, where they are written out), so both backends compute F(2,3) from
+csrc/conv/winograd/winograd_matrices.cpp, where they are written out), so both backends compute F(2,3) from
 the points 0, +-1, inf and F(4,3) from 0, +-1, +-1/2, inf, with the same fp32 error.
 """
 from __future__ import annotations

@@ -5,10 +5,10 @@
 #include <string>
 
 #include "common/binding_util.h"
-#include "conv/winograd.h"
-#include "conv/winograd_input_grad.h"
-#include "conv/winograd_matrices.h"
-#include "conv/winograd_weight_grad.h"
+#include "conv/winograd/winograd.h"
+#include "conv/winograd/winograd_input_grad.h"
+#include "conv/winograd/winograd_matrices.h"
+#include "conv/winograd/winograd_weight_grad.h"
 
 namespace fastconv {
 namespace {

@@ -24,7 +24,7 @@
 //      alpha^2 x kb x cb Mw values to dW while they are in cache. With a single tile block (deep
 //      layers, whose Mw of alpha^2 Kg Cg values is largest) Mw lives only in a per-thread
 //      buffer of <= 1 MiB: it never goes to memory. With several, Mw is kept whole between blocks.
-#include "conv/winograd_weight_grad.h"
+#include "conv/winograd/winograd_weight_grad.h"
 
 #include <algorithm>
 #include <vector>
@@ -36,8 +36,8 @@
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
-#include "conv/winograd_kernels.h"
-#include "conv/winograd_matrices.h"
+#include "conv/winograd/winograd_kernels.h"
+#include "conv/winograd/winograd_matrices.h"
 
 namespace fastconv {
 namespace {

@@ -42,7 +42,7 @@
 //         [ 0  1 -1  8  -8   1/8  -1/8   0 ]
 //         [ 0  1  1  16  16  1/16  1/16  0 ]
 //         [ 0  1 -1  32 -32  1/32 -1/32  1 ]
-#include "conv/winograd_matrices.h"
+#include "conv/winograd/winograd_matrices.h"
 
 #include <cmath>
 #include <mutex>

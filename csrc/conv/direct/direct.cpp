@@ -7,7 +7,7 @@
 //   dw[Kg x Cg*R*S] = sum_n dy[Kg x P] * im2col(x)^T[P x Cg*R*S]
 // Threads split images x groups x pixel blocks, then output-channel blocks when that is
 // not enough work, so batch 1 also keeps every core busy.
-#include "conv/direct.h"
+#include "conv/direct/direct.h"
 
 #include <algorithm>
 #include <vector>
@@ -18,7 +18,7 @@
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/flip.h"
-#include "conv/im2col.h"
+#include "conv/direct/im2col.h"
 #include "conv/weight_grad_split.h"
 
 namespace fastconv {

@@ -15,7 +15,7 @@
 // (parallel over k and chunks of 64 tiles); (2) items of (cb channels x tb <= 64 tiles): for
 // every xi and reduction slice, transform the U panel and run the micro-kernel into a local
 // M[xi][cb][tb] (<= ~1 MiB), then the forward's output-transform kernel writes the dx tiles.
-#include "conv/winograd_input_grad.h"
+#include "conv/winograd/winograd_input_grad.h"
 
 #include <algorithm>
 #include <cstring>
@@ -27,8 +27,8 @@
 #include "common/kernel_list.h"
 #include "common/parallel.h"
 #include "common/workspace.h"
-#include "conv/winograd_kernels.h"
-#include "conv/winograd_matrices.h"
+#include "conv/winograd/winograd_kernels.h"
+#include "conv/winograd/winograd_matrices.h"
 
 namespace fastconv {
 namespace {

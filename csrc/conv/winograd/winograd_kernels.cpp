@@ -2,7 +2,7 @@
 #define WINO_ISA scalar
 #define WINO_NAME_F32 "winograd_transforms_f32__scalar"
 #define WINO_NAME_F64 "winograd_transforms_f64__scalar"
-#include "conv/winograd_kernels.inc"
+#include "conv/winograd/winograd_kernels.inc"
 
 namespace fastconv {
 

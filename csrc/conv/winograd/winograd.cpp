@@ -31,7 +31,7 @@
 // channels, and writing then re-reading it cost more than the GEMMs of a 14x14 map. Otherwise
 // U is transformed once per call and reused by every block.
 #include "conv/flip.h"
-#include "conv/winograd.h"
+#include "conv/winograd/winograd.h"
 
 #include <algorithm>
 #include <vector>
@@ -41,8 +41,8 @@
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
-#include "conv/winograd_kernels.h"
-#include "conv/winograd_matrices.h"
+#include "conv/winograd/winograd_kernels.h"
+#include "conv/winograd/winograd_matrices.h"
 
 namespace fastconv {
 namespace {

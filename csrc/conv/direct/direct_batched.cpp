@@ -17,9 +17,9 @@
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
-#include "conv/direct.h"
-#include "conv/direct_pack.h"
-#include "conv/direct_padded.h"
+#include "conv/direct/direct.h"
+#include "conv/direct/direct_pack.h"
+#include "conv/direct/direct_padded.h"
 #include "conv/weight_grad_split.h"
 
 namespace fastconv {
