@@ -11,12 +11,14 @@ from fastconv import _C
 from conftest import ISAS, rel_err, tolerance
 
 
-def paths(n, c, h, w, k, r, stride=1, pad=1, dil=1, groups=1, dtype=np.float32):
-    """{pass: implementation} that conv2d_direct* runs for this shape."""
+def paths(n, c, h, w, k, r, stride=1, pad=1, dil=1, groups=1, dtype=np.float32, s=None):
+    """{pass: implementation} that conv2d_direct* runs for this shape (an r x s kernel, square
+    unless s is given)."""
+    s = r if s is None else s
     oh = (h + 2 * pad - dil * (r - 1) - 1) // stride + 1
-    ow = (w + 2 * pad - dil * (r - 1) - 1) // stride + 1
+    ow = (w + 2 * pad - dil * (s - 1) - 1) // stride + 1
     x = np.zeros((n, c, h, w), dtype)
-    wt = np.zeros((k, c // groups, r, r), dtype)
+    wt = np.zeros((k, c // groups, r, s), dtype)
     y = np.zeros((n, k, oh, ow), dtype)
     return {p: _C.conv2d_direct_path(x, wt, y, (stride, stride), (pad, pad), (dil, dil), groups, p)
             for p in ("forward", "input_grad", "weight_grad")}
@@ -86,15 +88,13 @@ BATCHED_SHAPES = [
 @pytest.mark.parametrize("shape", BATCHED_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_batched_shapes_run_batched(shape):
     n, c, h, w, k, r, s, pad, dil, groups = shape
-    if r != s:
-        return  # paths() builds square kernels; the forward check below still covers it
-    assert paths(n, c, h, w, k, r, 1, pad, dil, groups)["forward"] in ("batched", "batched_pixel_rows")
+    assert paths(n, c, h, w, k, r, 1, pad, dil, groups, s=s)["forward"] in ("batched", "batched_pixel_rows")
 
 
 def test_batched_shapes_cover_both_gemm_orientations():
     """The reference checks below run both orientations of the batched GEMM, each pass."""
-    seen = {(p, v) for n, c, h, w, k, r, s, pad, dil, groups in BATCHED_SHAPES if r == s
-            for p, v in paths(n, c, h, w, k, r, 1, pad, dil, groups).items()}
+    seen = {(p, v) for n, c, h, w, k, r, s, pad, dil, groups in BATCHED_SHAPES
+            for p, v in paths(n, c, h, w, k, r, 1, pad, dil, groups, s=s).items()}
     for orientation in ("batched", "batched_pixel_rows"):
         assert ("forward", orientation) in seen and ("input_grad", orientation) in seen
 

@@ -10,7 +10,7 @@ from fastconv import augment
 from fastconv.augment import functional as A
 from fastconv.augment import matrices as M
 from fastconv.augment import reference as R
-from fuzzing import DEPTHS, REJECTED, draw_array, expect_rejected, run_property
+from fuzzing import DEPTHS, draw_array, expect_rejected, run_property
 
 BORDERS = ["constant", "reflect", "replicate"]
 
@@ -119,47 +119,85 @@ def test_blur_colour_noise_match_reference_or_refuse(examples):
     run_property(prop, examples)
 
 
-TRANSFORMS = {
-    "HorizontalFlip": lambda d: augment.HorizontalFlip(p=d.draw(st.floats(-0.5, 1.5), label="p")),
-    "Rotate": lambda d: augment.Rotate(d.draw(st.floats(-400, 400), label="degrees")),
-    "Translate": lambda d: augment.Translate(d.draw(st.floats(-0.5, 1.5), label="fraction")),
-    "Scale": lambda d: augment.Scale(d.draw(st.tuples(st.floats(-1, 3), st.floats(-1, 3)), label="range")),
-    "Affine": lambda d: augment.Affine(rotate=d.draw(st.floats(-90, 90), label="rotate"),
-                                       shear=d.draw(st.floats(-60, 60), label="shear"),
-                                       border=d.draw(st.sampled_from(BORDERS + ["edge"]), label="border")),
-    "RandomResizedCrop": lambda d: augment.RandomResizedCrop(d.draw(st.integers(-1, 12), label="size")),
-    "ColorJitter": lambda d: augment.ColorJitter(*d.draw(st.tuples(*[st.floats(-0.5, 1.5)] * 3, st.floats(-0.2, 0.7)),
-                                                         label="jitter")),
-    "GaussianBlur": lambda d: augment.GaussianBlur(d.draw(st.tuples(st.floats(-1, 3), st.floats(-1, 3)), label="sigma"),
-                                                   p=1.0),
-    "GaussianNoise": lambda d: augment.GaussianNoise(d.draw(st.tuples(st.floats(-0.1, 0.2), st.floats(-0.1, 0.2)),
-                                                            label="std")),
-    "SaltAndPepper": lambda d: augment.SaltAndPepper(d.draw(st.tuples(st.floats(-0.1, 1.2), st.floats(-0.1, 1.2)),
-                                                            label="amount")),
-    "Cutout": lambda d: augment.Cutout(d.draw(st.integers(-1, 3), label="holes"), p=1.0),
-}
+def _negative(v):
+    return v < 0
+
+
+def _bad_pair(pair, low=0.0, high=None):
+    """Why a (low, high) range is refused by the constructors' parse_range, or None."""
+    lo, hi = pair
+    return ("low > high" if lo > hi else f"below {low}" if lo < low else
+            f"above {high}" if high is not None and hi > high else None)
+
+
+def _draw_transform(data, name):
+    """(a constructor of the transform `name` with drawn parameters, why the constructor must
+    refuse them or None), the reasons stated from the documented parameter rules alone."""
+    d = lambda strategy, label: data.draw(strategy, label=label)  # noqa: E731
+    if name == "HorizontalFlip":
+        p = d(st.floats(-0.5, 1.5), "p")
+        return lambda: augment.HorizontalFlip(p=p), "p outside [0, 1]" if not 0 <= p <= 1 else None
+    if name == "Rotate":
+        deg = d(st.floats(-400, 400), "degrees")
+        return lambda: augment.Rotate(deg), "negative degrees" if _negative(deg) else None
+    if name == "Translate":
+        f = d(st.floats(-0.5, 1.5), "fraction")
+        return lambda: augment.Translate(f), "fraction outside [0, 1]" if not 0 <= f <= 1 else None
+    if name == "Scale":
+        r = d(st.tuples(st.floats(-1, 3), st.floats(-1, 3)), "range")
+        return lambda: augment.Scale(r), "range low > high" if r[0] > r[1] else "range <= 0" if r[0] <= 0 else None
+    if name == "Affine":
+        rot, shear = d(st.floats(-90, 90), "rotate"), d(st.floats(-60, 60), "shear")
+        border = d(st.sampled_from(BORDERS + ["edge"]), "border")
+        why = ("negative rotate" if _negative(rot) else "negative shear" if _negative(shear) else
+               "unknown border" if border not in BORDERS else None)
+        return lambda: augment.Affine(rotate=rot, shear=shear, border=border), why
+    if name == "RandomResizedCrop":
+        size = d(st.integers(-1, 12), "size")
+        return lambda: augment.RandomResizedCrop(size), "size < 1" if size < 1 else None
+    if name == "ColorJitter":
+        b, c, s, h = d(st.tuples(*[st.floats(-0.5, 1.5)] * 3, st.floats(-0.2, 0.7)), "jitter")
+        why = ("negative factor" if min(b, c, s) < 0 else "negative hue" if _negative(h) else
+               "hue beyond 0.5" if h > 0.5 else None)
+        return lambda: augment.ColorJitter(b, c, s, h), why
+    if name == "GaussianBlur":
+        sigma = d(st.tuples(st.floats(-1, 3), st.floats(-1, 3)), "sigma")
+        return lambda: augment.GaussianBlur(sigma, p=1.0), _bad_pair(sigma)
+    if name == "GaussianNoise":
+        std = d(st.tuples(st.floats(-0.1, 0.2), st.floats(-0.1, 0.2)), "std")
+        return lambda: augment.GaussianNoise(std), _bad_pair(std)
+    if name == "SaltAndPepper":
+        amount = d(st.tuples(st.floats(-0.1, 1.2), st.floats(-0.1, 1.2)), "amount")
+        return lambda: augment.SaltAndPepper(amount), _bad_pair(amount, high=1.0)
+    assert name == "Cutout", name
+    holes = d(st.integers(-1, 3), "holes")
+    return lambda: augment.Cutout(holes, p=1.0), "holes < 1" if holes < 1 else None
+
+
+TRANSFORMS = ["HorizontalFlip", "Rotate", "Translate", "Scale", "Affine", "RandomResizedCrop", "ColorJitter",
+              "GaussianBlur", "GaussianNoise", "SaltAndPepper", "Cutout"]
 
 
 @pytest.mark.parametrize("examples", DEPTHS)
 def test_random_pipelines_keep_shape_dtype_and_range_or_refuse(examples):
-    """Any Compose of transforms with any parameters: the constructor refuses bad parameters,
-    or every call returns the input's shape and dtype with finite values inside [0, 1]."""
+    """Any Compose of transforms with any parameters: the constructor refuses exactly the
+    parameters the rules forbid, and every call returns the input's shape (the crop's size
+    after a RandomResizedCrop) and dtype with finite values inside [0, 1]."""
     def prop(data):
-        names = data.draw(st.lists(st.sampled_from(sorted(TRANSFORMS)), min_size=1, max_size=4), label="pipeline")
-        try:
-            steps = [TRANSFORMS[name](data) for name in names]
-            pipeline = augment.Compose(steps, seed=data.draw(st.integers(0, 2 ** 32 - 1), label="seed"))
-        except REJECTED:
-            return
+        names = data.draw(st.lists(st.sampled_from(TRANSFORMS), min_size=1, max_size=4), label="pipeline")
+        steps = [_draw_transform(data, name) for name in names]
+        seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
+        build = lambda: augment.Compose([make() for make, _ in steps], seed=seed)  # noqa: E731
+        why = next((why for _, why in steps if why), None)
+        if why:
+            return expect_rejected(build, why)
+        pipeline = build()
         x, broken = draw_batch(data, channels=3)
         if broken:
             return expect_rejected(lambda: pipeline(x), broken)
-        try:
-            y = pipeline(x)
-        except ValueError as e:  # a crop size larger than the image is the one call-time refusal
-            assert "size" in str(e), (names, e)
-            return
-        size = next((s.size for s in steps if isinstance(s, augment.RandomResizedCrop)), x.shape[2:])
+        y = pipeline(x)
+        size = next((s.size for s in reversed(pipeline.transforms) if isinstance(s, augment.RandomResizedCrop)),
+                    x.shape[2:])
         assert y.dtype == x.dtype and y.shape == x.shape[:2] + tuple(size), names
         if y.dtype != np.uint8:
             assert np.isfinite(y).all() and y.min() >= 0 and y.max() <= 1 + 1e-6, names
