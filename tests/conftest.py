@@ -5,6 +5,7 @@ before any test module imports anything. Without an NVIDIA device node the CUDA 
 Numba's CPU simulator; with one they run on the GPU. An explicit NUMBA_ENABLE_CUDASIM in the
 environment always wins (bench/gpu_check.sh sets 0). The CPU tests never import numba.
 """
+import collections
 import os
 import sys
 import zlib
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 import fastconv
+import fastconv.functional
 
 ISAS = fastconv.capabilities()["available_isas"]
 
@@ -70,6 +72,30 @@ def mnist_dir():
     if not any(Path(root, "t10k-images-idx3-ubyte" + s).exists() for s in (".gz", "")):
         pytest.fail(f"MNIST not found at {root}: set FASTCONV_MNIST_DIR")
     return root
+
+
+ADAPTER_FASTCONV_OPS = ("conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",
+                        "avg_pool2d", "avg_pool2d_backward")
+ADAPTER_TORCH_OPS = ("conv2d", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d")
+
+
+@pytest.fixture
+def adapter_calls(monkeypatch):
+    """{"fastconv": Counter, "torch": Counter}: calls of fastconv.functional's conv / pooling ops
+    (the one door to fastconv's kernels) and of torch.nn.functional's, by name, while the test
+    runs. The proof that fastconv.torch ran fastconv's kernels: torch's forward, which a module
+    falls back to for inputs fastconv cannot run, gives the same numbers."""
+    if torch is None:
+        pytest.fail("adapter_calls needs torch")
+    counts = {"fastconv": collections.Counter(), "torch": collections.Counter()}
+    for module, names, key in ((fastconv.functional, ADAPTER_FASTCONV_OPS, "fastconv"),
+                               (torch.nn.functional, ADAPTER_TORCH_OPS, "torch")):
+        for name in names:
+            def spy(*args, _real=getattr(module, name), _name=name, _key=key, **kwargs):
+                counts[_key][_name] += 1
+                return _real(*args, **kwargs)
+            monkeypatch.setattr(module, name, spy)
+    return counts
 
 
 def require_cuda_backend(cuda):

@@ -100,8 +100,13 @@ def run_workers(tmp_path, mnist_dir):
             return start, single, outputs, procs
 
 
-def test_ddp_replicas_identical_and_equal_to_single_process(tmp_path, mnist_dir):
+def test_ddp_replicas_identical_and_equal_to_single_process(tmp_path, mnist_dir, adapter_calls):
     start, single, outputs, procs = run_workers(tmp_path, mnist_dir)
+    # the single-process run (the example's own model and loop) ran fastconv's kernels, forward and
+    # backward, at every step: the replicas, which match it, ran the same patched model
+    for op in ("conv2d", "conv2d_weight", "conv2d_input", "max_pool2d", "max_pool2d_backward"):
+        assert adapter_calls["fastconv"][op] >= STEPS, (op, adapter_calls)
+    assert not adapter_calls["torch"], adapter_calls
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out
     assert f"trained {STEPS} steps on 2 process(es), global batch {2 * BATCH}" in outputs[0]
