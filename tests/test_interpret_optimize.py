@@ -1,5 +1,6 @@
 """Class models and unit visualisation: they reach their targets on a trained LeNet-5; the
-Fourier parameterisation's hand-written backward is the adjoint it claims to be."""
+Fourier parameterisation's hand-written backward is the adjoint it claims to be; the gradient the
+ascent climbs is that of S_c(jitter(I)) - l2 ||I||^2, by finite differences on a float64 net."""
 import numpy as np
 import pytest
 
@@ -108,3 +109,94 @@ def test_robust_preset_on_an_rgb_net():
     assert vis.image.shape == (2, 3, 16, 16)
     assert vis.image.min() >= 0 and vis.image.max() <= 1
     assert vis.trace.score[-3:].mean() > vis.trace.score[:3].mean()
+
+
+# ---------------------------------------------------------------- the objective, independently
+
+def _tiny_float64_net():
+    """Smooth (tanh, average pool) so that finite differences see no kinks; float64 so that they
+    can be tight."""
+    from fastconv import nn
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, seed=1, dtype=np.float64), nn.Tanh(), nn.AvgPool2d(2),
+                        nn.Conv2d(4, 5, 3, seed=2, dtype=np.float64), nn.Tanh(), nn.Flatten(),
+                        nn.Linear(5 * 2 * 2, 3, seed=3, dtype=np.float64))
+    return net.eval()
+
+
+def _class_scores(net, x):
+    """S(x) for every class, by fastconv.reference's float64 ops from the layers' weights."""
+    import fastconv.reference as R
+    conv1, _, _, conv2, _, _, fc = [layer for _, layer in net.leaves()]
+    h = R.tanh(R.conv2d(x, conv1.weight.data, conv1.bias.data, padding=1))
+    h = R.tanh(R.conv2d(R.avg_pool2d(h, 2), conv2.weight.data, conv2.bias.data))
+    return R.linear(h.reshape(len(x), -1), fc.weight.data, fc.bias.data)
+
+
+def _record_ascent(monkeypatch):
+    """Every step's (parameters, the gradient the ascent climbs, the network's input): the
+    optimiser and the network's forward are spied on, nothing else changes."""
+    from fastconv.interpret import optimize
+    steps, inputs = [], []
+    real_ascend, real_forward = optimize._Adam.ascend, optimize.Tape.forward
+
+    def ascend(self, params, grad):
+        steps.append((params.copy(), grad.copy()))
+        return real_ascend(self, params, grad)
+
+    def forward(self, x, *args, **kwargs):
+        inputs.append(np.array(x, copy=True))
+        return real_forward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(optimize._Adam, "ascend", ascend)
+    monkeypatch.setattr(optimize.Tape, "forward", forward)
+    return steps, inputs
+
+
+@pytest.mark.parametrize("fourier", [True, False], ids=["fourier", "pixels"])
+def test_class_model_climbs_the_gradient_of_score_minus_l2(monkeypatch, fourier):
+    """At every step, the gradient the ascent feeds Adam is d/dparams [S_c(jitter(I)) - l2 ||I||^2]
+    (I the image the parameters give, jitter the step's shift), checked by central differences
+    of that objective computed independently (fastconv.reference's ops)."""
+    from fastconv.interpret.parameterize import PixelImage
+    net, targets, l2, shape = _tiny_float64_net(), np.array([2, 0]), 0.3, (2, 3, 8, 8)
+    steps, inputs = _record_ascent(monkeypatch)
+    # jitter of up to 2 pixels; no blur or clipping, which act between steps, not on the gradient
+    robust = I.Robust(jitter=2, blur_every=0, norm_pct=0, contrib_pct=0, fourier=fourier)
+    I.class_model(net, targets, steps=4, lr=0.1, l2=l2, preset=robust, input_size=8)
+    inputs = inputs[-4:]  # the ascent's own forwards (class_model probes the output size first)
+    assert len(steps) == 4
+    param = FourierImage(shape, np.random.default_rng(0)) if fourier else PixelImage(np.zeros(shape))
+    rng = np.random.default_rng(5)
+    shifts = set()
+    for (params, grad), x in zip(steps, inputs):
+        param.params = params
+        image = param.image().copy()
+        # the step's jitter: the shift that turns the image into what the network was fed
+        shift = next(s for s in np.ndindex(5, 5)
+                     if np.array_equal(np.roll(image, (s[0] - 2, s[1] - 2), axis=(2, 3)), x))
+        shift = (shift[0] - 2, shift[1] - 2)
+        shifts.add(shift)
+
+        def objective(p):
+            param.params = p
+            img = param.image()
+            scores = _class_scores(net, np.roll(img, shift, axis=(2, 3)))[np.arange(2), targets]
+            return scores.sum() - l2 * (img * img).sum()
+
+        for _ in range(3):  # directional derivatives along random directions
+            d = rng.standard_normal(params.shape)
+            eps = 1e-5
+            numeric = (objective(params + eps * d) - objective(params - eps * d)) / (2 * eps)
+            analytic = (grad * d).sum()
+            assert abs(numeric - analytic) <= 1e-7 * max(1.0, abs(analytic)), (shift, numeric, analytic)
+    assert shifts - {(0, 0)}  # the jitter really moved the image
+
+
+def test_larger_l2_gives_a_smaller_image():
+    """The L2 term works: the same ascent with a larger penalty ends with a smaller ||I||, step
+    after step."""
+    net = _tiny_float64_net()
+    norms = [I.class_model(net, [0, 1, 2], steps=40, l2=l2, input_size=8).trace.norm for l2 in (0.0, 0.05, 0.5)]
+    for weaker, stronger in zip(norms, norms[1:]):
+        assert np.all(stronger[-1] < weaker[-1]), (weaker[-1], stronger[-1])
+        assert np.all(stronger[10:] <= weaker[10:])
