@@ -56,19 +56,64 @@ def test_integrated_gradients_matches_finite_differences_and_is_complete():
     weights[[0, -1]] /= 2
     ref = sum(w * _fd_gradient(net, base + a * (x - base), np.array(targets)) for a, w in zip(alphas, weights))
     np.testing.assert_allclose(got, (x - base) * ref, rtol=1e-5, atol=1e-8)
-    # completeness: attributions add up to S(x) - S(baseline)
-    fine = I.integrated_gradients(net, x, targets, baseline=base, steps=64)
-    gap = _scores(net, x, targets) - _scores(net, np.broadcast_to(base, x.shape).copy(), targets)
-    np.testing.assert_allclose(fine.sum(axis=(1, 2, 3)), gap, rtol=1e-3)
 
 
-def test_integrated_gradients_complete_on_trained_lenet(trained_lenet, mnist_dir):
+# Completeness: the attributions add up to S(I) - S(I0) up to the trapezoid rule's error, which
+# is exactly 0 where the gradient is constant along the path and c / steps^2 + O(steps^-4) where
+# it is smooth; float32 adds its rounding, bounded as the kernels' own tests bound it.
+
+def _completeness_error(net, x, targets, steps, baseline=None):
+    """sum of the attributions - (S(I) - S(I0)), per image, and S(I) - S(I0)."""
+    base = np.zeros_like(x) if baseline is None else np.broadcast_to(baseline, x.shape).copy()
+    gap = _scores(net, x, targets) - _scores(net, base, targets)
+    ig = I.integrated_gradients(net, x, targets, baseline=baseline, steps=steps)
+    return ig.astype(np.float64).sum(axis=(1, 2, 3)) - gap, gap
+
+
+def test_integrated_gradients_exactly_complete_on_a_linear_net():
+    """No non-linearity: the gradient is the same all along the path, so even one trapezoid is
+    exact and only float64 rounding remains."""
+    rng = np.random.default_rng(6)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, seed=1), nn.AvgPool2d(2), nn.Conv2d(4, 3, 2, seed=2),
+                        nn.Flatten(), nn.Linear(12, 5, seed=3)).astype(np.float64)
+    x = rng.standard_normal((3, 2, 6, 6))
+    for steps in (1, 7):
+        err, gap = _completeness_error(net, x, [0, 2, 4], steps, baseline=0.3 * rng.standard_normal((2, 6, 6)))
+        assert np.all(np.abs(err) <= 1e-12 * np.abs(gap).max()), (steps, err, gap)
+
+
+def test_integrated_gradients_completeness_error_is_the_trapezoid_rules(mnist_dir):
+    """A smooth float64 LeNet-5 (tanh, average pooling) on real digits: doubling the steps divides
+    the completeness error by 4 (the trapezoid rule's steps^-2), and Richardson's extrapolation
+    (4 IG_2n - IG_n) / 3, which cancels that term, is complete to 1e-8 of S(I) - S(I0)."""
+    net = models.lenet5("tanh", "avg", seed=0).eval().astype(np.float64)
+    x, y = data.mnist(mnist_dir, "test", pad=2, dtype="float32")
+    x, y = x[-4:].astype(np.float64), y[-4:]
+    err32, gap = _completeness_error(net, x, y, 32)
+    err64, _ = _completeness_error(net, x, y, 64)
+    np.testing.assert_allclose(err32 / err64, 4.0, rtol=0.02)
+    assert np.all(np.abs((4 * err64 - err32) / 3) <= 1e-8 * np.abs(gap)), ((4 * err64 - err32) / 3, gap)
+
+
+def test_integrated_gradients_float32_within_its_rounding_of_float64(trained_lenet, mnist_dir):
+    """The trained LeNet-5 in float32 against its float64 copy, same steps: each image's attribution
+    sum differs by at most float32's error for the longest reduction in the backward pass
+    (conftest.tolerance, 16 x 5 x 5 terms) relative to sum |IG|, so the float32 attributions are
+    complete up to the float64 run's quadrature error plus that."""
+    from conftest import tolerance
     net = trained_lenet()
+    net64 = trained_lenet().astype(np.float64)
     x, y = data.mnist(mnist_dir, "test", pad=2, dtype="float32")
     x, y = x[-4:], y[-4:]
-    ig = I.integrated_gradients(net.astype(np.float64), x.astype(np.float64), y, steps=256)
-    gap = _scores(net, x.astype(np.float64), y) - _scores(net, np.zeros_like(x, np.float64), y)
-    np.testing.assert_allclose(ig.sum(axis=(1, 2, 3)), gap, rtol=1e-3)
+    steps = 64
+    ig32 = I.integrated_gradients(net, x, y, steps=steps)
+    assert ig32.dtype == np.float32
+    ig64 = I.integrated_gradients(net64, x.astype(np.float64), y, steps=steps)
+    bound = tolerance(np.float32, 16 * 5 * 5) * np.abs(ig64).sum(axis=(1, 2, 3))
+    diff = ig32.astype(np.float64).sum(axis=(1, 2, 3)) - ig64.sum(axis=(1, 2, 3))
+    assert np.all(np.abs(diff) <= bound), (diff, bound)
+    quadrature, gap = _completeness_error(net64, x.astype(np.float64), y, steps)
+    assert np.all(np.abs(ig32.astype(np.float64).sum(axis=(1, 2, 3)) - gap) <= np.abs(quadrature) + bound)
 
 
 def test_smoothgrad_is_averaged_saliency():
