@@ -18,40 +18,125 @@ def _another_models_weights(tmp_path):
     return save_model(build_model("vgg-small"), "vgg-small", tmp_path / "vgg.safetensors")
 
 
+def _unlabelled_weights(tmp_path):
+    """LeNet-5's weights as .npz, which has no header to name the model: both LeNet-5 variants
+    have these shapes, so the file alone cannot tell which one it is for."""
+    from fastconv.commands.common import build_model, save_model
+    return save_model(build_model("lenet5"), "lenet5", tmp_path / "lenet.npz")
+
+
+def _corrupt_weights(tmp_path):
+    path = tmp_path / "corrupt.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    return path
+
+
 def _bad_image(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n not really a PNG")
     return path
 
 
-# (id, arguments (with {weights}, {tmp} and {bad_image} filled in), expected message)
+def _read_only_folder(tmp_path):
+    path = tmp_path / "read-only"
+    path.mkdir()
+    path.chmod(0o555)
+    return path
+
+
+# Root (as CI runs) may write into a read-only folder, so there the child is told the truth a
+# user would meet: os.access reports the folder unwritable (as sys.modules does for a missing
+# dependency below).
+_UNWRITABLE = ("import os, sys; real = os.access; "
+               "os.access = lambda p, mode, **k: False if 'read-only' in os.fspath(p) and mode & os.W_OK "
+               "else real(p, mode, **k); from fastconv.cli import main; sys.exit(main(sys.argv[1:]))")
+
+# (id, arguments (with the {placeholders} of _FILES filled in), expected message): one per
+# UserError the commands raise (grep -rn "raise UserError" fastconv/) that the command line can
+# reach; the no-device and optional-dependency ones follow, and the two that argparse's choices
+# pre-empt (unknown model, unknown data set) are checked where they are raised.
 MISTAKES = [
+    # weights (fastconv/commands/common.py load_model, visualize._model)
     ("missing weights", ["visualize", "filters", "--weights", "{tmp}/nope.safetensors"], "no such weights file"),
+    ("corrupt weights", ["visualize", "filters", "--weights", "{corrupt}"], "not a readable weights file"),
+    ("unlabelled weights", ["visualize", "filters", "--weights", "{unlabelled}"],
+     "cannot tell which model these weights are for (matches lenet5, lenet5-classic); pass --model"),
+    ("weights for another model", ["visualize", "filters", "--weights", "{vgg}", "--model", "lenet5"],
+     "holds weights for vgg-small, not lenet5"),
+    ("no weights", ["visualize", "class-model"], "visualize class-model needs --weights"),
+    # images and data (common.load_data)
     ("missing image", ["visualize", "saliency", "--weights", "{weights}", "--image", "{tmp}/nope.png"],
      "no such image file"),
     ("unreadable image", ["demo", "--image", "{bad_image}", "--out", "{tmp}/r"], "not a readable image"),
-    ("weights for another model", ["visualize", "filters", "--weights", "{vgg}", "--model", "lenet5"],
-     "holds weights for vgg-small, not lenet5"),
+    ("mnist without a folder", ["train", "--data", "mnist"], "--data mnist needs --data-dir"),
+    ("missing mnist folder", ["train", "--data", "mnist", "--data-dir", "{tmp}/nope"],
+     "nope: no such folder (--data-dir)"),
+    ("mnist folder without the files", ["train", "--data", "mnist", "--data-dir", "{tmp}"],
+     "no t10k-images-idx3-ubyte[.gz] (the MNIST test images) here"),
+    # numbers (train.check_training_args, common.set_threads, visualize)
+    ("zero epochs", ["train", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+    ("zero batch size", ["train", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    ("negative limit", ["train", "--limit", "-5"], "--limit must be >= 1, got -5"),
+    ("bad thread count", ["train", "--threads", "0"], "--threads must be >= 1"),
+    ("zero count", ["visualize", "saliency", "--weights", "{weights}", "--count", "0"], "--count must be >= 1, got 0"),
+    ("zero steps", ["visualize", "class-model", "--weights", "{weights}", "--steps", "0"],
+     "--steps must be >= 1, got 0"),
+    ("zero augment columns", ["augment", "{bad_image}", "--columns", "0"], "--columns must be >= 1, got 0"),
+    # layers, channels, classes (visualize)
     ("unknown layer", ["visualize", "patches", "--weights", "{weights}", "--layer", "features.9"],
      "unknown layer 'features.9'"),
     ("channel out of range", ["visualize", "patches", "--weights", "{weights}", "--channel", "16"],
      "--channel 16 is out of range: features.3 has 16 channels (0-15)"),
     ("class out of range", ["visualize", "class-model", "--weights", "{weights}", "--class", "10"],
      "class 10 is out of range"),
-    ("mnist without a folder", ["train", "--data", "mnist"], "--data mnist needs --data-dir"),
-    ("bad thread count", ["train", "--threads", "0"], "--threads must be >= 1"),
+    ("class count mismatch", ["visualize", "saliency", "--weights", "{weights}", "--count", "3", "--class", "1", "2"],
+     "--class names 2 classes for 3 images; give one or one each"),
+    # the report folder (demo)
     ("output is a file", ["demo", "--out", "{bad_image}"], "exists and is not a folder"),
+    ("unwritable output", ["demo", "--out", "{read_only}"], "read-only: cannot write here (--out)"),
 ]
+
+# placeholder -> how to make it in the test's tmp_path
+_FILES = {"tmp": lambda tmp: tmp, "bad_image": _bad_image, "vgg": _another_models_weights,
+          "unlabelled": _unlabelled_weights, "corrupt": _corrupt_weights, "read_only": _read_only_folder}
 
 
 @pytest.mark.parametrize("args,message", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
 def test_user_mistakes_end_in_one_line_and_status_1(args, message, lenet_weights, tmp_path):
-    fill = {"weights": str(lenet_weights), "tmp": str(tmp_path), "bad_image": str(_bad_image(tmp_path)),
-            "vgg": str(_another_models_weights(tmp_path)) if any("{vgg}" in a for a in args) else ""}
-    proc = run_cli(*[a.format(**fill) for a in args])
+    fill = {"weights": str(lenet_weights)}
+    fill.update({key: str(make(tmp_path)) for key, make in _FILES.items() if any(f"{{{key}}}" in a for a in args)})
+    proc = run_cli(*[a.format(**fill) for a in args], code=_UNWRITABLE if "{read_only}" in args else None)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert message in proc.stderr and proc.stderr.startswith(f"fastconv {args[0]}: error: ")
+    assert message in proc.stderr and proc.stderr.startswith(f"fastconv {args[0]}: error: "), proc.stderr
+
+
+def test_user_error_sites_are_all_listed():
+    """Each `raise UserError` in fastconv/ has a case here (MISTAKES, the no-device and missing
+    dependency tests, the unknown model / data set test): a new one must add its case."""
+    import re
+    from pathlib import Path
+
+    import fastconv
+    root = Path(fastconv.__file__).parent
+    sites = sum(len(re.findall(r"raise UserError\(", p.read_text())) for p in root.rglob("*.py"))
+    # MISTAKES less the two images (fastconv.data.load_image's ValueErrors); no device, numba and
+    # torch missing; unknown model and data set
+    covered = sum(1 for m in MISTAKES if "image" not in m[0]) + 3 + 2
+    assert sites == covered, f"{sites} UserError sites in fastconv/, {covered} covered by tests/test_cli.py"
+
+
+def test_unknown_model_or_data_set():
+    """The command line's choices turn these away first (argparse's usage error, status 2); the
+    UserErrors stand behind them for the commands' own callers."""
+    from fastconv.commands.common import UserError, build_model, load_data
+    with pytest.raises(UserError, match="unknown model 'resnet'; choose one of lenet5, lenet5-classic, vgg-small"):
+        build_model("resnet")
+    with pytest.raises(UserError, match="unknown data set 'cifar'; choose digits or mnist"):
+        load_data("cifar")
+    for args in (["train", "--model", "resnet"], ["train", "--data", "cifar"]):
+        proc = run_cli(*args)
+        assert proc.returncode == 2 and "invalid choice" in proc.stderr, proc.stderr
 
 
 def test_no_cuda_device_is_one_line():
