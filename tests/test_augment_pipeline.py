@@ -130,6 +130,46 @@ def test_random_resized_crop_box_within_image_and_output_size():
     np.testing.assert_allclose(z, x, atol=1e-6)
 
 
+def _resize_box_reference(x, box, size, border, fill):
+    """Each image's box (y0, x0, height, width), resized to size by bilinear sampling at pixel
+    centres (torchvision's align_corners=False: output pixel i reads source y0 + (i + 0.5) *
+    height / size - 0.5), through fastconv.augment.reference.warp_affine in float64."""
+    from fastconv.augment import reference as R
+    out = []
+    for s, (y0, x0, height, width) in enumerate(box):
+        sy, sx = height / size[0], width / size[1]
+        source_of_output = np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5], [0, 0, 1]])
+        out.append(R.warp_affine(x[s:s + 1], np.linalg.inv(source_of_output), size, "bilinear", border, fill)[0])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5])
+def test_random_resized_crop_pixels_match_the_numpy_reference(p):
+    """The output is each sample's box resized; where the transform does not apply, the whole
+    image resized."""
+    x = rand(24, 3, 30, 40, seed=4)
+    crop = RandomResizedCrop((16, 20), scale=(0.2, 0.9), p=p, border="replicate")
+    y, params = crop(x, seed=3, return_params=True)
+    q = params.transforms[0]
+    if p < 1:
+        assert 0 < q["apply"].sum() < len(x)
+        assert np.all(q["height"][~q["apply"]] == 30) and np.all(q["width"][~q["apply"]] == 40)
+    box = np.stack([q["y0"], q["x0"], q["height"], q["width"]], axis=1)
+    ref = _resize_box_reference(x, box, (16, 20), "replicate", 0.0)
+    # the kernel computes source coordinates in float32: a few ulps of up to 40 pixels, times
+    # the image's slope (pixel values in [0, 1] change by at most 1 per pixel)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=4 * 40 * np.finfo(np.float32).eps)
+
+
+def test_random_resized_crop_halving_is_the_2x2_block_mean():
+    """The whole 32 x 32 image to 16 x 16: each output pixel's centre falls between four input
+    pixels, so bilinear resizing is their mean."""
+    x = rand(3, 2, 32, 32, seed=5)
+    y = RandomResizedCrop(16, scale=(1, 1), ratio=(1, 1))(x)
+    blocks = x.astype(np.float64).reshape(3, 2, 16, 2, 16, 2).mean(axis=(3, 5))
+    np.testing.assert_allclose(y, blocks, rtol=0, atol=1e-6)
+
+
 def test_input_is_not_modified_unless_inplace():
     x = rand(4, 3, 16, 16)
     before = x.copy()

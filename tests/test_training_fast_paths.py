@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from fastconv import functional as F
-from fastconv import models, nn
+torch = pytest.importorskip("torch")
+
+from fastconv import functional as F  # noqa: E402
+from fastconv import models, nn  # noqa: E402
 
 
 @pytest.mark.parametrize("kw", [dict(momentum=0.9), dict(momentum=0.9, dampening=0.3), dict(momentum=0.0),
