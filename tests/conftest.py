@@ -23,7 +23,7 @@ ISAS = fastconv.capabilities()["available_isas"]
 
 try:
     import torch
-except ImportError:  # parity tests are skipped without torch
+except ImportError:  # the torch tests skip, and the run fails (see HARDWARE below)
     torch = None
 
 
@@ -98,6 +98,51 @@ def adapter_calls(monkeypatch):
     return counts
 
 
+# A test may skip only where this machine lacks hardware (a GPU, a CPU feature): such skips say so
+# through hardware() / skip_for_hardware(). Any other skip (a missing package or program, which
+# the README's test command installs) is listed at the end and fails the run, so a green run
+# skipped nothing but hardware.
+HARDWARE = "hardware: "
+_OTHER_SKIPS = []
+
+
+def hardware(reason):
+    """A skip reason for missing (or present, where a test needs it absent) hardware."""
+    return HARDWARE + reason
+
+
+def skip_for_hardware(reason):
+    pytest.skip(hardware(reason), allow_module_level=True)
+
+
+def _note_other_skips(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if HARDWARE not in reason:
+            _OTHER_SKIPS.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_runtest_logreport(report):
+    _note_other_skips(report)
+
+
+def pytest_collectreport(report):
+    _note_other_skips(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _OTHER_SKIPS:
+        terminalreporter.section("skipped for a reason other than missing hardware", red=True)
+        for line in _OTHER_SKIPS:
+            terminalreporter.line(line)
+        terminalreporter.line("the README's test command installs every package and program the tests need")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OTHER_SKIPS and exitstatus == 0:
+        session.exitstatus = 1
+
+
 def require_cuda_backend(cuda):
     """Gate for the CUDA test modules, called at import. They run on the simulator or a usable
     GPU. An NVIDIA device node with CUDA unusable (driver or toolkit broken) fails them rather
@@ -111,7 +156,7 @@ def require_cuda_backend(cuda):
         why = " ".join(f"{type(e).__name__}: {e}".split())
     if os.path.exists("/dev/nvidiactl"):
         pytest.fail(f"/dev/nvidiactl exists but CUDA is unusable: {why}", pytrace=False)
-    pytest.skip(f"NUMBA_ENABLE_CUDASIM=0 and no NVIDIA device ({why})", allow_module_level=True)
+    skip_for_hardware(f"NUMBA_ENABLE_CUDASIM=0 and no NVIDIA device ({why})")
 
 
 @pytest.fixture(scope="module")

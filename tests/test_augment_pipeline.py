@@ -8,7 +8,6 @@ from fastconv.augment import (Affine, Brightness, ColorJitter, Compose, Contrast
                               Rotate, SaltAndPepper, Saturation, Scale, Translate, VerticalFlip)
 from fastconv.augment import batch_to_images, images_to_batch
 from fastconv.augment import functional as F
-from fastconv.augment import matrices as M
 
 
 def rand(*shape, seed=0):

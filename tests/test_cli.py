@@ -5,6 +5,7 @@ import os
 
 import pytest
 from children import run_cli
+from conftest import skip_for_hardware
 
 @pytest.fixture(scope="module")
 def lenet_weights(tmp_path_factory):
@@ -141,7 +142,7 @@ def test_unknown_model_or_data_set():
 
 def test_no_cuda_device_is_one_line():
     if os.path.exists("/dev/nvidiactl"):  # conftest.py's test for a GPU
-        pytest.skip("an NVIDIA device is present: the no-device message cannot be provoked here")
+        skip_for_hardware("an NVIDIA device is present: the no-device message cannot be provoked here")
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
     proc = run_cli("train", "--device", "cuda", "--epochs", "1", env=env)
     assert proc.returncode == 1 and proc.stderr.strip() == (

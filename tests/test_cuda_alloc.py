@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from conftest import hardware, require_cuda_backend
 from fastconv.cuda import _alloc
 
 
@@ -69,12 +70,11 @@ def test_out_of_memory_trims_the_free_blocks_and_retries():
         _alloc.BlockPool(lambda s: (_ for _ in ()).throw(ValueError("bad")), lambda e: False).acquire(1, 0)
 
 
-@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="the pool serves real GPUs only")
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason=hardware("no GPU: the pool serves real GPUs only"))
 def test_gpu_arrays_come_back_to_the_pool():
     pytest.importorskip("numba")
     from numba import cuda
-    if not cuda.is_available():
-        pytest.skip("numba finds no CUDA GPU on this machine (cuda.is_available() is False)")
+    require_cuda_backend(cuda)  # skips without a GPU; a GPU whose CUDA is broken fails
     import numpy as np
     from fastconv.cuda import _device
     a = _device.empty((3, 1000), np.float32, 0)

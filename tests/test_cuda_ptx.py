@@ -1,37 +1,18 @@
 """Resource limits of the GEMM kernels, from ptxas: the 256-thread tiles must fit in 128
 registers (two blocks per SM; the kernels carry those launch bounds) without spilling.
 
-Needs no GPU: tools/ptx_check.py compiles with NVVM and assembles with ptxas for sm_90. Skips,
-with the reason, only where libNVVM / libNVRTC or ptxas are not installed (CI with the CUDA
-toolkit runs it); anything else that stops the compile fails.
+Needs no GPU: tools/ptx_check.py compiles with NVVM and assembles with ptxas for sm_90. The
+toolchain is software the test extra installs, so its absence fails (tests/cuda_toolchain.py).
 """
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("numba")
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
-
-
-def _ptx_check(*args):
-    return subprocess.run([sys.executable, str(REPO / "tools" / "ptx_check.py"), *args], env=ENV,
-                          capture_output=True, text=True, timeout=900)
+from cuda_toolchain import ptx_check, require_ptxas  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def toolchain():
-    r = _ptx_check("--probe")
-    if r.returncode == 3:
-        pytest.skip(f"NVVM/NVRTC not installed (see tools/ptx_check.py): {r.stdout.strip()[-300:]}")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    if shutil.which("ptxas") is None:
-        pytest.skip("ptxas (CUDA toolkit) not on PATH: registers and spills cannot be read")
+    require_ptxas()
 
 
 @pytest.mark.parametrize("only,dtypes", [
@@ -41,7 +22,7 @@ def toolchain():
     pytest.param("igemm", "float32,float64", marks=pytest.mark.slow),
 ])
 def test_gemm_kernels_fit_their_launch_bounds_without_spills(toolchain, only, dtypes):
-    r = _ptx_check("--dtypes", dtypes, "--only", only, "--limits")
+    r = ptx_check("--dtypes", dtypes, "--only", only, "--limits")
     assert r.returncode == 0 and "within limits" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("igemm_")]
     assert len(rows) >= 5

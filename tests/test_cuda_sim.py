@@ -7,7 +7,6 @@ and cover stride / padding / dilation / groups / 'same' with even kernels.
 """
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,8 @@ from numba import cuda  # noqa: E402
 import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
 from fastconv import reference as R  # noqa: E402
-from conftest import require_cuda_backend  # noqa: E402
+from conftest import hardware, require_cuda_backend  # noqa: E402
+from cuda_toolchain import ptx_check, require_nvvm  # noqa: E402
 
 require_cuda_backend(cuda)
 
@@ -297,18 +297,6 @@ def test_capabilities_report_cuda():
 
 # ---------------------------------------------------------------------------- real compilation
 
-def _require_nvvm():
-    """Skip (with the reason) only when libNVVM / libNVRTC are not installed; a probe that fails
-    for any other reason is a regression and fails the test."""
-    r = subprocess.run([sys.executable, str(REPO / "tools" / "ptx_check.py"), "--probe"],
-                       env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}, capture_output=True, text=True,
-                       timeout=120)
-    why = (r.stdout + r.stderr).strip()
-    if r.returncode == 3:
-        pytest.skip(f"NVVM/NVRTC not installed (see tools/ptx_check.py): {why.splitlines()[-1]}")
-    assert r.returncode == 0, f"tools/ptx_check.py --probe exited {r.returncode}:\n{why[-3000:]}"
-
-
 # the kernels with the most machinery (closures over loaders, constant matrices, shared memory,
 # atomics, int64 outputs); the full list (both dtypes) runs with -m slow
 QUICK_PTX = "igemm_conv_forward_large|igemm_conv_input_narrow|winograd_f4|max_pool|cross_entropy_sum"
@@ -321,19 +309,15 @@ QUICK_PTX = "igemm_conv_forward_large|igemm_conv_input_narrow|winograd_f4|max_po
 def test_kernels_compile_to_ptx_for_sm90(only, dtypes):
     """Compile kernels with NVVM for sm_90 (no GPU needed): catches what the simulator, which
     runs the Python source, cannot: typing errors, constructs the CUDA target lacks."""
-    _require_nvvm()
-    cmd = [sys.executable, str(REPO / "tools" / "ptx_check.py"), "--dtypes", dtypes]
-    if only:
-        cmd += ["--only", only]
-    r = subprocess.run(cmd, env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}, capture_output=True, text=True,
-                       timeout=900)
+    require_nvvm()
+    r = ptx_check("--dtypes", dtypes, *(["--only", only] if only else []))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "all kernels compiled" in r.stdout
 
 
 # ---------------------------------------------------------------------------- bench pieces
 
-@pytest.mark.skipif(not SIM, reason="the GPU runs the bench itself (bench/gpu_check.sh)")
+@pytest.mark.skipif(not SIM, reason=hardware("the GPU runs the bench itself (bench/gpu_check.sh)"))
 def test_bench_cuda_pieces_run_on_the_simulator(capsys):
     """bench/bench_cuda.py's correctness and timing functions, at tiny sizes (the full
     ``--simulate-tiny`` run takes ~40 s here); gpu_check.sh must at least parse."""

@@ -18,7 +18,7 @@ from numba import cuda  # noqa: E402
 from fastconv import nn  # noqa: E402
 from fastconv.nn import _ops  # noqa: E402
 from fastconv.train import evaluate, fit  # noqa: E402
-from conftest import require_cuda_backend  # noqa: E402
+from conftest import hardware, require_cuda_backend  # noqa: E402
 
 require_cuda_backend(cuda)
 
@@ -230,7 +230,7 @@ def test_tiny_net_trains_on_device_like_cpu(make_opt, steps):
     assert all(isinstance(p.data, np.ndarray) for p in gpu_net.parameters())
 
 
-@pytest.mark.skipif(SIM, reason="LeNet-5 at 32x32 takes ~90 s on the simulator; the tiny nets cover it there")
+@pytest.mark.skipif(SIM, reason=hardware("LeNet-5 at 32x32 takes ~90 s on the simulator; the tiny nets cover it there"))
 def test_lenet5_sgd_step_on_device():
     from fastconv.models import lenet5
     rng = np.random.default_rng(9)

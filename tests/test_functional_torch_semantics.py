@@ -10,6 +10,7 @@ import pytest
 
 import fastconv.functional as F
 from fastconv import reference as R
+from conftest import hardware
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -238,7 +239,7 @@ def test_empty_batch():
         F.softmax(np.array(1.0), 1)
 
 
-@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1", reason="runs on Numba's CUDA simulator")
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1", reason=hardware("a GPU is present: runs on Numba's CUDA simulator"))
 @pytest.mark.usefixtures("fast_simulator")
 def test_cuda_arrays_get_the_reshape_based_options_and_name_the_rest():
     from numba import cuda

@@ -19,7 +19,7 @@ from fastconv.augment import functional as AF
 from fastconv.augment import matrices as M
 from fastconv.augment import reference as AR
 
-from conftest import ISAS, rel_err
+from conftest import ISAS, rel_err, skip_for_hardware
 
 KERNELS = _C.kernel_list()
 ISA_ORDER = ("scalar", "avx2", "avx512")
@@ -35,7 +35,7 @@ def kernel(request):
     """One listed kernel, with its ISA forced; skipped (reason printed by -ra) if the CPU lacks it."""
     entry = request.param
     if entry["isa"] not in ISAS:
-        pytest.skip(f"{entry['name']} needs {entry['isa']}; this CPU/build runs at most {ISAS[-1]}")
+        skip_for_hardware(f"{entry['name']} needs {entry['isa']}; this CPU/build runs at most {ISAS[-1]}")
     with fastconv.use_isa(entry["isa"]):
         yield entry
 

@@ -9,6 +9,7 @@ from fastconv import models, nn
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
+import torch_zoo  # noqa: E402  (torchvision's AlexNet and VGG-16, written out)
 
 
 def rel_err(a, b):
@@ -25,20 +26,9 @@ def torch_lenet(act, pool):
         classifier=tnn.Sequential(tnn.Linear(400, 120), A(), tnn.Linear(120, 84), A(), tnn.Linear(84, 10))))
 
 
-def torch_alexnet(num_classes):  # torchvision.models.alexnet's layout
-    return tnn.Sequential(OrderedDict(
-        features=tnn.Sequential(
-            tnn.Conv2d(3, 64, 11, 4, 2), tnn.ReLU(), tnn.MaxPool2d(3, 2),
-            tnn.Conv2d(64, 192, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2),
-            tnn.Conv2d(192, 384, 3, padding=1), tnn.ReLU(), tnn.Conv2d(384, 256, 3, padding=1), tnn.ReLU(),
-            tnn.Conv2d(256, 256, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(3, 2)),
-        avgpool=tnn.AdaptiveAvgPool2d(6), flatten=tnn.Flatten(),
-        classifier=tnn.Sequential(tnn.Dropout(), tnn.Linear(9216, 4096), tnn.ReLU(), tnn.Dropout(),
-                                  tnn.Linear(4096, 4096), tnn.ReLU(), tnn.Linear(4096, num_classes))))
-
-
 def torch_vgg(cfg, num_classes, width=1.0, hidden=4096, final=None):
-    """torchvision.models.vgg's layout for a fastconv VGG config ((in, out, convs) per block);
+    """torchvision.models.vgg's layout for any fastconv VGG config ((in, out, convs) per block),
+    narrowed (width, hidden) and for small inputs (final): full VGG-16 is torch_zoo.vgg16;
     final=None keeps the 7x7 adaptive pool (224 input), otherwise the head flattens a
     final x final map (fastconv.models.vgg at small inputs)."""
     layers, c = [], cfg[0][0]
@@ -132,7 +122,7 @@ def test_alexnet_matches_torch(size):
     assert ours.state_dict()["classifier.1.weight"].shape == (4096, 9216)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 3, size, size)).astype(np.float32)
-    check_parity(ours, torch_alexnet(10), x, np.array([3]))
+    check_parity(ours, torch_zoo.alexnet(10), x, np.array([3]))
 
 
 @pytest.mark.slow
@@ -146,7 +136,7 @@ def test_vgg16_224_matches_torch():
     assert keys[0] == "features.0.weight" and keys[-1] == "classifier.6.bias" and len(keys) == 32
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
-    theirs = torch_vgg(VGG16, 10)
+    theirs = torch_zoo.vgg16(10)
     theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
     ours.eval()
     assert rel_err(ours.forward(x), theirs.eval()(torch.from_numpy(x)).detach().numpy()) <= 1e-4

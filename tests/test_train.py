@@ -4,7 +4,6 @@ embedded digits, the augment hook, flat memory across epochs (the CLI: test_cli.
 import numpy as np
 import pytest
 
-import fastconv
 from fastconv import data, models, nn
 from fastconv.train import evaluate, fit
 

@@ -6,7 +6,6 @@ Relative error = max|out - ref| / max|ref|.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ from fastconv import _C, _cpu
 from fastconv import functional as F
 from fastconv import reference as R
 from fastconv._geometry import conv_geometry
-from conftest import rel_err
+from conftest import rel_err, require_cuda_backend
 
 TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
 # The weight gradient sums N*OH*OW products, so its error grows less with the tile than the
@@ -181,11 +181,9 @@ def test_torch_adapter_passes_the_layer_algorithm(rng, monkeypatch, algo, paddin
 def test_cuda_backend_validates_then_runs_direct(rng):
     """The CUDA backend has no Winograd weight gradient: a Winograd request is checked as on the
     CPU (same errors), then runs its direct kernel."""
-    import os
     pytest.importorskip("numba.cuda")
     from numba import cuda
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not cuda.is_available():
-        pytest.skip("no CUDA device and the simulator is off")
+    require_cuda_backend(cuda)  # the simulator or a usable GPU; a GPU whose CUDA is broken fails
     x, dy, ref = case(rng, 1, 3, 4, 6, 5, 1)
     got = F.conv2d_weight(cuda.to_device(x), ref.shape, cuda.to_device(dy), padding=1, algorithm="winograd_f4")
     assert rel_err(got.copy_to_host(), ref) <= 1e-5
