@@ -130,47 +130,64 @@ def _bad_pair(pair, low=0.0, high=None):
             f"above {high}" if high is not None and hi > high else None)
 
 
+def _mostly(valid, anything):
+    """Three draws in four from the valid values, so that most pipelines get to run; the rest
+    from a wider range that includes invalid ones."""
+    return st.one_of(valid, valid, valid, anything)
+
+
+def _pair(low, high):
+    return st.tuples(st.floats(low, high), st.floats(low, high))
+
+
+def _ordered_pair(low, high):
+    return _pair(low, high).map(lambda v: tuple(sorted(v)))
+
+
 def _draw_transform(data, name):
     """(a constructor of the transform `name` with drawn parameters, why the constructor must
     refuse them or None), the reasons stated from the documented parameter rules alone."""
-    d = lambda strategy, label: data.draw(strategy, label=label)  # noqa: E731
+    def d(valid, anything, label):
+        return data.draw(_mostly(valid, anything), label=label)
+
     if name == "HorizontalFlip":
-        p = d(st.floats(-0.5, 1.5), "p")
+        p = d(st.floats(0, 1), st.floats(-0.5, 1.5), "p")
         return lambda: augment.HorizontalFlip(p=p), "p outside [0, 1]" if not 0 <= p <= 1 else None
     if name == "Rotate":
-        deg = d(st.floats(-400, 400), "degrees")
+        deg = d(st.floats(0, 400), st.floats(-400, 400), "degrees")
         return lambda: augment.Rotate(deg), "negative degrees" if _negative(deg) else None
     if name == "Translate":
-        f = d(st.floats(-0.5, 1.5), "fraction")
+        f = d(st.floats(0, 1), st.floats(-0.5, 1.5), "fraction")
         return lambda: augment.Translate(f), "fraction outside [0, 1]" if not 0 <= f <= 1 else None
     if name == "Scale":
-        r = d(st.tuples(st.floats(-1, 3), st.floats(-1, 3)), "range")
+        r = d(_ordered_pair(0.1, 3), _pair(-1, 3), "range")
         return lambda: augment.Scale(r), "range low > high" if r[0] > r[1] else "range <= 0" if r[0] <= 0 else None
     if name == "Affine":
-        rot, shear = d(st.floats(-90, 90), "rotate"), d(st.floats(-60, 60), "shear")
-        border = d(st.sampled_from(BORDERS + ["edge"]), "border")
+        rot, shear = d(st.floats(0, 90), st.floats(-90, 90), "rotate"), d(st.floats(0, 60), st.floats(-60, 60), "shear")
+        border = d(st.sampled_from(BORDERS), st.sampled_from(BORDERS + ["edge"]), "border")
         why = ("negative rotate" if _negative(rot) else "negative shear" if _negative(shear) else
                "unknown border" if border not in BORDERS else None)
         return lambda: augment.Affine(rotate=rot, shear=shear, border=border), why
     if name == "RandomResizedCrop":
-        size = d(st.integers(-1, 12), "size")
+        size = d(st.integers(1, 12), st.integers(-1, 12), "size")
         return lambda: augment.RandomResizedCrop(size), "size < 1" if size < 1 else None
     if name == "ColorJitter":
-        b, c, s, h = d(st.tuples(*[st.floats(-0.5, 1.5)] * 3, st.floats(-0.2, 0.7)), "jitter")
+        b, c, s, h = d(st.tuples(*[st.floats(0, 1.5)] * 3, st.floats(0, 0.5)),
+                       st.tuples(*[st.floats(-0.5, 1.5)] * 3, st.floats(-0.2, 0.7)), "jitter")
         why = ("negative factor" if min(b, c, s) < 0 else "negative hue" if _negative(h) else
                "hue beyond 0.5" if h > 0.5 else None)
         return lambda: augment.ColorJitter(b, c, s, h), why
     if name == "GaussianBlur":
-        sigma = d(st.tuples(st.floats(-1, 3), st.floats(-1, 3)), "sigma")
+        sigma = d(_ordered_pair(0, 3), _pair(-1, 3), "sigma")
         return lambda: augment.GaussianBlur(sigma, p=1.0), _bad_pair(sigma)
     if name == "GaussianNoise":
-        std = d(st.tuples(st.floats(-0.1, 0.2), st.floats(-0.1, 0.2)), "std")
+        std = d(_ordered_pair(0, 0.2), _pair(-0.1, 0.2), "std")
         return lambda: augment.GaussianNoise(std), _bad_pair(std)
     if name == "SaltAndPepper":
-        amount = d(st.tuples(st.floats(-0.1, 1.2), st.floats(-0.1, 1.2)), "amount")
+        amount = d(_ordered_pair(0, 1), _pair(-0.1, 1.2), "amount")
         return lambda: augment.SaltAndPepper(amount), _bad_pair(amount, high=1.0)
     assert name == "Cutout", name
-    holes = d(st.integers(-1, 3), "holes")
+    holes = d(st.integers(1, 3), st.integers(-1, 3), "holes")
     return lambda: augment.Cutout(holes, p=1.0), "holes < 1" if holes < 1 else None
 
 
