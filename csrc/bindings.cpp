@@ -47,6 +47,7 @@ PYBIND11_MODULE(_C, m) {
     pybind11::dict d;
     d["workers_started"] = fc::pool_workers_started();
     d["spin_us"] = fc::pool_spin_us();
+    d["runs_on"] = fc::pool_on_host_openmp() ? "host OpenMP team (libgomp, loaded by another library)" : "own pool";
     return d;
   });
   for (fc::BindingFn fn : fc::binding_registry()) fn(m);

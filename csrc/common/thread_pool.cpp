@@ -9,6 +9,8 @@
 // is zero, so a late worker never holds a pointer into a finished job.
 #include "common/thread_pool.h"
 
+#include "common/host_openmp.h"
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -81,38 +83,22 @@ class Pool {
   bool run(int64_t n, int team, PoolItemFn fn, void* ctx) {
     std::unique_lock<std::mutex> own(busy_, std::try_to_lock);
     if (!own.owns_lock()) return false;
-    team = std::min(team, start_workers(team - 1) + 1);
+    const HostOpenMP* omp = host_openmp();
+    if (omp && omp->in_parallel()) return false;  // called from inside the host's own region
+    if (!omp) team = std::min(team, start_workers(team - 1) + 1);
     if (team <= 1) return false;
 
-    fn_ = fn;
-    ctx_ = ctx;
-    n_ = n;
-    team_ = team;
-    // Items are claimed in chunks: one atomic per item costs a cache-line transfer between
-    // cores each time, which dominated small loops (4096 pooling planes of 9 pixels took
-    // ~350 us). Eight chunks per thread keep the dynamic balance for uneven items.
-    chunk_ = std::max<int64_t>(1, n / (int64_t(team) * 8));
-    error_ = nullptr;
-    next_.store(0, std::memory_order_relaxed);
-    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 1) + 1;
-    state_.store(gen << 1 | 1);  // publish (seq_cst: pairs with the sleepers_ check below)
-    if (sleepers_.load() > 0) {
-      { std::lock_guard<std::mutex> lk(m_); }  // a worker between its check and its wait
-      work_cv_.notify_all();
+    set_job(n, team, fn, ctx);
+    if (omp) {
+      run_on_host_team(*omp, team);
+    } else {
+      run_on_own_workers();
     }
-
-    const ThreadState saved = t_state;
-    t_state.id = 0;
-    t_state.in_job = true;
-    t_state.team = team;
-    run_items();
-    t_state = saved;
-
-    state_.store(gen << 1);  // close: late workers now leave without reading the fields
-    wait_for_workers();
     if (error_) std::rethrow_exception(error_);
     return true;
   }
+
+  bool on_host_openmp() const { return host_openmp() != nullptr; }
 
   // The child of fork() has only the forking thread: forget the workers (their memory stays
   // allocated; it is small) and rebuild the synchronisation objects, which a worker may have
@@ -130,6 +116,60 @@ class Pool {
   }
 
  private:
+  void set_job(int64_t n, int team, PoolItemFn fn, void* ctx) {
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = n;
+    team_ = team;
+    // Items are claimed in chunks: one atomic per item costs a cache-line transfer between
+    // cores each time, which dominated small loops (4096 pooling planes of 9 pixels took
+    // ~350 us). Eight chunks per thread keep the dynamic balance for uneven items.
+    chunk_ = std::max<int64_t>(1, n / (int64_t(team) * 8));
+    error_ = nullptr;
+    next_.store(0, std::memory_order_relaxed);
+  }
+
+  // The same job on the host runtime's team: the caller is its thread 0 (OpenMP's master is
+  // the encountering thread), the others keep their OpenMP numbers as ids. The team may come
+  // out smaller than asked (the runtime's thread limit), never larger: buffers sized by
+  // max_threads() stay large enough.
+  void run_on_host_team(const HostOpenMP& omp, int team) {
+    struct Call {
+      Pool* pool;
+      const HostOpenMP* omp;
+    } call{this, &omp};
+    omp.parallel(
+        [](void* data) {
+          const Call& c = *static_cast<Call*>(data);
+          const ThreadState saved = t_state;
+          t_state.id = c.omp->thread_num();
+          t_state.in_job = true;
+          t_state.team = c.omp->num_threads();
+          c.pool->run_items();
+          t_state = saved;
+        },
+        &call, static_cast<unsigned>(team), 0);
+  }
+
+  void run_on_own_workers() {
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 1) + 1;
+    state_.store(gen << 1 | 1);  // publish (seq_cst: pairs with the sleepers_ check below)
+    if (sleepers_.load() > 0) {
+      { std::lock_guard<std::mutex> lk(m_); }  // a worker between its check and its wait
+      work_cv_.notify_all();
+    }
+
+    const ThreadState saved = t_state;
+    t_state.id = 0;
+    t_state.in_job = true;
+    t_state.team = team_;
+    run_items();
+    t_state = saved;
+
+    state_.store(gen << 1);  // close: late workers now leave without reading the fields
+    wait_for_workers();
+  }
+
   // Starts workers until there are `want` (bounded); returns how many there are.
   int start_workers(int want) {
     int have = workers();
@@ -268,5 +308,6 @@ int pool_job_team() { return t_state.team; }
 bool pool_run(int64_t n, int team, PoolItemFn fn, void* ctx) { return pool().run(n, team, fn, ctx); }
 int pool_spin_us() { return pool().spin_us(); }
 int pool_workers_started() { return pool().workers(); }
+bool pool_on_host_openmp() { return pool().on_host_openmp(); }
 
 }  // namespace fastconv

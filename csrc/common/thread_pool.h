@@ -1,5 +1,7 @@
 // fastconv's own thread pool: the caller plus N-1 worker threads that claim loop items from an
-// atomic counter, spin briefly after a job and then sleep on a condition variable.
+// atomic counter, spin briefly after a job and then sleep on a condition variable. Where a host
+// library has loaded an OpenMP runtime globally (torch), the same jobs run on that runtime's
+// team instead (common/host_openmp.h says why); the guarantees below hold either way.
 //
 // Why not OpenMP: torch's wheel ships its own libgomp and whichever copy loads first serves
 // both libraries, with the wait policy read when it loads. With torch imported first the
@@ -43,5 +45,7 @@ bool pool_run(int64_t n, int team, PoolItemFn fn, void* ctx);
 // in thread_pool.cpp); reported by capabilities().
 int pool_spin_us();
 int pool_workers_started();
+// Whether loops now go to the host's OpenMP team instead (common/host_openmp.h).
+bool pool_on_host_openmp();
 
 }  // namespace fastconv
