@@ -2,6 +2,7 @@
 // allocates outputs; here we re-check shapes/dtypes, release the GIL and run.
 #include "common/binding_util.h"
 #include "conv/direct/direct.h"
+#include "conv/strided/polyphase.h"
 
 namespace fastconv {
 namespace {
@@ -23,8 +24,10 @@ ConvParams conv_params(const py::array& x, const py::array& w, std::pair<int64_t
   return p;
 }
 
-template <typename T>
-void forward(const py::array& x, const py::array& w, const py::object& bias, py::array& y, const ConvParams& p) {
+// Checks the forward's arrays, then runs run(x, w, bias or null, y) without the GIL.
+template <typename T, typename Run>
+void forward(const py::array& x, const py::array& w, const py::object& bias, py::array& y, const ConvParams& p,
+             Run&& run) {
   check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
   check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
   check_array<T>(y, "out", {p.N, p.K, p.OH, p.OW}, true);
@@ -35,7 +38,7 @@ void forward(const py::array& x, const py::array& w, const py::object& bias, py:
     b = cptr<T>(ba);
   }
   py::gil_scoped_release release;
-  conv2d_direct_forward<T>(cptr<T>(x), cptr<T>(w), b, mptr<T>(y), p);
+  run(cptr<T>(x), cptr<T>(w), b, mptr<T>(y));
 }
 
 void bind(py::module_& m) {
@@ -43,10 +46,24 @@ void bind(py::module_& m) {
   m.def(
       "conv2d_direct", [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
-        if (dtype_of(x, "input") == DType::f32) forward<float>(x, w, bias, y, p);
-        else forward<double>(x, w, bias, y, p);
+        auto run = [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_direct_forward(x_, w_, b_, y_, p); };
+        if (dtype_of(x, "input") == DType::f32) forward<float>(x, w, bias, y, p, run);
+        else forward<double>(x, w, bias, y, p, run);
       },
       "Direct conv2d into y (N,K,OH,OW).");
+  m.def(
+      "conv2d_polyphase_winograd",
+      [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = conv_params(x, w, stride, pad, {1, 1}, groups, y.shape(2), y.shape(3));
+        const ConvParams q = polyphase_params(p);
+        if (!polyphase_pays(p) || q.R != 3 || q.S != 3)
+          throw py::value_error("weight and stride must split into 3x3 phase kernels (e.g. 11x11 stride 4)");
+        if (tile != 2 && tile != 4 && tile != 6) throw py::value_error("tile must be 2, 4 or 6");
+        auto run = [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_polyphase_forward(x_, w_, b_, y_, p, tile); };
+        if (dtype_of(x, "input") == DType::f32) forward<float>(x, w, bias, y, p, run);
+        else forward<double>(x, w, bias, y, p, run);
+      },
+      "Strided conv2d (dilation 1) whose phase kernels are 3x3, as Winograd F(tile, 3) on its phase images, into y.");
   m.def(
       "conv2d_direct_input_grad", [](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(dx, w, stride, pad, dil, groups, dy.shape(2), dy.shape(3));

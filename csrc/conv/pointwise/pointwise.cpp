@@ -112,25 +112,31 @@ void scatter_rows(const T* tile, int64_t ldt, int64_t m0, int64_t m1, const Pixe
   }
 }
 
-// Per group g: dst_of(g)[M x Q] = A_g[M x Kr] * src_of(g)[Kr x Q] (+ bias[g*M + m]). apack holds
-// every group's A packed as gemm_driver reads it (group g at g * round_up(M, MR) * Kr, reduction
-// slice pc at pc * round_up(M, MR)). Work items: groups x column blocks x row chunks; each packs
-// its B slice once and runs every row panel of its chunk on it, into a per-thread C tile that
-// one pass adds the bias to and writes out.
+// Per group g: dst_of(g)[M x Q] = A_g[M x Kr] * src_of(g)[Kr x Q] (+ bias[g*M + m]), Q = N*P
+// columns. apack holds every group's A packed as gemm_driver reads it (group g at
+// g * round_up(M, MR) * Kr, reduction slice pc at pc * round_up(M, MR)). Work items: groups x
+// column blocks x row chunks. A dense output whose images are wide enough (or one image) is
+// written in place, a block per image at a time (gemm_driver); otherwise (small maps of a
+// batch: the batch's columns fold into shared blocks; a strided input gradient) a block runs
+// into a per-thread C tile that one pass adds the bias to and writes out.
 template <typename T, typename SrcOf, typename DstOf>
-void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, int64_t Q, const T* apack,
-                    SrcOf&& src_of, DstOf&& dst_of, const T* bias) {
+void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, int64_t N, int64_t P,
+                    const T* apack, SrcOf&& src_of, DstOf&& dst_of, const T* bias) {
+  const int64_t Q = N * P;
   if (Q == 0) return;
   const int mr = uk.mr, nr = uk.nr, threads = max_threads();
   const int64_t mpad = round_up(M, mr), kc_step = slice_kc(Kr, uk.kc);
-  // At most 256 columns and 256 rows per item: the B slice, the chunk's A panels for one slice
-  // and the C tile then stay in L2 together. Smaller items where there are too few to give
-  // each thread two: columns first (down to 2 panels), then rows.
-  int64_t ncb = std::min(round_up(Q, nr), round_up(256, nr)), mstep = std::min(mpad, round_up(256, mr));
-  auto items = [&] { return G * ceil_div(Q, ncb) * ceil_div(M, mstep); };
-  while (items() < 2 * threads && ncb > 2 * nr) ncb = round_up(ncb / 2, nr);
-  while (items() < 2 * threads && mstep > mr) mstep = round_up(mstep / 2, mr);
-  const int64_t jblocks = ceil_div(Q, ncb), mchunks = ceil_div(M, mstep);
+  const bool in_place = dst_of(0).dense() && (N == 1 || P >= 256);
+  const int64_t span = in_place ? P : Q;  // the columns one block may cover
+  // At most 264 rows per item, and columns so that the C block stays within 256 KiB (L2,
+  // with the B slice and the chunk's A panels for one slice). Smaller items where there are
+  // too few to give each thread two: columns first (down to 2 panels), then rows.
+  int64_t mstep = std::min(mpad, round_up(256, mr));
+  int64_t ncb = std::min(round_up(span, nr), std::clamp<int64_t>((65536 / mstep) / nr * nr, 8 * nr, 2048));
+  auto blocks = [&] { return (Q / span) * ceil_div(span, ncb); };
+  while (G * blocks() * ceil_div(M, mstep) < 2 * threads && ncb > 2 * nr) ncb = round_up(ncb / 2, nr);
+  while (G * blocks() * ceil_div(M, mstep) < 2 * threads && mstep > mr) mstep = round_up(mstep / 2, mr);
+  const int64_t per_span = ceil_div(span, ncb), jblocks = blocks(), mchunks = ceil_div(M, mstep);
   // Tile row stride: one cache line more than the block, so a micro-tile's rows do not all
   // fall into the same L1 sets.
   const int64_t ldt = ncb + 64 / static_cast<int64_t>(sizeof(T));
@@ -138,21 +144,39 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
   std::vector<std::vector<int64_t>> offs(threads);
   parallel_for(G * jblocks * mchunks, [&](int64_t item) {
     const int64_t mc = item % mchunks, jb = (item / mchunks) % jblocks, g = item / (mchunks * jblocks);
-    const int64_t j0 = jb * ncb, ncols = std::min(ncb, Q - j0);
+    const int64_t first = (jb / per_span) * span, j0 = first + (jb % per_span) * ncb;
+    const int64_t ncols = std::min(ncb, first + span - j0);
     const int64_t m0 = mc * mstep, m1 = std::min(M, m0 + mstep);
     const int tid = thread_id();
     bbufs[tid].resize(kc_step * ncb);
-    tiles[tid].resize(mstep * ldt);
     offs[tid].resize(2 * ncb);
     T* bbuf = bbufs[tid].data();
-    T* tile = tiles[tid].data();
     int64_t* off_in = offs[tid].data();
     int64_t* off_out = off_in + ncb;
     const auto src = src_of(g);
     const auto dst = dst_of(g);
     src.offsets(j0, ncols, off_in);
-    dst.offsets(j0, ncols, off_out);
     const T* ag = apack + g * mpad * Kr;
+    if (in_place) {  // C = rows [m0, m1) of image j0 / P, pixels [pix0, pix0 + ncols)
+      const int64_t pix0 = j0 - first;
+      T* c = dst.base + (first / P) * dst.image + m0 * dst.plane;
+      gemm_driver(
+          uk, m1 - m0, Kr, pix0, pix0 + ncols, [&](int64_t pc, int64_t kc) { return ag + pc * mpad + (m0 / mr) * kc * mr; },
+          [&](int64_t pc, int64_t kc, int64_t jj, int64_t nc, T* d) { pack_columns(src, pc, kc, off_in + jj - pix0, nc, nr, d); },
+          c, dst.plane, false, bbuf);
+      // The bias after the GEMM, on the block while it is in L2: a bias written first would
+      // make every micro-tile load C (as much traffic as the FMAs of a 16-channel reduction).
+      if (bias)
+        for (int64_t m = m0; m < m1; ++m) {
+          T* row = c + (m - m0) * dst.plane + pix0;
+          const T b = bias[g * M + m];
+          for (int64_t t = 0; t < ncols; ++t) row[t] += b;
+        }
+      return;
+    }
+    tiles[tid].resize(mstep * ldt);
+    T* tile = tiles[tid].data();
+    dst.offsets(j0, ncols, off_out);
     for (int64_t pc = 0; pc < Kr; pc += kc_step) {
       const int64_t kc = std::min(kc_step, Kr - pc);
       pack_columns(src, pc, kc, off_in, ncols, nr, bbuf);
@@ -180,7 +204,7 @@ void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const
   for (int64_t g = 0; g < G; ++g)
     pack_a_rowmajor_all(w + g * Kg * Cg, Cg, Kg, Cg, uk, apack.data() + g * mpad * Cg);
   pointwise_gemm(
-      uk, G, Kg, Cg, p.N * p.out_pixels(), apack.data(), [&](int64_t g) { return input_columns(x, p, g); },
+      uk, G, Kg, Cg, p.N, p.out_pixels(), apack.data(), [&](int64_t g) { return input_columns(x, p, g); },
       [&](int64_t g) { return output_columns(y, p, g); }, bias);
 }
 
@@ -200,7 +224,7 @@ void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParam
   if (p.stride_h != 1 || p.stride_w != 1 || p.OH * p.stride_h < p.H || p.OW * p.stride_w < p.W)
     parallel_for_chunks(p.N * p.C * p.H * p.W, 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, T(0)); });
   pointwise_gemm(
-      uk, G, Cg, Kg, p.N * p.out_pixels(), apack.data(), [&](int64_t g) { return output_columns(dy, p, g); },
+      uk, G, Cg, Kg, p.N, p.out_pixels(), apack.data(), [&](int64_t g) { return output_columns(dy, p, g); },
       [&](int64_t g) { return input_columns(dx, p, g); }, static_cast<const T*>(nullptr));
 }
 

@@ -7,6 +7,7 @@
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/direct/direct.h"
+#include "conv/winograd/winograd.h"
 
 namespace fastconv {
 namespace {
@@ -90,12 +91,14 @@ bool polyphase_pays(const ConvParams& p) {
 }
 
 template <typename T>
-void conv2d_polyphase_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+void conv2d_polyphase_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, int winograd_tile) {
   const ConvParams q = polyphase_params(p);
   AlignedBuffer<T> xs(q.N * q.C * q.H * q.W), ws(q.K * q.patch());
   split_input(x, p, q, xs.data());
   for_phase_taps(p, q, [&](int64_t to, int64_t from) { ws.data()[to] = from >= 0 ? w[from] : T(0); });
-  conv2d_direct_forward(xs.data(), ws.data(), bias, y, q);
+  if (winograd_tile) conv2d_winograd_forward(xs.data(), ws.data(), static_cast<const T*>(nullptr), WinoPackInfo{}, bias, y, q,
+                                             winograd_tile, false);
+  else conv2d_direct_forward(xs.data(), ws.data(), bias, y, q);
 }
 
 template <typename T>
@@ -118,8 +121,8 @@ void conv2d_polyphase_weight_grad(const T* x, const T* dy, T* dw, const ConvPara
   });
 }
 
-template void conv2d_polyphase_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
-template void conv2d_polyphase_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
+template void conv2d_polyphase_forward<float>(const float*, const float*, const float*, float*, const ConvParams&, int);
+template void conv2d_polyphase_forward<double>(const double*, const double*, const double*, double*, const ConvParams&, int);
 template void conv2d_polyphase_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_polyphase_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_polyphase_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
