@@ -211,9 +211,11 @@ def conv2d(x, w, bias, g, algorithm, out):
 
 
 def _polyphase_winograd(x, w, y, g):
-    """Whether auto runs this forward as Winograd F(4,3) on the phase images of its input: a
-    strided conv the direct paths decompose into phases (csrc/conv/strided/polyphase.h) with
-    3x3 phase kernels, e.g. AlexNet's 11x11 stride 4 (3x3 on 48 channels: 2x faster than direct)."""
+    """Whether auto runs this conv (each pass; x, w, y as for the forward) as Winograd F(4,3) on
+    the phase images of its input: a strided conv the direct paths decompose into phases
+    (csrc/conv/strided/polyphase.h) with 3x3 phase kernels, e.g. AlexNet's 11x11 stride 4 (3x3
+    on 48 channels: forward 2.2x, input gradient 2.2x, weight gradient 1.5x faster than direct
+    on the phases, one thread)."""
     (sh, sw), (r, s) = g.stride, w.shape[2:]
     if (sh, sw) == (1, 1) or -(-r // sh) != 3 or -(-s // sw) != 3:
         return False
@@ -228,7 +230,9 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
     direct_out = out if (out is not None and padded == tuple(input_shape)) else None
     dx = direct_out if direct_out is not None else np.empty(padded, dy.dtype)
     algo = choose_algorithm(algorithm, padded, w.shape, g, input_grad=True)
-    if algo == "direct":
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(dx, w, dy, g):
+        _C.conv2d_polyphase_winograd_input_grad(dy, w, dx, g.stride, g.padding, g.groups, 4)
+    elif algo == "direct":
         _C.conv2d_direct_input_grad(dy, w, dx, g.stride, g.padding, g.dilation, g.groups)
     else:
         m = WINOGRAD_TILES[algo]
@@ -288,7 +292,9 @@ def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
     dy = np.ascontiguousarray(dy)
     dw = out if out is not None else np.empty(weight_shape, x.dtype)
     algo = choose_algorithm(algorithm, x.shape, weight_shape, g, weight_grad=True)
-    if algo == "direct":
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, dw, dy, g):
+        _C.conv2d_polyphase_winograd_weight_grad(x, dy, dw, g.stride, g.padding, g.groups, 4)
+    elif algo == "direct":
         _C.conv2d_direct_weight_grad(x, dy, dw, g.stride, g.padding, g.dilation, g.groups)
     else:
         _C.conv2d_winograd_weight_grad(x, dy, dw, g.padding, g.groups, WINOGRAD_TILES[algo])

@@ -51,19 +51,56 @@ void bind(py::module_& m) {
         else forward<double>(x, w, bias, y, p, run);
       },
       "Direct conv2d into y (N,K,OH,OW).");
+  // Strided convs (dilation 1) whose phase kernels are 3x3 (conv/strided/polyphase.h), with
+  // Winograd F(tile, 3) on the phase images: forward, input gradient, weight gradient.
+  auto polyphase_winograd = [](const py::array& x, const py::array& w, const py::array& y, P2 stride, P2 pad,
+                               int64_t groups, int tile) {
+    const ConvParams p = conv_params(x, w, stride, pad, {1, 1}, groups, y.shape(2), y.shape(3));
+    const ConvParams q = polyphase_params(p);
+    if (!polyphase_pays(p) || q.R != 3 || q.S != 3)
+      throw py::value_error("weight and stride must split into 3x3 phase kernels (e.g. 11x11 stride 4)");
+    if (tile != 2 && tile != 4 && tile != 6) throw py::value_error("tile must be 2, 4 or 6");
+    return p;
+  };
   m.def(
       "conv2d_polyphase_winograd",
-      [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, int64_t groups, int tile) {
-        const ConvParams p = conv_params(x, w, stride, pad, {1, 1}, groups, y.shape(2), y.shape(3));
-        const ConvParams q = polyphase_params(p);
-        if (!polyphase_pays(p) || q.R != 3 || q.S != 3)
-          throw py::value_error("weight and stride must split into 3x3 phase kernels (e.g. 11x11 stride 4)");
-        if (tile != 2 && tile != 4 && tile != 6) throw py::value_error("tile must be 2, 4 or 6");
+      [=](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(x, w, y, stride, pad, groups, tile);
         auto run = [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_polyphase_forward(x_, w_, b_, y_, p, tile); };
         if (dtype_of(x, "input") == DType::f32) forward<float>(x, w, bias, y, p, run);
         else forward<double>(x, w, bias, y, p, run);
       },
-      "Strided conv2d (dilation 1) whose phase kernels are 3x3, as Winograd F(tile, 3) on its phase images, into y.");
+      "Strided conv2d whose phase kernels are 3x3, as Winograd F(tile, 3) on its phase images, into y.");
+  m.def(
+      "conv2d_polyphase_winograd_input_grad",
+      [=](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(dx, w, dy, stride, pad, groups, tile);
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
+          check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
+          check_array<T>(dx, "out", {p.N, p.C, p.H, p.W}, true);
+          py::gil_scoped_release release;
+          conv2d_polyphase_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
+        };
+        if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+      },
+      "Input gradient of conv2d_polyphase_winograd, into dx (N,C,H,W).");
+  m.def(
+      "conv2d_polyphase_winograd_weight_grad",
+      [=](py::array x, py::array dy, py::array dw, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(x, dw, dy, stride, pad, groups, tile);
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
+          check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
+          check_array<T>(dw, "out", {p.K, p.Cg(), p.R, p.S}, true);
+          py::gil_scoped_release release;
+          conv2d_polyphase_weight_grad<T>(cptr<T>(x), cptr<T>(dy), mptr<T>(dw), p, tile);
+        };
+        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+      },
+      "Weight gradient of conv2d_polyphase_winograd, into dw (K,C/g,R,S).");
   m.def(
       "conv2d_direct_input_grad", [](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(dx, w, stride, pad, dil, groups, dy.shape(2), dy.shape(3));
