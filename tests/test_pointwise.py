@@ -7,8 +7,8 @@ import pytest
 
 import fastconv
 import fastconv.functional as F
-import fastconv.reference as R
 from conftest import ISAS, rel_err, tolerance, torch
+import test_strided as strided
 from test_direct_batched import paths
 
 
@@ -37,21 +37,8 @@ def test_depthwise_1x1_stays_with_the_depthwise_kernels():
 
 
 def check(n, c, h, w, k, stride, groups, dtype, rng, dil=1, bias=True):
-    """Forward (with bias), input and weight gradient of a 1x1 conv against the reference."""
-    x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    wt = rng.standard_normal((k, c // groups, 1, 1)).astype(dtype)
-    b = rng.standard_normal(k).astype(dtype) if bias else None
-    args = (stride, 0, dil, groups)
-    y = F.conv2d(x, wt, b, *args, algorithm="direct")
-    yr = R.conv2d(x, wt, b, *args)
-    assert y.shape == yr.shape and y.dtype == dtype
-    assert rel_err(y, yr) < tolerance(dtype, c // groups)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    # out= arrays full of NaN: every element, the ones a stride skips included, must be written
-    dx = F.conv2d_input(x.shape, wt, dy, *args, algorithm="direct", out=np.full(x.shape, np.nan, dtype))
-    assert rel_err(dx, R.conv2d_input(x.shape, wt, dy, *args)) < tolerance(dtype, k // groups)
-    dw = F.conv2d_weight(x, wt.shape, dy, *args, algorithm="direct", out=np.full(wt.shape, np.nan, dtype))
-    assert rel_err(dw, R.conv2d_weight(x, wt.shape, dy, *args)) < tolerance(dtype, n * y.shape[2] * y.shape[3])
+    """Forward, input and weight gradient of a 1x1 conv (no padding) against the reference."""
+    strided.check(n, c, h, w, k, 1, 1, stride, 0, groups, dtype, rng, dil=dil, bias=bias)
 
 
 # (N, C, H, W, K, stride, groups): odd sizes, maps smaller than a vector, reductions longer than one
@@ -71,14 +58,10 @@ SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_against_reference_every_isa(shape, isa, rng):
-    check(*shape, np.float32, rng)
-
-
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_float64(shape, rng):
-    check(*shape, np.float64, rng)
+def test_against_reference_every_isa(shape, dtype, isa, rng):
+    check(*shape, dtype, rng)
 
 
 @pytest.mark.parametrize("isa_name", ISAS)

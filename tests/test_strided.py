@@ -30,12 +30,12 @@ def test_other_strided_shapes_do_not(shape):
     assert "polyphase" not in paths(**shape).values()
 
 
-def check(n, c, h, w, k, r, s, stride, pad, groups, dtype, rng, dil=1):
-    """Forward (with bias), input and weight gradient against the reference; the gradients are
-    written into NaN-filled out= arrays, so a skipped element shows."""
+def check(n, c, h, w, k, r, s, stride, pad, groups, dtype, rng, dil=1, bias=True):
+    """Forward, input and weight gradient of the direct algorithm against the reference; the
+    gradients are written into NaN-filled out= arrays, so a skipped element shows."""
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = rng.standard_normal((k, c // groups, r, s)).astype(dtype)
-    b = rng.standard_normal(k).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
     args = (stride, pad, dil, groups)
     y = F.conv2d(x, wt, b, *args, algorithm="direct")
     yr = R.conv2d(x, wt, b, *args)
@@ -61,14 +61,10 @@ SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_against_reference_every_isa(shape, isa, rng):
-    check(*shape, np.float32, rng)
-
-
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_float64(shape, rng):
-    check(*shape, np.float64, rng)
+def test_against_reference_every_isa(shape, dtype, isa, rng):
+    check(*shape, dtype, rng)
 
 
 @pytest.mark.parametrize("isa_name", ISAS)
