@@ -105,3 +105,13 @@ def test_bad_input_still_names_the_argument():
         F.conv2d(x, np.zeros((4, 3, 1, 1), np.float32))  # 3 input channels per group, not 8
     with pytest.raises(ValueError, match="stride"):
         F.conv2d(x, np.zeros((4, 8, 1, 1), np.float32), stride=0)
+
+
+def test_auto_sends_every_zoo_1x1_layer_to_the_pointwise_path():
+    from fastconv._shapes import ZOO
+    layers = [s for s in ZOO if s.kernel == 1]
+    assert len(layers) > 30
+    for s in layers:
+        assert F.conv2d_algorithm(s.input_shape, s.weight_shape, s.stride, s.padding, s.dilation, s.groups) == "direct"
+        assert set(paths(1, s.in_channels, s.size, s.size, s.out_channels, 1, s.stride, s.padding, s.dilation,
+                         s.groups).values()) == {"pointwise"}, s.label
