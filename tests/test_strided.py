@@ -108,9 +108,8 @@ def test_matches_torch(shape, rng):
 @pytest.mark.parametrize("shape", [(1, 3, 67, 61, 16, 11, 11, 4, 2, 1), (2, 4, 30, 33, 8, 6, 5, 2, 3, 2)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_auto_runs_3x3_phase_kernels_with_winograd(shape, isa, rng):
-    """11x11 stride 4 (and 6x5 stride 2) split into 3x3 phase kernels, whose forward and input
-    gradient auto runs with Winograd F(4,3): within F(4,3)'s error bound of the reference, and
-    not the direct result; the weight gradient stays direct."""
+    """11x11 stride 4 (and 6x5 stride 2) split into 3x3 phase kernels, which auto runs with
+    Winograd F(4,3), each pass: within F(4,3)'s error bound of the reference, and not the direct result."""
     n, c, h, w, k, r, s, stride, pad, groups = shape
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = rng.standard_normal((k, c // groups, r, s)).astype(np.float32)
@@ -125,8 +124,9 @@ def test_auto_runs_3x3_phase_kernels_with_winograd(shape, isa, rng):
     dx = F.conv2d_input(x.shape, wt, dy, *args)
     assert rel_err(dx, R.conv2d_input(x.shape, wt, dy, *args)) < 5e-5
     assert not np.array_equal(dx, F.conv2d_input(x.shape, wt, dy, *args, algorithm="direct"))
-    assert np.array_equal(F.conv2d_weight(x, wt.shape, dy, *args),
-                          F.conv2d_weight(x, wt.shape, dy, *args, algorithm="direct"))
+    dw = F.conv2d_weight(x, wt.shape, dy, *args)
+    assert rel_err(dw, R.conv2d_weight(x, wt.shape, dy, *args)) < 5e-5
+    assert not np.array_equal(dw, F.conv2d_weight(x, wt.shape, dy, *args, algorithm="direct"))
 
 
 def test_polyphase_winograd_binding_refuses_other_kernels():
@@ -137,3 +137,5 @@ def test_polyphase_winograd_binding_refuses_other_kernels():
         _C.conv2d_polyphase_winograd(x, w, None, y, (2, 2), (1, 1), 1, 4)
     with pytest.raises(ValueError, match="3x3 phase kernels"):
         _C.conv2d_polyphase_winograd_input_grad(y, w, x, (2, 2), (1, 1), 1, 4)
+    with pytest.raises(ValueError, match="3x3 phase kernels"):
+        _C.conv2d_polyphase_winograd_weight_grad(x, y, w, (2, 2), (1, 1), 1, 4)

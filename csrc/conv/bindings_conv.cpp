@@ -82,7 +82,7 @@ void bind(py::module_& m) {
       },
       "Direct conv2d into y (N,K,OH,OW).");
   // Strided convs (dilation 1) whose phase kernels are 3x3 (conv/strided/polyphase.h), with
-  // Winograd F(tile, 3) on the phase images: forward and input gradient.
+  // Winograd F(tile, 3) on the phase images: forward, input gradient, weight gradient.
   auto polyphase_winograd = [](const py::array& x, const py::array& w, const py::array& y, P2 stride, P2 pad,
                                int64_t groups, int tile) {
     const ConvParams p = conv_params(x, w, stride, pad, {1, 1}, groups, y.shape(2), y.shape(3));
@@ -107,6 +107,13 @@ void bind(py::module_& m) {
         input_grad(dy, w, dx, p, [&](auto* dy_, auto* w_, auto* dx_) { conv2d_polyphase_input_grad(dy_, w_, dx_, p, tile); });
       },
       "Input gradient of conv2d_polyphase_winograd, into dx (N,C,H,W).");
+  m.def(
+      "conv2d_polyphase_winograd_weight_grad",
+      [=](py::array x, py::array dy, py::array dw, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(x, dw, dy, stride, pad, groups, tile);
+        weight_grad(x, dy, dw, p, [&](auto* x_, auto* dy_, auto* dw_) { conv2d_polyphase_weight_grad(x_, dy_, dw_, p, tile); });
+      },
+      "Weight gradient of conv2d_polyphase_winograd, into dw (K,C/g,R,S).");
   m.def(
       "conv2d_direct_input_grad", [](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(dx, w, stride, pad, dil, groups, dy.shape(2), dy.shape(3));

@@ -8,6 +8,7 @@
 #include "common/workspace.h"
 #include "conv/direct/direct.h"
 #include "conv/winograd/winograd.h"
+#include "conv/winograd/winograd_weight_grad.h"
 
 namespace fastconv {
 namespace {
@@ -112,11 +113,12 @@ void conv2d_polyphase_input_grad(const T* dy, const T* w, T* dx, const ConvParam
 }
 
 template <typename T>
-void conv2d_polyphase_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
+void conv2d_polyphase_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p, int winograd_tile) {
   const ConvParams q = polyphase_params(p);
   AlignedBuffer<T> xs(q.N * q.C * q.H * q.W), dws(q.K * q.patch());
   split_input(x, p, q, xs.data());
-  conv2d_direct_weight_grad(xs.data(), dy, dws.data(), q);
+  if (winograd_tile) conv2d_winograd_weight_grad(xs.data(), dy, dws.data(), q, winograd_tile);
+  else conv2d_direct_weight_grad(xs.data(), dy, dws.data(), q);
   for_phase_taps(p, q, [&](int64_t from, int64_t to) {
     if (to >= 0) dw[to] = dws.data()[from];
   });
@@ -126,7 +128,7 @@ template void conv2d_polyphase_forward<float>(const float*, const float*, const 
 template void conv2d_polyphase_forward<double>(const double*, const double*, const double*, double*, const ConvParams&, int);
 template void conv2d_polyphase_input_grad<float>(const float*, const float*, float*, const ConvParams&, int);
 template void conv2d_polyphase_input_grad<double>(const double*, const double*, double*, const ConvParams&, int);
-template void conv2d_polyphase_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
-template void conv2d_polyphase_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
+template void conv2d_polyphase_weight_grad<float>(const float*, const float*, float*, const ConvParams&, int);
+template void conv2d_polyphase_weight_grad<double>(const double*, const double*, double*, const ConvParams&, int);
 
 }  // namespace fastconv

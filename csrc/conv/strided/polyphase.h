@@ -18,13 +18,13 @@ ConvParams polyphase_params(const ConvParams& p);
 bool polyphase_pays(const ConvParams& p);
 
 // winograd_tile 2, 4 or 6 runs a 3x3 phase problem (11x11 stride 4, 5x5 / 6x6 stride 2) with
-// Winograd F(m, 3) instead of the direct paths (2.2x faster on AlexNet's conv1 at one thread;
-// ~1e-5 relative error); 0 runs the direct paths.
+// Winograd F(m, 3) instead of the direct paths (1.5-2.2x faster on AlexNet's conv1 at one
+// thread, each pass; ~1e-5 relative error); 0 runs the direct paths.
 template <typename T>
 void conv2d_polyphase_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, int winograd_tile = 0);
 template <typename T>
 void conv2d_polyphase_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int winograd_tile = 0);
 template <typename T>
-void conv2d_polyphase_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
+void conv2d_polyphase_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p, int winograd_tile = 0);
 
 }  // namespace fastconv
