@@ -1,9 +1,11 @@
 """fastconv vs torch.nn.functional, side by side in one process (torch imported first, each on
 the same threads): 3x3 convolution forward and backward (input + weight gradients) on issue 9's
 18 shapes (VGG-16's nine 3x3 layers at batch 1 / 224x224 and at batch 8 / 56x56), LeNet-5's
-convolutions, and pooling forward + backward.
+convolutions, pooling forward + backward, and (sets zoo, zoo8) the 73 distinct conv layers of
+AlexNet, VGG-16, ResNet-18/50 and MobileNetV2 at batch 1, and a subset of them at batch 8
+(fastconv._shapes.ZOO, ZOO_BATCH8; auto only, with the count of layers below 1.0).
 
-    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool] [--threads 2] [--only @7]
+    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool zoo zoo8] [--threads 2] [--only @7]
 
 Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 rounds); both sides
 allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
@@ -26,13 +28,14 @@ import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
 from fastconv import _cpu, nn  # noqa: E402
 from fastconv._geometry import conv_geometry  # noqa: E402
-from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS  # noqa: E402
+from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS, ZOO, ZOO_BATCH8  # noqa: E402
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
 
 
 def conv_case(shape, rng):
     x = rng.standard_normal(shape.input_shape).astype(np.float32)
-    w = (rng.standard_normal(shape.weight_shape) / np.sqrt(9 * shape.in_channels)).astype(np.float32)
+    fan_in = np.prod(shape.weight_shape[1:])
+    w = (rng.standard_normal(shape.weight_shape) / np.sqrt(fan_in)).astype(np.float32)
     b = rng.standard_normal(shape.out_channels).astype(np.float32)
     o = shape.out_size
     dy = rng.standard_normal((shape.batch, shape.out_channels, o, o)).astype(np.float32)
@@ -41,7 +44,7 @@ def conv_case(shape, rng):
 
 def auto_choice(shape, kind):
     """What auto runs: per call (and with reused weights, forward) or for each gradient."""
-    g = conv_geometry(shape.input_shape, shape.weight_shape, 1, shape.padding, 1, 1)
+    g = conv_geometry(shape.input_shape, shape.weight_shape, *conv_args(shape))
     if kind == "bwd":
         dx, dw = (_cpu.choose_algorithm("auto", shape.input_shape, shape.weight_shape, g, input_grad=not wg,
                                         weight_grad=wg) for wg in (False, True))
@@ -53,35 +56,42 @@ def auto_choice(shape, kind):
 
 def cached_layer(shape, w, b):
     """An eval-mode nn.Conv2d holding w, b: after its first calls it reuses its transformed weights."""
-    layer = nn.Conv2d(shape.in_channels, shape.out_channels, shape.kernel, padding=shape.padding).eval()
+    layer = nn.Conv2d(shape.in_channels, shape.out_channels, shape.kernel, *conv_args(shape)).eval()
     layer.weight.data, layer.bias.data = w, b
     return layer
 
 
-def time_conv(shape, algorithms, rounds, rng):
+def conv_args(shape):
+    """(stride, padding, dilation, groups) of a ConvShape, in conv2d's argument order."""
+    return shape.stride, shape.padding, shape.dilation, shape.groups
+
+
+def time_conv(shape, algorithms, rounds, rng, cached=True):
     """{"fwd" | "bwd": {candidate: Ratio}}, {"fwd" | "bwd": {"torch" | candidate: median seconds}};
-    the candidates are the algorithms, plus "nn.Conv2d" (forward, cached weights) with auto."""
+    the candidates are the algorithms, plus "nn.Conv2d" (forward, cached weights) with auto when
+    `cached`."""
     x, w, b, dy = conv_case(shape, rng)
     tx, tw, tb, tdy = map(torch.from_numpy, (x, w, b, dy))
-    p, k = shape.padding, shape.out_channels
+    args = conv_args(shape)
+    st, p, d, g = args
 
     def torch_fwd():
-        with torch.no_grad():
-            return torch.nn.functional.conv2d(tx, tw, tb, padding=p)
+        with torch.inference_mode():
+            return torch.nn.functional.conv2d(tx, tw, tb, *args)
 
     def torch_bwd():
-        return torch.ops.aten.convolution_backward(tdy, tx, tw, [k], [1, 1], [p, p], [1, 1], False, [0, 0], 1,
-                                                   [True, True, False])
+        return torch.ops.aten.convolution_backward(tdy, tx, tw, [shape.out_channels], [st, st], [p, p], [d, d],
+                                                   False, [0, 0], g, [True, True, False])
 
     def fc_fwd(algo):
-        return lambda: F.conv2d(x, w, b, padding=p, algorithm=algo)
+        return lambda: F.conv2d(x, w, b, *args, algorithm=algo)
 
     def fc_bwd(algo):
-        return lambda: (F.conv2d_input(x.shape, w, dy, padding=p, algorithm=algo),
-                        F.conv2d_weight(x, w.shape, dy, padding=p, algorithm=algo))
+        return lambda: (F.conv2d_input(x.shape, w, dy, *args, algorithm=algo),
+                        F.conv2d_weight(x, w.shape, dy, *args, algorithm=algo))
 
     candidates = {"fwd": {a: fc_fwd(a) for a in algorithms}, "bwd": {a: fc_bwd(a) for a in algorithms}}
-    if "auto" in algorithms:
+    if "auto" in algorithms and cached:
         layer = cached_layer(shape, w, b)
         candidates["fwd"]["nn.Conv2d"] = lambda: layer.forward(x)
     ratios, times = {}, {}
@@ -92,11 +102,11 @@ def time_conv(shape, algorithms, rounds, rng):
     return ratios, times
 
 
-def conv_tables(title, shapes, algorithms, rounds):
+def conv_tables(title, shapes, algorithms, rounds, cached=True):
     rng = np.random.default_rng(0)
     results = []
     for s in shapes:
-        results.append((s, *time_conv(s, algorithms, rounds, rng)))
+        results.append((s, *time_conv(s, algorithms, rounds, rng, cached)))
         print(f"# {s.label}: " + ", ".join(f"{kind} {a} {r}" for kind, rs in results[-1][1].items()
                                             for a, r in rs.items()), file=sys.stderr, flush=True)
     summary = []
@@ -115,8 +125,9 @@ def conv_tables(title, shapes, algorithms, rounds):
         for a in names:
             medians = {s.label: r[kind][a].median for s, r, _ in results}
             worst = min(medians, key=medians.get)
+            below = sum(m < 1.0 for m in medians.values())
             summary.append([f"{title}, {a} {what}", f"**{geomean(medians.values()):.2f}**",
-                            f"{medians[worst]:.2f} ({worst})"])
+                            f"{below} of {len(medians)}", f"{medians[worst]:.2f} ({worst})"])
     return summary
 
 
@@ -153,13 +164,16 @@ def pool_table(batch, image, rounds):
     print(f"### Pooling forward + backward, batch {batch}\n\n"
           f"{markdown_table(['op', 'torch ms', 'fastconv ms', 'ratio'], rows)}\n")
     worst = min(medians, key=medians.get)
-    return [[f"pooling fwd+bwd N={batch}", f"**{geomean(medians.values()):.2f}**", f"{medians[worst]:.2f} ({worst})"]]
+    below = sum(m < 1.0 for m in medians.values())
+    return [[f"pooling fwd+bwd N={batch}", f"**{geomean(medians.values()):.2f}**", f"{below} of {len(medians)}",
+             f"{medians[worst]:.2f} ({worst})"]]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=_cpu.ALGORITHMS)
-    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "pool"], choices=["issue", "lenet", "pool"])
+    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "pool"],
+                    choices=["issue", "lenet", "pool", "zoo", "zoo8"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", metavar="SUBSTRING", help="time only the conv shapes whose label contains it")
@@ -176,11 +190,15 @@ def main():
         summary += conv_tables("18 VGG-16 shapes", chosen(ISSUE_SHAPES), args.algorithms, args.rounds)
     if "lenet" in args.sets and chosen(LENET_CONVS):
         summary += conv_tables("LeNet-5 convs", chosen(LENET_CONVS), ["direct"], args.rounds)
+    for name, shapes, title in (("zoo", ZOO, f"{len(ZOO)} zoo layers, batch 1"),
+                                ("zoo8", ZOO_BATCH8, f"{len(ZOO_BATCH8)} zoo layers, batch 8")):
+        if name in args.sets and chosen(shapes):
+            summary += conv_tables(title, chosen(shapes), ["auto"], args.rounds, cached=False)
     if "pool" in args.sets:
         for batch, image in ((1, 224), (8, 56)):  # the conv shapes' two regimes
             summary += pool_table(batch, image, args.rounds)
     print("### Geometric means of the per-shape median ratios (torch time / fastconv time)\n\n"
-          f"{markdown_table(['set', 'geomean', 'worst shape'], summary)}\n")
+          f"{markdown_table(['set', 'geomean', 'below 1.0', 'worst shape'], summary)}\n")
 
 
 if __name__ == "__main__":

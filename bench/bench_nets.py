@@ -4,11 +4,14 @@ compares them), the processes alternating, >= 3 rounds, both on the same threads
   lenet        LeNet-5 (ReLU, max-pool) training epoch: 8,000 MNIST images, batch 64, SGD momentum
   vgg_forward  VGG-16 forward, batch 1, 224x224, eval mode
   vgg_train    VGG-16 training step (forward, backward, SGD), batch 8, 224x224
+  alexnet_forward, alexnet_train   the same two for AlexNet (fastconv.models.alexnet(),
+               torchvision's layout), batch 1 and batch 8
 
 and, with --accuracy, LeNet-5 trained with fit() on the first 8,000 MNIST test images and
 evaluated on the last 2,000.
 
-    python3 bench/bench_nets.py [--nets lenet vgg_forward vgg_train] [--mnist DIR] [--accuracy] [--clock cpu]
+    python3 bench/bench_nets.py [--nets lenet vgg_forward vgg_train alexnet_forward alexnet_train]
+                                [--mnist DIR] [--accuracy] [--clock cpu]
 
 --clock cpu times each call in process CPU time instead of wall time: on a machine shared with
 other jobs, wall time mostly measures scheduling (a 2-thread torch epoch was seen taking 20-40x
@@ -35,9 +38,12 @@ from _mnist import mnist_dir
 
 LENET_IMAGES, LENET_BATCH = 8000, 64
 # (warm-up calls, timed calls) per process: a VGG-16 training step takes seconds
-CALLS = {"lenet": (2, 3), "vgg_forward": (3, 5), "vgg_train": (2, 3)}
+CALLS = {"lenet": (2, 3), "vgg_forward": (3, 5), "vgg_train": (2, 3), "alexnet_forward": (5, 15),
+         "alexnet_train": (3, 5)}
 TITLES = {"lenet": f"LeNet-5 training epoch ({LENET_IMAGES} MNIST images, batch {LENET_BATCH}, SGD)",
-          "vgg_forward": "VGG-16 forward, batch 1, 224x224, eval", "vgg_train": "VGG-16 training step, batch 8, 224x224"}
+          "vgg_forward": "VGG-16 forward, batch 1, 224x224, eval", "vgg_train": "VGG-16 training step, batch 8, 224x224",
+          "alexnet_forward": "AlexNet forward, batch 1, 224x224, eval",
+          "alexnet_train": "AlexNet training step, batch 8, 224x224"}
 
 
 # ---- torch side (imports torch and numpy only)
@@ -66,18 +72,42 @@ def torch_vgg16():
                                   tnn.Linear(4096, 4096), tnn.ReLU(True), tnn.Dropout(), tnn.Linear(4096, 1000))))
 
 
+def torch_alexnet():
+    import torch.nn as tnn
+    return tnn.Sequential(OrderedDict(
+        features=tnn.Sequential(
+            tnn.Conv2d(3, 64, 11, stride=4, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2),
+            tnn.Conv2d(64, 192, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2),
+            tnn.Conv2d(192, 384, 3, padding=1), tnn.ReLU(), tnn.Conv2d(384, 256, 3, padding=1), tnn.ReLU(),
+            tnn.Conv2d(256, 256, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(3, 2)),
+        avgpool=tnn.AdaptiveAvgPool2d(6), flatten=tnn.Flatten(),
+        classifier=tnn.Sequential(tnn.Dropout(), tnn.Linear(9216, 4096), tnn.ReLU(), tnn.Dropout(),
+                                  tnn.Linear(4096, 4096), tnn.ReLU(), tnn.Linear(4096, 1000))))
+
+
+def torch_model(net):
+    return {"lenet": torch_lenet, "vgg": torch_vgg16, "alexnet": torch_alexnet}[net.split("_")[0]]()
+
+
+def fastconv_model(net):
+    from fastconv import models
+    builders = {"lenet": lambda: models.lenet5("relu", "max", seed=0), "vgg": lambda: models.vgg16(seed=0),
+                "alexnet": lambda: models.alexnet(seed=0)}
+    return builders[net.split("_")[0]]()
+
+
 def torch_step(net, batches):
     import torch
     torch.manual_seed(0)
     f = torch.nn.functional
-    if net == "vgg_forward":
-        model, x = torch_vgg16().eval(), torch.from_numpy(batches[0][0])
+    if net.endswith("_forward"):
+        model, x = torch_model(net).eval(), torch.from_numpy(batches[0][0])
 
         def forward():
             with torch.no_grad():
                 return model(x)
         return forward
-    model = torch_lenet() if net == "lenet" else torch_vgg16()
+    model = torch_model(net)
     opt = torch.optim.SGD(model.parameters(), lr=0.01 if net == "lenet" else 1e-3, momentum=0.9)
     batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
 
@@ -92,16 +122,16 @@ def torch_step(net, batches):
 # ---- fastconv side
 
 def fastconv_step(net, batches):
-    from fastconv import models, nn
+    from fastconv import nn
     from fastconv.train import limit_blas_threads
-    if net == "vgg_forward":
-        model, x = models.vgg16(seed=0).eval(), batches[0][0]
+    if net.endswith("_forward"):
+        model, x = fastconv_model(net).eval(), batches[0][0]
 
         def forward():  # as torch's side: inference keeps no activations for a backward
             with nn.no_grad():
                 return model.forward(x)
         return forward
-    model = models.lenet5("relu", "max", seed=0) if net == "lenet" else models.vgg16(seed=0)
+    model = fastconv_model(net)
     opt = nn.SGD(model.parameters(), lr=0.01 if net == "lenet" else 1e-3, momentum=0.9)
     ce = nn.CrossEntropyLoss()
 
@@ -154,7 +184,7 @@ def prepare_data(net, mnist, path):
         loader = data.DataLoader(x[:LENET_IMAGES], y[:LENET_IMAGES], LENET_BATCH, drop_last=True, seed=0,
                                  mean=0.1307, std=0.3081)
         xs, ys = zip(*loader)
-    elif net == "vgg_forward":
+    elif net.endswith("_forward"):
         xs, ys = [rng.standard_normal((1, 3, 224, 224), dtype=np.float32)], [np.zeros(1, np.int64)]
     else:
         xs, ys = [rng.standard_normal((8, 3, 224, 224), dtype=np.float32)], [np.arange(8, dtype=np.int64)]

@@ -201,11 +201,25 @@ def conv2d(x, w, bias, g, algorithm, out):
     w = np.ascontiguousarray(w)
     y = out if out is not None else np.empty((x.shape[0], w.shape[0]) + g.out_hw, x.dtype)
     algo = choose_algorithm(algorithm, x.shape, w.shape, g)
-    if algo == "direct":
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, y, g):
+        _C.conv2d_polyphase_winograd(x, w, bias, y, g.stride, g.padding, g.groups, 4)
+    elif algo == "direct":
         _C.conv2d_direct(x, w, bias, y, g.stride, g.padding, g.dilation, g.groups)
     else:
         _C.conv2d_winograd(x, w, None, (0, 0), bias, y, g.padding, g.groups, WINOGRAD_TILES[algo])
     return y
+
+
+def _polyphase_winograd(x, w, y, g):
+    """Whether auto runs this conv (each pass; x, w, y as for the forward) as Winograd F(4,3) on
+    the phase images of its input: a strided conv the direct paths decompose into phases
+    (csrc/conv/strided/polyphase.h) with 3x3 phase kernels, e.g. AlexNet's 11x11 stride 4 (3x3
+    on 48 channels: forward 2.2x, input gradient 2.2x, weight gradient 1.5x faster than direct
+    on the phases, one thread; ~1e-5 relative error, as F(4,3) on a 3x3 layer)."""
+    (sh, sw), (r, s) = g.stride, w.shape[2:]
+    if (sh, sw) == (1, 1) or -(-r // sh) != 3 or -(-s // sw) != 3:
+        return False
+    return _C.conv2d_direct_path(x, w, y, g.stride, g.padding, g.dilation, g.groups, "forward") == "polyphase"
 
 
 def conv2d_input(input_shape, w, dy, g, algorithm, out):
@@ -216,7 +230,9 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
     direct_out = out if (out is not None and padded == tuple(input_shape)) else None
     dx = direct_out if direct_out is not None else np.empty(padded, dy.dtype)
     algo = choose_algorithm(algorithm, padded, w.shape, g, input_grad=True)
-    if algo == "direct":
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(dx, w, dy, g):
+        _C.conv2d_polyphase_winograd_input_grad(dy, w, dx, g.stride, g.padding, g.groups, 4)
+    elif algo == "direct":
         _C.conv2d_direct_input_grad(dy, w, dx, g.stride, g.padding, g.dilation, g.groups)
     else:
         m = WINOGRAD_TILES[algo]
@@ -276,7 +292,9 @@ def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
     dy = np.ascontiguousarray(dy)
     dw = out if out is not None else np.empty(weight_shape, x.dtype)
     algo = choose_algorithm(algorithm, x.shape, weight_shape, g, weight_grad=True)
-    if algo == "direct":
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, dw, dy, g):
+        _C.conv2d_polyphase_winograd_weight_grad(x, dy, dw, g.stride, g.padding, g.groups, 4)
+    elif algo == "direct":
         _C.conv2d_direct_weight_grad(x, dy, dw, g.stride, g.padding, g.dilation, g.groups)
     else:
         _C.conv2d_winograd_weight_grad(x, dy, dw, g.padding, g.groups, WINOGRAD_TILES[algo])

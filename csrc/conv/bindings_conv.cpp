@@ -2,6 +2,7 @@
 // allocates outputs; here we re-check shapes/dtypes, release the GIL and run.
 #include "common/binding_util.h"
 #include "conv/direct/direct.h"
+#include "conv/strided/polyphase.h"
 
 namespace fastconv {
 namespace {
@@ -23,19 +24,53 @@ ConvParams conv_params(const py::array& x, const py::array& w, std::pair<int64_t
   return p;
 }
 
-template <typename T>
-void forward(const py::array& x, const py::array& w, const py::object& bias, py::array& y, const ConvParams& p) {
-  check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
-  check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
-  check_array<T>(y, "out", {p.N, p.K, p.OH, p.OW}, true);
-  const T* b = nullptr;
-  if (!bias.is_none()) {
-    py::array ba = bias.cast<py::array>();
-    check_array<T>(ba, "bias", {p.K});
-    b = cptr<T>(ba);
-  }
-  py::gil_scoped_release release;
-  conv2d_direct_forward<T>(cptr<T>(x), cptr<T>(w), b, mptr<T>(y), p);
+// Checks the forward's arrays, then runs run(x, w, bias or null, y) without the GIL.
+template <typename Run>
+void forward(const py::array& x, const py::array& w, const py::object& bias, py::array& y, const ConvParams& p,
+             Run&& run) {
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
+    check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
+    check_array<T>(y, "out", {p.N, p.K, p.OH, p.OW}, true);
+    const T* b = nullptr;
+    if (!bias.is_none()) {
+      py::array ba = bias.cast<py::array>();
+      check_array<T>(ba, "bias", {p.K});
+      b = cptr<T>(ba);
+    }
+    py::gil_scoped_release release;
+    run(cptr<T>(x), cptr<T>(w), b, mptr<T>(y));
+  };
+  if (dtype_of(x, "input") == DType::f32) go(float{}); else go(double{});
+}
+
+// Checks an input gradient's arrays, then runs run(dy, w, dx) without the GIL.
+template <typename Run>
+void input_grad(const py::array& dy, const py::array& w, py::array& dx, const ConvParams& p, Run&& run) {
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
+    check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
+    check_array<T>(dx, "out", {p.N, p.C, p.H, p.W}, true);
+    py::gil_scoped_release release;
+    run(cptr<T>(dy), cptr<T>(w), mptr<T>(dx));
+  };
+  if (dtype_of(dy, "grad_output") == DType::f32) go(float{}); else go(double{});
+}
+
+// Checks a weight gradient's arrays, then runs run(x, dy, dw) without the GIL.
+template <typename Run>
+void weight_grad(const py::array& x, const py::array& dy, py::array& dw, const ConvParams& p, Run&& run) {
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
+    check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
+    check_array<T>(dw, "out", {p.K, p.Cg(), p.R, p.S}, true);
+    py::gil_scoped_release release;
+    run(cptr<T>(x), cptr<T>(dy), mptr<T>(dw));
+  };
+  if (dtype_of(x, "input") == DType::f32) go(float{}); else go(double{});
 }
 
 void bind(py::module_& m) {
@@ -43,36 +78,52 @@ void bind(py::module_& m) {
   m.def(
       "conv2d_direct", [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
-        if (dtype_of(x, "input") == DType::f32) forward<float>(x, w, bias, y, p);
-        else forward<double>(x, w, bias, y, p);
+        forward(x, w, bias, y, p, [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_direct_forward(x_, w_, b_, y_, p); });
       },
       "Direct conv2d into y (N,K,OH,OW).");
+  // Strided convs (dilation 1) whose phase kernels are 3x3 (conv/strided/polyphase.h), with
+  // Winograd F(tile, 3) on the phase images: forward, input gradient, weight gradient.
+  auto polyphase_winograd = [](const py::array& x, const py::array& w, const py::array& y, P2 stride, P2 pad,
+                               int64_t groups, int tile) {
+    const ConvParams p = conv_params(x, w, stride, pad, {1, 1}, groups, y.shape(2), y.shape(3));
+    const ConvParams q = polyphase_params(p);
+    if (!polyphase_pays(p) || q.R != 3 || q.S != 3)
+      throw py::value_error("weight and stride must split into 3x3 phase kernels (e.g. 11x11 stride 4)");
+    if (tile != 2 && tile != 4 && tile != 6) throw py::value_error("tile must be 2, 4 or 6");
+    return p;
+  };
+  m.def(
+      "conv2d_polyphase_winograd",
+      [=](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(x, w, y, stride, pad, groups, tile);
+        forward(x, w, bias, y, p,
+                [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_polyphase_forward(x_, w_, b_, y_, p, tile); });
+      },
+      "Strided conv2d whose phase kernels are 3x3, as Winograd F(tile, 3) on its phase images, into y.");
+  m.def(
+      "conv2d_polyphase_winograd_input_grad",
+      [=](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(dx, w, dy, stride, pad, groups, tile);
+        input_grad(dy, w, dx, p, [&](auto* dy_, auto* w_, auto* dx_) { conv2d_polyphase_input_grad(dy_, w_, dx_, p, tile); });
+      },
+      "Input gradient of conv2d_polyphase_winograd, into dx (N,C,H,W).");
+  m.def(
+      "conv2d_polyphase_winograd_weight_grad",
+      [=](py::array x, py::array dy, py::array dw, P2 stride, P2 pad, int64_t groups, int tile) {
+        const ConvParams p = polyphase_winograd(x, dw, dy, stride, pad, groups, tile);
+        weight_grad(x, dy, dw, p, [&](auto* x_, auto* dy_, auto* dw_) { conv2d_polyphase_weight_grad(x_, dy_, dw_, p, tile); });
+      },
+      "Weight gradient of conv2d_polyphase_winograd, into dw (K,C/g,R,S).");
   m.def(
       "conv2d_direct_input_grad", [](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(dx, w, stride, pad, dil, groups, dy.shape(2), dy.shape(3));
-        auto run = [&](auto tag) {
-          using T = decltype(tag);
-          check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
-          check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
-          check_array<T>(dx, "out", {p.N, p.C, p.H, p.W}, true);
-          py::gil_scoped_release release;
-          conv2d_direct_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p);
-        };
-        if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+        input_grad(dy, w, dx, p, [&](auto* dy_, auto* w_, auto* dx_) { conv2d_direct_input_grad(dy_, w_, dx_, p); });
       },
       "Gradient of conv2d with respect to its input, into dx (N,C,H,W).");
   m.def(
       "conv2d_direct_weight_grad", [](py::array x, py::array dy, py::array dw, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(x, dw, stride, pad, dil, groups, dy.shape(2), dy.shape(3));
-        auto run = [&](auto tag) {
-          using T = decltype(tag);
-          check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
-          check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
-          check_array<T>(dw, "out", {p.K, p.Cg(), p.R, p.S}, true);
-          py::gil_scoped_release release;
-          conv2d_direct_weight_grad<T>(cptr<T>(x), cptr<T>(dy), mptr<T>(dw), p);
-        };
-        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+        weight_grad(x, dy, dw, p, [&](auto* x_, auto* dy_, auto* dw_) { conv2d_direct_weight_grad(x_, dy_, dw_, p); });
       },
       "Gradient of conv2d with respect to its weight, into dw (K,C/g,R,S).");
   m.def(
@@ -88,7 +139,7 @@ void bind(py::module_& m) {
         return std::string(direct_path_name(path));
       },
       "The implementation conv2d_direct* runs for these arrays (x, w, y as for the forward): "
-      "'depthwise', 'im2col', 'shifted' or 'batched'. For tests of dispatch.");
+      "'depthwise', 'im2col', 'shifted', 'batched', 'batched_pixel_rows', 'pointwise' or 'polyphase'. For tests of dispatch.");
 }
 
 }  // namespace

@@ -19,6 +19,8 @@
 #include "common/workspace.h"
 #include "conv/flip.h"
 #include "conv/direct/im2col.h"
+#include "conv/pointwise/pointwise.h"
+#include "conv/strided/polyphase.h"
 #include "conv/weight_grad_split.h"
 
 namespace fastconv {
@@ -114,6 +116,10 @@ template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass) {
   const Isa isa = active_isa();
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
+  if (!(p.Cg() == 1 && p.groups > 1)) {  // depthwise keeps its own kernels
+    if (pointwise_applies(p)) return DirectPath::pointwise;
+    if (polyphase_pays(p)) return DirectPath::polyphase;
+  }
   switch (pass) {
     case DirectPass::forward:
       if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
@@ -151,6 +157,8 @@ const char* direct_path_name(DirectPath path) {
     case DirectPath::shifted: return "shifted";
     case DirectPath::batched: return "batched";
     case DirectPath::batched_pixel_rows: return "batched_pixel_rows";
+    case DirectPath::pointwise: return "pointwise";
+    case DirectPath::polyphase: return "polyphase";
   }
   return "?";
 }
@@ -162,6 +170,8 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
     case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false);
     case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true);
     case DirectPath::shifted: return conv2d_shifted_forward(x, w, bias, y, p);
+    case DirectPath::pointwise: return conv2d_pointwise_forward(x, w, bias, y, p);
+    case DirectPath::polyphase: return conv2d_polyphase_forward(x, w, bias, y, p);
     case DirectPath::im2col: break;
   }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
@@ -214,6 +224,8 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
     case DirectPath::batched: return conv2d_batched_input_grad(dy, w, dx, p, false);
     case DirectPath::batched_pixel_rows: return conv2d_batched_input_grad(dy, w, dx, p, true);
     case DirectPath::shifted: return conv2d_shifted_input_grad(dy, w, dx, p);
+    case DirectPath::pointwise: return conv2d_pointwise_input_grad(dy, w, dx, p);
+    case DirectPath::polyphase: return conv2d_polyphase_input_grad(dy, w, dx, p);
     case DirectPath::im2col: break;
   }
 
@@ -272,6 +284,8 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
     case DirectPath::batched:
     case DirectPath::batched_pixel_rows: return conv2d_batched_weight_grad(x, dy, dw, p);
     case DirectPath::shifted: return conv2d_shifted_weight_grad(x, dy, dw, p);
+    case DirectPath::pointwise: return conv2d_pointwise_weight_grad(x, dy, dw, p);
+    case DirectPath::polyphase: return conv2d_polyphase_weight_grad(x, dy, dw, p);
     case DirectPath::im2col: break;
   }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());

@@ -36,9 +36,11 @@ inline ConvParams adjoint_params(const ConvParams& p) {
 //   im2col     any stride: per-image GEMM over packed im2col panels (input grad: W^T*dy + col2im)
 //   shifted    stride 1: per-image GEMM reading the padded input in place (direct_shifted.cpp)
 //   batched    stride 1, small maps: one GEMM over all images' pixels (direct_batched.cpp)
+//   pointwise  1x1, no padding, any stride: a plain GEMM over NCHW (conv/pointwise/)
+//   polyphase  large strided kernels: stride 1 on the phase images (conv/strided/polyphase.h)
 enum class DirectPass { forward, input_grad, weight_grad };
 // batched_pixel_rows: the batched GEMM transposed (pixels as rows; see pixel_rows_pay).
-enum class DirectPath { depthwise, im2col, shifted, batched, batched_pixel_rows };
+enum class DirectPath { depthwise, im2col, shifted, batched, batched_pixel_rows, pointwise, polyphase };
 template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass);
 const char* direct_path_name(DirectPath path);

@@ -1,0 +1,290 @@
+// 1x1 convolutions as GEMMs over NCHW (see pointwise.h). All three passes share one shape of
+// work: per group, C[M x Q] = A[M x Kr] * B[Kr x Q], where B's and C's rows are channel planes
+// and their Q columns the batch's output pixels, read and written through PixelColumns (so a
+// stride-2 input is read every second row and column in place, and an input gradient is
+// written to every second row and column). The forward and input gradient run
+// pointwise_gemm below; the weight gradient reduces over Q and runs weight_grad_gemm.
+#include "conv/pointwise/pointwise.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/cpu.h"
+#include "common/gemm.h"
+#include "common/pack.h"
+#include "common/parallel.h"
+#include "common/transpose.h"
+#include "common/workspace.h"
+#include "conv/weight_grad_split.h"
+
+namespace fastconv {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// One group's channel planes as a GEMM operand with Q = N*P columns: row c, column
+// q = n*P + pixel lies at base[n*image + c*plane + oh*row_step + ow*col_step], pixel = (oh, ow)
+// on the OH x OW output grid (stride s on a W-wide input: row_step = s*W, col_step = s).
+template <typename Ptr>
+struct PixelColumns {
+  Ptr base;
+  int64_t image, plane, OH, OW, row_step, col_step;
+
+  bool dense() const { return col_step == 1 && row_step == OW; }
+  // offsets[t] of columns q0 + t, t < count, from base (one division per call, none per column).
+  void offsets(int64_t q0, int64_t count, int64_t* out) const {
+    const int64_t P = OH * OW;
+    int64_t n = q0 / P, oh = (q0 % P) / OW, ow = q0 % OW;
+    for (int64_t t = 0; t < count; ++t) {
+      out[t] = n * image + oh * row_step + ow * col_step;
+      if (++ow == OW) {
+        ow = 0;
+        if (++oh == OH) oh = 0, ++n;
+      }
+    }
+  }
+};
+
+// The input's planes (group g) on the output grid: x for the forward and weight gradient,
+// dx for the input gradient.
+template <typename Ptr>
+PixelColumns<Ptr> input_columns(Ptr base, const ConvParams& p, int64_t g) {
+  const int64_t HW = p.H * p.W;
+  return {base + g * p.Cg() * HW, p.C * HW, HW, p.OH, p.OW, p.stride_h * p.W, p.stride_w};
+}
+
+// The output's planes (group g), dense: y, or dy for the gradients.
+template <typename Ptr>
+PixelColumns<Ptr> output_columns(Ptr base, const ConvParams& p, int64_t g) {
+  const int64_t P = p.out_pixels();
+  return {base + g * p.Kg() * P, p.K * P, P, p.OH, p.OW, p.OW, 1};
+}
+
+// Calls f(n, pixel, count, pos) for the runs of columns [q0, q1) that lie within one image.
+template <typename F>
+void for_image_runs(int64_t q0, int64_t q1, int64_t P, F&& f) {
+  for (int64_t q = q0; q < q1;) {
+    const int64_t pix = q % P, cnt = std::min(q1 - q, P - pix);
+    f(q / P, pix, cnt, q - q0);
+    q += cnt;
+  }
+}
+
+// Whether the count columns at off are consecutive in memory.
+inline bool consecutive(const int64_t* off, int64_t count) { return off[count - 1] - off[0] == count - 1; }
+
+// B rows [k0, k0+kc) x the columns at off[0, ncols) into NR panels ([panel][k][NR], zero-padded).
+template <typename T>
+void pack_columns(const PixelColumns<const T*>& src, int64_t k0, int64_t kc, const int64_t* off, int64_t ncols,
+                  int nr, T* dst) {
+  for (int64_t jp = 0; jp < ncols; jp += nr) {
+    const int64_t cnt = std::min<int64_t>(nr, ncols - jp);
+    const int64_t* o = off + jp;
+    const bool run = consecutive(o, cnt);
+    T* d = dst + (jp / nr) * kc * nr;
+    for (int64_t k = 0; k < kc; ++k, d += nr) {
+      const T* row = src.base + (k0 + k) * src.plane;
+      if (run) std::copy(row + o[0], row + o[0] + cnt, d);
+      else for (int64_t t = 0; t < cnt; ++t) d[t] = row[o[t]];
+      std::fill(d + cnt, d + nr, T(0));
+    }
+  }
+}
+
+// C rows [m0, m1) of a tile (row stride ldt) to the columns at off[0, ncols) of dst, plus bias.
+template <typename T>
+void scatter_rows(const T* tile, int64_t ldt, int64_t m0, int64_t m1, const PixelColumns<T*>& dst,
+                  const int64_t* off, int64_t ncols, int nr, const T* bias) {
+  for (int64_t m = m0; m < m1; ++m) {
+    const T b = bias ? bias[m] : T(0);
+    const T* s = tile + (m - m0) * ldt;
+    T* row = dst.base + m * dst.plane;
+    for (int64_t jp = 0; jp < ncols; jp += nr) {
+      const int64_t cnt = std::min<int64_t>(nr, ncols - jp);
+      const int64_t* o = off + jp;
+      if (consecutive(o, cnt)) {
+        T* d = row + o[0];
+        for (int64_t t = 0; t < cnt; ++t) d[t] = s[jp + t] + b;
+      } else {
+        for (int64_t t = 0; t < cnt; ++t) row[o[t]] = s[jp + t] + b;
+      }
+    }
+  }
+}
+
+// Per group g: dst_of(g)[M x Q] = A_g[M x Kr] * src_of(g)[Kr x Q] (+ bias[g*M + m]), Q = N*P
+// columns. apack holds every group's A packed as gemm_driver reads it (group g at
+// g * round_up(M, MR) * Kr, reduction slice pc at pc * round_up(M, MR)). Work items: groups x
+// column blocks x row chunks. A dense output whose images are wide enough (or one image) is
+// written in place, a block per image at a time (gemm_driver); otherwise (small maps of a
+// batch: the batch's columns fold into shared blocks; a strided input gradient) a block runs
+// into a per-thread C tile that one pass adds the bias to and writes out.
+template <typename T, typename SrcOf, typename DstOf>
+void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, int64_t N, int64_t P,
+                    const T* apack, SrcOf&& src_of, DstOf&& dst_of, const T* bias) {
+  const int64_t Q = N * P;
+  if (Q == 0) return;
+  const int mr = uk.mr, nr = uk.nr, threads = max_threads();
+  const int64_t mpad = round_up(M, mr), kc_step = slice_kc(Kr, uk.kc);
+  const bool in_place = dst_of(0).dense() && (N == 1 || P >= 256);
+  const int64_t span = in_place ? P : Q;  // the columns one block may cover
+  // At most 264 rows per item, and columns so that the C block stays within 256 KiB (L2,
+  // with the B slice and the chunk's A panels for one slice). Smaller items where there are
+  // too few to give each thread two: columns first (down to 2 panels), then rows.
+  int64_t mstep = std::min(mpad, round_up(256, mr));
+  int64_t ncb = std::min(round_up(span, nr), std::clamp<int64_t>((65536 / mstep) / nr * nr, 8 * nr, 2048));
+  auto blocks = [&] { return (Q / span) * ceil_div(span, ncb); };
+  while (G * blocks() * ceil_div(M, mstep) < 2 * threads && ncb > 2 * nr) ncb = round_up(ncb / 2, nr);
+  while (G * blocks() * ceil_div(M, mstep) < 2 * threads && mstep > mr) mstep = round_up(mstep / 2, mr);
+  const int64_t per_span = ceil_div(span, ncb), jblocks = blocks(), mchunks = ceil_div(M, mstep);
+  // Tile row stride: one cache line more than the block, so a micro-tile's rows do not all
+  // fall into the same L1 sets.
+  const int64_t ldt = ncb + 64 / static_cast<int64_t>(sizeof(T));
+  std::vector<AlignedBuffer<T>> bbufs(threads), tiles(threads);
+  std::vector<std::vector<int64_t>> offs(threads);
+  parallel_for(G * jblocks * mchunks, [&](int64_t item) {
+    const int64_t mc = item % mchunks, jb = (item / mchunks) % jblocks, g = item / (mchunks * jblocks);
+    const int64_t first = (jb / per_span) * span, j0 = first + (jb % per_span) * ncb;
+    const int64_t ncols = std::min(ncb, first + span - j0);
+    const int64_t m0 = mc * mstep, m1 = std::min(M, m0 + mstep);
+    const int tid = thread_id();
+    bbufs[tid].resize(kc_step * ncb);
+    offs[tid].resize(2 * ncb);
+    T* bbuf = bbufs[tid].data();
+    int64_t* off_in = offs[tid].data();
+    int64_t* off_out = off_in + ncb;
+    const auto src = src_of(g);
+    const auto dst = dst_of(g);
+    src.offsets(j0, ncols, off_in);
+    const T* ag = apack + g * mpad * Kr;
+    if (in_place) {  // C = rows [m0, m1) of image j0 / P, pixels [pix0, pix0 + ncols)
+      const int64_t pix0 = j0 - first;
+      T* c = dst.base + (first / P) * dst.image + m0 * dst.plane;
+      gemm_driver(
+          uk, m1 - m0, Kr, pix0, pix0 + ncols, [&](int64_t pc, int64_t kc) { return ag + pc * mpad + (m0 / mr) * kc * mr; },
+          [&](int64_t pc, int64_t kc, int64_t jj, int64_t nc, T* d) { pack_columns(src, pc, kc, off_in + jj - pix0, nc, nr, d); },
+          c, dst.plane, false, bbuf);
+      // The bias after the GEMM, on the block while it is in L2: a bias written first would
+      // make every micro-tile load C (as much traffic as the FMAs of a 16-channel reduction).
+      if (bias)
+        for (int64_t m = m0; m < m1; ++m) {
+          T* row = c + (m - m0) * dst.plane + pix0;
+          const T b = bias[g * M + m];
+          for (int64_t t = 0; t < ncols; ++t) row[t] += b;
+        }
+      return;
+    }
+    tiles[tid].resize(mstep * ldt);
+    T* tile = tiles[tid].data();
+    dst.offsets(j0, ncols, off_out);
+    for (int64_t pc = 0; pc < Kr; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, Kr - pc);
+      pack_columns(src, pc, kc, off_in, ncols, nr, bbuf);
+      const T* ablock = ag + pc * mpad + (m0 / mr) * kc * mr;
+      // Column panels outer: one B panel stays in L1 while the chunk's A panels stream from L2.
+      for (int64_t jr = 0; jr < ncols; jr += nr)
+        for (int64_t ir = m0; ir < m1; ir += mr)
+          uk.fn(kc, ablock + (ir - m0) * kc, bbuf + jr * kc, tile + (ir - m0) * ldt + jr, ldt, pc > 0);
+    }
+    scatter_rows(tile, ldt, m0, m1, dst, off_out, ncols, nr, bias ? bias + g * M : nullptr);
+  });
+}
+
+}  // namespace
+
+bool pointwise_applies(const ConvParams& p) {
+  return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0;
+}
+
+template <typename T>
+void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Kg, uk.mr);
+  AlignedBuffer<T> apack(G * mpad * Cg);
+  for (int64_t g = 0; g < G; ++g)
+    pack_a_rowmajor_all(w + g * Kg * Cg, Cg, Kg, Cg, uk, apack.data() + g * mpad * Cg);
+  pointwise_gemm(
+      uk, G, Kg, Cg, p.N, p.out_pixels(), apack.data(), [&](int64_t g) { return input_columns(x, p, g); },
+      [&](int64_t g) { return output_columns(y, p, g); }, bias);
+}
+
+template <typename T>
+void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Cg());
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Cg, uk.mr);
+  const int64_t kc_step = slice_kc(Kg, uk.kc), slices = ceil_div(Kg, kc_step);
+  // A = W^T per group, A(c, k) = w[(g*Kg + k)*Cg + c]: each panel row is MR consecutive values.
+  AlignedBuffer<T> apack(G * mpad * Kg);
+  parallel_for(G * slices, [&](int64_t item) {
+    const int64_t g = item / slices, pc = (item % slices) * kc_step;
+    pack_a_strided(w + g * Kg * Cg, int64_t(1), Cg, 0, Cg, pc, std::min(kc_step, Kg - pc), uk.mr,
+                   apack.data() + g * mpad * Kg + pc * mpad);
+  });
+  // A strided conv writes every stride-th row and column of dx; the rest gets no gradient.
+  if (p.stride_h != 1 || p.stride_w != 1 || p.OH * p.stride_h < p.H || p.OW * p.stride_w < p.W)
+    parallel_for_chunks(p.N * p.C * p.H * p.W, 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, T(0)); });
+  pointwise_gemm(
+      uk, G, Cg, Kg, p.N, p.out_pixels(), apack.data(), [&](int64_t g) { return output_columns(dy, p, g); },
+      [&](int64_t g) { return input_columns(dx, p, g); }, static_cast<const T*>(nullptr));
+}
+
+// dw[Kg x Cg] = sum over the batch's pixels q of dy[Kg x q] * x^T[q x Cg]. Both operands are
+// contiguous along q for a stride-1 conv, so their panels are in-register transposes of
+// channel rows; a strided x is gathered.
+template <typename T>
+void conv2d_pointwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
+  const Isa isa = active_isa();
+  const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
+  const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t Kg = p.Kg(), Cg = p.Cg(), P = p.out_pixels();
+  std::vector<std::vector<int64_t>> offs(max_threads());
+  weight_grad_gemm(
+      uk, p.groups, Kg, Cg, p.N * P, dw,
+      [&](int64_t g, int64_t q0, int64_t kc, T* abuf) {  // A = dy[Kg x q], MR-row panels
+        const auto dyv = output_columns(dy, p, g);
+        for_image_runs(q0, q0 + kc, P, [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
+          const T* rows[64];
+          for (int64_t i0 = 0; i0 < Kg; i0 += mr) {
+            for (int i = 0; i < mr; ++i)
+              rows[i] = i0 + i < Kg ? dyv.base + n * dyv.image + (i0 + i) * P + pix : nullptr;
+            transpose(rows, mr, cnt, abuf + (i0 / mr) * kc * mr + pos * mr);
+          }
+        });
+      },
+      [&](int64_t g, int64_t q0, int64_t kc, int64_t j0, int64_t nc, T* dst) {  // B = x^T, NR-column panels
+        const auto xv = input_columns(x, p, g);
+        if (xv.dense()) {
+          for_image_runs(q0, q0 + kc, P, [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
+            const T* rows[64];
+            for (int64_t jp = 0; jp < nc; jp += nr) {
+              for (int j = 0; j < nr; ++j)
+                rows[j] = jp + j < nc ? xv.base + n * xv.image + (j0 + jp + j) * xv.plane + pix : nullptr;
+              transpose(rows, nr, cnt, dst + (jp / nr) * kc * nr + pos * nr);
+            }
+          });
+          return;
+        }
+        std::vector<int64_t>& off = offs[thread_id()];
+        off.resize(kc);
+        xv.offsets(q0, kc, off.data());
+        for (int64_t j = 0; j < round_up(nc, nr); ++j) {
+          T* d = dst + (j / nr) * kc * nr + j % nr;
+          if (j >= nc) {
+            for (int64_t t = 0; t < kc; ++t) d[t * nr] = T(0);
+            continue;
+          }
+          const T* row = xv.base + (j0 + j) * xv.plane;
+          for (int64_t t = 0; t < kc; ++t) d[t * nr] = row[off[t]];
+        }
+      });
+}
+
+template void conv2d_pointwise_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
+template void conv2d_pointwise_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
+template void conv2d_pointwise_input_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void conv2d_pointwise_input_grad<double>(const double*, const double*, double*, const ConvParams&);
+template void conv2d_pointwise_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void conv2d_pointwise_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
+
+}  // namespace fastconv

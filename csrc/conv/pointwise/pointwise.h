@@ -1,0 +1,24 @@
+// 1x1 convolutions (no padding, any stride, any groups) as plain GEMMs over NCHW, per group:
+//   forward      y[Kg x Q]  = W[Kg x Cg]   * x[Cg x Q]
+//   input grad   dx[Cg x Q] = W^T[Cg x Kg] * dy[Kg x Q]     (stride s: only every s-th row and
+//                                                          column of dx is written, the rest is 0)
+//   weight grad  dW[Kg x Cg] = dy[Kg x Q] * x^T[Q x Cg]
+// where the Q columns are every image's output pixels, q = n*OH*OW + pixel, so small maps fold
+// the batch into one GEMM. No im2col, no padded copy: a stride-s input is read in place, every
+// s-th row and column, while the GEMM's panels are packed.
+#pragma once
+#include "common/params.h"
+
+namespace fastconv {
+
+// Whether p is a 1x1 convolution with no padding (dilation is then irrelevant).
+bool pointwise_applies(const ConvParams& p);
+
+template <typename T>
+void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+template <typename T>
+void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
+template <typename T>
+void conv2d_pointwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p);
+
+}  // namespace fastconv

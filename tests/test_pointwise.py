@@ -1,0 +1,117 @@
+"""The pointwise family (csrc/conv/pointwise/: 1x1 convolutions with no padding as GEMMs over NCHW,
+any stride, any groups, small maps folded into one GEMM over the batch): which shapes take it,
+and its forward, input gradient and weight gradient against the float64 reference on every ISA
+and against torch."""
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.functional as F
+from conftest import ISAS, rel_err, tolerance, torch
+import test_strided as strided
+from test_direct_batched import paths
+
+
+@pytest.mark.parametrize("shape", [
+    dict(n=1, c=256, h=56, w=56, k=64, r=1, pad=0),                 # ResNet-50 bottleneck
+    dict(n=1, c=512, h=28, w=28, k=1024, r=1, stride=2, pad=0),     # downsample
+    dict(n=8, c=960, h=7, w=7, k=160, r=1, pad=0),                  # small maps, batch folded
+    dict(n=2, c=12, h=5, w=3, k=8, r=1, pad=0, groups=4),           # grouped 1x1
+    dict(n=1, c=16, h=9, w=9, k=16, r=1, stride=3, pad=0, dil=2),   # dilation is moot at 1x1
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_1x1_without_padding_takes_the_pointwise_path(shape, dtype):
+    assert set(paths(**shape, dtype=dtype).values()) == {"pointwise"}
+
+
+@pytest.mark.parametrize("shape", [
+    dict(n=1, c=16, h=9, w=9, k=16, r=1, pad=1),           # padding: border outputs are bias only
+    dict(n=1, c=16, h=9, w=9, k=16, r=3, pad=0),           # not 1x1
+])
+def test_other_shapes_do_not(shape):
+    assert "pointwise" not in paths(**shape).values()
+
+
+def test_depthwise_1x1_stays_with_the_depthwise_kernels():
+    assert paths(n=1, c=16, h=9, w=9, k=16, r=1, pad=0, groups=16)["forward"] != "pointwise"
+
+
+def check(n, c, h, w, k, stride, groups, dtype, rng, dil=1, bias=True):
+    """Forward, input and weight gradient of a 1x1 conv (no padding) against the reference."""
+    strided.check(n, c, h, w, k, 1, 1, stride, 0, groups, dtype, rng, dil=dil, bias=bias)
+
+
+# (N, C, H, W, K, stride, groups): odd sizes, maps smaller than a vector, reductions longer than one
+# 192-deep slice, more than 256 rows or columns (several row chunks / column blocks), partial panels.
+SHAPES = [
+    (1, 3, 7, 5, 5, 1, 1),
+    (1, 64, 56, 56, 256, 1, 1),     # ResNet-50 expansion (scaled: the zoo's own map)
+    (2, 200, 9, 11, 300, 1, 1),     # two reduction slices, > 256 rows
+    (1, 37, 23, 29, 19, 2, 1),      # stride 2 on odd sizes: the last row and column are skipped
+    (3, 16, 8, 8, 40, 2, 1),
+    (2, 24, 10, 13, 12, 3, 1),      # stride 3
+    (5, 96, 2, 3, 70, 1, 1),        # maps smaller than a vector, batch folded into the columns
+    (9, 33, 1, 1, 17, 1, 1),        # 1x1 maps
+    (4, 12, 6, 6, 18, 1, 3),        # groups between 1 and C
+    (2, 64, 7, 7, 64, 2, 8),
+    (1, 512, 7, 7, 2048, 1, 1),     # ResNet-50 layer4 expansion: many rows, 49 columns
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_against_reference_every_isa(shape, dtype, isa, rng):
+    check(*shape, dtype, rng)
+
+
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_random_shapes(isa_name, rng):
+    with fastconv.use_isa(isa_name):
+        for _ in range(12):
+            groups = int(rng.choice([1, 2, 3]))
+            n, h, w = int(rng.integers(1, 5)), int(rng.integers(1, 20)), int(rng.integers(1, 20))
+            cg, kg = int(rng.integers(1, 70)), int(rng.integers(1, 70))
+            stride, dil = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+            dtype = rng.choice([np.float32, np.float64])
+            check(n, cg * groups, h, w, kg * groups, stride, groups, dtype, rng, dil=dil, bias=bool(rng.integers(2)))
+
+
+def test_depthwise_1x1_is_still_right(rng):
+    check(2, 16, 5, 7, 16, 2, 16, np.float64, rng)
+
+
+@pytest.mark.skipif(torch is None, reason="torch not installed")
+@pytest.mark.parametrize("shape", [(1, 64, 56, 56, 128, 2, 1), (2, 160, 7, 7, 96, 1, 1), (3, 48, 9, 9, 24, 1, 4)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_matches_torch(shape, rng):
+    n, c, h, w, k, stride, groups = shape
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((k, c // groups, 1, 1)) / np.sqrt(c // groups)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    tx = torch.from_numpy(x).requires_grad_()
+    tw = torch.from_numpy(wt).requires_grad_()
+    ty = torch.nn.functional.conv2d(tx, tw, torch.from_numpy(b), stride, 0, 1, groups)
+    dy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.from_numpy(dy))
+    y = F.conv2d(x, wt, b, stride, 0, 1, groups)
+    assert rel_err(y, ty.detach().numpy()) < 1e-5
+    assert rel_err(F.conv2d_input(x.shape, wt, dy, stride, 0, 1, groups), tx.grad.numpy()) < 1e-5
+    assert rel_err(F.conv2d_weight(x, wt.shape, dy, stride, 0, 1, groups), tw.grad.numpy()) < 1e-5
+
+
+def test_bad_input_still_names_the_argument():
+    x = np.zeros((1, 8, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="weight"):
+        F.conv2d(x, np.zeros((4, 3, 1, 1), np.float32))  # 3 input channels per group, not 8
+    with pytest.raises(ValueError, match="stride"):
+        F.conv2d(x, np.zeros((4, 8, 1, 1), np.float32), stride=0)
+
+
+def test_auto_sends_every_zoo_1x1_layer_to_the_pointwise_path():
+    from fastconv._shapes import ZOO
+    layers = [s for s in ZOO if s.kernel == 1]
+    assert len(layers) > 30
+    for s in layers:
+        assert F.conv2d_algorithm(s.input_shape, s.weight_shape, s.stride, s.padding, s.dilation, s.groups) == "direct"
+        assert set(paths(1, s.in_channels, s.size, s.size, s.out_channels, 1, s.stride, s.padding, s.dilation,
+                         s.groups).values()) == {"pointwise"}, s.label
