@@ -1,9 +1,10 @@
 """fastconv vs torch.nn.functional, side by side in one process (torch imported first, each on
 the same threads): 3x3 convolution forward and backward (input + weight gradients) on issue 9's
 18 shapes (VGG-16's nine 3x3 layers at batch 1 / 224x224 and at batch 8 / 56x56), LeNet-5's
-convolutions, and pooling forward + backward.
+convolutions (batch 64 and 1), AlexNet's stride-1 convolutions at batch 1 (the 5x5 conv2 and the 3x3 layers on
+13x13 maps), and pooling forward + backward.
 
-    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool] [--threads 2] [--only @7]
+    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet alexnet pool] [--threads 2] [--only @7]
 
 Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 rounds); both sides
 allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
@@ -26,13 +27,21 @@ import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
 from fastconv import _cpu, nn  # noqa: E402
 from fastconv._geometry import conv_geometry  # noqa: E402
-from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS  # noqa: E402
+from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS, ConvShape  # noqa: E402
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
+
+
+# AlexNet's (torchvision) stride-1 convolutions at batch 1: conv2 (5x5, pad 2) and conv3-5 (3x3 @13).
+ALEXNET_STRIDE1 = [ConvShape("alexnet_conv2", 1, 64, 192, 27, kernel=5, padding=2),
+                   ConvShape("alexnet_conv3", 1, 192, 384, 13), ConvShape("alexnet_conv4", 1, 384, 256, 13),
+                   ConvShape("alexnet_conv5", 1, 256, 256, 13)]
+# LeNet-5's 5x5 convolutions at the training batch of 64 and at batch 1 (inference).
+LENET_BOTH_BATCHES = LENET_CONVS + [s._replace(batch=1) for s in LENET_CONVS]
 
 
 def conv_case(shape, rng):
     x = rng.standard_normal(shape.input_shape).astype(np.float32)
-    w = (rng.standard_normal(shape.weight_shape) / np.sqrt(9 * shape.in_channels)).astype(np.float32)
+    w = (rng.standard_normal(shape.weight_shape) / np.sqrt(shape.kernel ** 2 * shape.in_channels)).astype(np.float32)
     b = rng.standard_normal(shape.out_channels).astype(np.float32)
     o = shape.out_size
     dy = rng.standard_normal((shape.batch, shape.out_channels, o, o)).astype(np.float32)
@@ -159,7 +168,8 @@ def pool_table(batch, image, rounds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=_cpu.ALGORITHMS)
-    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "pool"], choices=["issue", "lenet", "pool"])
+    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "alexnet", "pool"],
+                    choices=["issue", "lenet", "alexnet", "pool"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", metavar="SUBSTRING", help="time only the conv shapes whose label contains it")
@@ -170,12 +180,17 @@ def main():
     print(f"Machine: {machine_line(args.threads)}\n")
     summary = []
 
+    # The sets with 5x5 layers skip the Winograd tiles 5x5 kernels lack (F(6x6, 5x5)).
+    with_5x5 = [a for a in args.algorithms if a not in _cpu.WINOGRAD_TILES or a in _cpu.WINOGRAD_KERNEL_TILES[5]]
+
     def chosen(shapes):
         return [s for s in shapes if args.only is None or args.only in s.label]
     if "issue" in args.sets and chosen(ISSUE_SHAPES):
         summary += conv_tables("18 VGG-16 shapes", chosen(ISSUE_SHAPES), args.algorithms, args.rounds)
-    if "lenet" in args.sets and chosen(LENET_CONVS):
-        summary += conv_tables("LeNet-5 convs", chosen(LENET_CONVS), ["direct"], args.rounds)
+    if "lenet" in args.sets and chosen(LENET_BOTH_BATCHES):
+        summary += conv_tables("LeNet-5 convs", chosen(LENET_BOTH_BATCHES), with_5x5, args.rounds)
+    if "alexnet" in args.sets and chosen(ALEXNET_STRIDE1):
+        summary += conv_tables("AlexNet stride-1 convs, batch 1", chosen(ALEXNET_STRIDE1), with_5x5, args.rounds)
     if "pool" in args.sets:
         for batch, image in ((1, 224), (8, 56)):  # the conv shapes' two regimes
             summary += pool_table(batch, image, args.rounds)
