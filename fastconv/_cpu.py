@@ -78,7 +78,10 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     each with direct, F(2,3), F(4,3), F(6,3): the forward with and without cached transformed
     weights and the input gradient (`bench/bench_conv_algorithms.py --ops forward input` measures
     them; see the constants for the latest check). Time in ms, per group:
-      direct   = _DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower)
+      direct   = _DIRECT * MACs32 * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower); MACs32
+                 counts the N*OH*OW output pixels rounded up to 32-column panels, as tiles32 below
+                 (small maps run as one GEMM over all pixels, direct_batched.cpp)
+               + _DIRECT_WEIGHT_PACK * K C R S            packing the weights into GEMM panels
       winograd = _GEMM * alpha^2 K C tiles32         element-wise GEMMs; tiles32 = tiles rounded
                                                      up to the micro-kernel's 32-column panels
                + _TRANSFORM * alpha^3 tiles (C + K)  input and output transforms
@@ -99,11 +102,12 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
         oh, ow = geometry.out_hw
     cg, kg = c // g, k // g
     r = w_shape[2]
-    macs = n * kg * cg * r * r * oh * ow
+    macs32 = kg * cg * r * r * -(-(n * oh * ow) // 32) * 32
     best, best_t = "direct", float("inf")
     weight_cost = _WEIGHT_REUSED if weights_reused else _WEIGHT
     if allow_direct:
-        best_t = _DIRECT * _DIRECT_ISA_FACTOR.get(_C.active_isa(), 1.0) * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+        best_t = (_DIRECT * _DIRECT_ISA_FACTOR.get(_C.active_isa(), 1.0) * macs32 * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+                  + _DIRECT_WEIGHT_PACK * kg * cg * r * r)
     for name in WINOGRAD_KERNEL_TILES[r]:
         m = WINOGRAD_TILES[name]
         a = m + r - 1
@@ -133,6 +137,13 @@ _DIRECT = 1.49e-8
 # (batch 1), 7x7 and 3x3 (batch 8) put direct 1.7-2.3x slower relative to F(2,3)/F(4,3) than
 # the AVX-512 model said (measured before this refit; not re-measured on that machine).
 _DIRECT_ISA_FACTOR = {"avx2": 2.0}
+# The pixel rounding (MACs32) and this weight-packing term were added for small maps with many
+# channels (AlexNet's 3x3 layers at 13x13, batch 1), where the model said direct by < 1% while
+# F(2,3) ran 1.1-1.3x faster (1-thread minima, loaded 2-core AVX-512 EPYC, 2026-12-07). The
+# constant is not fitted: it is ~1/4 of _WEIGHT's per-filter cost at F(2,3) (a transpose-pack of
+# R*S values against Winograd's transpose, copy and alpha^2-value transform). Neither changes
+# auto's choice on issue 9's 18 VGG-16 shapes (forward, reused weights, input gradient).
+_DIRECT_WEIGHT_PACK = 5e-8
 _GEMM = 2.19e-8
 _TRANSFORM = 5.9e-8
 _WEIGHT = 1.28e-7
