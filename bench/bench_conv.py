@@ -1,11 +1,12 @@
 """fastconv vs torch.nn.functional, side by side in one process (torch imported first, each on
 the same threads): 3x3 convolution forward and backward (input + weight gradients) on issue 9's
 18 shapes (VGG-16's nine 3x3 layers at batch 1 / 224x224 and at batch 8 / 56x56), LeNet-5's
-convolutions, pooling forward + backward, and (sets zoo, zoo8) the 73 distinct conv layers of
+convolutions (batch 64 and 1), AlexNet's stride-1 convolutions at batch 1 (the 5x5 conv2 and the 3x3 layers on
+13x13 maps), pooling forward + backward, and (sets zoo, zoo8) the 73 distinct conv layers of
 AlexNet, VGG-16, ResNet-18/50 and MobileNetV2 at batch 1, and a subset of them at batch 8
 (fastconv._shapes.ZOO, ZOO_BATCH8; auto only, with the count of layers below 1.0).
 
-    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet pool zoo zoo8] [--threads 2] [--only @7]
+    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet alexnet pool zoo zoo8] [--threads 2] [--only @7]
 
 Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 rounds); both sides
 allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
@@ -30,6 +31,12 @@ from fastconv import _cpu, nn  # noqa: E402
 from fastconv._geometry import conv_geometry  # noqa: E402
 from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS, ZOO, ZOO_BATCH8  # noqa: E402
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
+
+
+# AlexNet's stride-1 convolutions at batch 1, from the zoo: conv2 (5x5, pad 2) and conv3-5 (3x3 @13).
+ALEXNET_STRIDE1 = [s for s in ZOO if s.name.startswith("alexnet") and s.stride == 1]
+# LeNet-5's 5x5 convolutions at the training batch of 64 and at batch 1 (inference).
+LENET_BOTH_BATCHES = LENET_CONVS + [s._replace(batch=1) for s in LENET_CONVS]
 
 
 def conv_case(shape, rng):
@@ -172,8 +179,8 @@ def pool_table(batch, image, rounds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=_cpu.ALGORITHMS)
-    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "pool"],
-                    choices=["issue", "lenet", "pool", "zoo", "zoo8"])
+    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "alexnet", "pool"],
+                    choices=["issue", "lenet", "alexnet", "pool", "zoo", "zoo8"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", metavar="SUBSTRING", help="time only the conv shapes whose label contains it")
@@ -184,12 +191,17 @@ def main():
     print(f"Machine: {machine_line(args.threads)}\n")
     summary = []
 
+    # The sets with 5x5 layers skip the Winograd tiles 5x5 kernels lack (F(6x6, 5x5)).
+    with_5x5 = [a for a in args.algorithms if a not in _cpu.WINOGRAD_TILES or a in _cpu.WINOGRAD_KERNEL_TILES[5]]
+
     def chosen(shapes):
         return [s for s in shapes if args.only is None or args.only in s.label]
     if "issue" in args.sets and chosen(ISSUE_SHAPES):
         summary += conv_tables("18 VGG-16 shapes", chosen(ISSUE_SHAPES), args.algorithms, args.rounds)
-    if "lenet" in args.sets and chosen(LENET_CONVS):
-        summary += conv_tables("LeNet-5 convs", chosen(LENET_CONVS), ["direct"], args.rounds)
+    if "lenet" in args.sets and chosen(LENET_BOTH_BATCHES):
+        summary += conv_tables("LeNet-5 convs", chosen(LENET_BOTH_BATCHES), with_5x5, args.rounds)
+    if "alexnet" in args.sets and chosen(ALEXNET_STRIDE1):
+        summary += conv_tables("AlexNet stride-1 convs, batch 1", chosen(ALEXNET_STRIDE1), with_5x5, args.rounds)
     for name, shapes, title in (("zoo", ZOO, f"{len(ZOO)} zoo layers, batch 1"),
                                 ("zoo8", ZOO_BATCH8, f"{len(ZOO_BATCH8)} zoo layers, batch 8")):
         if name in args.sets and chosen(shapes):

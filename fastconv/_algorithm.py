@@ -9,7 +9,8 @@ from __future__ import annotations
 
 ALGORITHMS = ("auto", "direct", "winograd", "winograd_f2", "winograd_f4", "winograd_f6")
 
-# Winograd F(m x m, 3 x 3) output tile per algorithm name.
+# Winograd F(m x m, r x r) output tile m per algorithm name, for every kernel size r a backend
+# runs (winograd_f4 on a 5x5 kernel is F(4x4, 5x5)).
 WINOGRAD_TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
 
 
@@ -18,29 +19,31 @@ def check_algorithm(requested):
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {requested!r}")
 
 
-def winograd_unsupported(w_shape, geometry, input_grad=False):
-    """Why Winograd cannot run this convolution (None when it can)."""
+def winograd_unsupported(w_shape, geometry, input_grad=False, kernel_sizes=(3,)):
+    """Why Winograd cannot run this convolution (None when it can). kernel_sizes: the square
+    kernels the backend's Winograd runs."""
     r, s = w_shape[2], w_shape[3]
-    if (r, s) != (3, 3):
-        return f"Winograd needs a 3x3 kernel, got {r}x{s}"
+    if r != s or r not in kernel_sizes:
+        return f"Winograd needs a {' or '.join(f'{k}x{k}' for k in kernel_sizes)} kernel, got {r}x{s}"
     if tuple(geometry.stride) != (1, 1):
         return f"Winograd needs stride 1, got stride={tuple(geometry.stride)}"
     if tuple(geometry.dilation) != (1, 1):
         return f"Winograd needs dilation 1, got dilation={tuple(geometry.dilation)}"
-    if input_grad and max(geometry.padding) > 2:
-        return f"the Winograd input gradient needs padding <= 2, got padding={tuple(geometry.padding)}"
+    if input_grad and max(geometry.padding) > r - 1:
+        return f"the Winograd input gradient needs padding <= {r - 1}, got padding={tuple(geometry.padding)}"
     return None
 
 
-def choose(requested, w_shape, geometry, input_grad, *, tiles, backend, cheapest):
+def choose(requested, w_shape, geometry, input_grad, *, tiles, backend, cheapest, kernel_sizes=(3,)):
     """The algorithm a backend runs for a validated request.
 
-    tiles: the Winograd names the backend implements. cheapest(allow_direct): the backend's cost
-    model, called only for shapes Winograd can run, returning its cheapest algorithm ("direct"
-    only when allow_direct). backend names the backend in errors."""
+    tiles: the Winograd names the backend implements for this kernel size. cheapest(allow_direct):
+    the backend's cost model, called only for shapes Winograd can run, returning its cheapest
+    algorithm ("direct" only when allow_direct). backend names the backend in errors.
+    kernel_sizes: as winograd_unsupported's."""
     if requested == "direct":
         return "direct"
-    reason = winograd_unsupported(w_shape, geometry, input_grad)
+    reason = winograd_unsupported(w_shape, geometry, input_grad, kernel_sizes)
     if requested == "auto":
         return "direct" if reason else cheapest(True)
     if requested != "winograd" and requested not in tiles:

@@ -8,15 +8,28 @@ import math
 import numpy as np
 
 from fastconv import _C, _algorithm
-from fastconv._algorithm import ALGORITHMS, WINOGRAD_TILES, winograd_unsupported  # noqa: F401 (callers' names)
+from fastconv._algorithm import ALGORITHMS, WINOGRAD_TILES  # noqa: F401 (callers' names)
 from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
+
+
+# The Winograd tiles built per kernel size (csrc/conv/winograd/winograd_matrices.h): the names
+# mean output tile m x m whatever the kernel; F(6x6, 5x5) is not built (alpha 10 needs points of
+# magnitude 3 and 1/3, past a useful fp32 accuracy).
+WINOGRAD_KERNEL_TILES = {3: ("winograd_f2", "winograd_f4", "winograd_f6"), 5: ("winograd_f2", "winograd_f4")}
+
+
+def winograd_unsupported(w_shape, geometry, input_grad=False):
+    """Why the CPU Winograd cannot run this convolution (None when it can): 3x3 or 5x5 kernels."""
+    return _algorithm.winograd_unsupported(w_shape, geometry, input_grad, tuple(WINOGRAD_KERNEL_TILES))
 
 
 def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False,
                      weight_grad=False):
     """The convolution algorithm to run for this shape: "direct" or "winograd_f2/f4/f6"
-    (fastconv._algorithm.choose, with this backend's cost model, _heuristic).
+    (fastconv._algorithm.choose, with this backend's cost model, _heuristic). Winograd runs 3x3
+    and 5x5 kernels (WINOGRAD_KERNEL_TILES); the weight gradient of a 5x5 kernel validates a
+    Winograd request, then runs direct (the Winograd weight gradient is 3x3 only).
 
     in_shape is the (N, C, H, W) of the forward input (also for the input gradient, which
     for 3x3 stride 1 is itself a 3x3 stride-1 convolution of grad_output). weights_reused: the
@@ -32,13 +45,20 @@ def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False
            _C.active_isa(), _C.get_num_threads())
     algorithm = _CHOICES.get(key)
     if algorithm is None:
+        r = w_shape[2]
+        tiles = WINOGRAD_KERNEL_TILES.get(r, WINOGRAD_TILES)
+        backend = "CPU" if r == 3 else f"CPU ({r}x{r} kernels)"
+        sizes = tuple(WINOGRAD_KERNEL_TILES)
         if weight_grad:
-            algorithm = _algorithm.choose(requested, w_shape, geometry, False, tiles=WINOGRAD_TILES, backend="CPU",
+            algorithm = _algorithm.choose(requested, w_shape, geometry, False, tiles=tiles, backend=backend,
+                                          kernel_sizes=sizes,
                                           cheapest=lambda allow_direct: _weight_grad_heuristic(
                                               in_shape, w_shape, geometry, allow_direct))
+            if r != 3:
+                algorithm = "direct"
         else:
-            algorithm = _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=WINOGRAD_TILES,
-                                          backend="CPU",
+            algorithm = _algorithm.choose(requested, w_shape, geometry, input_grad, tiles=tiles, backend=backend,
+                                          kernel_sizes=sizes,
                                           cheapest=lambda allow_direct: _heuristic(in_shape, w_shape, geometry,
                                                                                    input_grad, allow_direct,
                                                                                    weights_reused))
@@ -58,15 +78,19 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     each with direct, F(2,3), F(4,3), F(6,3): the forward with and without cached transformed
     weights and the input gradient (`bench/bench_conv_algorithms.py --ops forward input` measures
     them; see the constants for the latest check). Time in ms, per group:
-      direct   = _DIRECT * MACs * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower)
+      direct   = _DIRECT * MACs32 * sqrt(max(1, 16 / min(Cg, Kg)))  (thin GEMMs run slower); MACs32
+                 counts the N*OH*OW output pixels rounded up to 32-column panels, as tiles32 below
+                 (small maps run as one GEMM over all pixels, direct_batched.cpp)
+               + _DIRECT_WEIGHT_PACK * K C R S            packing the weights into GEMM panels
       winograd = _GEMM * alpha^2 K C tiles32         element-wise GEMMs; tiles32 = tiles rounded
                                                      up to the micro-kernel's 32-column panels
                + _TRANSFORM * alpha^3 tiles (C + K)  input and output transforms
                + _WEIGHT * alpha^2 K C               weight transform (fused into the GEMMs of
                                                      deep layers; read from U when reused)
     With weights_reused the last term uses _WEIGHT_REUSED, and for an input gradient that runs the
-    blocked driver (dx_blocked) _DX_WEIGHT_BLOCKED. F(6,3) gets a 5% handicap: it is less accurate
-    and rarely much faster.
+    blocked driver (dx_blocked) _DX_WEIGHT_BLOCKED. The alpha-8 tiles (F(6,3), F(4,5)) get a 5%
+    handicap: they are the least accurate and rarely much faster. 5x5 kernels use the same terms
+    with 25 taps and alpha = m + 4 (their tiles: WINOGRAD_KERNEL_TILES).
     """
     n, c, h, w = in_shape
     k = w_shape[0]
@@ -77,22 +101,25 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
     else:
         oh, ow = geometry.out_hw
     cg, kg = c // g, k // g
-    macs = n * kg * cg * 9 * oh * ow
+    r = w_shape[2]
+    macs32 = kg * cg * r * r * -(-(n * oh * ow) // 32) * 32
     best, best_t = "direct", float("inf")
     weight_cost = _WEIGHT_REUSED if weights_reused else _WEIGHT
     if allow_direct:
-        best_t = _DIRECT * _DIRECT_ISA_FACTOR.get(_C.active_isa(), 1.0) * macs * max(1.0, 16.0 / min(cg, kg)) ** 0.5
-    for m in (2, 4, 6):
-        a = m + 2
+        best_t = (_DIRECT * _DIRECT_ISA_FACTOR.get(_C.active_isa(), 1.0) * macs32 * max(1.0, 16.0 / min(cg, kg)) ** 0.5
+                  + _DIRECT_WEIGHT_PACK * kg * cg * r * r)
+    for name in WINOGRAD_KERNEL_TILES[r]:
+        m = WINOGRAD_TILES[name]
+        a = m + r - 1
         tiles = n * -(-oh // m) * -(-ow // m)
         tiles32 = -(-tiles // 32) * 32
-        blocked = input_grad and dx_blocked(n, h, w, m)
+        blocked = input_grad and dx_blocked(n, h, w, m, r)
         wc = _DX_WEIGHT_BLOCKED if blocked else weight_cost
         t = _GEMM * a * a * kg * cg * tiles32 + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
-        if m == 6:
+        if a == 8:
             t *= 1.05
         if t < best_t:
-            best, best_t = f"winograd_f{m}", t
+            best, best_t = name, t
     return best
 
 
@@ -110,6 +137,13 @@ _DIRECT = 1.49e-8
 # (batch 1), 7x7 and 3x3 (batch 8) put direct 1.7-2.3x slower relative to F(2,3)/F(4,3) than
 # the AVX-512 model said (measured before this refit; not re-measured on that machine).
 _DIRECT_ISA_FACTOR = {"avx2": 2.0}
+# The pixel rounding (MACs32) and this weight-packing term were added for small maps with many
+# channels (AlexNet's 3x3 layers at 13x13, batch 1), where the model said direct by < 1% while
+# F(2,3) ran 1.1-1.3x faster (1-thread minima, loaded 2-core AVX-512 EPYC, 2026-12-07). The
+# constant is not fitted: it is ~1/4 of _WEIGHT's per-filter cost at F(2,3) (a transpose-pack of
+# R*S values against Winograd's transpose, copy and alpha^2-value transform). Neither changes
+# auto's choice on issue 9's 18 VGG-16 shapes (forward, reused weights, input gradient).
+_DIRECT_WEIGHT_PACK = 5e-8
 _GEMM = 2.19e-8
 _TRANSFORM = 5.9e-8
 _WEIGHT = 1.28e-7
@@ -129,10 +163,11 @@ _DX_WEIGHT_BLOCKED = 5e-7
 _DX_BLOCKED_TILES = 64
 
 
-def dx_blocked(n, h, w, m):
-    """Whether the Winograd input gradient of an (n, ., h, w) input at tile m runs the blocked
-    driver: when its n * ceil(h / m) * ceil(w / m) tiles fit one 64-tile block."""
-    return n * -(-h // m) * -(-w // m) <= _DX_BLOCKED_TILES
+def dx_blocked(n, h, w, m, r=3):
+    """Whether the Winograd input gradient of an (n, ., h, w) input at tile m of an r x r kernel
+    runs the blocked driver: for 3x3 kernels (the only ones it has) when its
+    n * ceil(h / m) * ceil(w / m) tiles fit one 64-tile block."""
+    return r == 3 and n * -(-h // m) * -(-w // m) <= _DX_BLOCKED_TILES
 
 
 def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
@@ -196,7 +231,8 @@ def conv2d(x, w, bias, g, algorithm, out):
     bias = None if bias is None else np.ascontiguousarray(bias)
     if isinstance(w, WinogradWeights):
         y = out if out is not None else np.empty((x.shape[0], w.weight_shape[0]) + g.out_hw, x.dtype)
-        _C.conv2d_winograd(x, None, w.data, w.layout, bias, y, g.padding, g.groups, w.tile)
+        _C.conv2d_winograd(x, None, w.data, w.layout, bias, y, g.padding, g.groups, w.tile,
+                           kernel_size=w.weight_shape[2])
         return y
     w = np.ascontiguousarray(w)
     y = out if out is not None else np.empty((x.shape[0], w.shape[0]) + g.out_hw, x.dtype)
@@ -206,7 +242,8 @@ def conv2d(x, w, bias, g, algorithm, out):
     elif algo == "direct":
         _C.conv2d_direct(x, w, bias, y, g.stride, g.padding, g.dilation, g.groups)
     else:
-        _C.conv2d_winograd(x, w, None, (0, 0), bias, y, g.padding, g.groups, WINOGRAD_TILES[algo])
+        _C.conv2d_winograd(x, w, None, (0, 0), bias, y, g.padding, g.groups, WINOGRAD_TILES[algo],
+                           kernel_size=w.shape[2])
     return y
 
 
@@ -236,7 +273,8 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
         _C.conv2d_direct_input_grad(dy, w, dx, g.stride, g.padding, g.dilation, g.groups)
     else:
         m = WINOGRAD_TILES[algo]
-        _C.conv2d_winograd_input_grad(dy, w, dx, g.padding, g.groups, m, dx_blocked(n, padded[2], padded[3], m))
+        _C.conv2d_winograd_input_grad(dy, w, dx, g.padding, g.groups, m,
+                                      dx_blocked(n, padded[2], padded[3], m, w.shape[2]))
     if padded != tuple(input_shape):
         dx = dx[:, :, :h, :wd]
         if out is not None:
@@ -247,8 +285,8 @@ def conv2d_input(input_shape, w, dy, g, algorithm, out):
 
 
 class WinogradWeights:
-    """Weights of a 3x3 convolution transformed once for Winograd F(tile x tile, 3 x 3), to be
-    passed to fastconv.functional.conv2d in place of the weight (see functional.winograd_weights).
+    """Weights of a 3x3 or 5x5 convolution transformed once for Winograd F(tile x tile, r x r), to
+    be passed to fastconv.functional.conv2d in place of the weight (see functional.winograd_weights).
 
     data: the transformed weights U[g][xi][k][c] = (G w[g*Kg + k][c] G^T)[xi], packed in GEMM
     row panels for the ISA active when they were made (layout = (mr, kc)); unpacked() gives
@@ -267,7 +305,7 @@ class WinogradWeights:
 
     @property
     def alpha(self):
-        return self.tile + 2
+        return self.tile + self.weight_shape[2] - 1
 
     def unpacked(self):
         """U as a (groups, alpha^2, K/groups, C/groups) array (a copy)."""

@@ -80,8 +80,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     input (N, C, H, W) or (C, H, W); weight (K, C/groups, R, S); bias (K,) or None.
     padding: int, pair, "valid" or "same". algorithm: "auto", "direct", "winograd" (the tile
-    picked for the shape) or "winograd_f2" / "winograd_f4" / "winograd_f6" (3x3, stride 1,
-    dilation 1 only; see fastconv._algorithm.ALGORITHMS). "auto" picks direct or a Winograd tile by a
+    picked for the shape) or "winograd_f2" / "winograd_f4" / "winograd_f6" (output tile 2, 4 or 6 of
+    a 3x3 kernel, 2 or 4 of a 5x5 one (CPU); stride 1, dilation 1 only; see fastconv._algorithm.ALGORITHMS). "auto" picks direct or a Winograd tile by a
     measured cost model. weight may also be a WinogradWeights from winograd_weights() (CPU
     only): the transform is then reused and its tile is used. out: optional result array.
     """
@@ -120,9 +120,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def winograd_weights(weight, tile=4, groups=1):
-    """Transform a 3x3 weight (K, C/groups, 3, 3) once for Winograd F(tile x tile, 3 x 3),
-    tile in {2, 4, 6}; pass the result to conv2d in place of the weight to skip the weight
-    transform on every call (CPU only; the object holds a copy of the transformed values)."""
+    """Transform a 3x3 weight (K, C/groups, 3, 3) once for Winograd F(tile x tile, 3 x 3), tile in
+    {2, 4, 6}, or a 5x5 one for F(tile x tile, 5 x 5), tile in {2, 4}; pass the result to conv2d
+    in place of the weight to skip the weight transform on every call (CPU only; the object holds
+    a copy of the transformed values)."""
     weight = as_float_array(weight, "weight")
     if not isinstance(weight, np.ndarray):
         raise TypeError("winograd_weights supports numpy (CPU) weights only")
@@ -131,8 +132,9 @@ def winograd_weights(weight, tile=4, groups=1):
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     check_ndim(weight.shape, 4, "weight", "(K, C/groups, 3, 3)")
-    if weight.shape[2:] != (3, 3):
-        raise ValueError(f"winograd_weights needs a 3x3 kernel, got weight shape {weight.shape}")
+    if weight.shape[2:] not in ((3, 3), (5, 5)):
+        raise ValueError(f"winograd_weights needs a 3x3 or 5x5 kernel, got weight shape {weight.shape}")
+    # (tile 6 on a 5x5 kernel: the transform's binding raises "tile must be 2 or 4 for a 5x5 kernel")
     if weight.shape[0] % groups:
         raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by groups={groups}")
     return WinogradWeights(weight, tile, groups)

@@ -163,7 +163,7 @@ def test_conv2d_algorithm_never_picks_winograd_where_it_cannot_run():
     for kwargs in ({"stride": 2}, {"dilation": 2}):
         assert F.conv2d_algorithm((8, 512, 14, 14), (512, 512, 3, 3), padding=1, weights_reused=True,
                                   **kwargs) == "direct"
-    assert F.conv2d_algorithm((8, 64, 32, 32), (64, 64, 5, 5), weights_reused=True) == "direct"
+    assert F.conv2d_algorithm((8, 64, 32, 32), (64, 64, 7, 7), weights_reused=True) == "direct"
     with pytest.raises(ValueError, match="input_size"):
         F.conv2d_algorithm((1, 64, 16), (64, 64, 3, 3))
 

@@ -315,7 +315,7 @@ def test_input_grad_padding_over_2_rejected_or_direct():
 # ---------------------------------------------------------------- algorithm selection
 
 @pytest.mark.parametrize("kwargs,kernel", [
-    (dict(stride=2), 3), (dict(dilation=2), 3), ({}, 5), ({}, 1), (dict(stride=(1, 2)), 3),
+    (dict(stride=2), 3), (dict(dilation=2), 3), ({}, 7), ({}, 1), (dict(stride=(1, 2)), 3),
 ])
 @pytest.mark.parametrize("algo", ["winograd", "winograd_f2", "winograd_f4", "winograd_f6"])
 def test_unsupported_explicit_requests_rejected(kwargs, kernel, algo):
@@ -344,8 +344,10 @@ def test_auto_picks_sensibly():
     assert _auto(1, 3, 64, 224) == "direct"        # 3 input channels: the GEMM is too thin
     assert _auto(8, 256, 256, 56).startswith("winograd")
     assert _auto(8, 512, 512, 28).startswith("winograd")
-    assert _auto(1, 64, 64, 56, r=5) == "direct"   # not 3x3
+    assert _auto(1, 64, 64, 56, r=7) == "direct"   # neither 3x3 nor 5x5 (tests/test_winograd_5x5.py)
     assert _auto(1, 64, 64, 56, stride=2) == "direct"
+    for c, k in ((192, 384), (384, 256), (256, 256)):  # AlexNet conv3-5 @13, batch 1 (see _cpu._DIRECT_WEIGHT_PACK)
+        assert _auto(1, c, k, 13) == "winograd_f2"
     assert _auto(1, 1, 1, 4) == "direct"           # tiny
     # "winograd" always names a tile
     g = conv_geometry((1, 3, 8, 8), (4, 3, 3, 3), 1, 1, 1, 1)
@@ -430,7 +432,7 @@ def test_winograd_weights_validation():
     with pytest.raises(ValueError, match="tile"):
         F.winograd_weights(wt, tile=3)
     with pytest.raises(ValueError, match="3x3"):
-        F.winograd_weights(np.zeros((2, 2, 5, 5), np.float32))
+        F.winograd_weights(np.zeros((2, 2, 7, 7), np.float32))
     with pytest.raises(ValueError, match="groups"):
         F.winograd_weights(wt, groups=4)
     assert "winograd_weights" in F.__all__ and "WinogradWeights" in F.__all__

@@ -56,7 +56,7 @@ class Conv2d(Module):
         weight values run a second time and auto then picks Winograd, else the weight array.
         (Training changes the weights every step: nothing would be reused, so nothing is cached.)"""
         w = self.weight
-        if not (self.kernel_size == (3, 3) and isinstance(x, np.ndarray) and isinstance(w.data, np.ndarray)  # cheapest test first
+        if not (self.kernel_size in ((3, 3), (5, 5)) and isinstance(x, np.ndarray) and isinstance(w.data, np.ndarray)  # cheapest test first
                 and x.ndim == 4 and x.dtype == w.data.dtype and x.dtype in (np.float32, np.float64)):
             return w.data
         values = (w, w.data, w.version)  # the objects themselves: ids of freed ones could recur

@@ -1,4 +1,4 @@
-// Python bindings of the Winograd convolution (3x3, stride 1): forward with optional
+// Python bindings of the Winograd convolution (3x3 or 5x5, stride 1): forward with optional
 // pre-transformed weights, input and weight gradients, weight transform, and the matrices for testing.
 #include <pybind11/stl.h>
 
@@ -15,20 +15,32 @@ namespace {
 
 using P2 = std::pair<int64_t, int64_t>;
 
-int check_tile(int tile) {
-  if (tile != 2 && tile != 4 && tile != 6) throw py::value_error("tile must be 2, 4 or 6, got " + std::to_string(tile));
+// r: the kernel size (3 or 5); tile: the output tile m it supports (winograd_tile_supported).
+int check_tile(int tile, int r = 3) {
+  if (r != 3 && r != 5) throw py::value_error("kernel_size must be 3 or 5, got " + std::to_string(r));
+  if (!winograd_tile_supported(tile, r))
+    throw py::value_error("tile must be " + std::string(r == 3 ? "2, 4 or 6" : "2 or 4") + " for a " + std::to_string(r) +
+                          "x" + std::to_string(r) + " kernel, got " + std::to_string(tile));
   return tile;
 }
 
-// (N, C, H, W) x (K, Cg, 3, 3), stride 1, dilation 1 -> ConvParams, checked.
-ConvParams wino_params(const std::vector<int64_t>& xs, int64_t K, int64_t Cg, P2 pad, int64_t groups,
+// Kernel size of an (K, Cg, r, r) weight, r = 3 or 5.
+int kernel_size_of(const py::array& w, const char* name) {
+  if (w.ndim() != 4 || w.shape(2) != w.shape(3) || (w.shape(2) != 3 && w.shape(2) != 5))
+    throw py::value_error(std::string(name) + " must be (K, C/groups, 3, 3) or (K, C/groups, 5, 5)");
+  return int(w.shape(2));
+}
+
+// (N, C, H, W) x (K, Cg, r, r), stride 1, dilation 1 -> ConvParams, checked.
+ConvParams wino_params(const std::vector<int64_t>& xs, int64_t K, int64_t Cg, int r, P2 pad, int64_t groups,
                        int64_t OH, int64_t OW) {
-  ConvParams p{xs[0], xs[1], xs[2], xs[3], K, 3, 3, OH, OW, 1, 1, pad.first, pad.second, 1, 1, groups};
+  ConvParams p{xs[0], xs[1], xs[2], xs[3], K, r, r, OH, OW, 1, 1, pad.first, pad.second, 1, 1, groups};
   if (groups < 1 || p.C % groups || p.K % groups || Cg != p.C / groups)
     throw py::value_error("groups does not divide the channels of input and weight");
   if (p.pad_h < 0 || p.pad_w < 0) throw py::value_error("padding must be >= 0");
-  if (OH != p.H + 2 * p.pad_h - 2 || OW != p.W + 2 * p.pad_w - 2 || OH < 1 || OW < 1)
-    throw py::value_error("output size does not match a 3x3 stride-1 convolution");
+  if (OH != p.H + 2 * p.pad_h - (r - 1) || OW != p.W + 2 * p.pad_w - (r - 1) || OH < 1 || OW < 1)
+    throw py::value_error("output size does not match a " + std::to_string(r) + "x" + std::to_string(r) +
+                          " stride-1 convolution");
   return p;
 }
 
@@ -46,12 +58,13 @@ py::array_t<double> to_numpy(const std::vector<double>& v, int rows, int cols) {
 
 void bind(py::module_& m) {
   m.def(
-      "winograd_matrices", [](int tile) {
-        const WinoMatrices& w = winograd_matrices(check_tile(tile));
-        return py::make_tuple(to_numpy(w.AT, w.m, w.alpha), to_numpy(w.G, w.alpha, 3),
+      "winograd_matrices", [](int tile, int kernel_size) {
+        const WinoMatrices& w = winograd_matrices(check_tile(tile, kernel_size), kernel_size);
+        return py::make_tuple(to_numpy(w.AT, w.m, w.alpha), to_numpy(w.G, w.alpha, w.r),
                               to_numpy(w.BT, w.alpha, w.alpha), py::cast(w.points));
       },
-      py::arg("tile"), "(AT, G, BT, points) of F(tile x tile, 3 x 3), float64 (for testing).");
+      py::arg("tile"), py::arg("kernel_size") = 3,
+      "(AT, G, BT, points) of F(tile x tile, kernel_size x kernel_size), float64 (for testing).");
   m.def("winograd_by_element", &winograd_by_element, py::arg("cg"), py::arg("kg"), py::arg("tiles"),
         py::arg("weights_cached"),
         "Whether the Winograd forward of one group with cg -> kg channels over `tiles` tiles runs "
@@ -64,20 +77,20 @@ void bind(py::module_& m) {
       "(mr, kc) of the packed transformed-weight layout for the active ISA.");
   m.def(
       "winograd_transform_weights", [](py::array w, int64_t groups, int tile) {
-        check_tile(tile);
-        if (w.ndim() != 4 || w.shape(2) != 3 || w.shape(3) != 3) throw py::value_error("weight must be (K, C/groups, 3, 3)");
+        const int r = kernel_size_of(w, "weight");
+        check_tile(tile, r);
         if (groups < 1 || w.shape(0) % groups) throw py::value_error("groups must divide the output channels");
         const int64_t K = w.shape(0), Cg = w.shape(1);
         auto run = [&](auto tag) -> py::tuple {
           using T = decltype(tag);
-          check_array<T>(w, "weight", {K, Cg, 3, 3});
+          check_array<T>(w, "weight", {K, Cg, r, r});
           const WinoPackInfo want = winograd_pack_info<T>();
-          py::array_t<T> U(winograd_weights_size(K, Cg, groups, tile, want.mr));
+          py::array_t<T> U(winograd_weights_size(K, Cg, groups, tile, r, want.mr));
           WinoPackInfo info;
           {
             T* u = U.mutable_data();
             py::gil_scoped_release release;
-            info = winograd_transform_weights<T>(cptr<T>(w), K, Cg, groups, tile, u);
+            info = winograd_transform_weights<T>(cptr<T>(w), K, Cg, groups, tile, r, u);
           }
           return py::make_tuple(U, info.mr, info.kc);
         };
@@ -88,11 +101,12 @@ void bind(py::module_& m) {
   m.def(
       "conv2d_winograd",
       [](py::array x, py::object w, py::object U, py::tuple layout, py::object bias, py::array y, P2 pad,
-         int64_t groups, int tile, bool relu) {
-        check_tile(tile);
+         int64_t groups, int tile, bool relu, int kernel_size) {
+        check_tile(tile, kernel_size);
         if (x.ndim() != 4 || y.ndim() != 4) throw py::value_error("input and out must be 4-D");
         const int64_t K = y.shape(1), Cg = x.shape(1) / std::max<int64_t>(groups, 1);
-        const ConvParams p = wino_params(shape_of(x), K, Cg, pad, groups, y.shape(2), y.shape(3));
+        const int r = kernel_size;
+        const ConvParams p = wino_params(shape_of(x), K, Cg, r, pad, groups, y.shape(2), y.shape(3));
         auto run = [&](auto tag) {
           using T = decltype(tag);
           check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
@@ -106,11 +120,11 @@ void bind(py::module_& m) {
             info.mr = layout[0].cast<int>();
             info.kc = layout[1].cast<int>();
             if (info.mr < 1 || info.kc < 1) throw py::value_error("bad transformed-weight layout");
-            check_array<T>(ua, "transformed weight", {winograd_weights_size(p.K, Cg, groups, tile, info.mr)});
+            check_array<T>(ua, "transformed weight", {winograd_weights_size(p.K, Cg, groups, tile, r, info.mr)});
             up = cptr<T>(ua);
           } else {
             wa = w.cast<py::array>();
-            check_array<T>(wa, "weight", {p.K, Cg, 3, 3});
+            check_array<T>(wa, "weight", {p.K, Cg, r, r});
             wp = cptr<T>(wa);
           }
           const T* b = nullptr;
@@ -127,18 +141,22 @@ void bind(py::module_& m) {
       },
       py::arg("input"), py::arg("weight"), py::arg("transformed"), py::arg("layout"), py::arg("bias"),
       py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"), py::arg("relu") = false,
-      "Winograd 3x3 stride-1 conv2d into out; weight or (transformed, layout=(mr, kc)).");
+      py::arg("kernel_size") = 3,
+      "Winograd 3x3 or 5x5 (kernel_size) stride-1 conv2d into out; weight or (transformed, layout=(mr, kc)).");
   m.def(
       "conv2d_winograd_input_grad",
       [](py::array dy, py::array w, py::array dx, P2 pad, int64_t groups, int tile, bool blocked) {
-        check_tile(tile);
         if (dx.ndim() != 4 || w.ndim() != 4 || dy.ndim() != 4) throw py::value_error("arrays must be 4-D");
-        const ConvParams p = wino_params(shape_of(dx), w.shape(0), w.shape(1), pad, groups, dy.shape(2), dy.shape(3));
-        if (p.pad_h > 2 || p.pad_w > 2) throw py::value_error("Winograd input gradient needs padding <= 2");
+        const int r = kernel_size_of(w, "weight");
+        check_tile(tile, r);
+        if (blocked && r != 3) throw py::value_error("the blocked Winograd input gradient needs a 3x3 kernel");
+        const ConvParams p = wino_params(shape_of(dx), w.shape(0), w.shape(1), r, pad, groups, dy.shape(2), dy.shape(3));
+        if (p.pad_h > r - 1 || p.pad_w > r - 1)
+          throw py::value_error("Winograd input gradient needs padding <= " + std::to_string(r - 1));
         auto run = [&](auto tag) {
           using T = decltype(tag);
           check_array<T>(dy, "grad_output", {p.N, p.K, p.OH, p.OW});
-          check_array<T>(w, "weight", {p.K, p.Cg(), 3, 3});
+          check_array<T>(w, "weight", {p.K, p.Cg(), r, r});
           check_array<T>(dx, "out", {p.N, p.C, p.H, p.W}, true);
           py::gil_scoped_release release;
           if (blocked)
@@ -150,14 +168,14 @@ void bind(py::module_& m) {
       },
       py::arg("grad_output"), py::arg("weight"), py::arg("out"), py::arg("padding"), py::arg("groups"),
       py::arg("tile"), py::arg("blocked") = true,
-      "Winograd input gradient of a 3x3 stride-1 conv2d into dx (N, C, H, W); blocked: transformed "
-      "weights made per GEMM panel (winograd_input_grad.cpp), else the forward driver's whole transform.");
+      "Winograd input gradient of a 3x3 or 5x5 stride-1 conv2d into dx (N, C, H, W); blocked (3x3 only): "
+      "transformed weights made per GEMM panel (winograd_input_grad.cpp), else the forward driver's whole transform.");
   m.def(
       "conv2d_winograd_weight_grad", [](py::array x, py::array dy, py::array dw, P2 pad, int64_t groups, int tile) {
         check_tile(tile);
         if (x.ndim() != 4 || dw.ndim() != 4 || dy.ndim() != 4) throw py::value_error("arrays must be 4-D");
         if (dw.shape(2) != 3 || dw.shape(3) != 3) throw py::value_error("out must be (K, C/groups, 3, 3)");
-        const ConvParams p = wino_params(shape_of(x), dw.shape(0), dw.shape(1), pad, groups, dy.shape(2), dy.shape(3));
+        const ConvParams p = wino_params(shape_of(x), dw.shape(0), dw.shape(1), 3, pad, groups, dy.shape(2), dy.shape(3));
         auto run = [&](auto tag) {
           using T = decltype(tag);
           check_array<T>(x, "input", {p.N, p.C, p.H, p.W});

@@ -1,4 +1,4 @@
-// Winograd F(m x m, 3 x 3) convolution driver (see winograd.h for the algorithm).
+// Winograd F(m x m, r x r) convolution driver, r = 3 or 5 (see winograd.h for the algorithm).
 //
 // Two drivers, per group:
 //
@@ -82,36 +82,36 @@ std::vector<T> cast(const std::vector<double>& v) {
 // Transforms the filters of rows [k0, k0 + np * mr) (whole panels; rows >= Kg are zero) and
 // channels [pc, pc + kc) of group g into Ublk[xi * ustride + (panel * kc + c) * mr + kk]: each xi slab holds the packed
 // A panels of that (row block, channel slice), the layout the GEMMs read from cached U too.
-// src: weight_block_scratch(np, kc, mr) values.
-int64_t weight_block_scratch(int64_t np, int64_t kc, int mr) { return 9 * (np + 1) * kc * mr; }
+// src: weight_block_scratch(np, kc, mr, r) values.
+int64_t weight_block_scratch(int64_t np, int64_t kc, int mr, int r) { return r * r * (np + 1) * kc * mr; }
 
 template <typename T>
-void transform_weight_block(const WinoKernels<T>& wk, TransposePanelFn<T> transpose, int a, const T* G, const T* w,
-                            int64_t Kg, int64_t Cg, int64_t g, int64_t k0, int64_t np, int64_t pc, int64_t kc, int mr,
-                            T* src, T* Ublk, int64_t ustride) {
-  const int64_t L = np * kc * mr;
-  T* tmp = src + 9 * L;  // one panel's filters, transposed: tmp[(c * 9 + ab) * mr + kk]
+void transform_weight_block(const WinoKernels<T>& wk, TransposePanelFn<T> transpose, int a, int r, const T* G,
+                            const T* w, int64_t Kg, int64_t Cg, int64_t g, int64_t k0, int64_t np, int64_t pc,
+                            int64_t kc, int mr, T* src, T* Ublk, int64_t ustride) {
+  const int64_t L = np * kc * mr, taps = r * r;
+  T* tmp = src + taps * L;  // one panel's filters, transposed: tmp[(c * taps + ab) * mr + kk]
   const T* rows[64];
   for (int64_t ip = 0; ip < np; ++ip) {
-    // A panel's mr filters hold kc * 9 contiguous taps each: one in-register transpose makes
+    // A panel's mr filters hold kc * taps contiguous taps each: one in-register transpose makes
     // the mr values of each (channel, tap) adjacent (element-wise gathers took 3x the time of
     // the transform itself on 512 channels), then every (channel, tap) run moves to its slab.
     for (int kk = 0; kk < mr; ++kk) {
       const int64_t k = k0 + ip * mr + kk;
-      rows[kk] = k < Kg ? w + ((g * Kg + k) * Cg + pc) * 9 : nullptr;
+      rows[kk] = k < Kg ? w + ((g * Kg + k) * Cg + pc) * taps : nullptr;
     }
-    transpose(rows, mr, kc * 9, tmp);
+    transpose(rows, mr, kc * taps, tmp);
     T* d = src + ip * kc * mr;
     for (int64_t c = 0; c < kc; ++c)
-      for (int ab = 0; ab < 9; ++ab) std::copy_n(tmp + (c * 9 + ab) * mr, mr, d + ab * L + c * mr);
+      for (int ab = 0; ab < taps; ++ab) std::copy_n(tmp + (c * taps + ab) * mr, mr, d + ab * L + c * mr);
   }
-  wk.weight(a, G, src, L, Ublk, ustride, nullptr);
+  wk.weight(a, r, G, src, L, Ublk, ustride);
 }
 
 }  // namespace
 
-int64_t winograd_weights_size(int64_t K, int64_t Cg, int64_t groups, int m, int mr) {
-  const int64_t a = m + 2;
+int64_t winograd_weights_size(int64_t K, int64_t Cg, int64_t groups, int m, int r, int mr) {
+  const int64_t a = m + r - 1;
   return groups * a * a * round_up(K / groups, mr) * Cg;
 }
 
@@ -126,20 +126,20 @@ bool winograd_by_element(int64_t Cg, int64_t Kg, int64_t tiles, bool weights_cac
 }
 
 const char* winograd_unsupported(const ConvParams& p) {
-  if (p.R != 3 || p.S != 3) return "Winograd needs a 3x3 kernel";
+  if (p.R != p.S || (p.R != 3 && p.R != 5)) return "Winograd needs a 3x3 or 5x5 kernel";
   if (p.stride_h != 1 || p.stride_w != 1) return "Winograd needs stride 1";
   if (p.dil_h != 1 || p.dil_w != 1) return "Winograd needs dilation 1";
   return nullptr;
 }
 
 template <typename T>
-WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64_t groups, int m, T* U) {
+WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64_t groups, int m, int r, T* U) {
   const WinoPackInfo info = winograd_pack_info<T>();
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
   const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
-  const std::vector<T> G = cast<T>(winograd_matrices(m).G);
+  const std::vector<T> G = cast<T>(winograd_matrices(m, r).G);
   // Slices of the reduction over Cg exactly as gemm_driver takes them (slice_kc).
-  const int a = m + 2, mr = info.mr;
+  const int a = m + r - 1, mr = info.mr;
   const int64_t kcb = slice_kc(Cg, info.kc);
   const int64_t Kg = K / groups, mpad = round_up(Kg, mr), slab = mpad * Cg;
   const int64_t npanels = mpad / mr, nslices = ceil_div(Cg, kcb);
@@ -150,8 +150,8 @@ WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64
     const int64_t panel = item % npanels, rest = item / npanels, s = rest % nslices, g = rest / nslices;
     const int64_t pc = s * kcb, kc = std::min<int64_t>(kcb, Cg - pc);
     const int tid = thread_id();
-    srcs[tid].resize(weight_block_scratch(1, kcb, mr));
-    transform_weight_block(wk, transpose, a, G.data(), w, Kg, Cg, g, panel * mr, 1, pc, kc, mr, srcs[tid].data(),
+    srcs[tid].resize(weight_block_scratch(1, kcb, mr, r));
+    transform_weight_block(wk, transpose, a, r, G.data(), w, Kg, Cg, g, panel * mr, 1, pc, kc, mr, srcs[tid].data(),
                            U + g * a * a * slab + pc * mpad + panel * kc * mr, slab);
   });
   return info;
@@ -163,9 +163,10 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const MicroKernel<T> uk = micro_kernel<T>(active_isa());
   const WinoKernels<T> wk = wino_kernels<T>(active_isa());
   const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
-  const WinoMatrices& mat = winograd_matrices(m);
+  const int r = int(p.R);
+  const WinoMatrices& mat = winograd_matrices(m, r);
   const std::vector<T> AT = cast<T>(mat.AT), BT = cast<T>(mat.BT), Gm = cast<T>(mat.G);
-  const int a = m + 2, a2 = a * a, mr = uk.mr, nr = uk.nr;
+  const int a = m + r - 1, a2 = a * a, mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Kg, mr), slab = mpad * Cg;
   const WinoTiling tl{m, a, p.H, p.W, p.OH, p.OW, p.pad_h, p.pad_w, ceil_div(p.OH, m), ceil_div(p.OW, m)};
   const int64_t total = p.N * tl.TH * tl.TW;
@@ -176,7 +177,7 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   if (U != nullptr && (info.mr != uk.mr || info.kc != uk.kc)) {
     // Packed under another ISA: move every value to its place in this ISA's panels.
     const int64_t mpad_src = round_up(Kg, info.mr), slab_src = mpad_src * Cg;
-    wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, mr));
+    wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, r, mr));
     T* dst = wsp.U.data();
     parallel_for(G * a2, [&](int64_t gx) {
       const T* s = U + gx * slab_src;
@@ -212,8 +213,8 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const int64_t nbe = round_up(ceil_div(total, ceil_div(total, nbe_cap)), nr);  // balanced blocks
   const bool fused = !by_element && U == nullptr && G * nblocks <= 2 * threads;
   if (U == nullptr && !fused) {  // (by_element included)
-    wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, mr));
-    winograd_transform_weights<T>(w, p.K, Cg, G, m, wsp.U.data());
+    wsp.U.resize(winograd_weights_size(p.K, Cg, G, m, r, mr));
+    winograd_transform_weights<T>(w, p.K, Cg, G, m, r, wsp.U.data());
     U = wsp.U.data();
   }
   const int64_t kcb = slice_kc(Cg, uk.kc), npanels = mpad / mr;
@@ -250,9 +251,9 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
       const T* A;
       int64_t axs;  // distance between xi slabs of A
       if (fused) {
-        scratch[tid].resize(std::max<int64_t>(weight_block_scratch(np, kcb, mr), 2 * a2 * kWinoChunk));
+        scratch[tid].resize(std::max<int64_t>(weight_block_scratch(np, kcb, mr, r), 2 * a2 * kWinoChunk));
         ublk[tid].resize(a2 * np * kcb * mr);
-        transform_weight_block(wk, transpose, a, Gm.data(), w, Kg, Cg, g, ip0 * mr, cnt_p, pc, kc, mr, scratch[tid].data(),
+        transform_weight_block(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, ip0 * mr, cnt_p, pc, kc, mr, scratch[tid].data(),
                                ublk[tid].data(), cnt_p * kc * mr);
         A = ublk[tid].data();
         axs = cnt_p * kc * mr;
@@ -351,15 +352,15 @@ void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams
   ConvParams q = p;
   q.C = p.K; q.H = p.OH; q.W = p.OW;
   q.K = p.C; q.OH = p.H; q.OW = p.W;
-  q.pad_h = 2 - p.pad_h;
-  q.pad_w = 2 - p.pad_w;
+  q.pad_h = p.R - 1 - p.pad_h;
+  q.pad_w = p.S - 1 - p.pad_w;
   conv2d_winograd_forward<T>(dy, wt.data(), nullptr, {}, nullptr, dx, q, m, false);
 }
 
 template WinoPackInfo winograd_pack_info<float>();
 template WinoPackInfo winograd_pack_info<double>();
-template WinoPackInfo winograd_transform_weights<float>(const float*, int64_t, int64_t, int64_t, int, float*);
-template WinoPackInfo winograd_transform_weights<double>(const double*, int64_t, int64_t, int64_t, int, double*);
+template WinoPackInfo winograd_transform_weights<float>(const float*, int64_t, int64_t, int64_t, int, int, float*);
+template WinoPackInfo winograd_transform_weights<double>(const double*, int64_t, int64_t, int64_t, int, int, double*);
 template void conv2d_winograd_forward<float>(const float*, const float*, const float*, WinoPackInfo, const float*, float*, const ConvParams&, int, bool);
 template void conv2d_winograd_forward<double>(const double*, const double*, const double*, WinoPackInfo, const double*, double*, const ConvParams&, int, bool);
 template void conv2d_winograd_input_grad<float>(const float*, const float*, float*, const ConvParams&, int);

@@ -1,5 +1,6 @@
-// Winograd minimal-filtering convolution F(m x m, 3 x 3), m in {2, 4, 6}, for 3x3 kernels with
-// stride 1 and dilation 1 (any padding, any groups: each group is its own problem).
+// Winograd minimal-filtering convolution F(m x m, r x r): 3x3 kernels (r = 3) with m in {2, 4, 6}
+// and 5x5 kernels (r = 5) with m in {2, 4}, alpha = m + r - 1; stride 1 and dilation 1 (any
+// padding, any groups: each group is its own problem).
 //
 //   U[xi][k][c] = (G g_kc G^T)[xi]            transformed weights, packed as GEMM A panels
 //   V[xi][c][t] = (B^T d_ct B)[xi]            transformed input tiles of a block of tiles
@@ -27,23 +28,23 @@ struct WinoPackInfo {
   int mr = 0, kc = 0;
 };
 
-// Number of values of U for K filters of Cg channels in `groups` groups at tile m.
-int64_t winograd_weights_size(int64_t K, int64_t Cg, int64_t groups, int m, int mr);
+// Number of values of U for K r x r filters of Cg channels in `groups` groups at tile m.
+int64_t winograd_weights_size(int64_t K, int64_t Cg, int64_t groups, int m, int r, int mr);
 // Micro-kernel panel layout U must have for the current ISA and element type.
 template <typename T> WinoPackInfo winograd_pack_info();
 
-// U <- transformed, packed weights of w[K, Cg, 3, 3]; U holds winograd_weights_size values.
+// U <- transformed, packed weights of w[K, Cg, r, r]; U holds winograd_weights_size values.
 template <typename T>
-WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64_t groups, int m, T* U);
+WinoPackInfo winograd_transform_weights(const T* w, int64_t K, int64_t Cg, int64_t groups, int m, int r, T* U);
 
-// y = conv(x, w) + bias (3x3, stride 1). U: transformed weights from
+// y = conv(x, w) + bias (p.R x p.S = 3x3 or 5x5, stride 1). U: transformed weights from
 // winograd_transform_weights (packed as `info`), or null to transform w here.
 template <typename T>
 void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo info, const T* bias,
                              T* y, const ConvParams& p, int m, bool relu);
 
-// dx = input gradient of a 3x3 stride-1 conv with padding <= 2: a Winograd convolution of dy
-// with the flipped, channel-transposed kernel and padding 2 - pad.
+// dx = input gradient of an r x r (3x3 or 5x5) stride-1 conv with padding <= r - 1: a Winograd
+// convolution of dy with the flipped, channel-transposed kernel and padding r - 1 - pad.
 template <typename T>
 void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int m);
 

@@ -12,7 +12,7 @@
 namespace fastconv {
 
 struct WinoTiling {
-  int m, alpha;                 // output tile m x m, input tile alpha x alpha (alpha = m + 2)
+  int m, alpha;                 // output tile m x m, input tile alpha x alpha (alpha = m + r - 1)
   int64_t H, W, OH, OW;         // input / output plane size
   int64_t pad_h, pad_w;
   int64_t TH, TW;               // tiles per image: ceil(OH / m) x ceil(OW / m)
@@ -31,11 +31,9 @@ struct WinoKernels {
   // M_t[i][j] = M[(i*alpha + j) * mstride + t]; y points at image 0 of that output channel.
   void (*output)(const WinoTiling& g, const T* AT, const T* M, int64_t mstride, int64_t t0,
                  int64_t cnt, T bias, bool relu, T* y, int64_t img_stride, T* scratch);
-  // Weight transform of L interleaved filters: src[(a*3 + b) * L + l] = g_l[a][b];
-  // U[(i*alpha + j) * ustride + l] = (G g_l G^T)[i][j]. scratch: unused (kept for callers
-  // sized by the earlier contract of 3 * alpha * L values).
-  void (*weight)(int alpha, const T* G, const T* src, int64_t L, T* U, int64_t ustride,
-                 T* scratch);
+  // Weight transform of L interleaved r x r filters (r = 3 or 5): src[(a*r + b) * L + l] =
+  // g_l[a][b]; U[(i*alpha + j) * ustride + l] = (G g_l G^T)[i][j], G alpha x r.
+  void (*weight)(int alpha, int r, const T* G, const T* src, int64_t L, T* U, int64_t ustride);
   const char* name;
 };
 

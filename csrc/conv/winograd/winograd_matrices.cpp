@@ -1,11 +1,13 @@
-// Toom-Cook construction of the Winograd F(m, 3) matrices in float64.
+// Toom-Cook construction of the Winograd F(m, r) matrices in float64 (r = 3 or 5).
 //
-// Linear convolution s = h * x (h: 3 taps, x: m values, s: alpha = m + 2 values) is computed
+// Linear convolution s = h * x (h: r taps, x: m values, s: alpha = m + r - 1 values) is computed
 // exactly by evaluating both polynomials at alpha points (alpha - 1 finite points a_j and
 // infinity, where "evaluating" means taking the leading coefficient), multiplying, and
 // interpolating:  s = C [ (E_3 h) (.) (E_m x) ],  E_n[j][k] = a_j^k (infinity row: [0..0 1]),
 // C = V^-1 with V = E_alpha. Correlation is the transpose of that map:
-//   y = E_m^T [ (E_3 g) (.) (C^T d) ]   so   A^T = E_m^T,  G = E_3,  B^T = C^T.
+//   y = E_m^T [ (E_r g) (.) (C^T d) ]   so   A^T = E_m^T,  G = E_r,  B^T = C^T.
+// The points depend only on alpha, so B^T does too: F(2,5) has F(4,3)'s B^T and F(4,5) has
+// F(6,3)'s (the input transform kernels serve both kernel sizes); A^T and G differ.
 // Row j of G is divided by f_j = prod_{l != j} (a_j - a_l) and row j of B^T multiplied by it
 // (the Lagrange denominators), which gives the familiar integer-ish B^T (and fractions in G).
 //
@@ -42,6 +44,13 @@
 //         [ 0  1 -1  8  -8   1/8  -1/8   0 ]
 //         [ 0  1  1  16  16  1/16  1/16  0 ]
 //         [ 0  1 -1  32 -32  1/32 -1/32  1 ]
+//
+// F(2,5), the points of F(4,3): B^T as F(4,3)'s,  A^T = [ 1 1  1  1    1    0 ]
+//                                                         [ 0 1 -1  1/2 -1/2  1 ]
+//   G rows: [4 0 0 0 0], (2/3)[1 1 1 1 1], (2/3)[1 -1 1 -1 1], (8/3)[1 1/2 1/4 1/8 1/16],
+//           (8/3)[1 -1/2 1/4 -1/8 1/16], [0 0 0 0 1]
+// F(4,5), the points of F(6,3): B^T as F(6,3)'s, A^T = F(6,3)'s first four rows with the last
+//   column [0 0 0 1], G rows = F(6,3)'s scaled point powers continued to the 4th power.
 #include "conv/winograd/winograd_matrices.h"
 
 #include <cmath>
@@ -51,13 +60,13 @@
 namespace fastconv {
 namespace {
 
-// Interpolation points. F(4,3) uses 0, +-1, +-1/2 rather than the usual 0, +-1, +-2: the
-// smaller magnitudes keep the transforms' dynamic range (and fp32 error) lower.
-std::vector<double> points_for(int m) {
-  if (m == 2) return {0.0, 1.0, -1.0};
-  if (m == 4) return {0.0, 1.0, -1.0, 0.5, -0.5};
-  if (m == 6) return {0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5};
-  throw std::invalid_argument("winograd tile must be 2, 4 or 6");
+// Interpolation points per alpha. Alpha 6 (F(4,3), F(2,5)) uses 0, +-1, +-1/2 rather than the
+// usual 0, +-1, +-2: the smaller magnitudes keep the transforms' dynamic range (and fp32 error)
+// lower.
+std::vector<double> points_for(int alpha) {
+  if (alpha == 4) return {0.0, 1.0, -1.0};
+  if (alpha == 6) return {0.0, 1.0, -1.0, 0.5, -0.5};
+  return {0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5};  // alpha 8
 }
 
 // Inverse of an n x n matrix by Gauss-Jordan elimination with partial pivoting.
@@ -94,18 +103,19 @@ std::vector<double> evaluation(const std::vector<double>& pts, int alpha, int n)
   return e;
 }
 
-WinoMatrices build(int m) {
+WinoMatrices build(int m, int r) {
   WinoMatrices w;
   w.m = m;
-  w.alpha = m + 2;
-  w.points = points_for(m);
+  w.r = r;
+  w.alpha = m + r - 1;
+  w.points = points_for(w.alpha);
   const int a = w.alpha;
-  const std::vector<double> Em = evaluation(w.points, a, m), E3 = evaluation(w.points, a, 3);
+  const std::vector<double> Em = evaluation(w.points, a, m), Er = evaluation(w.points, a, r);
   const std::vector<double> C = invert(evaluation(w.points, a, a), a);
   w.AT.assign(m * a, 0.0);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < a; ++j) w.AT[i * a + j] = Em[j * m + i];
-  w.G = E3;
+  w.G = Er;
   w.BT.assign(a * a, 0.0);
   for (int i = 0; i < a; ++i)
     for (int j = 0; j < a; ++j) w.BT[i * a + j] = C[j * a + i];
@@ -114,7 +124,7 @@ WinoMatrices build(int m) {
     for (int l = 0; l < a - 1; ++l)
       if (l != j) f *= w.points[j] - w.points[l];
     f = std::fabs(f);
-    for (int k = 0; k < 3; ++k) w.G[j * 3 + k] /= f;
+    for (int k = 0; k < r; ++k) w.G[j * r + k] /= f;
     for (int k = 0; k < a; ++k) w.BT[j * a + k] *= f;
   }
   // Exact zeros stay zero (the kernels skip them); clean round-off of the inversion.
@@ -125,13 +135,18 @@ WinoMatrices build(int m) {
 
 }  // namespace
 
-const WinoMatrices& winograd_matrices(int m) {
-  static std::once_flag once[3];
-  static WinoMatrices mats[3];
-  if (m != 2 && m != 4 && m != 6) throw std::invalid_argument("winograd tile must be 2, 4 or 6");
-  const int i = m / 2 - 1;
-  std::call_once(once[i], [&] { mats[i] = build(m); });
-  return mats[i];
+bool winograd_tile_supported(int m, int r) {
+  return (r == 3 && (m == 2 || m == 4 || m == 6)) || (r == 5 && (m == 2 || m == 4));
+}
+
+const WinoMatrices& winograd_matrices(int m, int r) {
+  static std::once_flag once[2][3];
+  static WinoMatrices mats[2][3];
+  if (!winograd_tile_supported(m, r))
+    throw std::invalid_argument("winograd tile must be 2, 4 or 6 for a 3x3 kernel, 2 or 4 for 5x5");
+  const int i = r / 2 - 1, j = m / 2 - 1;
+  std::call_once(once[i][j], [&] { mats[i][j] = build(m, r); });
+  return mats[i][j];
 }
 
 }  // namespace fastconv
