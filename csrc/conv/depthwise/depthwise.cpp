@@ -28,17 +28,60 @@ int64_t rows_per_block(int64_t outer, int64_t rows, int threads) {
   return std::min(rows, std::max(kMinRowsPerBlock, ceil_div(rows * outer, want)));
 }
 
-// Window rows are wide enough for every vector of output columns (rounded up to the widest
-// vector) plus the furthest tap, then rounded to a cache line.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
+int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return std::min(std::max(v, lo), hi); }
+
+// DwJob::col_plan for window rows of `len` columns.
 template <typename T>
-void set_window(DwJob<T>& j, std::vector<int64_t>& tap_off, int64_t dil_w) {
-  const int64_t reach = ((j.S - 1) * dil_w) / j.phases;
-  j.pitch = (ceil_div(j.out_w, kDepthwiseMaxLanes) + 1) * kDepthwiseMaxLanes + reach;
-  j.pitch = ceil_div(j.pitch, int64_t(64 / sizeof(T))) * int64_t(64 / sizeof(T));
-  tap_off.resize(j.S);
-  for (int64_t s = 0; s < j.S; ++s) tap_off[s] = ((s * dil_w) % j.phases) * j.pitch + (s * dil_w) / j.phases;
-  j.tap_off = tap_off.data();
+void set_column_plan(DwJob<T>& j, std::vector<int64_t>& plan, int64_t len) {
+  const int64_t pad = j.col_pad;
+  if (j.src_col_step == 1) {
+    plan.resize(3 * j.phases);
+    for (int64_t q = 0; q < j.phases; ++q) {  // window column i holds source column i*phases + q - pad
+      const int64_t lo = clamp(ceil_div_signed(pad - q, j.phases), 0, len);
+      const int64_t hi = clamp(ceil_div_signed(j.src_w_used + pad - q, j.phases), lo, len);
+      plan[3 * q] = lo;
+      plan[3 * q + 1] = hi;
+      plan[3 * q + 2] = lo * j.phases + q - pad;
+    }
+  } else {
+    const int64_t lo = std::max<int64_t>(0, ceil_div_signed(-pad, j.src_col_step));
+    plan = {lo, std::max(lo, std::min(j.src_w_used, floor_div(len - 1 - pad, j.src_col_step) + 1)), len};
+  }
+  j.col_plan = plan.data();
+}
+
+// Ring rows are wide enough for every vector of output columns (rounded up to the widest
+// vector) plus the furthest tap, then rounded to a cache line. Narrow planes whose whole window
+// fits in L1 get the flat window (see DwJob) instead.
+constexpr int64_t kFlatMaxWidth = 24;
+constexpr int64_t kFlatMaxBytes = 24 * 1024;
+
+template <typename T>
+void set_window(DwJob<T>& j, std::vector<int64_t>& offsets, std::vector<int64_t>& plan, int64_t dil_w) {
+  const int64_t line = 64 / sizeof(T), L = kDepthwiseMaxLanes;
+  const int64_t reach = ((j.S - 1) * dil_w) / j.phases, reach_rows = ((j.R - 1) * j.dil_h) / j.row_step;
   j.span = (j.R - 1) * j.dil_h + 1;
+  j.pitch = ceil_div((ceil_div(j.out_w, L) + 1) * L + reach, line) * line;
+  j.flat_pitch = j.out_w + reach;
+  j.flat_rows = j.out_h + reach_rows;
+  j.flat_len = ceil_div(j.out_h * j.flat_pitch, L) * L;
+  // flat reads reach flat_len - 1 + (flat_rows - out_h) * flat_pitch + reach: within the rows and one pitch + L
+  j.plane_stride = ceil_div(j.flat_rows * j.flat_pitch + j.flat_pitch + L, line) * line;
+  j.flat = j.out_w <= kFlatMaxWidth &&
+           j.row_step * j.phases * j.plane_stride * int64_t(sizeof(T)) <= kFlatMaxBytes;
+  offsets.resize(j.S + j.R * j.S);
+  for (int64_t s = 0; s < j.S; ++s) offsets[s] = ((s * dil_w) % j.phases) * j.pitch + (s * dil_w) / j.phases;
+  for (int64_t r = 0; r < j.R; ++r)
+    for (int64_t s = 0; s < j.S; ++s) {
+      const int64_t a = (r * j.dil_h) % j.row_step, q = (s * dil_w) % j.phases;
+      offsets[j.S + r * j.S + s] = (a * j.phases + q) * j.plane_stride +
+                                   (r * j.dil_h) / j.row_step * j.flat_pitch + (s * dil_w) / j.phases;
+    }
+  j.tap_off = offsets.data();
+  j.flat_off = offsets.data() + j.S;
+  set_column_plan(j, plan, j.flat ? j.flat_pitch : j.pitch);
 }
 
 // The common part of every job: x's or dy's planes, the window size, the groups.
@@ -55,7 +98,7 @@ DwJob<T> job_for(const ConvParams& p) {
 
 // The forward window over x: column phases = stride, columns past the last tap left out.
 template <typename T>
-DwJob<T> forward_job(const T* x, const ConvParams& p, std::vector<int64_t>& tap_off) {
+DwJob<T> forward_job(const T* x, const ConvParams& p, std::vector<int64_t>& offsets, std::vector<int64_t>& plan) {
   DwJob<T> j = job_for<T>(p);
   j.src = x;
   j.src_h = p.H;
@@ -71,8 +114,14 @@ DwJob<T> forward_job(const T* x, const ConvParams& p, std::vector<int64_t>& tap_
   j.phases = p.stride_w;
   j.out_h = p.OH;
   j.out_w = p.OW;
-  set_window(j, tap_off, p.dil_w);
+  set_window(j, offsets, plan, p.dil_w);
   return j;
+}
+
+template <typename T>
+DwScratch<T>& prepared(DwScratch<T>& s) {
+  s.prepare();
+  return s;
 }
 
 template <typename T>
@@ -81,11 +130,12 @@ void run_correlation(const DwJob<T>& j) {
   const int threads = max_threads();
   std::vector<DwScratch<T>> scratch(threads);
   for (auto& s : scratch) s.reserve(j);
-  const int64_t outer = j.batch * j.groups, rows = rows_per_block(outer, j.out_h, threads);
+  const int64_t outer = j.batch * j.groups;
+  const int64_t rows = j.flat ? j.out_h : rows_per_block(outer, j.out_h, threads);
   const int64_t blocks = ceil_div(j.out_h, rows);
   parallel_for(outer * blocks, [&](int64_t item) {
     const int64_t b = item % blocks, ng = item / blocks;
-    k.correlate(j, ng / j.groups, ng % j.groups, b * rows, std::min(j.out_h, (b + 1) * rows), scratch[thread_id()]);
+    k.correlate(j, ng / j.groups, ng % j.groups, b * rows, std::min(j.out_h, (b + 1) * rows), prepared(scratch[thread_id()]));
   });
 }
 
@@ -93,8 +143,8 @@ void run_correlation(const DwJob<T>& j) {
 
 template <typename T>
 void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
-  std::vector<int64_t> tap_off;
-  DwJob<T> j = forward_job(x, p, tap_off);
+  std::vector<int64_t> offsets, plan;
+  DwJob<T> j = forward_job(x, p, offsets, plan);
   j.w = w;
   j.bias = bias;
   j.out = y;
@@ -106,7 +156,7 @@ void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvPa
 template <typename T>
 void depthwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   const std::vector<T> wt = flipped_transposed_kernel(w, p);
-  std::vector<int64_t> tap_off;
+  std::vector<int64_t> offsets, plan;
   DwJob<T> j = job_for<T>(p);
   j.src = dy;
   j.src_h = p.OH;
@@ -124,7 +174,7 @@ void depthwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   j.out_h = p.H;
   j.out_w = p.W;
   j.out = dx;
-  set_window(j, tap_off, p.dil_w);
+  set_window(j, offsets, plan, p.dil_w);
   run_correlation(j);
 }
 
@@ -132,20 +182,20 @@ void depthwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
 // partial dw, summed in block order afterwards (the same result on every run).
 template <typename T>
 void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
-  std::vector<int64_t> tap_off;
-  DwJob<T> j = forward_job(x, p, tap_off);
+  std::vector<int64_t> offsets, plan;
+  DwJob<T> j = forward_job(x, p, offsets, plan);
   j.dy = dy;
   const DepthwiseKernels<T>& k = depthwise_kernels<T>(j.R, j.S);
   const int threads = max_threads();
   std::vector<DwScratch<T>> scratch(threads);
   for (auto& s : scratch) s.reserve(j);
-  const int64_t rows = rows_per_block(p.groups, p.OH, threads), blocks = ceil_div(p.OH, rows);
+  const int64_t rows = j.flat ? p.OH : rows_per_block(p.groups, p.OH, threads), blocks = ceil_div(p.OH, rows);
   const int64_t per_group = j.Kg * p.R * p.S;
   std::vector<T> partial(blocks > 1 ? p.groups * blocks * per_group : 0);
   parallel_for(p.groups * blocks, [&](int64_t item) {
     const int64_t g = item / blocks, b = item % blocks;
     T* out = blocks > 1 ? partial.data() + item * per_group : dw + g * per_group;
-    k.weight_grad(j, g, b * rows, std::min(p.OH, (b + 1) * rows), scratch[thread_id()], out);
+    k.weight_grad(j, g, b * rows, std::min(p.OH, (b + 1) * rows), prepared(scratch[thread_id()]), out);
   });
   if (blocks == 1) return;
   parallel_for(p.groups, [&](int64_t g) {

@@ -12,6 +12,11 @@
 // Virtual rows are materialised one at a time in a ring of `span` zero-padded window rows, each
 // stored as `phases` rows of `pitch` (phase q holds columns q, q+phases, ...), so that every tap
 // of a vector of output columns is one unit-stride load: tap s of column ow reads ow + tap_off[s].
+// Narrow planes (`flat`) are windowed whole instead: row phase a and column phase q of the padded
+// plane form a flat_rows x flat_pitch plane, and the output is computed as one row of
+// out_h * flat_pitch columns (those past out_w in each flat_pitch are dropped), each tap one
+// offset, flat_off[r*S + s]: a 7-wide map fills 14 of 16 lanes instead of 7, and the per-row
+// work of the ring (one fill, one store, the tap set-up) is paid once per plane.
 #pragma once
 #include <cstdint>
 
@@ -36,25 +41,45 @@ struct DwJob {
   int64_t col_pad, src_col_step, src_w_used;  // source columns >= src_w_used are never read by an output
   int64_t phases, pitch;
   const int64_t* tap_off;  // [S]
+  // Where a source row lands in a window row. Column steps of 1: per phase q, window columns
+  // [lo, hi) take source columns src0 + (i - lo) * phases, as {lo, hi, src0}; steps > 1 (one
+  // phase): source columns [lo, hi) land at t * src_col_step + col_pad, as {lo, hi, row length}.
+  const int64_t* col_plan;
   int64_t span;            // window rows one output row reads: (R - 1) * dil_h + 1
+  bool flat;
+  int64_t flat_rows, flat_pitch, plane_stride;  // one phase plane of the flat window
+  int64_t flat_len;        // out_h * flat_pitch rounded up to whole vectors of the widest ISA
+  const int64_t* flat_off; // [R * S]
   int64_t out_h, out_w;
   T* out;        // correlate: [batch][groups][Kg][out_h][out_w]
   const T* dy;   // weight_grad: [batch][groups][Kg][out_h][out_w]; P is x's window
 };
 
-// One thread's scratch, sized before the parallel loop: the ring of window rows, the row
-// pointers of one output row, lanes * R * S accumulators for the generic weight gradient.
+// One thread's scratch, sized before the parallel loop: the ring of window rows (or the flat
+// window), the row pointers of one output row, lanes * R * S accumulators for the generic
+// weight gradient.
 template <typename T>
 struct DwScratch {
   AlignedBuffer<T> ring;
   AlignedBuffer<int64_t> held;  // per ring slot, the virtual row it holds
   AlignedBuffer<const T*> rows;
   AlignedBuffer<T> acc;
+  AlignedBuffer<T> flat_out;  // flat path: Kg output rows (correlate) or dy's flat row (weight grad)
+  bool prepared = false;
   void reserve(const DwJob<T>& j) {
-    ring.resize(j.span * j.phases * j.pitch);
+    ring.resize(j.flat ? j.row_step * j.phases * j.plane_stride : j.span * j.phases * j.pitch);
+    flat_out.resize(j.flat ? j.Kg * j.flat_len : 0);
     held.resize(j.span);
     rows.resize(j.R);
     acc.resize(kDepthwiseMaxLanes * j.R * j.S);
+  }
+  // Zeroes the windows (their padding is never written again) and dy's flat row, on the thread
+  // that uses them, before its first item.
+  void prepare() {
+    if (prepared) return;
+    ring.zero();
+    flat_out.zero();
+    prepared = true;
   }
 };
 
