@@ -55,8 +55,8 @@ void set_column_plan(DwJob<T>& j, std::vector<int64_t>& plan, int64_t len) {
 // Ring rows are wide enough for every vector of output columns (rounded up to the widest
 // vector) plus the furthest tap, then rounded to a cache line. Narrow planes whose whole window
 // fits in L1 get the flat window (see DwJob) instead.
-constexpr int64_t kFlatMaxWidth = 24;
-constexpr int64_t kFlatMaxBytes = 24 * 1024;
+constexpr int64_t kFlatMaxWidth = 64;
+constexpr int64_t kFlatMaxBytes = 32768;
 
 template <typename T>
 void set_window(DwJob<T>& j, std::vector<int64_t>& offsets, std::vector<int64_t>& plan, int64_t dil_w) {

@@ -4,6 +4,7 @@
 // does not reach the templates and lambdas it instantiates). Three tables per dtype: the 3x3
 // and 5x5 windows and any R x S, each with a scalar, AVX2 and AVX-512 variant (float64: scalar).
 #include <algorithm>
+#include <cmath>
 
 #include "common/isa_target.h"
 #include "conv/depthwise/depthwise_simd.h"

@@ -18,6 +18,7 @@
 // offset, flat_off[r*S + s]: a 7-wide map fills 14 of 16 lanes instead of 7, and the per-row
 // work of the ring (one fill, one store, the tap set-up) is paid once per plane.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "common/kernel_list.h"
@@ -67,7 +68,8 @@ struct DwScratch {
   AlignedBuffer<T> flat_out;  // flat path: Kg output rows (correlate) or dy's flat row (weight grad)
   bool prepared = false;
   void reserve(const DwJob<T>& j) {
-    ring.resize(j.flat ? j.row_step * j.phases * j.plane_stride : j.span * j.phases * j.pitch);
+    // the flat weight gradient falls back to the ring (see weight_grad_item), hence both sizes
+    ring.resize(std::max(j.flat ? j.row_step * j.phases * j.plane_stride : 0, j.span * j.phases * j.pitch));
     flat_out.resize(j.flat ? j.Kg * j.flat_len : 0);
     held.resize(j.span);
     rows.resize(j.R);
