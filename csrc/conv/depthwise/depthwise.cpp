@@ -78,16 +78,17 @@ void set_window(DwJob<T>& j, std::vector<int64_t>& offsets, std::vector<int64_t>
   j.plane_stride = ceil_div(j.flat_rows * j.flat_pitch + j.flat_pitch + L, line) * line;
   j.flat = j.out_w <= kFlatMaxWidth &&
            j.row_step * j.phases * j.plane_stride * int64_t(sizeof(T)) <= kFlatMaxBytes;
-  offsets.resize(j.S + j.R * j.S);
-  for (int64_t s = 0; s < j.S; ++s) offsets[s] = ((s * dil_w) % j.phases) * j.pitch + (s * dil_w) / j.phases;
+  offsets.resize(2 * j.S + j.R);
+  for (int64_t s = 0; s < j.S; ++s) {
+    const int64_t q = (s * dil_w) % j.phases, k = (s * dil_w) / j.phases;
+    offsets[s] = q * j.pitch + k;
+    offsets[j.S + j.R + s] = q * j.plane_stride + k;
+  }
   for (int64_t r = 0; r < j.R; ++r)
-    for (int64_t s = 0; s < j.S; ++s) {
-      const int64_t a = (r * j.dil_h) % j.row_step, q = (s * dil_w) % j.phases;
-      offsets[j.S + r * j.S + s] = (a * j.phases + q) * j.plane_stride +
-                                   (r * j.dil_h) / j.row_step * j.flat_pitch + (s * dil_w) / j.phases;
-    }
+    offsets[j.S + r] = (r * j.dil_h) % j.row_step * j.phases * j.plane_stride + (r * j.dil_h) / j.row_step * j.flat_pitch;
   j.tap_off = offsets.data();
-  j.flat_off = offsets.data() + j.S;
+  j.flat_row_off = offsets.data() + j.S;
+  j.flat_col_off = offsets.data() + j.S + j.R;
   set_column_plan(j, plan, j.flat ? j.flat_pitch : j.pitch);
 }
 

@@ -14,9 +14,10 @@
 // of a vector of output columns is one unit-stride load: tap s of column ow reads ow + tap_off[s].
 // Narrow planes (`flat`) are windowed whole instead: row phase a and column phase q of the padded
 // plane form a flat_rows x flat_pitch plane, and the output is computed as one row of
-// out_h * flat_pitch columns (those past out_w in each flat_pitch are dropped), each tap one
-// offset, flat_off[r*S + s]: a 7-wide map fills 14 of 16 lanes instead of 7, and the per-row
-// work of the ring (one fill, one store, the tap set-up) is paid once per plane.
+// out_h * flat_pitch columns (those past out_w in each flat_pitch are dropped), tap (r, s) at
+// flat_row_off[r] + flat_col_off[s] (its row phase and row, then its column phase and column):
+// a 7-wide map fills 14 of 16 lanes instead of 7, and the per-row work of the ring (one fill,
+// one store, the tap set-up) is paid once per plane.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -50,7 +51,8 @@ struct DwJob {
   bool flat;
   int64_t flat_rows, flat_pitch, plane_stride;  // one phase plane of the flat window
   int64_t flat_len;        // out_h * flat_pitch rounded up to whole vectors of the widest ISA
-  const int64_t* flat_off; // [R * S]
+  const int64_t* flat_row_off;  // [R]
+  const int64_t* flat_col_off;  // [S]
   int64_t out_h, out_w;
   T* out;        // correlate: [batch][groups][Kg][out_h][out_w]
   const T* dy;   // weight_grad: [batch][groups][Kg][out_h][out_w]; P is x's window
