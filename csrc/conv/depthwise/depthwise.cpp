@@ -9,7 +9,6 @@
 
 #include "common/parallel.h"
 #include "conv/depthwise/depthwise_window.h"
-#include "conv/flip.h"
 
 namespace fastconv {
 namespace {
@@ -167,7 +166,6 @@ void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvPa
 // (negative: a crop). Its groups have Kg sources and Cg outputs, the transposed kernel's shape.
 template <typename T>
 void depthwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
-  const std::vector<T> wt = flipped_transposed_kernel(w, p);
   std::vector<int64_t> offsets, plan;
   DwJob<T> j = job_for<T>(p);
   j.src = dy;
@@ -175,7 +173,8 @@ void depthwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   j.src_w = p.OW;
   j.Cg = p.Kg();
   j.Kg = p.Cg();
-  j.w = wt.data();
+  j.w = w;
+  j.flipped = true;
   j.row_step = 1;
   j.row_pad = p.dil_h * (p.R - 1) - p.pad_h;
   j.src_row_step = p.stride_h;

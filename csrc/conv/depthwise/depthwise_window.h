@@ -8,7 +8,7 @@
 // (j - col_pad) / src_col_step (likewise), with v(oh, r) = oh*row_step - row_pad + r*dil_h.
 //   forward      source x, row/col step 1, pad = padding, output stride = phases = stride
 //   input grad   source dy, upsampled: src_row_step/src_col_step = stride, pad = dil*(R-1) - padding,
-//                output stride 1, flipped weights (its output channels are the input's)
+//                output stride 1, the forward kernel read flipped (its output channels are the input's)
 // Virtual rows are materialised one at a time in a ring of `span` zero-padded window rows, each
 // stored as `phases` rows of `pitch` (phase q holds columns q, q+phases, ...), so that every tap
 // of a vector of output columns is one unit-stride load: tap s of column ow reads ow + tap_off[s].
@@ -36,7 +36,8 @@ struct DwJob {
   const T* src;  // [batch][groups][Cg][src_h][src_w]
   int64_t src_h, src_w;
   int64_t batch, groups, Cg, Kg;
-  const T* w;     // [groups][Kg][Cg][R][S]
+  const T* w;     // [groups][Kg][Cg][R][S], or if flipped the forward kernel [groups][Cg][Kg][R][S]
+  bool flipped;   // read w as the adjoint's kernel: transposed channels, taps in reverse order
   const T* bias;  // [groups * Kg] or null
   int64_t R, S, dil_h;
   int64_t row_step, row_pad, src_row_step;
