@@ -27,9 +27,8 @@ int64_t rows_per_block(int64_t outer, int64_t rows, int threads) {
   return std::min(rows, std::max(kMinRowsPerBlock, ceil_div(rows * outer, want)));
 }
 
-// Items per claim of the parallel loop: a 7x7 plane takes well under a microsecond, less than
-// two threads claiming it one at a time cost; 4 * kItemsPerThread claims per thread still
-// even out.
+// Items per claim of the parallel loop: a 7x7 plane takes less time than two threads spend
+// claiming items one at a time; 4 * kItemsPerThread claims per thread still even out.
 int64_t items_per_claim(int64_t items, int threads) {
   return std::max<int64_t>(1, items / (4 * kItemsPerThread * threads));
 }

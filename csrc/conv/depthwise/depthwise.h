@@ -3,8 +3,9 @@
 // lanes. Shapes come from ConvParams; all tensors are contiguous NCHW / OIHW.
 //
 // Every pass is one windowed correlation (depthwise_window.h): rows of a source plane are copied
-// into a small ring of zero-padded window rows, then each output row is R x S FMAs per vector of
-// output columns, the window's weights held in registers for 3x3 and 5x5:
+// into a small ring of zero-padded window rows (planes up to 64 wide: the whole padded plane at
+// once, computed as one long row), then each output row is R x S FMAs per vector of output
+// columns, the window's weights held in registers for 3x3 and 5x5:
 //   forward      y[n, c*M+m] = x[n, c] (*) w[c*M+m]          (stride s: the window keeps the
 //                                                              s column phases of each row apart)
 //   input grad   dx[n, c] = sum_m dy[n, c*M+m] (*) flip(w)    (stride s: dy upsampled, zeros between)
