@@ -42,14 +42,21 @@ template <typename T>
 void set_column_plan(DwJob<T>& j, std::vector<int64_t>& plan, int64_t len) {
   const int64_t pad = j.col_pad;
   if (j.src_col_step == 1) {
-    plan.resize(3 * j.phases);
+    plan.assign(3 * j.phases + 2, 0);
+    int64_t first = j.src_w_used, end = 0;  // the source columns any phase takes
     for (int64_t q = 0; q < j.phases; ++q) {  // window column i holds source column i*phases + q - pad
       const int64_t lo = clamp(ceil_div_signed(pad - q, j.phases), 0, len);
       const int64_t hi = clamp(ceil_div_signed(j.src_w_used + pad - q, j.phases), lo, len);
       plan[3 * q] = lo;
       plan[3 * q + 1] = hi;
       plan[3 * q + 2] = lo * j.phases + q - pad;
+      if (hi > lo) {
+        first = std::min(first, plan[3 * q + 2]);
+        end = std::max(end, plan[3 * q + 2] + (hi - lo - 1) * j.phases + 1);
+      }
     }
+    plan[3 * j.phases] = first;  // fill_window_row's one-load path for two phases
+    plan[3 * j.phases + 1] = std::max<int64_t>(0, end - first);
   } else {
     const int64_t lo = std::max<int64_t>(0, ceil_div_signed(-pad, j.src_col_step));
     plan = {lo, std::max(lo, std::min(j.src_w_used, floor_div(len - 1 - pad, j.src_col_step) + 1)), len};

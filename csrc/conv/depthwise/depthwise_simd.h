@@ -3,7 +3,8 @@
 // a lane count), broadcasts, FMA, a horizontal sum (the weight gradient's per-tap totals), and
 // the two lane shuffles of stride 2: taking the even elements of 2L consecutive ones (the
 // forward window's column phases) and spreading L elements over 2L with zeros between (the
-// input gradient's upsampled grad_output). Every function is always-inline and carries its
+// input gradient's upsampled grad_output), or every second element of one vector (both column
+// phases of a row narrower than a vector, from one load). Every function is always-inline and carries its
 // ISA's target attribute, so the kernel templates compile once per ISA (isa_target.h).
 //
 // ScalarVec<T> (one lane) is the portable baseline and the float64 path.
@@ -34,6 +35,7 @@ struct ScalarVec {
   static FASTCONV_ALWAYS_INLINE V add(V a, V b) { return a + b; }
   static FASTCONV_ALWAYS_INLINE T hsum(V v) { return v; }
   static FASTCONV_ALWAYS_INLINE V even_of(V a, V) { return a; }
+  static FASTCONV_ALWAYS_INLINE V every_second(V a, int) { return a; }
   static FASTCONV_ALWAYS_INLINE void spread_with_zeros(V v, V& lo, V& hi) {
     lo = v;
     hi = T(0);
@@ -74,6 +76,11 @@ struct Avx2F32 {
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V even_of(V a, V b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
   }
+  // Lanes base, base+2, base+4, ... of v (lanes past the end hold anything).
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V every_second(V v, int base) {
+    const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    return _mm256_permutevar8x32_ps(v, idx);
+  }
   // unpack works within 128-bit halves: (a0 0 a1 0 | a4 0 a5 0) and (a2 0 a3 0 | a6 0 a7 0).
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE void spread_with_zeros(V v, V& lo, V& hi) {
     const __m256 z = _mm256_setzero_ps(), l = _mm256_unpacklo_ps(v, z), h = _mm256_unpackhi_ps(v, z);
@@ -104,6 +111,11 @@ struct Avx512F32 {
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V even_of(V a, V b) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     return _mm512_permutex2var_ps(a, even, b);
+  }
+  // Lanes base, base+2, base+4, ... of v (lanes past the end hold anything).
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V every_second(V v, int base) {
+    const __m512i two = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(base), two), v);
   }
   // Index 16 is lane 0 of the zero vector.
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE void spread_with_zeros(V v, V& lo, V& hi) {

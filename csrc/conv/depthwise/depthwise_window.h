@@ -45,7 +45,8 @@ struct DwJob {
   int64_t phases, pitch;
   const int64_t* tap_off;  // [S]
   // Where a source row lands in a window row. Column steps of 1: per phase q, window columns
-  // [lo, hi) take source columns src0 + (i - lo) * phases, as {lo, hi, src0}; steps > 1 (one
+  // [lo, hi) take source columns src0 + (i - lo) * phases, as {lo, hi, src0}, then the first
+  // source column any phase takes and how many columns from there they span; steps > 1 (one
   // phase): source columns [lo, hi) land at t * src_col_step + col_pad, as {lo, hi, row length}.
   const int64_t* col_plan;
   int64_t span;            // window rows one output row reads: (R - 1) * dil_h + 1
