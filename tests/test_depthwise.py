@@ -91,6 +91,21 @@ def test_matches_reference(shape, dtype, isa, rng):
     assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), R.conv2d_weight(x, wt.shape, dy, **kw)) < tol["dw"]
 
 
+@pytest.mark.parametrize("geometry", [
+    dict(stride=(1, 2), padding=(0, 3), dilation=(2, 1)), dict(stride=(3, 1), padding=(2, 0), dilation=(1, 2)),
+    dict(stride=(2, 3), padding=(1, 4), dilation=(1, 1)), dict(stride=(1, 1), padding=(3, 1), dilation=(2, 3))])
+@pytest.mark.parametrize("width", [9, 70])  # the flat window and the ring
+def test_each_axis_keeps_its_own_stride_padding_and_dilation(geometry, width, isa, rng):
+    x = rng.standard_normal((2, 3, 13, width))
+    wt = rng.standard_normal((6, 1, 3, 4))
+    kw = dict(groups=3, **geometry)
+    y = F.conv2d(x, wt, None, **kw)
+    assert rel_err(y, R.conv2d(x, wt, None, **kw)) < 1e-12
+    dy = rng.standard_normal(y.shape)
+    assert rel_err(F.conv2d_input(x.shape, wt, dy, **kw), R.conv2d_input(x.shape, wt, dy, **kw)) < 1e-12
+    assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), R.conv2d_weight(x, wt.shape, dy, **kw)) < 1e-12
+
+
 @pytest.mark.parametrize("threads", [1, 3, 8])
 def test_row_blocks_and_partial_weight_gradients(threads, rng):
     """Batch 1 with few channels splits rows across threads (the weight gradient then sums one
