@@ -2,11 +2,12 @@
 the same threads): 3x3 convolution forward and backward (input + weight gradients) on issue 9's
 18 shapes (VGG-16's nine 3x3 layers at batch 1 / 224x224 and at batch 8 / 56x56), LeNet-5's
 convolutions (batch 64 and 1), AlexNet's stride-1 convolutions at batch 1 (the 5x5 conv2 and the 3x3 layers on
-13x13 maps), pooling forward + backward, and (sets zoo, zoo8) the 73 distinct conv layers of
-AlexNet, VGG-16, ResNet-18/50 and MobileNetV2 at batch 1, and a subset of them at batch 8
+13x13 maps), pooling forward + backward, MobileNetV2's depthwise convolutions (batch 1) with each
+one's memory-bandwidth bound, and (sets zoo, zoo8) the 73 distinct conv layers of AlexNet,
+VGG-16, ResNet-18/50 and MobileNetV2 at batch 1, and a subset of them at batch 8
 (fastconv._shapes.ZOO, ZOO_BATCH8; auto only, with the count of layers below 1.0).
 
-    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet alexnet pool zoo zoo8] [--threads 2] [--only @7]
+    python3 bench/bench_conv.py [--algorithms direct auto] [--sets issue lenet alexnet pool depthwise zoo zoo8] [--threads 2] [--only @7]
 
 Every figure goes through fastconv.timing.compare (settle, alternate, >= 3 rounds); both sides
 allocate their outputs. Prints markdown: time per call, and the ratio torch time / fastconv time
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 
 import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
-from fastconv import _cpu, nn  # noqa: E402
+from fastconv import _C, _cpu, nn  # noqa: E402
 from fastconv._geometry import conv_geometry  # noqa: E402
 from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS, ZOO, ZOO_BATCH8  # noqa: E402
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
@@ -176,11 +177,90 @@ def pool_table(batch, image, rounds):
              f"{medians[worst]:.2f} ({worst})"]]
 
 
+def mobilenet_v2_depthwise():
+    """[(name, C, H, stride, padding, kernel)]: MobileNetV2's distinct depthwise convolutions at
+    batch 1 and 224x224, from the zoo (fastconv._shapes.ZOO, checked against tests/torch_zoo.py)."""
+    return [(s.name.removeprefix("mobilenet_v2 "), s.in_channels, s.size, s.stride, s.padding, s.kernel)
+            for s in ZOO if s.name.startswith("mobilenet") and s.groups > 1 and s.groups == s.in_channels]
+
+
+def streaming_seconds(nbytes, rounds):
+    """The time to stream nbytes through memory (half read, half written) at the best rate of two
+    same-size copies on the benchmark's threads: fastconv's element-wise pass (relu: one read and one
+    write per element, on fastconv's pool) and torch's copy_ (its own threads). Median over rounds
+    of the median of 7 calls, the faster of the two."""
+    n = max(1, int(nbytes // 8))  # float32 elements: n read + n written = nbytes
+    src = np.abs(np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    dst = np.empty_like(src)
+    tsrc, tdst = torch.from_numpy(src), torch.from_numpy(dst)
+    cmp = compare({"fastconv pass": lambda: _C.relu(src, dst), "torch copy_": lambda: tdst.copy_(tsrc)},
+                  rounds=rounds, calls=7, settle_seconds=0.5)
+    return min(cmp.median_time(name) for name in cmp.times)
+
+
+def depthwise_table(rounds):
+    """MobileNetV2's depthwise layers, forward and backward (input + weight gradients), against
+    torch and against the layer's bandwidth bound: the bytes it must move (forward: read x, write y;
+    backward: read x and dy, write dx; weights are negligible) streamed at the rate of a copy of the
+    same size (streaming_seconds). "fc / bound" is fastconv's time over that bound (1.0: at the
+    memory's speed). The maps fit in L2/L3, so the bound is the cache's bandwidth, not DRAM's."""
+    rng = np.random.default_rng(0)
+    rows, summary = [], []
+    medians = {"fwd": {}, "bwd": {}}
+    fractions = {"fwd": {}, "bwd": {}}
+    for name, c, h, stride, pad, k in mobilenet_v2_depthwise():
+        x = rng.standard_normal((1, c, h, h)).astype(np.float32)
+        w = (rng.standard_normal((c, 1, k, k)) / k).astype(np.float32)
+        o = (h + 2 * pad - k) // stride + 1
+        dy = rng.standard_normal((1, c, o, o)).astype(np.float32)
+        tx, tw, tdy = map(torch.from_numpy, (x, w, dy))
+        kw = dict(stride=stride, padding=pad, groups=c)
+
+        def torch_fwd():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(tx, tw, None, stride, pad, 1, c)
+
+        def torch_bwd():
+            return torch.ops.aten.convolution_backward(tdy, tx, tw, [0], [stride] * 2, [pad] * 2, [1, 1], False,
+                                                       [0, 0], c, [True, True, False])
+
+        def fc_fwd():
+            return F.conv2d(x, w, None, **kw)
+
+        def fc_bwd():
+            return F.conv2d_input(x.shape, w, dy, **kw), F.conv2d_weight(x, w.shape, dy, **kw)
+
+        label = f"{name} dw {k}x{k}/{stride} C={c} @{h}"
+        row = [label]
+        for kind, theirs, ours, nbytes in (("fwd", torch_fwd, fc_fwd, x.nbytes + dy.nbytes),
+                                           ("bwd", torch_bwd, fc_bwd, 2 * x.nbytes + dy.nbytes)):
+            cmp = compare({"torch": theirs, "fastconv": ours}, rounds=rounds, calls=5, settle_seconds=1.0)
+            bound = streaming_seconds(nbytes, rounds)
+            r = cmp.ratio("torch", "fastconv")
+            medians[kind][label] = r.median
+            fractions[kind][label] = cmp.median_time("fastconv") / bound
+            row += [f"{cmp.median_time('torch') * 1e3:.3f}", f"{cmp.median_time('fastconv') * 1e3:.3f}", str(r),
+                    f"{bound * 1e3:.3f}", f"{fractions[kind][label]:.2f}"]
+        rows.append(row)
+        print(f"# {label}: fwd {row[3]} ({row[5]}x bound), bwd {row[8]} ({row[10]}x bound)", file=sys.stderr, flush=True)
+    headers = ["layer"] + [f"{kind} {h}" for kind in ("fwd", "bwd")
+                           for h in ("torch ms", "fastconv ms", "ratio", "bound ms", "fc / bound")]
+    print(f"### MobileNetV2 depthwise layers, batch 1\n\n{markdown_table(headers, rows)}\n")
+    for kind, what in (("fwd", "forward"), ("bwd", "backward (input + weight gradients)")):
+        worst = min(medians[kind], key=medians[kind].get)
+        far = max(fractions[kind], key=fractions[kind].get)
+        below = sum(m < 1.0 for m in medians[kind].values())
+        summary.append([f"MobileNetV2 depthwise {what}", f"**{geomean(medians[kind].values()):.2f}**",
+                        f"{below} of {len(medians[kind])}", f"{medians[kind][worst]:.2f} ({worst}); fc / bound geomean "
+                        f"{geomean(fractions[kind].values()):.2f}, worst {fractions[kind][far]:.2f} ({far})"])
+    return summary
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=_cpu.ALGORITHMS)
-    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "alexnet", "pool"],
-                    choices=["issue", "lenet", "alexnet", "pool", "zoo", "zoo8"])
+    ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "alexnet", "pool", "depthwise"],
+                    choices=["issue", "lenet", "alexnet", "pool", "depthwise", "zoo", "zoo8"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", metavar="SUBSTRING", help="time only the conv shapes whose label contains it")
@@ -209,6 +289,8 @@ def main():
     if "pool" in args.sets:
         for batch, image in ((1, 224), (8, 56)):  # the conv shapes' two regimes
             summary += pool_table(batch, image, args.rounds)
+    if "depthwise" in args.sets:
+        summary += depthwise_table(args.rounds)
     print("### Geometric means of the per-shape median ratios (torch time / fastconv time)\n\n"
           f"{markdown_table(['set', 'geomean', 'below 1.0', 'worst shape'], summary)}\n")
 

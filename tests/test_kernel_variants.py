@@ -178,6 +178,26 @@ def run_max_pool(entry, rng):
         np.testing.assert_array_equal(idx, want_idx)
 
 
+def run_depthwise(entry, rng):
+    """One window's kernels (depthwise_3x3 / _5x5 / _any): forward, input and weight gradient with
+    channel multiplier 2, strides 1 and 2, on a narrow plane (the flat window) and a wide one (the
+    ring), against the reference."""
+    dt = np.dtype(entry["dtype"])
+    windows = {"depthwise_3x3": [(3, 3)], "depthwise_5x5": [(5, 5)], "depthwise_any": [(2, 4), (7, 1)]}[entry["op"]]
+    tol = 1e-12 if dt == np.float64 else 1e-4
+    for r, s in windows:
+        for stride in (1, 2):
+            for h, w in ((9, 11), (13, 70)):
+                x = rng.standard_normal((2, 3, h, w)).astype(dt)
+                wt = rng.standard_normal((6, 1, r, s)).astype(dt)
+                kw = dict(stride=stride, padding=(r // 2, s // 2), groups=3)
+                y = F.conv2d(x, wt, None, **kw)
+                assert rel_err(y, reference.conv2d(x, wt, None, **kw)) < tol
+                dy = rng.standard_normal(y.shape).astype(dt)
+                assert rel_err(F.conv2d_input(x.shape, wt, dy, **kw), reference.conv2d_input(x.shape, wt, dy, **kw)) < tol
+                assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), reference.conv2d_weight(x, wt.shape, dy, **kw)) < tol
+
+
 def u8_images(rng, n=3, h=19, w=37):
     """uint8 NHWC RGB images, and the same as float64 NCHW in [0, 1]."""
     x8 = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
@@ -270,6 +290,9 @@ RUNNERS = {
     "winograd_weight_grad": run_winograd_weight_grad,
     "winograd_input_grad": run_winograd_input_grad,
     "max_pool2d": run_max_pool,
+    "depthwise_3x3": run_depthwise,
+    "depthwise_5x5": run_depthwise,
+    "depthwise_any": run_depthwise,
     "color_adjust": run_color,
     "gaussian_blur": run_blur,
     "warp_affine": run_warp,

@@ -17,7 +17,7 @@
 #include "common/pack.h"
 #include "common/parallel.h"
 #include "common/workspace.h"
-#include "conv/flip.h"
+#include "conv/depthwise/depthwise.h"
 #include "conv/direct/im2col.h"
 #include "conv/pointwise/pointwise.h"
 #include "conv/strided/polyphase.h"
@@ -57,47 +57,6 @@ void pack_im2col(const T* xg, const ConvParams& p, int64_t k0, int64_t kc, int64
   }
 }
 
-// Depthwise-style groups (one input channel per group): a plain sliding window per plane,
-// since a GEMM with one reduction row per tap would waste most of each micro-tile.
-template <typename T>
-void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
-  const int64_t Kg = p.Kg(), HW = p.H * p.W, P = p.out_pixels();
-  parallel_for(p.N * p.K, [&](int64_t nk) {
-    const int64_t n = nk / p.K, k = nk % p.K, c = k / Kg;
-    const T* plane = x + (n * p.C + c) * HW;
-    const T* wk = w + k * p.R * p.S;
-    T* out = y + nk * P;
-    std::vector<T> rowbuf(p.OW);
-    for (int64_t oh = 0; oh < p.OH; ++oh) {
-      T* o = out + oh * p.OW;
-      const T b = bias ? bias[k] : T(0);
-      for (int64_t ow = 0; ow < p.OW; ++ow) o[ow] = b;
-      for (int64_t r = 0; r < p.R; ++r)
-        for (int64_t s = 0; s < p.S; ++s) {
-          const T wv = wk[r * p.S + s];
-          im2col_row(plane, p, r, s, oh * p.OW, p.OW, rowbuf.data(), 1);
-          for (int64_t ow = 0; ow < p.OW; ++ow) o[ow] += wv * rowbuf[ow];
-        }
-    }
-  });
-}
-
-template <typename T>
-void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
-  const int64_t Kg = p.Kg(), HW = p.H * p.W, P = p.out_pixels(), RS = p.R * p.S;
-  parallel_for(p.K * RS, [&](int64_t item) {
-    const int64_t k = item / RS, r = (item / p.S) % p.R, s = item % p.S, c = k / Kg;
-    std::vector<T> rowbuf(P);
-    T acc = T(0);
-    for (int64_t n = 0; n < p.N; ++n) {
-      im2col_row(x + (n * p.C + c) * HW, p, r, s, 0, P, rowbuf.data(), 1);
-      const T* g = dy + (n * p.K + k) * P;
-      for (int64_t i = 0; i < P; ++i) acc += g[i] * rowbuf[i];
-    }
-    dw[item] = acc;
-  });
-}
-
 // Splits the pixel range into blocks so that (outer items x blocks) gives each thread work.
 int64_t pixel_block(int64_t P, int64_t outer_items, int64_t nc, int nr, int threads) {
   int64_t block = std::min<int64_t>(P, nc);
@@ -122,12 +81,13 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
   }
   switch (pass) {
     case DirectPass::forward:
-      if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
+      if (depthwise_forward_fits(p)) return DirectPath::depthwise;
       if (!stride1) return DirectPath::im2col;
       if (!batched_direct_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T), false)) return DirectPath::shifted;
       return pixel_rows_pay(p, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
                                                                                 : DirectPath::batched;
     case DirectPass::input_grad: {
+      if (depthwise_input_grad_fits(p)) return DirectPath::depthwise;
       // Stride 1 becomes a forward conv with C output channels; with very few input channels
       // (an RGB first layer) most of each MR-row micro-tile would be padding, so the GEMM +
       // col2im path (Cg*R*S rows) is used instead.
@@ -135,14 +95,13 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
       if (!(stride1 && p.pad_h <= p.dil_h * (p.R - 1) && p.pad_w <= p.dil_w * (p.S - 1) &&
             (p.Cg() >= min_rows || p.groups > 1)))
         return DirectPath::im2col;
-      if (p.Kg() == 1 && p.groups > 1) return DirectPath::depthwise;  // the adjoint is depthwise too
       const ConvParams q = adjoint_params(p);
       if (!batched_direct_pays(q, micro_kernel<T>(isa, q.Kg()).nr, sizeof(T), true)) return DirectPath::shifted;
       return pixel_rows_pay(q, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
                                                                                 : DirectPath::batched;
     }
     case DirectPass::weight_grad:
-      if (p.Cg() == 1 && p.groups > 1) return DirectPath::depthwise;
+      if (depthwise_forward_fits(p)) return DirectPath::depthwise;
       if (!stride1) return DirectPath::im2col;
       return batched_weight_grad_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T)) ? DirectPath::batched
                                                                                     : DirectPath::shifted;
@@ -217,10 +176,7 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), RS = p.R * p.S, KK = p.patch();
   const int64_t P = p.out_pixels(), HW = p.H * p.W;
   switch (direct_path<T>(p, DirectPass::input_grad)) {
-    case DirectPath::depthwise: {  // a depthwise forward conv with the flipped kernel
-      const std::vector<T> wt = flipped_transposed_kernel(w, p);
-      return conv2d_direct_forward<T>(dy, wt.data(), nullptr, dx, adjoint_params(p));
-    }
+    case DirectPath::depthwise: return depthwise_input_grad(dy, w, dx, p);
     case DirectPath::batched: return conv2d_batched_input_grad(dy, w, dx, p, false);
     case DirectPath::batched_pixel_rows: return conv2d_batched_input_grad(dy, w, dx, p, true);
     case DirectPath::shifted: return conv2d_shifted_input_grad(dy, w, dx, p);

@@ -32,7 +32,8 @@ inline ConvParams adjoint_params(const ConvParams& p) {
 
 // Which implementation a direct-convolution pass runs for a shape (one place decides, the
 // entry points below and the binding tests use to check dispatch both ask it):
-//   depthwise  one input channel per group: sliding windows, no GEMM
+//   depthwise  one input channel per group (input grad: or one output channel per group):
+//              the depthwise family, conv/depthwise/ (per-channel stencils, no GEMM)
 //   im2col     any stride: per-image GEMM over packed im2col panels (input grad: W^T*dy + col2im)
 //   shifted    stride 1: per-image GEMM reading the padded input in place (direct_shifted.cpp)
 //   batched    stride 1, small maps: one GEMM over all images' pixels (direct_batched.cpp)
