@@ -15,9 +15,7 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv import nn
-from fastconv._validate import is_cuda_array
-from fastconv.device import to_device, to_host
-from fastconv.nn._ops import is_host
+from fastconv.device import is_cuda_array, to_device, to_host
 
 
 def layer_names(model):
@@ -57,7 +55,7 @@ def input_channels(model):
 def check_images(model, images, name="images"):
     """(N, C, H, W) floating array with the model's input channels, as the model's dtype on the
     model's device. Host inputs are checked for finiteness."""
-    if not is_host(images) and not is_cuda_array(images):
+    if not is_cuda_array(images):
         images = np.asarray(images)
     shape, dtype = tuple(images.shape), np.dtype(images.dtype)
     if len(shape) != 4 or min(shape) < 1:
@@ -67,7 +65,7 @@ def check_images(model, images, name="images"):
     c = input_channels(model)
     if c is not None and shape[1] != c:
         raise ValueError(f"{name} must have {c} channels for this model, got shape {shape}")
-    if is_host(images) and not np.isfinite(images).all():
+    if not is_cuda_array(images) and not np.isfinite(images).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return on_model_device(model, images)
 
@@ -100,7 +98,7 @@ def one_hot_like(out, targets, scale=1.0):
     """Gradient seed: scale at (i, targets[i]) of an (N, classes) output, on out's device."""
     g = np.zeros(tuple(out.shape), np.dtype(out.dtype))
     g[np.arange(len(targets)), targets] = scale
-    return g if is_host(out) else to_device(g)
+    return to_device(g) if is_cuda_array(out) else g
 
 
 class Tape:
@@ -185,7 +183,7 @@ class Tape:
 
     def _linear_input_grad(self, i, layer, g):
         w = layer.weight.data
-        if is_host(g):
+        if not is_cuda_array(g):
             return g @ w  # BLAS reads w transposed in place: no copy, no weight gradient
         if i not in self._linear_t:
             self._linear_t[i] = to_device(np.ascontiguousarray(to_host(w).T))
