@@ -1,5 +1,5 @@
 """The CPU backend: numpy arrays in, compiled kernels (fastconv._C) or numpy run, numpy arrays
-out. It implements every op of fastconv.device.BACKEND_OPS with the signatures fastconv.cuda
+out. It implements every op of fastconv.backend.BACKEND_OPS with the signatures fastconv.cuda
 has; arguments arrive validated and normalised by fastconv.functional (or nn / optim)."""
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The public op surface, with torch.nn.functional / torch.nn.grad names and semantics.
 
 Every op validates its arguments once, then hands the call to the arrays' backend
-(fastconv.device.backend_of): numpy arrays run the compiled CPU kernels (fastconv._cpu ->
+(fastconv.backend.backend_of): numpy arrays run the compiled CPU kernels (fastconv._cpu ->
 fastconv._C), arrays exposing ``__cuda_array_interface__`` run the Numba CUDA kernels
-(fastconv.cuda); both implement fastconv.device.BACKEND_OPS. Layout is NCHW for activations
+(fastconv.cuda); both implement fastconv.backend.BACKEND_OPS. Layout is NCHW for activations
 and OIHW for weights.
 
 The hot ops (conv2d, conv2d_input, conv2d_weight, max_pool2d, avg_pool2d and their backwards,
@@ -20,7 +20,8 @@ from fastconv._algorithm import check_algorithm
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
 from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
                                 check_out, check_same_dtype)
-from fastconv.device import backend_of, is_cuda_array
+from fastconv.backend import backend_of
+from fastconv.device import is_cuda_array
 
 __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",

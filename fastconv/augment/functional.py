@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from fastconv import _C
-from fastconv._validate import FLOAT_DTYPES, is_cuda_array
+from fastconv.device import is_cuda_array
 
 __all__ = ["warp_affine", "flip", "gaussian_blur", "adjust_color", "brightness_contrast_steps", "gaussian_noise",
            "salt_and_pepper", "cutout", "INTERPOLATIONS", "BORDERS", "LAYOUTS"]

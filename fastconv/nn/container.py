@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from fastconv import functional as F
+from fastconv.device import to_host
 from fastconv.nn.layers import MaxPool2d, ReLU
 from fastconv.nn.module import Module
 
@@ -146,5 +147,4 @@ class Sequential(Module):
         return F.softmax(self.forward(x), 1)
 
     def predict(self, x):
-        from fastconv.nn._ops import to_host
         return to_host(self.forward(x)).argmax(axis=1)

@@ -1,0 +1,38 @@
+"""The backend interface: which backend runs an op, and the ops every backend has.
+
+A backend is a module implementing every name in BACKEND_OPS with the same signature:
+fastconv._cpu for numpy arrays, fastconv.cuda for arrays exposing ``__cuda_array_interface__``
+(and the CUDA simulator's device arrays). ``backend_of(*arrays)`` picks it; functional, nn,
+optim, losses and train call ops through it and never import a backend themselves.
+"""
+from __future__ import annotations
+
+from fastconv import _cpu, cuda  # importing fastconv.cuda does not import numba
+from fastconv.device import is_cuda_array
+
+# Tests/test_backend_interface.py checks both backends against this list. Arguments arrive
+# validated by fastconv.functional (or by the nn/optim caller); an op a backend cannot run
+# raises TypeError naming it.
+BACKEND_OPS = (
+    "check_out", "choose_algorithm",
+    "conv2d", "conv2d_input", "conv2d_weight",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
+    "linear", "linear_backward", "bias_grad",
+    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_backward",
+    "dropout_mask_mul", "mul", "accumulate", "copy_into", "cast", "zeros_like",
+    "sgd_step", "adam_step",
+)
+
+
+def backend_of(*arrays):
+    """fastconv._cpu when every array (None skipped) is a host array, fastconv.cuda when every
+    one is a CUDA array; mixing them is a TypeError."""
+    on_cuda = [is_cuda_array(a) for a in arrays if a is not None]
+    if any(on_cuda):
+        if not all(on_cuda):
+            raise TypeError("arguments mix CUDA arrays and host (numpy) arrays; move them to one device")
+        return cuda
+    return _cpu
