@@ -14,21 +14,24 @@ WINOGRAD_TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
 
 
 def check_algorithm(requested):
+    """requested itself when it names an algorithm; ValueError listing them otherwise."""
     if requested not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {requested!r}")
+    return requested
 
 
-def winograd_unsupported(w_shape, geometry, input_grad=False):
-    """Why Winograd cannot run this convolution (None when it can)."""
-    r, s = w_shape[2], w_shape[3]
+def winograd_unsupported(kernel_hw, stride, dilation, padding=(0, 0), input_grad=False):
+    """Why Winograd cannot run a convolution (None when it can): the one statement of the rule.
+    Each argument is an (h, w) pair; padding matters only to the input gradient."""
+    r, s = kernel_hw
     if (r, s) != (3, 3):
         return f"Winograd needs a 3x3 kernel, got {r}x{s}"
-    if tuple(geometry.stride) != (1, 1):
-        return f"Winograd needs stride 1, got stride={tuple(geometry.stride)}"
-    if tuple(geometry.dilation) != (1, 1):
-        return f"Winograd needs dilation 1, got dilation={tuple(geometry.dilation)}"
-    if input_grad and max(geometry.padding) > 2:
-        return f"the Winograd input gradient needs padding <= 2, got padding={tuple(geometry.padding)}"
+    if tuple(stride) != (1, 1):
+        return f"Winograd needs stride 1, got stride={tuple(stride)}"
+    if tuple(dilation) != (1, 1):
+        return f"Winograd needs dilation 1, got dilation={tuple(dilation)}"
+    if input_grad and max(padding) > 2:
+        return f"the Winograd input gradient needs padding <= 2, got padding={tuple(padding)}"
     return None
 
 
@@ -40,7 +43,7 @@ def choose(requested, w_shape, geometry, input_grad, *, tiles, backend, cheapest
     only when allow_direct). backend names the backend in errors."""
     if requested == "direct":
         return "direct"
-    reason = winograd_unsupported(w_shape, geometry, input_grad)
+    reason = winograd_unsupported(w_shape[2:], geometry.stride, geometry.dilation, geometry.padding, input_grad)
     if requested == "auto":
         return "direct" if reason else cheapest(True)
     if requested != "winograd" and requested not in tiles:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from fastconv import _C, _algorithm
-from fastconv._algorithm import ALGORITHMS, WINOGRAD_TILES, winograd_unsupported  # noqa: F401 (callers' names)
+from fastconv._algorithm import WINOGRAD_TILES
 from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastconv import _cpu, _plans
-from fastconv._algorithm import check_algorithm
+from fastconv._algorithm import check_algorithm, winograd_unsupported
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
 from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
                                 check_out, check_same_dtype)
@@ -174,7 +174,7 @@ def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, a
         if tuple(bshape) != (ww.weight_shape[0],):
             raise ValueError(f"bias must have shape ({ww.weight_shape[0]},), got {tuple(bshape)}")
     g = conv_geometry(shape, ww.weight_shape, stride, padding, dilation, groups)
-    reason = _cpu.winograd_unsupported(ww.weight_shape, g)
+    reason = winograd_unsupported(ww.weight_shape[2:], g.stride, g.dilation)
     if reason:
         raise ValueError(f"weight is a WinogradWeights but this convolution cannot use Winograd: {reason}")
     check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
