@@ -271,6 +271,11 @@ class WinogradWeights:
                 f"dtype={self.dtype})")
 
 
+def winograd_weights(weight, tile, groups):
+    """A WinogradWeights of a validated 3x3 weight (functional.winograd_weights checks it)."""
+    return WinogradWeights(weight, tile, groups)
+
+
 def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
     x = np.ascontiguousarray(_pad_extra(x, g.extra_pad))
     dy = np.ascontiguousarray(dy)

@@ -8,7 +8,11 @@ optim, losses and train call ops through it and never import a backend themselve
 from __future__ import annotations
 
 from fastconv import _cpu, cuda  # importing fastconv.cuda does not import numba
-from fastconv.device import is_cuda_array
+from fastconv.device import check_device, is_cuda_array
+
+# Weights transformed once for Winograd (functional.winograd_weights makes them through the
+# winograd_weights op); only the CPU backend has them, and its conv2d takes them as the weight.
+WinogradWeights = _cpu.WinogradWeights
 
 # Tests/test_backend_interface.py checks both backends against this list. Arguments arrive
 # validated by fastconv.functional (or by the nn/optim caller); an op a backend cannot run
@@ -23,7 +27,7 @@ BACKEND_OPS = (
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_backward",
     "dropout_mask_mul", "mul", "accumulate", "copy_into", "cast", "zeros_like",
-    "sgd_step", "adam_step",
+    "sgd_step", "adam_step", "winograd_weights",
 )
 
 
@@ -36,3 +40,9 @@ def backend_of(*arrays):
             raise TypeError("arguments mix CUDA arrays and host (numpy) arrays; move them to one device")
         return cuda
     return _cpu
+
+
+def backend_named(device):
+    """The backend of a device name, 'cpu' or 'cuda' (for a question asked without arrays, such as
+    functional.conv2d_algorithm's)."""
+    return cuda if check_device(device) == "cuda" else _cpu

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastconv import _cpu, _plans
+from fastconv import _plans
 from fastconv._algorithm import check_algorithm, winograd_unsupported
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
 from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
-                                check_out, check_same_dtype)
-from fastconv.backend import backend_of
+                                check_same_dtype)
+from fastconv.backend import WinogradWeights, backend_named, backend_of
 from fastconv.device import is_cuda_array
 
 __all__ = [
@@ -32,9 +32,6 @@ __all__ = [
     "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
     "winograd_weights", "WinogradWeights", "conv2d_algorithm",
 ]
-
-WinogradWeights = _cpu.WinogradWeights
-
 
 def _unbatched(shape):
     return len(shape) == 3
@@ -61,7 +58,7 @@ def _int_shape(size, name, unbatched_ok=False, empty_batch_ok=False):
 def _empty_batch(backend, shape, dtype, out=None):
     """The result of an op on an empty batch (N = 0), or the zero weight gradient it yields:
     no kernel runs. Host arrays only."""
-    if backend is not _cpu:
+    if backend is not backend_named("cpu"):
         raise ValueError("an empty batch (N = 0) is supported for numpy arrays only")
     if out is None:
         return np.zeros(shape, dtype)
@@ -125,18 +122,17 @@ def winograd_weights(weight, tile=4, groups=1):
     tile in {2, 4, 6}; pass the result to conv2d in place of the weight to skip the weight
     transform on every call (CPU only; the object holds a copy of the transformed values)."""
     weight = as_float_array(weight, "weight")
-    if not isinstance(weight, np.ndarray):
-        raise TypeError("winograd_weights supports numpy (CPU) weights only")
     if isinstance(tile, bool) or tile not in (2, 4, 6):
         raise ValueError(f"tile must be 2, 4 or 6, got {tile!r}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
-    check_ndim(weight.shape, 4, "weight", "(K, C/groups, 3, 3)")
-    if weight.shape[2:] != (3, 3):
-        raise ValueError(f"winograd_weights needs a 3x3 kernel, got weight shape {weight.shape}")
-    if weight.shape[0] % groups:
-        raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by groups={groups}")
-    return WinogradWeights(weight, tile, groups)
+    wshape, _ = array_meta(weight, "weight")
+    check_ndim(wshape, 4, "weight", "(K, C/groups, 3, 3)")
+    if tuple(wshape[2:]) != (3, 3):
+        raise ValueError(f"winograd_weights needs a 3x3 kernel, got weight shape {tuple(wshape)}")
+    if wshape[0] % groups:
+        raise ValueError(f"weight has {wshape[0]} output channels, not divisible by groups={groups}")
+    return backend_of(weight).winograd_weights(weight, tile, groups)
 
 
 def conv2d_algorithm(input_size, weight_size, stride=1, padding=0, dilation=1, groups=1, *, weights_reused=False):
@@ -146,7 +142,7 @@ def conv2d_algorithm(input_size, weight_size, stride=1, padding=0, dilation=1, g
     input_size = _int_shape(input_size, "input_size")
     weight_size = _int_shape(weight_size, "weight_size")
     g = conv_geometry(input_size, weight_size, stride, padding, dilation, groups, "input_size")
-    return _cpu.choose_algorithm("auto", input_size, weight_size, g, weights_reused=weights_reused)
+    return backend_named("cpu").choose_algorithm("auto", input_size, weight_size, g, weights_reused=weights_reused)
 
 
 def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, algorithm, out):
@@ -177,8 +173,9 @@ def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, a
     reason = winograd_unsupported(ww.weight_shape[2:], g.stride, g.dilation)
     if reason:
         raise ValueError(f"weight is a WinogradWeights but this convolution cannot use Winograd: {reason}")
-    check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
-    return _cpu.conv2d(input, ww, bias, g, algorithm, out)
+    backend = backend_of(input)
+    backend.check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
+    return backend.conv2d(input, ww, bias, g, algorithm, out)
 
 
 def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,

@@ -13,11 +13,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "fastconv"
 # The layers above the backends: they reach kernels through fastconv.backend.backend_of only.
 CALLERS = ["functional.py", "train.py", *(f"nn/{p.name}" for p in (ROOT / "nn").glob("*.py"))]
 # Device tests left outside the backends (48 before the door): functional's CPU-only
-# WinogradWeights (2), the host-only target conversion and range check of cross_entropy (2),
-# the empty batch only numpy arrays support (1), MSELoss's host list conversion (1), the
-# optimizers' one-time state move after Module.to (1), Module.astype and Module.device (2),
-# nn.Conv2d's cache of Winograd-transformed weights, which only the CPU backend takes (1).
-MAX_DEVICE_IFS = 10
+# WinogradWeights (1), the host-only target conversion and range check of cross_entropy (2),
+# MSELoss's host list conversion (1), the optimizers' one-time state move after Module.to (1),
+# Module.astype (1), nn.Conv2d's cache of Winograd-transformed weights, which only the CPU
+# backend takes (1). (The empty batch asks backend_named("cpu"); Module.device is device_of.)
+MAX_DEVICE_IFS = 7
 DEVICE_QUESTIONS = {"is_cuda_array", "is_host", "device_of", "_cpu", "cuda", "ndarray"}
 
 
@@ -53,7 +53,8 @@ def test_callers_do_not_import_a_backend_directly():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
                 imported = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-                assert not {"fastconv.cuda", "fastconv._C"} & imported, f"{f}:{node.lineno} imports a backend"
+                assert not {"fastconv._cpu", "fastconv.cuda", "fastconv._C"} & imported, \
+                    f"{f}:{node.lineno} imports a backend"
 
 
 def test_backend_of_picks_and_refuses_mixing():

@@ -65,6 +65,11 @@ def check_out(out, shape, dtype, name="out"):
     _device.check_out(out, shape, dtype, name)
 
 
+def winograd_weights(weight, tile, groups):
+    """Pre-transformed Winograd weights are a CPU feature (fastconv._cpu.WinogradWeights)."""
+    raise TypeError("winograd_weights supports numpy (CPU) weights only")
+
+
 def _prep(*arrays):
     from fastconv.cuda import _device, elementwise
     names = ("input", "weight", "bias")
