@@ -98,3 +98,18 @@ def test_the_graph_sees_every_kind_of_import(tmp_path, files, cycle):
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     assert (find_cycle(import_graph(package)) is not None) == cycle
+
+
+# (lower, upper): nothing in the lower package imports the upper one (the commands and the report
+# are built on the library; the commands on the report, never the other way).
+ONE_WAY = [("fastconv.report", "fastconv.commands"), ("fastconv.interpret", "fastconv.report"),
+           ("fastconv.augment", "fastconv.commands"), ("fastconv.nn", "fastconv.interpret")]
+
+
+@pytest.mark.parametrize("lower, upper", ONE_WAY)
+def test_packages_depend_one_way(lower, upper):
+    def inside(module, package):
+        return module == package or module.startswith(package + ".")
+    upward = sorted(f"{m} -> {t}" for m, targets in import_graph().items() if inside(m, lower)
+                    for t in targets if inside(t, upper))
+    assert not upward, upward

@@ -47,7 +47,7 @@ def add_visualize_command(subparsers, parents):
 
 def _check_layer(model, layer):
     """A spatial layer's name, checked against the model (default: the last conv layer)."""
-    from fastconv.report.pictures import conv_layers
+    from fastconv.interpret.pictures import conv_layers
     names = [name for name, _ in model.leaves()]
     spatial = names[:names.index("flatten")] if "flatten" in names else names
     if layer is None:
@@ -96,7 +96,7 @@ def _model(args):
 
 
 def run_visualize_command(args):
-    from fastconv.report import pictures
+    from fastconv.interpret import pictures
     out = args.out or f"{args.what}.png"
     if args.what == "receptive-field":
         from fastconv.interpret import receptive_field, render

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
 from fastconv.report.html import Section, figure, paragraph
 
 COUNT = 8

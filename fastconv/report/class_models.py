@@ -2,7 +2,7 @@
 maximise a few single filters (neurons) of the last conv layer."""
 from __future__ import annotations
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
 from fastconv.report.html import Section, figure, paragraph
 
 STEPS, QUICK_STEPS = 200, 40

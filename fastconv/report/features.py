@@ -1,7 +1,7 @@
 """Report section: the feature maps of one test image after every convolution."""
 from __future__ import annotations
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
 from fastconv.report.html import Section, figure, paragraph
 
 

@@ -2,7 +2,7 @@
 test-set windows (the units' receptive fields) that excite it most, found in one pass."""
 from __future__ import annotations
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
 from fastconv.report.html import Section, figure, figures, paragraph
 
 MAX_CHANNELS = 16  # rows per picture: enough to see the variety, small enough to read

@@ -1,5 +1,5 @@
 """One picture each, from a trained model and images, written as a PNG: what `fastconv
-visualize` draws and what the report's sections are made of. Thin on purpose: the work is
+visualize` draws and what the report's sections are made of (so it sits below both). Thin on purpose: the work is
 fastconv.interpret's, the drawing fastconv.interpret.render's; this module chooses the labels."""
 from __future__ import annotations
 
