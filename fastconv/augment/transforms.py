@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from fastconv._validate import finite_number
+from fastconv._validate import finite_number, int_pair
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 from fastconv.augment.compose import Transform  # the base class lives beside the Compose that runs it
@@ -141,7 +141,10 @@ def _fractions(v, name):
     """Maximum shifts (fx, fy) as fractions of (width, height): a number or a pair in [0, 1]."""
     if isinstance(v, (numbers.Real, np.number)) and not isinstance(v, bool):
         v = (v, v)
-    fx, fy = _pair(v, name)
+    try:
+        fx, fy = v
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a pair, got {v!r}") from None
     out = []
     for i, f in enumerate((fx, fy)):
         f = finite_number(f, f"{name}[{i}]")
@@ -149,14 +152,6 @@ def _fractions(v, name):
             raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
         out.append(f)
     return tuple(out)
-
-
-def _pair(v, name):
-    try:
-        a, b = v
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or a pair, got {v!r}") from None
-    return a, b
 
 
 class Scale(GeometricTransform):
@@ -219,12 +214,7 @@ class RandomResizedCrop(GeometricTransform):
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), p=1.0, **warp):
         super().__init__(p, **warp)
-        if isinstance(size, numbers.Integral):
-            size = (size, size)
-        size = _pair(size, "size")
-        if not all(isinstance(s, numbers.Integral) and s > 0 for s in size):
-            raise ValueError(f"size must be a positive int or a pair of them, got {size!r}")
-        self.size = (int(size[0]), int(size[1]))
+        self.size = int_pair(size, "size", 1)
         self.scale = parse_range(scale, "scale", None, 0.0, 1.0)
         self.ratio = parse_range(ratio, "ratio")
         if self.scale[1] <= 0 or self.ratio[0] <= 0:

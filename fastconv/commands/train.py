@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from fastconv.commands.common import (MODEL_HELP, MODELS, UserError, add_command, add_runtime_options,
-                                      build_model, check_device, load_data, save_model, set_threads)
+                                      build_model, load_data, require_usable_device, save_model, set_threads)
 
 EXAMPLE = """  fastconv train --epochs 10 --save lenet.safetensors
   fastconv train --data mnist --data-dir tests/data/mnist --model vgg-small --save vgg.safetensors"""
@@ -54,7 +54,7 @@ def train_model(args, log=print):
     from fastconv.train import evaluate, fit
     check_training_args(args)
     threads = set_threads(args.threads)
-    device = check_device(args.device)
+    device = require_usable_device(args.device)
     train, test, description = load_data(args.data, args.data_dir, args.seed)
     if args.limit is not None:
         train = (train[0][:args.limit], train[1][:args.limit])

@@ -21,7 +21,18 @@ def activation_end(model, name):
 
 
 def conv_layer_names(model):
+    """The leaves that are Conv2d layers, in order (the one list of them)."""
     return [name for name, layer in model.leaves() if isinstance(layer, nn.Conv2d)]
+
+
+def spatial_layer_names(model):
+    """The leaves whose outputs are (N, C, h, w) maps: every leaf before the first Flatten."""
+    names = []
+    for name, layer in model.leaves():
+        if isinstance(layer, nn.Flatten):
+            break
+        names.append(name)
+    return names
 
 
 def feature_maps(model, images, layers=None):
