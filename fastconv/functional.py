@@ -18,8 +18,8 @@ import numpy as np
 from fastconv import _plans
 from fastconv._algorithm import check_algorithm, winograd_unsupported
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
-from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
-                                check_same_dtype)
+from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_int, check_ndim,
+                                check_same_dtype, number_in_range, positive_int)
 from fastconv.backend import WinogradWeights, backend_named, backend_of
 from fastconv.device import is_cuda_array
 
@@ -124,8 +124,7 @@ def winograd_weights(weight, tile=4, groups=1):
     weight = as_float_array(weight, "weight")
     if isinstance(tile, bool) or tile not in (2, 4, 6):
         raise ValueError(f"tile must be 2, 4 or 6, got {tile!r}")
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    groups = positive_int(groups, "groups")
     wshape, _ = array_meta(weight, "weight")
     check_ndim(wshape, 4, "weight", "(K, C/groups, 3, 3)")
     if tuple(wshape[2:]) != (3, 3):
@@ -329,8 +328,7 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
 def _check_divisor(divisor_override):
     # torch divides by any non-zero override, negative ones included
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) \
-                or divisor_override == 0:
+        if check_int(divisor_override, "divisor_override") == 0:
             raise ValueError(f"divisor_override must be a non-zero int or None, got {divisor_override!r}")
 
 
@@ -560,7 +558,7 @@ def tanh_backward(grad_output, output):
 def _check_dim(shape, dim):
     # a 0-d array has one valid dim, like torch: -1 or 0
     rank = max(len(shape), 1)
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -rank <= dim < rank:
+    if not -rank <= check_int(dim, "dim") < rank:
         raise ValueError(f"dim must be an int in [{-rank}, {rank - 1}], got {dim!r}")
 
 
@@ -625,11 +623,8 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
     tshape, tdtype = array_meta(target, "target")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (float, int, np.floating, np.integer)) \
-            or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    number_in_range(label_smoothing, "label_smoothing", 0.0, 1.0)
+    check_int(ignore_index, "ignore_index")
     if len(shape) == 0:
         raise ValueError("input must be logits (N, C, d1, ...) or unbatched (C,), got a 0-d array")
     probabilities = tdtype.kind == "f"
@@ -707,8 +702,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, retur
     (mask None when nothing was dropped). inplace=True writes the result into input.
     """
     input = as_float_array(input, "input")
-    if isinstance(p, bool) or not isinstance(p, (float, int, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+    p = number_in_range(p, "dropout probability p", 0.0, 1.0)
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
     if not training or p == 0:

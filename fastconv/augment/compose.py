@@ -27,11 +27,10 @@ those again (e.g. to a segmentation mask or a second view).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
 
-from fastconv._validate import number_in_range
+from fastconv._validate import check_int, number_in_range
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 from fastconv.augment._random import SampleRandom
@@ -84,9 +83,7 @@ class Compose:
         for i, t in enumerate(transforms):
             if not isinstance(t, Transform):
                 raise TypeError(f"transforms[{i}] must be a fastconv.augment Transform, got {type(t).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.transforms, self.seed, self.counter = transforms, int(seed), 0
+        self.transforms, self.seed, self.counter = transforms, check_int(seed, "seed", 0), 0
 
     def reset(self, counter=0):
         self.counter = int(counter)
@@ -108,9 +105,7 @@ class Compose:
         if start_index is None:
             start, self.counter = self.counter, self.counter + n
         else:
-            if isinstance(start_index, bool) or not isinstance(start_index, numbers.Integral) or start_index < 0:
-                raise ValueError(f"start_index must be a non-negative int, got {start_index!r}")
-            start = int(start_index)
+            start = check_int(start_index, "start_index", 0)
         params = AugmentParams(np.arange(start, start + n, dtype=np.uint64), [None] * len(self.transforms))
         y = self._run(x, params, True, layout)
         y = _finish(batch, y, inplace)

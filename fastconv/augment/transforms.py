@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from fastconv._validate import finite_number, int_pair
+from fastconv._validate import finite_number, int_pair, positive_int
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 from fastconv.augment.compose import Transform  # the base class lives beside the Compose that runs it
@@ -370,9 +370,7 @@ class Cutout(Transform):
 
     def __init__(self, num_holes=1, size=(0.1, 0.3), fill=0.0, p=0.5):
         super().__init__(p)
-        if isinstance(num_holes, bool) or not isinstance(num_holes, numbers.Integral) or num_holes < 1:
-            raise ValueError(f"num_holes must be a positive int, got {num_holes!r}")
-        self.num_holes = int(num_holes)
+        self.num_holes = positive_int(num_holes, "num_holes")
         self.size = parse_range(size, "size", None, 0.0, 1.0)
         self.fill = finite_number(fill, "fill")
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv import nn
+from fastconv._validate import finite_number, number_in_range, positive_int
 from fastconv.augment.functional import gaussian_blur
 from fastconv.interpret._engine import Tape, check_model, check_targets, end_index, input_channels, on_model_device
 from fastconv.interpret.parameterize import FourierImage, PixelImage
@@ -61,12 +62,10 @@ PRESETS = {None: None, "robust": Robust()}
 
 
 def _check_steps_lr(steps, lr, l2):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if not np.isfinite(lr) or lr <= 0:
+    positive_int(steps, "steps")
+    if finite_number(lr, "lr") <= 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not np.isfinite(l2) or l2 < 0:
-        raise ValueError(f"l2 must be >= 0, got {l2!r}")
+    number_in_range(l2, "l2", 0.0)
 
 
 def _resolve_preset(preset):
