@@ -16,8 +16,9 @@ CALLERS = ["functional.py", "train.py", *(f"nn/{p.name}" for p in (ROOT / "nn").
 # WinogradWeights (1), the host-only target conversion and range check of cross_entropy (2),
 # MSELoss's host list conversion (1), the optimizers' one-time state move after Module.to (1),
 # Module.astype (1), nn.Conv2d's cache of Winograd-transformed weights, which only the CPU
-# backend takes (1). (The empty batch asks backend_named("cpu"); Module.device is device_of.)
-MAX_DEVICE_IFS = 7
+# backend takes (1), nn.Linear's transposed weight for input_grad, a copy only on a device (1).
+# (The empty batch asks backend_named("cpu"); Module.device is device_of.)
+MAX_DEVICE_IFS = 8
 DEVICE_QUESTIONS = {"is_cuda_array", "is_host", "device_of", "_cpu", "cuda", "ndarray"}
 
 

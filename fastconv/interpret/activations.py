@@ -3,7 +3,7 @@ activation pictures), all requested layers from one forward pass."""
 from __future__ import annotations
 
 from fastconv import nn
-from fastconv.interpret._engine import Tape, check_images, check_model, end_index
+from fastconv.interpret._engine import Tape, check_images, check_model
 from fastconv.device import to_host
 
 _NONLINEAR = (nn.ReLU, nn.Sigmoid, nn.Tanh)
@@ -12,7 +12,7 @@ _NONLINEAR = (nn.ReLU, nn.Sigmoid, nn.Tanh)
 def activation_end(model, name):
     """One past the leaf whose output is `name`'s activation: a Conv2d or Linear followed
     directly by a ReLU/Sigmoid/Tanh is read after that non-linearity."""
-    end = end_index(model, name)
+    end = model.end_index(name)
     leaves = model.leaves()
     if isinstance(leaves[end - 1][1], (nn.Conv2d, nn.Linear)) and end < len(leaves) \
             and isinstance(leaves[end][1], _NONLINEAR):

@@ -23,7 +23,7 @@ from fastconv import functional as F
 from fastconv import nn
 from fastconv._validate import finite_number, number_in_range, positive_int
 from fastconv.augment.functional import gaussian_blur
-from fastconv.interpret._engine import Tape, check_model, check_targets, end_index, input_channels, on_model_device
+from fastconv.interpret._engine import Tape, check_model, check_targets, input_channels, on_model_device
 from fastconv.interpret.parameterize import FourierImage, PixelImage
 from fastconv.interpret.receptive_field import receptive_field
 from fastconv.device import to_host
@@ -272,7 +272,7 @@ def maximize_activation(model, layer, channel, position=None, *, steps=200, lr=0
     model = check_model(model)
     _check_steps_lr(steps, lr, l2)
     robust = _resolve_preset(preset)
-    stop = end_index(model, layer)
+    stop = model.end_index(layer)
     channels = np.atleast_1d(np.asarray(channel))
     shape = _input_shape(model, channels.size, input_size)
     probe = Tape(model).forward(on_model_device(model, np.zeros((1,) + shape[1:])), stop=stop)

@@ -71,6 +71,12 @@ class Module:
     def backward(self, grad_output, need_input_grad=True):
         raise NotImplementedError
 
+    def input_grad(self, grad_output):
+        """The gradient of the last forward's input, without accumulating any parameter gradient
+        (interpretation asks d output / d input many times and must not touch training's
+        gradients). A layer with parameters overrides it; for the others it is backward."""
+        return self.backward(grad_output)
+
     # -- traversal
     def named_modules(self, prefix=""):
         yield prefix, self
