@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/binding_util.h"
+#include "common/pack.h"
 #include "conv/winograd/winograd.h"
 #include "conv/winograd/winograd_input_grad.h"
 #include "conv/winograd/winograd_matrices.h"
@@ -62,6 +63,27 @@ void bind(py::module_& m) {
         return py::make_tuple(i.mr, i.kc);
       },
       "(mr, kc) of the packed transformed-weight layout for the active ISA.");
+  m.def(
+      "packed_a_offsets", [](int64_t rows, int64_t cols, int mr, int64_t kc) {
+        if (rows < 1 || cols < 1 || mr < 1 || kc < 1) throw py::value_error("rows, cols, mr and kc must be >= 1");
+        py::array_t<int64_t> out({rows, cols});
+        int64_t* o = out.mutable_data();
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) o[r * cols + c] = packed_a_offset(r, c, rows, cols, mr, kc);
+        return out;
+      },
+      py::arg("rows"), py::arg("cols"), py::arg("mr"), py::arg("kc"),
+      "offsets[r, c]: where a (rows, cols) matrix's element (r, c) lies when packed in GEMM row panels "
+      "of mr rows and reduction slices of at most kc (common/pack.h), e.g. U's layout (mr, kc).");
+  m.def(
+      "winograd_weight_grad_block", [](int tile, int64_t kg, int64_t cg, int64_t tiles) {
+        check_tile(tile);
+        if (kg < 1 || cg < 1 || tiles < 1) throw py::value_error("kg, cg and tiles must be >= 1");
+        return winograd_weight_grad_block<float>(tile, kg, cg, tiles);
+      },
+      py::arg("tile"), py::arg("kg"), py::arg("cg"), py::arg("tiles"),
+      "Tiles per block of the float32 Winograd weight gradient under the active ISA (its cost "
+      "model's block count is ceil(tiles / this)).");
   m.def(
       "winograd_transform_weights", [](py::array w, int64_t groups, int tile) {
         check_tile(tile);
