@@ -43,8 +43,7 @@ void bind(py::module_& m) {
   m.def(
       "conv2d_direct", [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups) {
         const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
-        if (dtype_of(x, "input") == DType::f32) forward<float>(x, w, bias, y, p);
-        else forward<double>(x, w, bias, y, p);
+        by_dtype<float, double>(x, "input", [&](auto tag) { forward<decltype(tag)>(x, w, bias, y, p); });
       },
       "Direct conv2d into y (N,K,OH,OW).");
   m.def(
@@ -58,7 +57,7 @@ void bind(py::module_& m) {
           py::gil_scoped_release release;
           conv2d_direct_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p);
         };
-        if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(dy, "grad_output", run);
       },
       "Gradient of conv2d with respect to its input, into dx (N,C,H,W).");
   m.def(
@@ -72,7 +71,7 @@ void bind(py::module_& m) {
           py::gil_scoped_release release;
           conv2d_direct_weight_grad<T>(cptr<T>(x), cptr<T>(dy), mptr<T>(dw), p);
         };
-        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(x, "input", run);
       },
       "Gradient of conv2d with respect to its weight, into dw (K,C/g,R,S).");
   m.def(
@@ -84,7 +83,7 @@ void bind(py::module_& m) {
         else if (pass == "input_grad") dp = DirectPass::input_grad;
         else if (pass == "weight_grad") dp = DirectPass::weight_grad;
         else throw py::value_error("pass must be 'forward', 'input_grad' or 'weight_grad', got '" + pass + "'");
-        const DirectPath path = dtype_of(x, "input") == DType::f32 ? direct_path<float>(p, dp) : direct_path<double>(p, dp);
+        const DirectPath path = by_dtype<float, double>(x, "input", [&](auto tag) { return direct_path<decltype(tag)>(p, dp); });
         return std::string(direct_path_name(path));
       },
       "The implementation conv2d_direct* runs for these arrays (x, w, y as for the forward): "

@@ -103,7 +103,7 @@ void bind(py::module_& m) {
           }
           return py::make_tuple(U, info.mr, info.kc);
         };
-        return dtype_of(w, "weight") == DType::f32 ? run(float{}) : run(double{});
+        return by_dtype<float, double>(w, "weight", run);
       },
       py::arg("weight"), py::arg("groups"), py::arg("tile"),
       "(U, mr, kc): transformed weights packed for the active ISA's GEMM micro-kernel.");
@@ -145,7 +145,7 @@ void bind(py::module_& m) {
           py::gil_scoped_release release;
           conv2d_winograd_forward<T>(cptr<T>(x), wp, up, info, b, yp, p, tile, relu);
         };
-        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(x, "input", run);
       },
       py::arg("input"), py::arg("weight"), py::arg("transformed"), py::arg("layout"), py::arg("bias"),
       py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"), py::arg("relu") = false,
@@ -168,7 +168,7 @@ void bind(py::module_& m) {
           else
             conv2d_winograd_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
         };
-        if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(dy, "grad_output", run);
       },
       py::arg("grad_output"), py::arg("weight"), py::arg("out"), py::arg("padding"), py::arg("groups"),
       py::arg("tile"), py::arg("blocked") = true,
@@ -188,7 +188,7 @@ void bind(py::module_& m) {
           py::gil_scoped_release release;
           conv2d_winograd_weight_grad<T>(cptr<T>(x), cptr<T>(dy), mptr<T>(dw), p, tile);
         };
-        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(x, "input", run);
       },
       py::arg("input"), py::arg("grad_output"), py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"),
       "Winograd weight gradient of a 3x3 stride-1 conv2d into out (K, C/groups, 3, 3).");
