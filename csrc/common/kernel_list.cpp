@@ -1,6 +1,5 @@
-// The kernel registry, and the families whose dispatch predates KernelTable: the GEMM
-// micro-kernels (gemm.cpp picks by ISA and row count) and the Winograd transforms
-// (conv/winograd_kernels.cpp). Their entries are written out here;
+// The kernel registry, and the one family whose dispatch predates KernelTable: the GEMM
+// micro-kernels (gemm.cpp picks by ISA and row count). Its entries are written out here;
 // tests/test_kernel_variants.py checks on every host that each kernel these dispatchers can
 // return is listed, and runs every listed kernel the CPU supports.
 //
@@ -8,7 +7,6 @@
 // files compiled for that ISA, and even returning a struct from them may use its instructions.
 #include "common/gemm.h"
 #include "common/kernel_list.h"
-#include "conv/winograd/winograd_kernels.h"
 
 namespace fastconv {
 
@@ -46,17 +44,6 @@ const KernelFamilyRegistrar kGemmF64(family(
     {{Isa::scalar, "gemm_4x8__scalar"} FASTCONV_X86_ONLY(, {Isa::avx2, "gemm_6x8__avx2"},
                                                          {Isa::avx512, "gemm_12x16__avx512"})},
     [](Isa isa) { return micro_kernel_f64(isa).name; }));
-
-const KernelFamilyRegistrar kWinogradF32(family(
-    "winograd_transforms", "float32",
-    {{Isa::scalar, "winograd_transforms_f32__scalar"} FASTCONV_X86_ONLY(
-         , {Isa::avx2, "winograd_transforms_f32__avx2"}, {Isa::avx512, "winograd_transforms_f32__avx512"})},
-    [](Isa isa) { return wino_kernels_f32(isa).name; }));
-const KernelFamilyRegistrar kWinogradF64(family(
-    "winograd_transforms", "float64",
-    {{Isa::scalar, "winograd_transforms_f64__scalar"} FASTCONV_X86_ONLY(
-         , {Isa::avx2, "winograd_transforms_f64__avx2"}, {Isa::avx512, "winograd_transforms_f64__avx512"})},
-    [](Isa isa) { return wino_kernels_f64(isa).name; }));
 
 }  // namespace
 }  // namespace fastconv

@@ -36,7 +36,6 @@ struct WinoKernels {
   // sized by the earlier contract of 3 * alpha * L values).
   void (*weight)(int alpha, const T* G, const T* src, int64_t L, T* U, int64_t ustride,
                  T* scratch);
-  const char* name;
 };
 
 WinoKernels<float> wino_kernels_f32(Isa isa);
