@@ -33,6 +33,7 @@ __all__ = [
     "winograd_weights", "WinogradWeights", "conv2d_algorithm",
 ]
 
+
 def _unbatched(shape):
     return len(shape) == 3
 

@@ -196,7 +196,6 @@ class Compose:
         return cur if owned else x.copy()
 
 
-
 def _brightness_contrast_steps(transforms, params):
     """A run of colour steps as (brightness, contrast, value_range) triples for one table pass,
     or None when some sample's step changes saturation or hue. Steps applied to no sample are
