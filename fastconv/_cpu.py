@@ -156,7 +156,7 @@ def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        blocks = -(-tiles // _C.winograd_weight_grad_block(m, kg, cg, tiles))
+        blocks = -(-tiles // _C.winograd_weight_grad_block(m, kg, cg, max(tiles, 1)))  # an empty batch: 0
         t = (_WG_GEMM * a * a * kg * cg * tiles + _WG_TRANSFORM * a ** 3 * tiles * (cg + kg)
              + _WG_FIXED * a * a * kg * cg * blocks)
         if t < best_t:
