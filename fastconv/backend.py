@@ -7,7 +7,7 @@ optim, losses and train call ops through it and never import a backend themselve
 """
 from __future__ import annotations
 
-from fastconv import _cpu, cuda  # importing fastconv.cuda does not import numba
+from fastconv import _cpu
 from fastconv.device import check_device, is_cuda_array
 
 # Weights transformed once for Winograd (functional.winograd_weights makes them through the
@@ -38,11 +38,18 @@ def backend_of(*arrays):
     if any(on_cuda):
         if not all(on_cuda):
             raise TypeError("arguments mix CUDA arrays and host (numpy) arrays; move them to one device")
-        return cuda
+        return _cuda_backend()
     return _cpu
+
+
+def _cuda_backend():
+    # Imported on first use, not with fastconv: the package adapts numpy for numba-cuda
+    # (np.row_stack), which a program that never touches a GPU array must not see.
+    from fastconv import cuda
+    return cuda
 
 
 def backend_named(device):
     """The backend of a device name, 'cpu' or 'cuda' (for a question asked without arrays, such as
     functional.conv2d_algorithm's)."""
-    return cuda if check_device(device) == "cuda" else _cpu
+    return _cuda_backend() if check_device(device) == "cuda" else _cpu
