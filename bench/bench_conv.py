@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import fastconv  # noqa: E402
 import fastconv.functional as F  # noqa: E402
 from fastconv import _C, _cpu, nn  # noqa: E402
+from fastconv._algorithm import ALGORITHMS  # noqa: E402
 from fastconv._geometry import conv_geometry  # noqa: E402
 from fastconv._shapes import ISSUE_SHAPES, LENET_CONVS, VGG16_POOLS, ZOO, ZOO_BATCH8  # noqa: E402
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table  # noqa: E402
@@ -258,7 +259,7 @@ def depthwise_table(rounds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=_cpu.ALGORITHMS)
+    ap.add_argument("--algorithms", nargs="+", default=["direct", "auto"], choices=ALGORITHMS)
     ap.add_argument("--sets", nargs="+", default=["issue", "lenet", "alexnet", "pool", "depthwise"],
                     choices=["issue", "lenet", "alexnet", "pool", "depthwise", "zoo", "zoo8"])
     ap.add_argument("--threads", type=int, default=2)

@@ -27,7 +27,7 @@ import numpy as np
 
 import fastconv
 import fastconv.functional as F
-from fastconv import _cpu
+from fastconv import _C, _cpu
 from fastconv._geometry import conv_geometry
 from fastconv._shapes import ISSUE_SHAPES
 from fastconv.timing import compare, ensure_fast_allocator, geomean, machine_line, markdown_table
@@ -104,7 +104,7 @@ def features(s, op, m):
     a = m + 2
     tiles = n * -(-oh // m) * -(-ow // m)
     if op == "weight":
-        blocks = -(-tiles // _cpu._wg_block(a, c, k))
+        blocks = -(-tiles // _C.winograd_weight_grad_block(m, k, c, tiles))
         return [a * a * k * c * tiles, a ** 3 * tiles * (c + k), a * a * k * c * blocks]
     tiles32 = -(-tiles // 32) * 32
     reused = op == "forward_reused"

@@ -15,22 +15,25 @@ WINOGRAD_TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
 
 
 def check_algorithm(requested):
+    """requested itself when it names an algorithm; ValueError listing them otherwise."""
     if requested not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {requested!r}")
+    return requested
 
 
-def winograd_unsupported(w_shape, geometry, input_grad=False, kernel_sizes=(3,)):
-    """Why Winograd cannot run this convolution (None when it can). kernel_sizes: the square
-    kernels the backend's Winograd runs."""
-    r, s = w_shape[2], w_shape[3]
+def winograd_unsupported(kernel_hw, stride, dilation, padding=(0, 0), input_grad=False, kernel_sizes=(3,)):
+    """Why Winograd cannot run a convolution (None when it can): the one statement of the rule.
+    Each geometry argument is an (h, w) pair; padding matters only to the input gradient.
+    kernel_sizes: the square kernels the backend's Winograd runs (the CPU's: 3 and 5)."""
+    r, s = kernel_hw
     if r != s or r not in kernel_sizes:
         return f"Winograd needs a {' or '.join(f'{k}x{k}' for k in kernel_sizes)} kernel, got {r}x{s}"
-    if tuple(geometry.stride) != (1, 1):
-        return f"Winograd needs stride 1, got stride={tuple(geometry.stride)}"
-    if tuple(geometry.dilation) != (1, 1):
-        return f"Winograd needs dilation 1, got dilation={tuple(geometry.dilation)}"
-    if input_grad and max(geometry.padding) > r - 1:
-        return f"the Winograd input gradient needs padding <= {r - 1}, got padding={tuple(geometry.padding)}"
+    if tuple(stride) != (1, 1):
+        return f"Winograd needs stride 1, got stride={tuple(stride)}"
+    if tuple(dilation) != (1, 1):
+        return f"Winograd needs dilation 1, got dilation={tuple(dilation)}"
+    if input_grad and max(padding) > r - 1:
+        return f"the Winograd input gradient needs padding <= {r - 1}, got padding={tuple(padding)}"
     return None
 
 
@@ -43,7 +46,8 @@ def choose(requested, w_shape, geometry, input_grad, *, tiles, backend, cheapest
     kernel_sizes: as winograd_unsupported's."""
     if requested == "direct":
         return "direct"
-    reason = winograd_unsupported(w_shape, geometry, input_grad, kernel_sizes)
+    reason = winograd_unsupported(w_shape[2:], geometry.stride, geometry.dilation, geometry.padding, input_grad,
+                                  kernel_sizes)
     if requested == "auto":
         return "direct" if reason else cheapest(True)
     if requested != "winograd" and requested not in tiles:

@@ -1,5 +1,5 @@
 """The CPU backend: numpy arrays in, compiled kernels (fastconv._C) or numpy run, numpy arrays
-out. It implements every op of fastconv.device.BACKEND_OPS with the signatures fastconv.cuda
+out. It implements every op of fastconv.backend.BACKEND_OPS with the signatures fastconv.cuda
 has; arguments arrive validated and normalised by fastconv.functional (or nn / optim)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from fastconv import _C, _algorithm
-from fastconv._algorithm import ALGORITHMS, WINOGRAD_TILES  # noqa: F401 (callers' names)
+from fastconv._algorithm import WINOGRAD_TILES
 from fastconv._geometry import adaptive_bins
 from fastconv._validate import check_out  # noqa: F401 (a backend op: functional checks out= through it)
 
@@ -17,11 +17,6 @@ from fastconv._validate import check_out  # noqa: F401 (a backend op: functional
 # mean output tile m x m whatever the kernel; F(6x6, 5x5) is not built (alpha 10 needs points of
 # magnitude 3 and 1/3, past a useful fp32 accuracy).
 WINOGRAD_KERNEL_TILES = {3: ("winograd_f2", "winograd_f4", "winograd_f6"), 5: ("winograd_f2", "winograd_f4")}
-
-
-def winograd_unsupported(w_shape, geometry, input_grad=False):
-    """Why the CPU Winograd cannot run this convolution (None when it can): 3x3 or 5x5 kernels."""
-    return _algorithm.winograd_unsupported(w_shape, geometry, input_grad, tuple(WINOGRAD_KERNEL_TILES))
 
 
 def choose_algorithm(requested, in_shape, w_shape, geometry, *, input_grad=False, weights_reused=False,
@@ -191,21 +186,12 @@ def _weight_grad_heuristic(in_shape, w_shape, geometry, allow_direct=True):
     for m in (2, 4, 6):
         a = m + 2
         tiles = n * -(-oh // m) * -(-ow // m)
-        blocks = -(-tiles // _wg_block(a, cg, kg))
+        blocks = -(-tiles // _C.winograd_weight_grad_block(m, kg, cg, max(tiles, 1)))  # an empty batch: 0
         t = (_WG_GEMM * a * a * kg * cg * tiles + _WG_TRANSFORM * a ** 3 * tiles * (cg + kg)
              + _WG_FIXED * a * a * kg * cg * blocks)
         if t < best_t:
             best, best_t = f"winograd_f{m}", t
     return best
-
-
-def _wg_block(alpha, cg, kg):
-    """Tiles per block of the Winograd weight gradient: the rule of winograd_weight_grad.cpp for
-    fp32 under AVX-512 (12x32 GEMM tile, reduction slices of 192): packed V + Y within 32 MiB,
-    at most 4 slices."""
-    per_tile = alpha * alpha * (-(-kg // 12) * 12 + -(-cg // 32) * 32) * 4
-    nb = min(max((32 << 20) // per_tile, 32), 4 * 192)
-    return nb // 192 * 192 if nb >= 192 else -(-nb // 16) * 16
 
 
 # Weight-gradient constants (ms per unit; see _weight_grad_heuristic): `bench/bench_conv_algorithms.py
@@ -310,19 +296,18 @@ class WinogradWeights:
     def unpacked(self):
         """U as a (groups, alpha^2, K/groups, C/groups) array (a copy)."""
         k, cg = self.weight_shape[:2]
-        kg, (mr, kc_max) = k // self.groups, self.layout
-        mpad = -(-kg // mr) * mr
-        kcb = -(-cg // -(-cg // kc_max))  # the balanced slice length (slice_kc in gemm.h)
-        kk, cc = np.meshgrid(np.arange(kg), np.arange(cg), indexing="ij")
-        pc = cc // kcb * kcb
-        kc = np.minimum(kcb, cg - pc)
-        idx = pc * mpad + (kk // mr) * kc * mr + (cc - pc) * mr + kk % mr
-        slabs = self.data.reshape(self.groups, self.alpha ** 2, mpad * cg)
-        return slabs[:, :, idx]
+        kg, (mr, kc) = k // self.groups, self.layout
+        slabs = self.data.reshape(self.groups, self.alpha ** 2, -1)  # one packed (kg, cg) matrix each
+        return slabs[:, :, _C.packed_a_offsets(kg, cg, mr, kc)]
 
     def __repr__(self):
         return (f"WinogradWeights(tile={self.tile}, weight_shape={self.weight_shape}, groups={self.groups}, "
                 f"dtype={self.dtype})")
+
+
+def winograd_weights(weight, tile, groups):
+    """A WinogradWeights of a validated 3x3 weight (functional.winograd_weights checks it)."""
+    return WinogradWeights(weight, tile, groups)
 
 
 def conv2d_weight(x, weight_shape, dy, g, algorithm, out):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastconv._validate import check_fits_in_memory, int_pair
+from fastconv._validate import check_fits_in_memory, int_pair, positive_int
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
@@ -38,8 +38,7 @@ class ConvGeometry:
 
 def conv_geometry(in_shape, w_shape, stride, padding, dilation, groups, input_name="input"):
     """in_shape (N, C, H, W), w_shape (K, C/groups, R, S), both already 4-D and non-empty."""
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    groups = positive_int(groups, "groups")
     stride = int_pair(stride, "stride", 1)
     dilation = int_pair(dilation, "dilation", 1)
     n, c, h, w = in_shape

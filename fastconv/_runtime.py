@@ -9,6 +9,7 @@ import warnings
 # (csrc/common/thread_pool.cpp), so nothing needs setting before _C loads, and variables such
 # as OMP_WAIT_POLICY would change torch's OpenMP runtime, which fastconv does not use.
 from fastconv import _C
+from fastconv._validate import check_int
 
 ISAS = ("scalar", "avx2", "avx512")
 
@@ -24,9 +25,7 @@ def set_num_threads(n: int) -> None:
     OMP_NUM_THREADS when set. Safe to call from any thread, also while kernels run: a lower
     count applies to every thread at once; a higher one to the calling thread and to threads
     that have not run a kernel yet (a running kernel's thread count must never grow)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"num_threads must be an int, got {n!r}")
-    _C.set_num_threads(n)
+    _C.set_num_threads(check_int(n, "num_threads"))
 
 
 def get_num_threads() -> int:

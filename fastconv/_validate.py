@@ -2,12 +2,13 @@
 expected, and happens before any kernel touches memory."""
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
 import numpy as np
 
-from fastconv.device import _is_numba_device_array, is_cuda_array  # noqa: F401 (re-exported)
+from fastconv.device import _is_numba_device_array, is_cuda_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -58,11 +59,48 @@ def check_ndim(shape, ndim, name, layout, empty_batch_ok=False):
                          f"got shape {tuple(shape)}")
 
 
+# Scalar arguments: ints are int or numpy integers, numbers also float or numpy floats; bool is
+# neither (True is an int to Python, but never a size or a rate a caller meant).
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def check_int(v, name, minimum=None):
+    """v as an int, >= minimum when given; TypeError for a non-int (bool included)."""
+    if not _is_int(v):
+        raise TypeError(f"{name} must be an int, got {v!r}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def positive_int(v, name):
+    """v as an int >= 1."""
+    return check_int(v, name, 1)
+
+
+def finite_number(v, name):
+    """v as a float: a finite int or float (numpy's too), never a bool."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v!r}")
+    return float(v)
+
+
+def number_in_range(v, name, low=None, high=None):
+    """finite_number(v) within [low, high] (a bound of None is open)."""
+    v = finite_number(v, name)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ValueError(f"{name} must lie in [{-math.inf if low is None else low:g}, "
+                         f"{math.inf if high is None else high:g}], got {v}")
+    return v
+
+
 def int_pair(v, name, minimum):
     """An int or a pair of ints, each >= minimum, as a tuple (h, w)."""
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
-    if isinstance(v, (numbers.Integral,)):
+    if _is_int(v):
         v = (int(v), int(v))
     else:
         try:
@@ -71,7 +109,7 @@ def int_pair(v, name, minimum):
             raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}") from None
         if len(v) == 1:
             v = (v[0], v[0])
-        if len(v) != 2 or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v):
+        if len(v) != 2 or not all(_is_int(e) for e in v):
             raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
         v = (int(v[0]), int(v[1]))
     if v[0] < minimum or v[1] < minimum:

@@ -1,8 +1,7 @@
 """Command line: `fastconv demo | train | visualize | augment | bench` (also `python -m fastconv`).
 
 Each subcommand is an (add_parser, run) pair in SUBCOMMANDS, so a new one is added without
-touching the others; the implementations live in fastconv/commands/ (augment's beside its
-package). A user's mistake ends as one line on stderr and exit status 1, never a traceback:
+touching the others; the implementations live in fastconv/commands/. A user's mistake ends as one line on stderr and exit status 1, never a traceback:
 the commands raise UserError for what they check themselves, and the ValueError / TypeError /
 OSError / ImportError that the library raises on bad input are reported the same way.
 `--verbose` (before or after the subcommand) shows the traceback instead.
@@ -13,7 +12,7 @@ import argparse
 import sys
 import traceback
 
-from fastconv.augment.cli import add_augment_command, run_augment_command
+from fastconv.commands.augment import add_augment_command, run_augment_command
 from fastconv.commands.bench import add_bench_command, run_bench_command
 from fastconv.commands.common import UserError
 from fastconv.commands.demo import add_demo_command, run_demo_command

@@ -1,30 +1,12 @@
 """Where arrays live: the one module that asks.
 
-A backend is a module implementing every name in BACKEND_OPS with the same signature:
-fastconv._cpu for numpy arrays, fastconv.cuda for arrays exposing ``__cuda_array_interface__``
-(and the CUDA simulator's device arrays). ``backend_of(*arrays)`` picks it; functional, nn,
-optim, losses and train call ops through it and never import a backend themselves. The rest
-moves arrays between host and device: to_host / to_device / move are the only copies.
+is_cuda_array / device_of answer it (fastconv.backend.backend_of picks a backend by them);
+check_device parses a device name; to_host / to_device / move are the only copies between
+host and device. This module imports no other fastconv module, so everything may use it.
 """
 from __future__ import annotations
 
 import numpy as np
-
-# The backend interface (tests/test_backend_interface.py checks both backends against it).
-# Arguments arrive validated by fastconv.functional (or by the nn/optim caller); an op a
-# backend cannot run raises TypeError naming it.
-BACKEND_OPS = (
-    "check_out", "choose_algorithm",
-    "conv2d", "conv2d_input", "conv2d_weight",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
-    "linear", "linear_backward", "bias_grad",
-    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
-    "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_backward",
-    "dropout_mask_mul", "mul", "accumulate", "copy_into", "cast", "zeros_like",
-    "sgd_step", "adam_step",
-)
 
 
 def _is_numba_device_array(a) -> bool:
@@ -36,19 +18,6 @@ def _is_numba_device_array(a) -> bool:
 def is_cuda_array(a) -> bool:
     return not isinstance(a, np.ndarray) and (hasattr(a, "__cuda_array_interface__")
                                               or _is_numba_device_array(a))
-
-
-def backend_of(*arrays):
-    """fastconv._cpu when every array (None skipped) is a host array, fastconv.cuda when every
-    one is a CUDA array; mixing them is a TypeError."""
-    cuda = [is_cuda_array(a) for a in arrays if a is not None]
-    if any(cuda):
-        if not all(cuda):
-            raise TypeError("arguments mix CUDA arrays and host (numpy) arrays; move them to one device")
-        from fastconv import cuda as cuda_backend  # imported lazily: numba is optional
-        return cuda_backend
-    from fastconv import _cpu  # lazily: _cpu's imports reach back here through _validate
-    return _cpu
 
 
 def device_of(a):

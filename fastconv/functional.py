@@ -1,9 +1,9 @@
 """The public op surface, with torch.nn.functional / torch.nn.grad names and semantics.
 
 Every op validates its arguments once, then hands the call to the arrays' backend
-(fastconv.device.backend_of): numpy arrays run the compiled CPU kernels (fastconv._cpu ->
+(fastconv.backend.backend_of): numpy arrays run the compiled CPU kernels (fastconv._cpu ->
 fastconv._C), arrays exposing ``__cuda_array_interface__`` run the Numba CUDA kernels
-(fastconv.cuda); both implement fastconv.device.BACKEND_OPS. Layout is NCHW for activations
+(fastconv.cuda); both implement fastconv.backend.BACKEND_OPS. Layout is NCHW for activations
 and OIHW for weights.
 
 The hot ops (conv2d, conv2d_input, conv2d_weight, max_pool2d, avg_pool2d and their backwards,
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastconv import _cpu, _plans
-from fastconv._algorithm import check_algorithm
+from fastconv import _plans
+from fastconv._algorithm import check_algorithm, winograd_unsupported
 from fastconv._geometry import adaptive_output_size, conv_geometry, pool_geometry
-from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_ndim,
-                                check_out, check_same_dtype)
-from fastconv.device import backend_of, is_cuda_array
+from fastconv._validate import (array_meta, as_float_array, check_float_dtype, check_int, check_ndim,
+                                check_same_dtype, number_in_range, positive_int)
+from fastconv.backend import WinogradWeights, backend_named, backend_of
+from fastconv.device import is_cuda_array
 
 __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",
@@ -31,8 +32,6 @@ __all__ = [
     "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
     "winograd_weights", "WinogradWeights", "conv2d_algorithm",
 ]
-
-WinogradWeights = _cpu.WinogradWeights
 
 
 def _unbatched(shape):
@@ -60,7 +59,7 @@ def _int_shape(size, name, unbatched_ok=False, empty_batch_ok=False):
 def _empty_batch(backend, shape, dtype, out=None):
     """The result of an op on an empty batch (N = 0), or the zero weight gradient it yields:
     no kernel runs. Host arrays only."""
-    if backend is not _cpu:
+    if backend is not backend_named("cpu"):
         raise ValueError("an empty batch (N = 0) is supported for numpy arrays only")
     if out is None:
         return np.zeros(shape, dtype)
@@ -125,19 +124,17 @@ def winograd_weights(weight, tile=4, groups=1):
     in place of the weight to skip the weight transform on every call (CPU only; the object holds
     a copy of the transformed values)."""
     weight = as_float_array(weight, "weight")
-    if not isinstance(weight, np.ndarray):
-        raise TypeError("winograd_weights supports numpy (CPU) weights only")
     if isinstance(tile, bool) or tile not in (2, 4, 6):
         raise ValueError(f"tile must be 2, 4 or 6, got {tile!r}")
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
-    check_ndim(weight.shape, 4, "weight", "(K, C/groups, 3, 3)")
-    if weight.shape[2:] not in ((3, 3), (5, 5)):
-        raise ValueError(f"winograd_weights needs a 3x3 or 5x5 kernel, got weight shape {weight.shape}")
+    groups = positive_int(groups, "groups")
+    wshape, _ = array_meta(weight, "weight")
+    check_ndim(wshape, 4, "weight", "(K, C/groups, 3, 3)")
+    if tuple(wshape[2:]) not in ((3, 3), (5, 5)):
+        raise ValueError(f"winograd_weights needs a 3x3 or 5x5 kernel, got weight shape {tuple(wshape)}")
     # (tile 6 on a 5x5 kernel: the transform's binding raises "tile must be 2 or 4 for a 5x5 kernel")
-    if weight.shape[0] % groups:
-        raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by groups={groups}")
-    return WinogradWeights(weight, tile, groups)
+    if wshape[0] % groups:
+        raise ValueError(f"weight has {wshape[0]} output channels, not divisible by groups={groups}")
+    return backend_of(weight).winograd_weights(weight, tile, groups)
 
 
 def conv2d_algorithm(input_size, weight_size, stride=1, padding=0, dilation=1, groups=1, *, weights_reused=False):
@@ -147,7 +144,7 @@ def conv2d_algorithm(input_size, weight_size, stride=1, padding=0, dilation=1, g
     input_size = _int_shape(input_size, "input_size")
     weight_size = _int_shape(weight_size, "weight_size")
     g = conv_geometry(input_size, weight_size, stride, padding, dilation, groups, "input_size")
-    return _cpu.choose_algorithm("auto", input_size, weight_size, g, weights_reused=weights_reused)
+    return backend_named("cpu").choose_algorithm("auto", input_size, weight_size, g, weights_reused=weights_reused)
 
 
 def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, algorithm, out):
@@ -175,11 +172,13 @@ def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, a
         if tuple(bshape) != (ww.weight_shape[0],):
             raise ValueError(f"bias must have shape ({ww.weight_shape[0]},), got {tuple(bshape)}")
     g = conv_geometry(shape, ww.weight_shape, stride, padding, dilation, groups)
-    reason = _cpu.winograd_unsupported(ww.weight_shape, g)
+    # the kernel size was accepted when the weights were transformed: only the geometry is checked
+    reason = winograd_unsupported(ww.weight_shape[2:], g.stride, g.dilation, kernel_sizes=(ww.weight_shape[2],))
     if reason:
         raise ValueError(f"weight is a WinogradWeights but this convolution cannot use Winograd: {reason}")
-    check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
-    return _cpu.conv2d(input, ww, bias, g, algorithm, out)
+    backend = backend_of(input)
+    backend.check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
+    return backend.conv2d(input, ww, bias, g, algorithm, out)
 
 
 def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
@@ -333,8 +332,7 @@ def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
 def _check_divisor(divisor_override):
     # torch divides by any non-zero override, negative ones included
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) \
-                or divisor_override == 0:
+        if check_int(divisor_override, "divisor_override") == 0:
             raise ValueError(f"divisor_override must be a non-zero int or None, got {divisor_override!r}")
 
 
@@ -564,7 +562,7 @@ def tanh_backward(grad_output, output):
 def _check_dim(shape, dim):
     # a 0-d array has one valid dim, like torch: -1 or 0
     rank = max(len(shape), 1)
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -rank <= dim < rank:
+    if not -rank <= check_int(dim, "dim") < rank:
         raise ValueError(f"dim must be an int in [{-rank}, {rank - 1}], got {dim!r}")
 
 
@@ -629,11 +627,8 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
     tshape, tdtype = array_meta(target, "target")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (float, int, np.floating, np.integer)) \
-            or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    number_in_range(label_smoothing, "label_smoothing", 0.0, 1.0)
+    check_int(ignore_index, "ignore_index")
     if len(shape) == 0:
         raise ValueError("input must be logits (N, C, d1, ...) or unbatched (C,), got a 0-d array")
     probabilities = tdtype.kind == "f"
@@ -711,8 +706,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, retur
     (mask None when nothing was dropped). inplace=True writes the result into input.
     """
     input = as_float_array(input, "input")
-    if isinstance(p, bool) or not isinstance(p, (float, int, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+    p = number_in_range(p, "dropout probability p", 0.0, 1.0)
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
     if not training or p == 0:

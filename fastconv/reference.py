@@ -8,10 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastconv._geometry import conv_output_size, pool_output_size  # the one formula
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+from fastconv._validate import int_pair
 
 
 def _taps(xp, r, s, oh, ow, stride, dilation):
@@ -22,7 +19,8 @@ def _taps(xp, r, s, oh, ow, stride, dilation):
 
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation, NCHW x OIHW -> NKHW, float64."""
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, dilation = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    padding = int_pair(padding, "padding", 0)
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
     n, c, h, wd = x.shape
@@ -46,7 +44,8 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def conv2d_input(input_size, w, grad_output, stride=1, padding=0, dilation=1, groups=1):
     """d(loss)/d(input) of conv2d: the adjoint of :func:`conv2d` applied to grad_output."""
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, dilation = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    padding = int_pair(padding, "padding", 0)
     w = np.asarray(w, np.float64)
     dy = np.asarray(grad_output, np.float64)
     n, c, h, wd = input_size
@@ -66,7 +65,8 @@ def conv2d_input(input_size, w, grad_output, stride=1, padding=0, dilation=1, gr
 
 def conv2d_weight(x, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1):
     """d(loss)/d(weight) of conv2d."""
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, dilation = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    padding = int_pair(padding, "padding", 0)
     x = np.asarray(x, np.float64)
     dy = np.asarray(grad_output, np.float64)
     k, cg, r_, s_ = weight_size
@@ -88,9 +88,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """Returns (values, indices). Sequential semantics of PyTorch's CPU kernel: a value
     replaces the running maximum if it is greater or NaN, so the first maximum wins and the
     last NaN wins."""
-    kernel_size = _pair(kernel_size)
-    stride = kernel_size if stride is None else _pair(stride)
-    padding, dilation = _pair(padding), _pair(dilation)
+    kernel_size = int_pair(kernel_size, "kernel_size", 1)
+    stride = kernel_size if stride is None else int_pair(stride, "stride", 1)
+    padding, dilation = int_pair(padding, "padding", 0), int_pair(dilation, "dilation", 1)
     x = np.asarray(x, np.float64)
     n, c, h, w = x.shape
     oh = pool_output_size(h, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
@@ -151,9 +151,9 @@ def _avg_windows(h, w, oh, ow, kernel_size, stride, padding, count_include_pad, 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
-    kernel_size = _pair(kernel_size)
-    stride = kernel_size if stride is None else _pair(stride)
-    padding = _pair(padding)
+    kernel_size = int_pair(kernel_size, "kernel_size", 1)
+    stride = kernel_size if stride is None else int_pair(stride, "stride", 1)
+    padding = int_pair(padding, "padding", 0)
     x = np.asarray(x, np.float64)
     n, c, h, w = x.shape
     oh = pool_output_size(h, kernel_size[0], stride[0], padding[0], 1, ceil_mode)
@@ -168,9 +168,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None):
-    kernel_size = _pair(kernel_size)
-    stride = kernel_size if stride is None else _pair(stride)
-    padding = _pair(padding)
+    kernel_size = int_pair(kernel_size, "kernel_size", 1)
+    stride = kernel_size if stride is None else int_pair(stride, "stride", 1)
+    padding = int_pair(padding, "padding", 0)
     dy = np.asarray(grad_output, np.float64)
     n, c, h, w = input_size
     dx = np.zeros((n, c, h, w))

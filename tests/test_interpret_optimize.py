@@ -87,12 +87,13 @@ def test_fourier_backward_is_the_adjoint():
 
 
 def test_gaussian_blur_matches_scipy():
+    """The blur of preset="robust" (augment's compiled one, with the settings _ascend passes)."""
     ndimage = pytest.importorskip("scipy.ndimage")
     rng = np.random.default_rng(0)
     x = rng.random((2, 3, 11, 9))
-    got = gaussian_blur(x, 1.0)
+    got = gaussian_blur(x, 1.0, truncate=3.0, border="reflect")
     ref = np.stack([[ndimage.gaussian_filter(c, 1.0, mode="mirror", truncate=3.0) for c in img] for img in x])
-    np.testing.assert_allclose(got, ref, atol=1e-12)
+    np.testing.assert_allclose(got, ref, atol=1e-6)  # the compiled kernel's taps are not scipy's to the last bit
 
 
 def test_input_size_inference():

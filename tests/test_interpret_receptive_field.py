@@ -93,7 +93,7 @@ def test_table_text_and_html():
     assert html.startswith("<table") and html.count("<tr>") == len(rf) + 1
 
 
-@pytest.mark.parametrize("bad", [0, -3, (32,), "32", (0, 5)])
+@pytest.mark.parametrize("bad", [0, -3, (32, 32, 3), "32", (0, 5), True])
 def test_bad_input_size(bad):
     with pytest.raises((ValueError, TypeError), match="input_size"):
         receptive_field(models.lenet5(seed=0), bad)

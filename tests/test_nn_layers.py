@@ -162,7 +162,7 @@ def test_sequential_names_until_and_backward_from():
     assert ours.forward(x, until="features").shape == (2, 5, 2, 2)
     out, acts = ours.forward_with_activations(x, ["features.1", "classifier"])
     assert out.shape == (2, 3) and acts["classifier"] is out and acts["features.1"].shape == (2, 4, 8, 8)
-    with pytest.raises(KeyError, match="features.9"):
+    with pytest.raises(ValueError, match="unknown layer 'features.9'"):
         ours.forward(x, until="features.9")
     ours.forward(x, until="features.1")
     with pytest.raises(RuntimeError, match="not reached"):

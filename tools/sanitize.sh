@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds fastconv._C with AddressSanitizer + UndefinedBehaviorSanitizer (CMake option
-# FASTCONV_SANITIZE) into build/sanitize and runs the default test suite against it.
+# Builds fastconv._C with AddressSanitizer + UndefinedBehaviorSanitizer, float-cast-overflow
+# included (CMake option FASTCONV_SANITIZE), into build/sanitize and runs the default test suite against it.
 # The checkout's own fastconv/_C*.so is left alone: the tests import a staged copy of the
 # package (build/sanitize/stage/fastconv) that holds the instrumented module.
 #   tools/sanitize.sh                      # whole default suite

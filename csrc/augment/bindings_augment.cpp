@@ -28,14 +28,7 @@ Border border_of(int b) {
   return static_cast<Border>(b);
 }
 
-// Runs f with T = float or uint8_t according to x's dtype (float64 is converted in Python).
-template <typename F>
-void by_dtype(const py::array& x, F&& f) {
-  if (x.dtype().is(py::dtype::of<float>())) f(float{});
-  else if (x.dtype().is(py::dtype::of<uint8_t>())) f(uint8_t{});
-  else throw py::type_error("input must be float32 or uint8, got " + std::string(py::str(x.dtype())));
-}
-
+// The kernels take float32 or uint8 images (float64 is converted in Python).
 void bind(py::module_& m) {
   m.def("aug_warp_affine", [](py::array x, py::array y, py::array inv, int interp, int border, float fill, bool channels_last) {
     const Image b = image_of(x, channels_last);
@@ -45,7 +38,7 @@ void bind(py::module_& m) {
     if (b.H * b.W * b.C >= (int64_t(1) << 31)) throw py::value_error("input planes must have < 2**31 pixels");
     const Border bd = border_of(border);
     check_array<double>(inv, "matrices", {b.N, 2, 3});
-    by_dtype(x, [&](auto tag) {
+    by_dtype<float, uint8_t>(x, "input", [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", dims(b));
       check_array<T>(y, "out", dims(b, OH, OW), true);
@@ -58,7 +51,7 @@ void bind(py::module_& m) {
     const Image b = image_of(x, channels_last);
     check_array<uint8_t>(h, "horizontal", {b.N});
     check_array<uint8_t>(v, "vertical", {b.N});
-    by_dtype(x, [&](auto tag) {
+    by_dtype<float, uint8_t>(x, "input", [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", dims(b));
       check_array<T>(y, "out", dims(b), true);
@@ -70,7 +63,7 @@ void bind(py::module_& m) {
     const Image b = image_of(x, channels_last);
     const Border bd = border_of(border);
     check_array<double>(sigma, "sigma", {b.N});
-    by_dtype(x, [&](auto tag) {
+    by_dtype<float, uint8_t>(x, "input", [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", dims(b));
       check_array<T>(y, "out", dims(b), true);
@@ -81,7 +74,7 @@ void bind(py::module_& m) {
   m.def("aug_color_adjust", [](py::array x, py::array y, py::array params, float lo, float hi, bool channels_last) {
     const Image b = image_of(x, channels_last);
     check_array<float>(params, "params", {b.N, 4});
-    by_dtype(x, [&](auto tag) {
+    by_dtype<float, uint8_t>(x, "input", [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", dims(b));
       check_array<T>(y, "out", dims(b), true);
@@ -106,7 +99,7 @@ void bind(py::module_& m) {
     if (per >= (int64_t(1) << 32)) throw py::value_error("samples must have < 2**32 elements");
     check_array<uint64_t>(key, "key", {b.N});
     check_array<float>(std, "std", {b.N});
-    by_dtype(x, [&](auto tag) {
+    by_dtype<float, uint8_t>(x, "input", [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", dims(b));
       check_array<T>(y, "out", dims(b), true);
@@ -121,7 +114,7 @@ void bind(py::module_& m) {
     if (per >= (int64_t(1) << 32)) throw py::value_error("samples must have < 2**32 elements");
     check_array<uint64_t>(key, "key", {b.N});
     check_array<float>(amount, "amount", {b.N});
-    by_dtype(x, [&](auto tag) {
+    by_dtype<float, uint8_t>(x, "input", [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", dims(b));
       check_array<T>(y, "out", dims(b), true);

@@ -20,13 +20,29 @@ struct BindingRegistrar {
 };
 #define FASTCONV_REGISTER_BINDINGS(fn) static ::fastconv::BindingRegistrar fn##_registrar(&fn)
 
-enum class DType { f32, f64 };
+// The one dtype dispatch of the bindings: f(T{}) with T the element type of array `a` among
+// Ts (e.g. by_dtype<float, double>(x, "input", run)), returning what f returns; a TypeError
+// naming the argument and the dtypes it may have otherwise.
+template <typename T, typename... Rest>
+std::string dtype_names() {
+  std::string name = py::str(py::dtype::of<T>());
+  if constexpr (sizeof...(Rest) > 0) return name + " or " + dtype_names<Rest...>();
+  else return name;
+}
 
-inline DType dtype_of(const py::array& a, const char* name) {
-  if (a.dtype().is(py::dtype::of<float>())) return DType::f32;
-  if (a.dtype().is(py::dtype::of<double>())) return DType::f64;
-  throw py::type_error(std::string(name) + " must be float32 or float64, got " +
-                       std::string(py::str(a.dtype())));
+template <typename T, typename... Rest, typename F>
+decltype(auto) by_dtype_among(const py::array& a, const char* name, const std::string& allowed, F&& f) {
+  if (a.dtype().is(py::dtype::of<T>())) return f(T{});
+  if constexpr (sizeof...(Rest) > 0) {
+    return by_dtype_among<Rest...>(a, name, allowed, std::forward<F>(f));
+  } else {
+    throw py::type_error(std::string(name) + " must be " + allowed + ", got " + std::string(py::str(a.dtype())));
+  }
+}
+
+template <typename... Ts, typename F>
+decltype(auto) by_dtype(const py::array& a, const char* name, F&& f) {
+  return by_dtype_among<Ts...>(a, name, dtype_names<Ts...>(), std::forward<F>(f));
 }
 
 // Checks that `a` is C-contiguous with exactly `shape` and the element type T (the Python

@@ -99,8 +99,7 @@ void bind_kernel_list(py::module_& m) {
   }, py::arg("isa"), py::arg("rows"), "The float32 GEMM tile chosen for a GEMM with that many rows.");
   m.def("gemm_tile", [](const std::string& name, const py::array& a, const py::array& b, py::array c,
                         bool accumulate, const py::object& offsets) {
-    if (dtype_of(a, "a") == DType::f64) run_tile<double>(name, a, b, c, accumulate, offsets);
-    else run_tile<float>(name, a, b, c, accumulate, offsets);
+    by_dtype<float, double>(a, "a", [&](auto tag) { run_tile<decltype(tag)>(name, a, b, c, accumulate, offsets); });
   }, py::arg("name"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"), py::arg("offsets") = py::none(),
      "Run one full tile of the named GEMM micro-kernel (tests and bench/bench_kernels.py).");
 }

@@ -1,6 +1,5 @@
-// The kernel registry, and the families whose dispatch predates KernelTable: the GEMM
-// micro-kernels (gemm.cpp picks by ISA and row count), the transposing pack (transpose.cpp)
-// and the Winograd transforms (conv/winograd_kernels.cpp). Their entries are written out here;
+// The kernel registry, and the one family whose dispatch predates KernelTable: the GEMM
+// micro-kernels (gemm.cpp picks by ISA and row count). Its entries are written out here;
 // tests/test_kernel_variants.py checks on every host that each kernel these dispatchers can
 // return is listed, and runs every listed kernel the CPU supports.
 //
@@ -8,8 +7,6 @@
 // files compiled for that ISA, and even returning a struct from them may use its instructions.
 #include "common/gemm.h"
 #include "common/kernel_list.h"
-#include "common/transpose.h"
-#include "conv/winograd/winograd_kernels.h"
 
 namespace fastconv {
 
@@ -17,11 +14,6 @@ std::vector<KernelFamily>& kernel_families() {
   static std::vector<KernelFamily> families;
   return families;
 }
-
-#ifdef FASTCONV_X86
-void transpose_panel_f32__avx512(const float* const* rows, int width, int64_t count, float* dst);
-void transpose_panel_f32__avx2(const float* const* rows, int width, int64_t count, float* dst);
-#endif
 
 namespace {
 
@@ -52,34 +44,6 @@ const KernelFamilyRegistrar kGemmF64(family(
     {{Isa::scalar, "gemm_4x8__scalar"} FASTCONV_X86_ONLY(, {Isa::avx2, "gemm_6x8__avx2"},
                                                          {Isa::avx512, "gemm_12x16__avx512"})},
     [](Isa isa) { return micro_kernel_f64(isa).name; }));
-
-const char* transpose_f32_name(Isa isa) {
-  const TransposePanelFn<float> fn = transpose_panel_f32(isa);
-#ifdef FASTCONV_X86
-  if (fn == &transpose_panel_f32__avx512) return "transpose_panel_f32__avx512";
-  if (fn == &transpose_panel_f32__avx2) return "transpose_panel_f32__avx2";
-#endif
-  return fn ? "transpose_panel_f32__scalar" : "";
-}
-const KernelFamilyRegistrar kTransposeF32(family(
-    "transpose_panel", "float32",
-    {{Isa::scalar, "transpose_panel_f32__scalar"} FASTCONV_X86_ONLY(, {Isa::avx2, "transpose_panel_f32__avx2"},
-                                                                    {Isa::avx512, "transpose_panel_f32__avx512"})},
-    &transpose_f32_name));
-const KernelFamilyRegistrar kTransposeF64(family("transpose_panel", "float64",
-                                                 {{Isa::scalar, "transpose_panel_f64__scalar"}},
-                                                 [](Isa) { return "transpose_panel_f64__scalar"; }));
-
-const KernelFamilyRegistrar kWinogradF32(family(
-    "winograd_transforms", "float32",
-    {{Isa::scalar, "winograd_transforms_f32__scalar"} FASTCONV_X86_ONLY(
-         , {Isa::avx2, "winograd_transforms_f32__avx2"}, {Isa::avx512, "winograd_transforms_f32__avx512"})},
-    [](Isa isa) { return wino_kernels_f32(isa).name; }));
-const KernelFamilyRegistrar kWinogradF64(family(
-    "winograd_transforms", "float64",
-    {{Isa::scalar, "winograd_transforms_f64__scalar"} FASTCONV_X86_ONLY(
-         , {Isa::avx2, "winograd_transforms_f64__avx2"}, {Isa::avx512, "winograd_transforms_f64__avx512"})},
-    [](Isa isa) { return wino_kernels_f64(isa).name; }));
 
 }  // namespace
 }  // namespace fastconv

@@ -32,4 +32,12 @@ void pack_a_rowmajor_all(const T* a, int64_t lda, int64_t rows, int64_t cols, co
   });
 }
 
+// Where the layout above puts a[r][c]: the same rule as one offset, for code that reads packed
+// weights back (fastconv._C.packed_a_offsets, which WinogradWeights.unpacked uses).
+inline int64_t packed_a_offset(int64_t r, int64_t c, int64_t rows, int64_t cols, int mr, int64_t kc_max) {
+  const int64_t mpad = round_up(rows, mr), kcb = slice_kc(cols, kc_max);
+  const int64_t pc = c / kcb * kcb, kc = std::min(kcb, cols - pc);
+  return pc * mpad + (r / mr) * kc * mr + (c - pc) * mr + r % mr;
+}
+
 }  // namespace fastconv

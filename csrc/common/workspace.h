@@ -1,6 +1,7 @@
 // 64-byte aligned scratch buffers (one cache line, one AVX-512 register).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -21,10 +22,17 @@ class AlignedBuffer {
   }
   ~AlignedBuffer() { std::free(ptr_); }
 
-  void resize(size_t n) {  // contents are not preserved
+  // Contents are not preserved. A failed allocation throws std::bad_alloc (the pool carries it
+  // out of a parallel loop: Python gets MemoryError) and leaves the buffer empty, not holding
+  // the freed pointer: kernels keep these per thread between calls, and a stale size would
+  // make the next call write to freed memory and the destructor free it twice.
+  void resize(size_t n) {
     if (n <= size_) return;
     std::free(ptr_);
-    size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+    ptr_ = nullptr;
+    size_ = 0;
+    if (n > (SIZE_MAX - 63) / sizeof(T)) throw std::bad_alloc();  // the byte count would wrap
+    const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
     ptr_ = static_cast<T*>(std::aligned_alloc(64, bytes ? bytes : 64));
     if (!ptr_) throw std::bad_alloc();
     size_ = n;

@@ -42,7 +42,7 @@ void forward(const py::array& x, const py::array& w, const py::object& bias, py:
     py::gil_scoped_release release;
     run(cptr<T>(x), cptr<T>(w), b, mptr<T>(y));
   };
-  if (dtype_of(x, "input") == DType::f32) go(float{}); else go(double{});
+  by_dtype<float, double>(x, "input", go);
 }
 
 // Checks an input gradient's arrays, then runs run(dy, w, dx) without the GIL.
@@ -56,7 +56,7 @@ void input_grad(const py::array& dy, const py::array& w, py::array& dx, const Co
     py::gil_scoped_release release;
     run(cptr<T>(dy), cptr<T>(w), mptr<T>(dx));
   };
-  if (dtype_of(dy, "grad_output") == DType::f32) go(float{}); else go(double{});
+  by_dtype<float, double>(dy, "grad_output", go);
 }
 
 // Checks a weight gradient's arrays, then runs run(x, dy, dw) without the GIL.
@@ -70,7 +70,7 @@ void weight_grad(const py::array& x, const py::array& dy, py::array& dw, const C
     py::gil_scoped_release release;
     run(cptr<T>(x), cptr<T>(dy), mptr<T>(dw));
   };
-  if (dtype_of(x, "input") == DType::f32) go(float{}); else go(double{});
+  by_dtype<float, double>(x, "input", go);
 }
 
 void bind(py::module_& m) {
@@ -135,7 +135,7 @@ void bind(py::module_& m) {
         else if (pass == "input_grad") dp = DirectPass::input_grad;
         else if (pass == "weight_grad") dp = DirectPass::weight_grad;
         else throw py::value_error("pass must be 'forward', 'input_grad' or 'weight_grad', got '" + pass + "'");
-        const DirectPath path = dtype_of(x, "input") == DType::f32 ? direct_path<float>(p, dp) : direct_path<double>(p, dp);
+        const DirectPath path = by_dtype<float, double>(x, "input", [&](auto tag) { return direct_path<decltype(tag)>(p, dp); });
         return std::string(direct_path_name(path));
       },
       "The implementation conv2d_direct* runs for these arrays (x, w, y as for the forward): "

@@ -118,7 +118,7 @@ void bind(py::module_& m) {
       py::gil_scoped_release release;
       linear_few_rows<T>(cptr<T>(x), cptr<T>(w), b, mptr<T>(y), rows, in, out);
     };
-    if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(x, "input", run);
   });
 }
 

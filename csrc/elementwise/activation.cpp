@@ -42,7 +42,7 @@ void bind(py::module_& m) {
       py::gil_scoped_release release;
       relu_forward<T>(cptr<T>(x), mptr<T>(y), static_cast<int64_t>(x.size()));
     };
-    if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(x, "input", run);
   });
   m.def("relu_backward", [](py::array dy, py::array y, py::array dx) {
     auto run = [&](auto tag) {
@@ -53,7 +53,7 @@ void bind(py::module_& m) {
       py::gil_scoped_release release;
       relu_backward<T>(cptr<T>(dy), cptr<T>(y), mptr<T>(dx), static_cast<int64_t>(dy.size()));
     };
-    if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(dy, "grad_output", run);
   });
 }
 

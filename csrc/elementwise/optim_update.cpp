@@ -82,7 +82,7 @@ void bind(py::module_& m) {
       sgd_update<T>(mptr<T>(p), cptr<T>(grad), b, static_cast<int64_t>(p.size()),
                     SgdArgs{lr, momentum, dampening, weight_decay, nesterov, first});
     };
-    if (dtype_of(p, "param") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(p, "param", run);
   });
   m.def("adam_update", [](py::array p, py::array grad, py::array mom, py::array var, double lr, double b1, double b2,
                           double c1, double c2, double eps, double weight_decay) {
@@ -97,7 +97,7 @@ void bind(py::module_& m) {
       adam_update<T>(mptr<T>(p), cptr<T>(grad), mptr<T>(mom), mptr<T>(var), static_cast<int64_t>(p.size()),
                      AdamArgs{lr, b1, b2, c1, c2, eps, weight_decay});
     };
-    if (dtype_of(p, "param") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(p, "param", run);
   });
 }
 

@@ -28,7 +28,7 @@ void bind(py::module_& m) {
       py::gil_scoped_release release;
       max_pool2d_forward<T>(cptr<T>(x), mptr<T>(y), mptr<int64_t>(idx), p);
     };
-    if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(x, "input", run);
   });
   m.def("max_pool2d_backward", [](py::array dy, py::array idx, py::array dx) {
     if (dx.ndim() != 4 || dy.ndim() != 4) throw py::value_error("grad_output and input must be 4-D");
@@ -46,7 +46,7 @@ void bind(py::module_& m) {
       if (!ok)
         throw py::value_error("indices must lie in [0, H*W) = [0, " + std::to_string(p.H * p.W) + ")");
     };
-    if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(dy, "grad_output", run);
   });
   m.def("avg_pool2d", [](py::array x, py::array y, P2 k, P2 s, P2 pad, bool count_include_pad, int64_t divisor) {
     const PoolParams p = pool_params(x, y.shape(2), y.shape(3), k, s, pad, {1, 1});
@@ -57,7 +57,7 @@ void bind(py::module_& m) {
       py::gil_scoped_release release;
       avg_pool2d_forward<T>(cptr<T>(x), mptr<T>(y), p, {count_include_pad, divisor});
     };
-    if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(x, "input", run);
   });
   m.def("avg_pool2d_backward", [](py::array dy, py::array dx, P2 k, P2 s, P2 pad, bool count_include_pad, int64_t divisor) {
     const PoolParams p = pool_params(dx, dy.shape(2), dy.shape(3), k, s, pad, {1, 1});
@@ -68,7 +68,7 @@ void bind(py::module_& m) {
       py::gil_scoped_release release;
       avg_pool2d_backward<T>(cptr<T>(dy), mptr<T>(dx), p, {count_include_pad, divisor});
     };
-    if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+    by_dtype<float, double>(dy, "grad_output", run);
   });
 }
 

@@ -27,16 +27,43 @@ those again (e.g. to a segmentation mask or a second view).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
 
+from fastconv._validate import check_int, number_in_range
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
 from fastconv.augment._random import SampleRandom
-from fastconv.augment.transforms import ColorJitter, Transform
 
-__all__ = ["Compose", "AugmentParams"]
+__all__ = ["Compose", "AugmentParams", "Transform"]
+
+
+class Transform:
+    """One augmentation step (fastconv.augment.transforms holds them). Compose runs a list of
+    them; one used alone is a one-step pipeline. The class flags tell Compose what it may fuse."""
+    geometric = False     # expressed as one matrix per sample (a run of them is one warp)
+    colour_step = False   # brightness / contrast / ... (on uint8, a run of them is one table pass)
+
+    def __init__(self, p=1.0):
+        self.p = number_in_range(p, "p", 0.0, 1.0)
+
+    def sample(self, rng, shape):
+        """Per-sample parameters for a batch of logical shape (N, C, H, W) (a dict of length-N
+        arrays, always with 'apply': the samples it applies to)."""
+        raise NotImplementedError
+
+    def apply(self, x, params, out=None, layout="NCHW"):
+        raise NotImplementedError
+
+    def output_hw(self, hw):
+        return hw
+
+    def __call__(self, batch, seed=0, start_index=0, **kwargs):
+        return Compose([self], seed=seed)(batch, start_index=start_index, **kwargs)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
 
 
 @dataclasses.dataclass
@@ -56,9 +83,7 @@ class Compose:
         for i, t in enumerate(transforms):
             if not isinstance(t, Transform):
                 raise TypeError(f"transforms[{i}] must be a fastconv.augment Transform, got {type(t).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.transforms, self.seed, self.counter = transforms, int(seed), 0
+        self.transforms, self.seed, self.counter = transforms, check_int(seed, "seed", 0), 0
 
     def reset(self, counter=0):
         self.counter = int(counter)
@@ -80,9 +105,7 @@ class Compose:
         if start_index is None:
             start, self.counter = self.counter, self.counter + n
         else:
-            if isinstance(start_index, bool) or not isinstance(start_index, numbers.Integral) or start_index < 0:
-                raise ValueError(f"start_index must be a non-negative int, got {start_index!r}")
-            start = int(start_index)
+            start = check_int(start_index, "start_index", 0)
         params = AugmentParams(np.arange(start, start + n, dtype=np.uint64), [None] * len(self.transforms))
         y = self._run(x, params, True, layout)
         y = _finish(batch, y, inplace)
@@ -124,9 +147,9 @@ class Compose:
         ts = self.transforms
         while i < len(ts):
             t = ts[i]
-            if x.dtype == np.uint8 and isinstance(t, ColorJitter):
+            if x.dtype == np.uint8 and t.colour_step:
                 end = i
-                while end < len(ts) and isinstance(ts[end], ColorJitter):
+                while end < len(ts) and ts[end].colour_step:
                     end += 1
                 if end - i > 1:
                     steps = _brightness_contrast_steps(
@@ -171,7 +194,6 @@ class Compose:
                 owned = True
             shape = shape[:2] + tuple(hw)
         return cur if owned else x.copy()
-
 
 
 def _brightness_contrast_steps(transforms, params):

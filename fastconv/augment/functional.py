@@ -11,13 +11,12 @@ coordinates to output pixel coordinates (one per sample, or one for all).
 """
 from __future__ import annotations
 
-import math
-import numbers
 
 import numpy as np
 
 from fastconv import _C
-from fastconv._validate import FLOAT_DTYPES, is_cuda_array
+from fastconv._validate import finite_number
+from fastconv.device import is_cuda_array
 
 __all__ = ["warp_affine", "flip", "gaussian_blur", "adjust_color", "brightness_contrast_steps", "gaussian_noise",
            "salt_and_pepper", "cutout", "INTERPOLATIONS", "BORDERS", "LAYOUTS"]
@@ -81,12 +80,6 @@ def _choice(value, table, name):
     return table[value]
 
 
-def _finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def per_sample(value, n, name, dtype=np.float64, minimum=None):
     """A scalar or a length-n sequence as a contiguous length-n array of finite values."""
     arr = np.asarray(value, dtype=np.float64)
@@ -108,7 +101,7 @@ def _value_range(value_range, name="value_range"):
         lo, hi = value_range
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be None or a pair (low, high), got {value_range!r}") from None
-    lo, hi = _finite(lo, f"{name}[0]"), _finite(hi, f"{name}[1]")
+    lo, hi = finite_number(lo, f"{name}[0]"), finite_number(hi, f"{name}[1]")
     if lo > hi:
         raise ValueError(f"{name} must have low <= high, got {value_range!r}")
     return lo, hi
@@ -192,7 +185,7 @@ def warp_affine(x, matrix, out_size=None, interpolation="bilinear", border="cons
         raise ValueError(f"out_size must be a pair of positive ints, got {out_size!r}")
     interp = _choice(interpolation, INTERPOLATIONS, "interpolation")
     bd = _choice(border, BORDERS, "border")
-    fill = _finite(fill, "fill")
+    fill = finite_number(fill, "fill")
     shape = (n, oh, ow, c) if layout == "NHWC" else (n, c, oh, ow)
     _check_out(x, out, shape)
     if out is not None and np.shares_memory(out, x):
@@ -231,7 +224,7 @@ def gaussian_blur(x, sigma, truncate=4.0, border="reflect", *, layout="NCHW", ou
     radius is int(truncate * sigma + 0.5), as scipy.ndimage.gaussian_filter. out may be x."""
     x = check_batch(x, layout=layout)
     sig = per_sample(sigma, x.shape[0], "sigma", minimum=0.0)
-    truncate = _finite(truncate, "truncate")
+    truncate = finite_number(truncate, "truncate")
     if truncate <= 0:
         raise ValueError(f"truncate must be > 0, got {truncate}")
     radius = float(truncate) * float(sig.max()) + 0.5 if sig.size else 0.0  # Python floats: inf, not OverflowError
@@ -323,7 +316,7 @@ def salt_and_pepper(x, amount, key, salt=1.0, pepper=0.0, *, layout="NCHW", out=
     am = per_sample(amount, n, "amount", dtype=np.float32, minimum=0.0)
     if np.any(am > 1):
         raise ValueError(f"amount must lie in [0, 1], got {amount!r}")
-    salt, pepper = _finite(salt, "salt"), _finite(pepper, "pepper")
+    salt, pepper = finite_number(salt, "salt"), finite_number(pepper, "pepper")
     _check_out(x, out)
     xn, scale = _native(x)
     y = _buffer(xn, out)
@@ -339,7 +332,7 @@ def cutout(x, boxes, fill=0.0, *, layout="NCHW", out=None):
     boxes = np.asarray(boxes)
     if boxes.ndim != 3 or boxes.shape[0] != n or boxes.shape[2] != 4 or boxes.dtype.kind not in "iu":
         raise ValueError(f"boxes must be an integer array of shape ({n}, K, 4), got {boxes.shape} {boxes.dtype}")
-    fill = _finite(fill, "fill")
+    fill = finite_number(fill, "fill")
     _check_out(x, out)
     y = out if out is not None else x.copy()
     if y is not x and out is not None:

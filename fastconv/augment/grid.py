@@ -10,7 +10,7 @@ from fastconv.augment.compose import Compose
 from fastconv.augment.transforms import (Affine, ColorJitter, GaussianBlur, GaussianNoise, HorizontalFlip,
                                          RandomResizedCrop, Rotate, Scale, Transform, VerticalFlip)
 
-__all__ = ["default_panels", "draw_grid", "load_image"]
+__all__ = ["default_panels", "draw_grid"]
 
 
 def default_panels():
@@ -32,12 +32,11 @@ def default_panels():
     ]
 
 
-def load_image(image):
-    """A path (anything Pillow reads) or an (H, W[, C]) array -> (H, W, 3) uint8."""
+def _rgb_uint8(image):
+    """A path (read by fastconv.data.load_image) or an (H, W[, C]) array -> (H, W, 3) uint8."""
     if isinstance(image, (str, pathlib.Path)):
-        from PIL import Image
-        with Image.open(image) as im:
-            image = np.asarray(im.convert("RGB"))
+        from fastconv.data import load_image
+        image = load_image(image, mode="RGB").transpose(1, 2, 0)  # float in [0, 1]: made uint8 below
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -58,7 +57,7 @@ def draw_grid(image, out_path, transforms=None, seed=0, columns=4, max_side=320)
     default_panels(). Large photos are first shrunk so that their longer side is max_side.
     """
     from PIL import Image, ImageDraw
-    img = load_image(image)
+    img = _rgb_uint8(image)
     if max(img.shape[:2]) > max_side:
         k = max_side / max(img.shape[:2])
         size = (max(1, round(img.shape[1] * k)), max(1, round(img.shape[0] * k)))

@@ -7,13 +7,14 @@ A transform used alone is callable like a pipeline: ``Rotate(30)(batch, seed=0)`
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
+from fastconv._validate import finite_number, int_pair, positive_int
 from fastconv.augment import functional as F
 from fastconv.augment import matrices as M
+from fastconv.augment.compose import Transform  # the base class lives beside the Compose that runs it
 
 __all__ = ["Transform", "HorizontalFlip", "VerticalFlip", "Rotate", "Translate", "Scale", "Affine",
            "RandomResizedCrop", "Brightness", "Contrast", "Saturation", "Hue", "ColorJitter",
@@ -22,23 +23,10 @@ __all__ = ["Transform", "HorizontalFlip", "VerticalFlip", "Rotate", "Translate",
 
 # ------------------------------------------------------------------------ argument parsing
 
-def _number(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
-    return float(v)
-
-
-def probability(p, name="p"):
-    p = _number(p, name)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {p}")
-    return p
-
-
 def parse_range(r, name, scalar=None, minimum=None, maximum=None):
     """(low, high) from a pair, or from a scalar via scalar(v) -> pair; checks order and bounds."""
     if isinstance(r, (numbers.Real, np.number)) and not isinstance(r, bool):
-        v = _number(r, name)
+        v = finite_number(r, name)
         if scalar is None:
             lo = hi = v
         else:
@@ -50,7 +38,7 @@ def parse_range(r, name, scalar=None, minimum=None, maximum=None):
             lo, hi = r
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a number or a pair (low, high), got {r!r}") from None
-        lo, hi = _number(lo, f"{name}[0]"), _number(hi, f"{name}[1]")
+        lo, hi = finite_number(lo, f"{name}[0]"), finite_number(hi, f"{name}[1]")
     if lo > hi:
         raise ValueError(f"{name} must have low <= high, got ({lo}, {hi})")
     if minimum is not None and lo < minimum:
@@ -74,32 +62,6 @@ def _when(apply, value, neutral):
 
 # ---------------------------------------------------------------------------- base classes
 
-class Transform:
-    geometric = False
-
-    def __init__(self, p=1.0):
-        self.p = probability(p)
-
-    def sample(self, rng, shape):
-        """Per-sample parameters for a batch of logical shape (N, C, H, W) (a dict of length-N
-        arrays, always with 'apply': the samples it applies to)."""
-        raise NotImplementedError
-
-    def apply(self, x, params, out=None, layout="NCHW"):
-        raise NotImplementedError
-
-    def output_hw(self, hw):
-        return hw
-
-    def __call__(self, batch, seed=0, start_index=0, **kwargs):
-        from fastconv.augment.compose import Compose
-        return Compose([self], seed=seed)(batch, start_index=start_index, **kwargs)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({args})"
-
-
 class GeometricTransform(Transform):
     """A transform expressed as one forward matrix per sample, resampled by warp_affine."""
     geometric = True
@@ -109,7 +71,7 @@ class GeometricTransform(Transform):
         super().__init__(p)
         F._choice(interpolation, F.INTERPOLATIONS, "interpolation")
         F._choice(border, F.BORDERS, "border")
-        self.interpolation, self.border, self.fill = interpolation, border, _number(fill, "fill")
+        self.interpolation, self.border, self.fill = interpolation, border, finite_number(fill, "fill")
 
     def warp_settings(self):
         return self.interpolation, self.border, self.fill
@@ -179,22 +141,17 @@ def _fractions(v, name):
     """Maximum shifts (fx, fy) as fractions of (width, height): a number or a pair in [0, 1]."""
     if isinstance(v, (numbers.Real, np.number)) and not isinstance(v, bool):
         v = (v, v)
-    fx, fy = _pair(v, name)
+    try:
+        fx, fy = v
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a pair, got {v!r}") from None
     out = []
     for i, f in enumerate((fx, fy)):
-        f = _number(f, f"{name}[{i}]")
+        f = finite_number(f, f"{name}[{i}]")
         if not 0.0 <= f <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
         out.append(f)
     return tuple(out)
-
-
-def _pair(v, name):
-    try:
-        a, b = v
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or a pair, got {v!r}") from None
-    return a, b
 
 
 class Scale(GeometricTransform):
@@ -257,12 +214,7 @@ class RandomResizedCrop(GeometricTransform):
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), p=1.0, **warp):
         super().__init__(p, **warp)
-        if isinstance(size, numbers.Integral):
-            size = (size, size)
-        size = _pair(size, "size")
-        if not all(isinstance(s, numbers.Integral) and s > 0 for s in size):
-            raise ValueError(f"size must be a positive int or a pair of them, got {size!r}")
-        self.size = (int(size[0]), int(size[1]))
+        self.size = int_pair(size, "size", 1)
         self.scale = parse_range(scale, "scale", None, 0.0, 1.0)
         self.ratio = parse_range(ratio, "ratio")
         if self.scale[1] <= 0 or self.ratio[0] <= 0:
@@ -311,6 +263,7 @@ class ColorJitter(Transform):
     """Brightness, contrast, saturation (factors; a number v means (1-v, 1+v)) and hue (a
     shift in turns; h means (-h, h), within [-0.5, 0.5]), applied in that order in one pass.
     Values are clamped to value_range (None: no clamp)."""
+    colour_step = True
 
     def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, p=1.0,
                  value_range=(0.0, 1.0)):
@@ -370,7 +323,7 @@ class GaussianBlur(Transform):
         super().__init__(p)
         self.sigma = parse_range(sigma, "sigma", None, 0.0)
         F._choice(border, F.BORDERS, "border")
-        self.border, self.truncate = border, _number(truncate, "truncate")
+        self.border, self.truncate = border, finite_number(truncate, "truncate")
 
     def sample(self, rng, shape):
         apply = rng.bernoulli(self.p)
@@ -401,7 +354,7 @@ class SaltAndPepper(Transform):
     def __init__(self, amount=(0.01, 0.05), p=1.0, salt=1.0, pepper=0.0):
         super().__init__(p)
         self.amount = parse_range(amount, "amount", None, 0.0, 1.0)
-        self.salt, self.pepper = _number(salt, "salt"), _number(pepper, "pepper")
+        self.salt, self.pepper = finite_number(salt, "salt"), finite_number(pepper, "pepper")
 
     def sample(self, rng, shape):
         apply = rng.bernoulli(self.p)
@@ -417,11 +370,9 @@ class Cutout(Transform):
 
     def __init__(self, num_holes=1, size=(0.1, 0.3), fill=0.0, p=0.5):
         super().__init__(p)
-        if isinstance(num_holes, bool) or not isinstance(num_holes, numbers.Integral) or num_holes < 1:
-            raise ValueError(f"num_holes must be a positive int, got {num_holes!r}")
-        self.num_holes = int(num_holes)
+        self.num_holes = positive_int(num_holes, "num_holes")
         self.size = parse_range(size, "size", None, 0.0, 1.0)
-        self.fill = _number(fill, "fill")
+        self.fill = finite_number(fill, "fill")
 
     def sample(self, rng, shape):
         n, h, w = shape[0], shape[2], shape[3]

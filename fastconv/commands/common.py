@@ -132,7 +132,7 @@ def set_threads(threads):
     return fastconv.get_num_threads()
 
 
-def check_device(device):
+def require_usable_device(device):
     """'cpu' or 'cuda' once a real GPU is there (Numba's simulator does not count: it would
     take hours); otherwise a UserError saying what is missing."""
     if device == "cpu":

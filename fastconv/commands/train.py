@@ -5,21 +5,13 @@ from __future__ import annotations
 import time
 
 from fastconv.commands.common import (MODEL_HELP, MODELS, UserError, add_command, add_runtime_options,
-                                      build_model, check_device, load_data, save_model, set_threads)
+                                      build_model, load_data, require_usable_device, save_model, set_threads)
 
 EXAMPLE = """  fastconv train --epochs 10 --save lenet.safetensors
   fastconv train --data mnist --data-dir tests/data/mnist --model vgg-small --save vgg.safetensors"""
 
 # Adam learning rates that train each model well in a few epochs (cosine-annealed to zero)
 DEFAULT_LR = {"lenet5": 3e-3, "lenet5-classic": 3e-3, "vgg-small": 2e-3}
-
-
-def digit_augmentation(seed=0):
-    """Small rotations, shifts and zooms plus a little noise: what handwriting varies by.
-    No flips (a flipped 2 is not a 2)."""
-    from fastconv.augment import Affine, Compose, GaussianNoise
-    return Compose([Affine(rotate=12, translate=0.1, scale=(0.9, 1.1)), GaussianNoise((0.0, 0.05), p=0.5)],
-                   seed=seed)
 
 
 def add_training_options(p):
@@ -58,17 +50,18 @@ def train_model(args, log=print):
     """Build, train and evaluate args.model on args.data. Returns a dict with the model, the
     data, the fit() history, the test evaluation and the seconds each step took."""
     from fastconv import nn
+    from fastconv.augment import presets
     from fastconv.train import evaluate, fit
     check_training_args(args)
     threads = set_threads(args.threads)
-    device = check_device(args.device)
+    device = require_usable_device(args.device)
     train, test, description = load_data(args.data, args.data_dir, args.seed)
     if args.limit is not None:
         train = (train[0][:args.limit], train[1][:args.limit])
     model = build_model(args.model, args.seed)
     lr = args.lr or DEFAULT_LR[args.model]
     opt = nn.Adam(model.parameters(), lr=lr)
-    augment = None if args.no_augment else digit_augmentation(args.seed)
+    augment = None if args.no_augment else presets.digit_augmentation(args.seed)
     log(f"training {args.model} for {args.epochs} epochs on {description} "
         f"({threads} threads, {device}{', augmented' if augment else ''})")
     t0 = time.perf_counter()

@@ -47,11 +47,10 @@ def add_visualize_command(subparsers, parents):
 
 def _check_layer(model, layer):
     """A spatial layer's name, checked against the model (default: the last conv layer)."""
-    from fastconv.report.pictures import conv_layers
-    names = [name for name, _ in model.leaves()]
-    spatial = names[:names.index("flatten")] if "flatten" in names else names
+    from fastconv.interpret.activations import conv_layer_names, spatial_layer_names
+    spatial = spatial_layer_names(model)
     if layer is None:
-        return conv_layers(model)[-1]
+        return conv_layer_names(model)[-1]
     if layer not in spatial:
         raise UserError(f"unknown layer {layer!r}; this model's spatial layers are {', '.join(spatial)}")
     return layer
@@ -96,7 +95,8 @@ def _model(args):
 
 
 def run_visualize_command(args):
-    from fastconv.report import pictures
+    from fastconv.interpret import pictures
+    from fastconv.interpret.activations import conv_layer_names
     out = args.out or f"{args.what}.png"
     if args.what == "receptive-field":
         from fastconv.interpret import receptive_field, render
@@ -124,7 +124,7 @@ def run_visualize_command(args):
     else:
         images, truth = _images(args, whole_test_set=args.what == "patches")
         if args.what == "feature-maps":
-            layers = [_check_layer(model, args.layer)] if args.layer else pictures.conv_layers(model)
+            layers = [_check_layer(model, args.layer)] if args.layer else conv_layer_names(model)
             print(pictures.feature_maps(model, images[:1], layers, out))
         elif args.what == "patches":
             layer = _check_layer(model, args.layer)

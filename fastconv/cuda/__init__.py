@@ -1,4 +1,4 @@
-"""The CUDA backend: Numba CUDA kernels implementing fastconv.device.BACKEND_OPS, the same
+"""The CUDA backend: Numba CUDA kernels implementing fastconv.backend.BACKEND_OPS, the same
 names and signatures as fastconv._cpu (tests/test_backend_interface.py checks it).
 
 fastconv.functional validates arguments, then calls these functions with arrays exposing
@@ -65,12 +65,17 @@ def check_out(out, shape, dtype, name="out"):
     _device.check_out(out, shape, dtype, name)
 
 
+def winograd_weights(weight, tile, groups):
+    """Pre-transformed Winograd weights are a CPU feature (fastconv._cpu.WinogradWeights)."""
+    raise TypeError("winograd_weights supports numpy (CPU) weights only")
+
+
 def _prep(*arrays):
-    from fastconv.cuda import _device
+    from fastconv.cuda import _device, elementwise
     names = ("input", "weight", "bias")
     dev = [_device.as_device(a, n) for a, n in zip(arrays, names + ("arg",) * len(arrays))]
     stream = _device.stream_of(*arrays)
-    return [None if d is None else _device.contiguous(d, stream) for d in dev], stream
+    return [None if d is None else elementwise.contiguous(d, stream) for d in dev], stream
 
 
 def conv2d(x, w, bias, g, algorithm, out):
@@ -233,7 +238,7 @@ def adaptive_max_pool2d(x, output_size):
 
 
 # ---------------------------------------------------------------------------- training helpers
-# Used by fastconv.nn and the optimizers through fastconv.device.backend_of (kernels in
+# Used by fastconv.nn and the optimizers through fastconv.backend.backend_of (kernels in
 # fastconv.cuda.training, dense_backward, adaptive_pool, optim). Results are Numba device arrays
 # on the inputs' stream.
 
@@ -325,9 +330,9 @@ def adaptive_avg_pool2d_backward(dy, input_shape):
 
 
 def zeros_like(a):
-    from fastconv.cuda import _device
+    from fastconv.cuda import elementwise
     (a,), stream = _prep_any(a)
-    return _device.zeros(a.shape, a.dtype, stream)
+    return elementwise.zeros(a.shape, a.dtype, stream)
 
 
 def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first):

@@ -110,13 +110,6 @@ def empty(shape, dtype, stream):
     return _alloc.device_empty(shape, dtype, stream, stream_key(stream))
 
 
-def zeros(shape, dtype, stream):
-    from fastconv.cuda.elementwise import fill
-    out = empty(shape, dtype, stream)
-    fill(out, 0.0, stream)
-    return out
-
-
 def check_out(out, shape, dtype, name="out"):
     """A user-supplied result array: converted, and its shape/dtype/layout checked."""
     if out is None:
@@ -128,16 +121,6 @@ def check_out(out, shape, dtype, name="out"):
     if not is_c_contiguous(d):
         raise ValueError(f"{name} must be C-contiguous")
     return d
-
-
-def contiguous(d, stream):
-    """``d`` itself when C-contiguous, else a C-contiguous device copy (on the device)."""
-    if is_c_contiguous(d):
-        return d
-    from fastconv.cuda.elementwise import copy_strided
-    out = empty(d.shape, d.dtype, stream)
-    copy_strided(d, out, stream)
-    return out
 
 
 def launch_1d(n, threads=256):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from numba import cuda
 
 from fastconv.cuda import _device
-from fastconv.cuda.elementwise import _launch
+from fastconv.cuda.elementwise import _launch, contiguous
 
 
 # ---------------------------------------------------------------------------- adaptive avg pool
@@ -53,7 +53,7 @@ def _adaptive_avg_backward(dy, dx):
 
 
 def adaptive_avg_pool2d(x, output_size, stream):
-    x = _device.contiguous(x, stream)
+    x = contiguous(x, stream)
     n, c, h, w = (int(v) for v in x.shape)
     oh, ow = output_size
     y = _device.empty((n, c, oh, ow), x.dtype, stream)
@@ -62,7 +62,7 @@ def adaptive_avg_pool2d(x, output_size, stream):
 
 
 def adaptive_avg_pool2d_backward(dy, input_shape, stream):
-    dy = _device.contiguous(dy, stream)
+    dy = contiguous(dy, stream)
     n, c, h, w = (int(v) for v in input_shape)
     oh, ow = int(dy.shape[2]), int(dy.shape[3])
     dx = _device.empty((n, c, h, w), dy.dtype, stream)

@@ -20,6 +20,7 @@ from numba import cuda
 
 from fastconv.cuda import _device, _igemm
 from fastconv.cuda._reduce import block_tree_sum
+from fastconv.cuda.elementwise import contiguous
 
 
 @functools.lru_cache(maxsize=None)
@@ -128,7 +129,7 @@ def _softmax_lines(x, y, inner, log):
 
 
 def _softmax(x, dim, log, stream):
-    x = _device.contiguous(x, stream)
+    x = contiguous(x, stream)
     dim = dim % x.ndim
     d = x.shape[dim]
     shape = tuple(x.shape)
@@ -213,7 +214,7 @@ def _rows_loss(x, target, label_smoothing, stream):
 
 
 def cross_entropy(x, target, reduction, label_smoothing, stream):
-    x = _device.contiguous(x, stream)
+    x = contiguous(x, stream)
     loss = _rows_loss(x, target, label_smoothing, stream)
     if reduction == "none":
         return loss
@@ -237,7 +238,7 @@ def _ce_grad(x, target, smoothing, scale, g):
 
 
 def cross_entropy_backward(x, target, reduction, label_smoothing, stream):
-    x = _device.contiguous(x, stream)
+    x = contiguous(x, stream)
     g = _device.empty(x.shape, x.dtype, stream)
     scale = 1.0 / x.shape[0] if reduction == "mean" else 1.0
     blocks, threads = _device.launch_1d(x.shape[0])

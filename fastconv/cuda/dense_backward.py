@@ -11,7 +11,7 @@ from numba import cuda
 
 from fastconv.cuda import _device
 from fastconv.cuda._reduce import RED_THREADS, block_tree_sum, red_threads
-from fastconv.cuda.elementwise import _flat, _launch
+from fastconv.cuda.elementwise import _flat, _launch, contiguous
 
 
 # ---------------------------------------------------------------------------- reductions
@@ -38,7 +38,7 @@ def bias_grad(dy, stream):
     """(N, K, H, W) or (N, K) -> (K,): the sum over every axis but 1."""
     if dy.ndim not in (2, 4):
         raise ValueError(f"bias_grad takes (N, K) or (N, K, H, W), got shape {tuple(dy.shape)}")
-    dy = _device.contiguous(dy, stream)
+    dy = contiguous(dy, stream)
     shape = tuple(dy.shape)
     l_ = shape[2] * shape[3] if dy.ndim == 4 else 1
     out = _device.empty((shape[1],), dy.dtype, stream)
@@ -73,7 +73,7 @@ def _scale(a, out, s):
 def mse_loss(input, target, reduction, stream):
     """(loss as a 0-d device array, diff = input - target) for MSELoss."""
     _device.check_pair(input, target, ("input", "target"))
-    input, target = _device.contiguous(input, stream), _device.contiguous(target, stream)
+    input, target = contiguous(input, stream), contiguous(target, stream)
     diff = _device.empty(input.shape, input.dtype, stream)
     out = _device.empty((1,), input.dtype, stream)
     scale = 1.0 / max(input.size, 1) if reduction == "mean" else 1.0
@@ -108,7 +108,7 @@ def _softmax_backward_lines(g, y, dx, inner):
 
 def softmax_backward(grad_output, output, dim, stream):
     _device.check_pair(grad_output, output, ("grad_output", "output"))
-    g, y = _device.contiguous(grad_output, stream), _device.contiguous(output, stream)
+    g, y = contiguous(grad_output, stream), contiguous(output, stream)
     shape = tuple(y.shape)
     dim = dim % len(shape)
     d = shape[dim]

@@ -1,4 +1,4 @@
-"""Element-wise kernels: activations and their gradients, fill, strided copy.
+"""Element-wise kernels: activations and their gradients, fill (zeros), strided copy (contiguous).
 
 One thread per element over the flattened (C-contiguous) arrays, grid-stride loops so any
 size runs with a bounded grid. Activation gradients take the forward OUTPUT, like the
@@ -81,7 +81,7 @@ def _tanh_backward(dy, y, dx):
 
 
 def unary(kernel, x, stream):
-    x = _device.contiguous(x, stream)
+    x = contiguous(x, stream)
     y = _device.empty(x.shape, x.dtype, stream)
     _launch(kernel, x.size, stream, _flat(x), _flat(y))
     return y
@@ -92,8 +92,8 @@ def binary(kernel, dy, y, stream):
         raise ValueError(f"grad_output {tuple(dy.shape)} and output {tuple(y.shape)} must have the same shape")
     if dy.dtype != y.dtype:
         raise TypeError(f"grad_output has dtype {dy.dtype} but output has dtype {y.dtype}; they must match")
-    dy = _device.contiguous(dy, stream)
-    y = _device.contiguous(y, stream)
+    dy = contiguous(dy, stream)
+    y = contiguous(y, stream)
     dx = _device.empty(dy.shape, dy.dtype, stream)
     _launch(kernel, dy.size, stream, _flat(dy), _flat(y), _flat(dx))
     return dx
@@ -151,3 +151,18 @@ def copy_strided(src, dst, stream):
         raise ValueError(f"non-contiguous CUDA arrays of {src.ndim} dimensions are not supported; "
                          "pass a contiguous array")
     _launch(_COPY[src.ndim], dst.size, stream, src, dst)
+
+
+def zeros(shape, dtype, stream):
+    out = _device.empty(shape, dtype, stream)
+    fill(out, 0.0, stream)
+    return out
+
+
+def contiguous(d, stream):
+    """``d`` itself when C-contiguous, else a C-contiguous device copy (on the device)."""
+    if _device.is_c_contiguous(d):
+        return d
+    out = _device.empty(d.shape, d.dtype, stream)
+    copy_strided(d, out, stream)
+    return out

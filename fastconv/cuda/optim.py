@@ -12,7 +12,7 @@ import math
 from numba import cuda
 
 from fastconv.cuda import _device
-from fastconv.cuda.elementwise import _flat, _launch
+from fastconv.cuda.elementwise import _flat, _launch, contiguous
 
 
 # ---------------------------------------------------------------------------- optimizers
@@ -35,7 +35,7 @@ def sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, firs
     """One fused torch.optim.SGD update of p in place (buf: the momentum buffer, updated in
     place; ignored when momentum is 0; first: buf = g as torch does on the first step)."""
     _device.check_pair(p, grad, ("parameter", "gradient"))
-    grad = _device.contiguous(grad, stream)
+    grad = contiguous(grad, stream)
     b = p if buf is None else buf
     _launch(_sgd, p.size, stream, _flat(p), _flat(grad), _flat(b), float(lr), float(momentum),
             float(dampening), float(weight_decay), bool(nesterov), bool(first))
@@ -55,6 +55,6 @@ def _adam(p, grad, m, v, lr_c1, b1, b2, inv_sqrt_c2, eps, wd):
 def adam_step(p, grad, m, v, lr, b1, b2, c1, c2, eps, weight_decay, stream):
     """One fused torch.optim.Adam update (m, v updated in place; c1, c2 the bias corrections)."""
     _device.check_pair(p, grad, ("parameter", "gradient"))
-    grad = _device.contiguous(grad, stream)
+    grad = contiguous(grad, stream)
     _launch(_adam, p.size, stream, _flat(p), _flat(grad), _flat(m), _flat(v), float(lr / c1), float(b1),
             float(b2), float(1.0 / math.sqrt(c2)), float(eps), float(weight_decay))

@@ -17,7 +17,7 @@ import numpy as np
 from numba import cuda
 
 from fastconv.cuda import _device
-from fastconv.cuda.elementwise import _flat, _launch
+from fastconv.cuda.elementwise import _flat, _launch, contiguous
 
 
 # ---------------------------------------------------------------------------- element-wise
@@ -45,14 +45,14 @@ def accumulate(acc, g, stream):
     _device.check_pair(acc, g, ("accumulated gradient", "gradient"))
     if not _device.is_c_contiguous(acc):
         raise ValueError("the accumulated gradient must be C-contiguous")
-    g = _device.contiguous(g, stream)
+    g = contiguous(g, stream)
     _launch(_add_inplace, acc.size, stream, _flat(acc), _flat(g))
     return acc
 
 
 def mul(a, b, stream):
     _device.check_pair(a, b)
-    a, b = _device.contiguous(a, stream), _device.contiguous(b, stream)
+    a, b = contiguous(a, stream), contiguous(b, stream)
     out = _device.empty(a.shape, a.dtype, stream)
     _launch(_mul, a.size, stream, _flat(a), _flat(b), _flat(out))
     return out
@@ -60,7 +60,7 @@ def mul(a, b, stream):
 
 def cast(a, dtype, stream):
     """A C-contiguous copy of a with dtype (float32 <-> float64)."""
-    a = _device.contiguous(a, stream)
+    a = contiguous(a, stream)
     out = _device.empty(a.shape, dtype, stream)
     _launch(_cast, a.size, stream, _flat(a), _flat(out))
     return out
@@ -99,7 +99,7 @@ def _dropout(x, y, mask, seed_lo, seed_hi, p, scale):
 
 def dropout_mask_mul(x, p, rng, stream):
     """(x * mask, mask) with mask = Bernoulli(1-p) / (1-p), drawn on the device."""
-    x = _device.contiguous(x, stream)
+    x = contiguous(x, stream)
     seed = int(rng.integers(2**63))
     y = _device.empty(x.shape, x.dtype, stream)
     mask = _device.empty(x.shape, x.dtype, stream)

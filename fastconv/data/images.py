@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from fastconv._validate import int_pair
+
 # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that. A CLI that analyses photos
 # has no use for a 90-megapixel image, so both become errors here.
 MAX_PIXELS = 89_478_485  # Pillow's default MAX_IMAGE_PIXELS
@@ -42,9 +44,7 @@ def load_image(path, *, mode=None, size=None) -> np.ndarray:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if size is not None:
-        if (not isinstance(size, (tuple, list)) or len(size) != 2
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-            raise ValueError(f"size must be a (height, width) pair of positive ints, got {size!r}")
+        size = int_pair(size, "size (height, width)", 1)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such image file")

@@ -2,12 +2,10 @@
 
 Why not Sequential.backward_from: it also computes (and accumulates into Parameter.grad) every
 weight gradient, which costs as much as the input gradient and would pollute a training run's
-gradients; interpretation needs d(objective)/d(input or activation) only. Walking the leaves
-here also gives guided backprop its modified ReLU backward without any global hook.
-
-Conv2d, Linear, ReLU, MaxPool2d, Sigmoid, Tanh, Flatten, Dropout (the identity: interpretation
-is inference) run through fastconv.functional from the layers' public attributes; any other
-leaf (AvgPool2d, AdaptiveAvgPool2d, Softmax, user layers) runs its own forward/backward.
+gradients; interpretation needs d(objective)/d(input or activation) only, which each layer's
+input_grad gives. The layers run themselves, so nn.Conv2d's cached Winograd weights serve the
+hundreds of forwards of a gradient ascent. Walking the leaves here also gives guided backprop
+its modified ReLU backward without any global hook.
 """
 from __future__ import annotations
 
@@ -15,23 +13,7 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv import nn
-from fastconv._validate import is_cuda_array
-from fastconv.device import to_device, to_host
-from fastconv.nn._ops import is_host
-
-
-def layer_names(model):
-    return [name for name, _ in model.leaves()]
-
-
-def end_index(model, name):
-    """One past the last leaf that is `name` or lies inside it; ValueError for unknown names."""
-    if not isinstance(name, str):
-        raise TypeError(f"layer must be a layer name (str), got {type(name).__name__}")
-    hits = [i for i, n in enumerate(layer_names(model)) if n == name or n.startswith(name + ".")]
-    if not hits:
-        raise ValueError(f"unknown layer {name!r}; layers: {layer_names(model)}")
-    return hits[-1] + 1
+from fastconv.device import is_cuda_array, to_device, to_host
 
 
 def check_model(model):
@@ -57,7 +39,7 @@ def input_channels(model):
 def check_images(model, images, name="images"):
     """(N, C, H, W) floating array with the model's input channels, as the model's dtype on the
     model's device. Host inputs are checked for finiteness."""
-    if not is_host(images) and not is_cuda_array(images):
+    if not is_cuda_array(images):
         images = np.asarray(images)
     shape, dtype = tuple(images.shape), np.dtype(images.dtype)
     if len(shape) != 4 or min(shape) < 1:
@@ -67,7 +49,7 @@ def check_images(model, images, name="images"):
     c = input_channels(model)
     if c is not None and shape[1] != c:
         raise ValueError(f"{name} must have {c} channels for this model, got shape {shape}")
-    if is_host(images) and not np.isfinite(images).all():
+    if not is_cuda_array(images) and not np.isfinite(images).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return on_model_device(model, images)
 
@@ -100,93 +82,40 @@ def one_hot_like(out, targets, scale=1.0):
     """Gradient seed: scale at (i, targets[i]) of an (N, classes) output, on out's device."""
     g = np.zeros(tuple(out.shape), np.dtype(out.dtype))
     g[np.arange(len(targets)), targets] = scale
-    return g if is_host(out) else to_device(g)
+    return to_device(g) if is_cuda_array(out) else g
 
 
 class Tape:
-    """Forward through model.leaves() keeping what the input gradient needs, then backward.
+    """Forward through model.leaves(), each layer keeping what its input gradient needs, then
+    backward through the layers' input_grad (no parameter gradient is computed or touched).
 
     forward(x, stop) runs leaves [0, stop); backward(g, top, bottom) takes g as the gradient of
-    leaf top-1's output and returns the gradient of leaf bottom's input. guided=True makes every
-    ReLU pass only positive gradients where its output is positive (Springenberg et al. 2015)."""
+    leaf top-1's output and returns the gradient of leaf bottom's input. Dropout is the identity
+    (interpretation is inference). guided=True makes every ReLU pass only positive gradients
+    where its output is positive (Springenberg et al. 2015)."""
 
     def __init__(self, model, guided=False):
         self.model = check_model(model)
         self.leaves = model.leaves()
         self.guided = guided
-        self._cache = [None] * len(self.leaves)
-        self._linear_t = {}  # CUDA only: transposed Linear weights, made once per tape
 
     def forward(self, x, stop=None, start=0, keep=()):
         """Output of leaf stop-1 fed x at leaf start; also {name: output} for names in keep."""
         stop = len(self.leaves) if stop is None else stop
         kept = {}
-        for i in range(start, stop):
-            name, layer = self.leaves[i]
-            x = self._forward_leaf(i, layer, x)
+        for name, layer in self.leaves[start:stop]:
+            if not isinstance(layer, nn.Dropout):
+                x = layer.forward(x)
             if name in keep:
                 kept[name] = x
         return (x, kept) if keep else x
 
     def backward(self, g, top=None, bottom=0):
         top = len(self.leaves) if top is None else top
-        for i in range(top - 1, bottom - 1, -1):
-            g = self._backward_leaf(i, self.leaves[i][1], g)
+        for _, layer in reversed(self.leaves[bottom:top]):
+            if isinstance(layer, nn.Dropout):
+                continue
+            if self.guided and isinstance(layer, nn.ReLU):
+                g = F.relu(g)
+            g = layer.input_grad(g)
         return g
-
-    def _forward_leaf(self, i, layer, x):
-        if isinstance(layer, nn.Conv2d):
-            self._cache[i] = tuple(x.shape)
-            return F.conv2d(x, layer.weight.data, None if layer.bias is None else layer.bias.data,
-                            layer.stride, layer.padding, layer.dilation, layer.groups)
-        if isinstance(layer, nn.Linear):
-            self._cache[i] = None
-            return F.linear(x, layer.weight.data, None if layer.bias is None else layer.bias.data)
-        if isinstance(layer, nn.ReLU):
-            y = F.relu(x)
-            self._cache[i] = y
-            return y
-        if isinstance(layer, (nn.Sigmoid, nn.Tanh)):
-            y = F.sigmoid(x) if isinstance(layer, nn.Sigmoid) else F.tanh(x)
-            self._cache[i] = y
-            return y
-        if isinstance(layer, nn.MaxPool2d):
-            y, idx = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
-                                  layer.ceil_mode, return_indices=True)
-            self._cache[i] = (idx, tuple(x.shape))
-            return y
-        if isinstance(layer, nn.Flatten):
-            self._cache[i] = tuple(x.shape)
-            return x.reshape(x.shape[0], -1)
-        if isinstance(layer, (nn.Dropout, nn.Identity)):
-            return x
-        return layer.forward(x)
-
-    def _backward_leaf(self, i, layer, g):
-        c = self._cache[i]
-        if isinstance(layer, nn.Conv2d):
-            return F.conv2d_input(c, layer.weight.data, g, layer.stride, layer.padding, layer.dilation,
-                                  layer.groups)
-        if isinstance(layer, nn.Linear):
-            return self._linear_input_grad(i, layer, g)
-        if isinstance(layer, nn.ReLU):
-            return F.relu_backward(F.relu(g) if self.guided else g, c)
-        if isinstance(layer, nn.Sigmoid):
-            return F.sigmoid_backward(g, c)
-        if isinstance(layer, nn.Tanh):
-            return F.tanh_backward(g, c)
-        if isinstance(layer, nn.MaxPool2d):
-            return F.max_pool2d_backward(g, c[0], c[1])
-        if isinstance(layer, nn.Flatten):
-            return g.reshape(c)
-        if isinstance(layer, (nn.Dropout, nn.Identity)):
-            return g
-        return layer.backward(g)
-
-    def _linear_input_grad(self, i, layer, g):
-        w = layer.weight.data
-        if is_host(g):
-            return g @ w  # BLAS reads w transposed in place: no copy, no weight gradient
-        if i not in self._linear_t:
-            self._linear_t[i] = to_device(np.ascontiguousarray(to_host(w).T))
-        return F.linear(g, self._linear_t[i])

@@ -3,7 +3,7 @@ activation pictures), all requested layers from one forward pass."""
 from __future__ import annotations
 
 from fastconv import nn
-from fastconv.interpret._engine import Tape, check_images, check_model, end_index
+from fastconv.interpret._engine import Tape, check_images, check_model
 from fastconv.device import to_host
 
 _NONLINEAR = (nn.ReLU, nn.Sigmoid, nn.Tanh)
@@ -12,7 +12,7 @@ _NONLINEAR = (nn.ReLU, nn.Sigmoid, nn.Tanh)
 def activation_end(model, name):
     """One past the leaf whose output is `name`'s activation: a Conv2d or Linear followed
     directly by a ReLU/Sigmoid/Tanh is read after that non-linearity."""
-    end = end_index(model, name)
+    end = model.end_index(name)
     leaves = model.leaves()
     if isinstance(leaves[end - 1][1], (nn.Conv2d, nn.Linear)) and end < len(leaves) \
             and isinstance(leaves[end][1], _NONLINEAR):
@@ -21,7 +21,18 @@ def activation_end(model, name):
 
 
 def conv_layer_names(model):
+    """The leaves that are Conv2d layers, in order (the one list of them)."""
     return [name for name, layer in model.leaves() if isinstance(layer, nn.Conv2d)]
+
+
+def spatial_layer_names(model):
+    """The leaves whose outputs are (N, C, h, w) maps: every leaf before the first Flatten."""
+    names = []
+    for name, layer in model.leaves():
+        if isinstance(layer, nn.Flatten):
+            break
+        names.append(name)
+    return names
 
 
 def feature_maps(model, images, layers=None):

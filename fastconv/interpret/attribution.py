@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastconv._validate import number_in_range, positive_int
 from fastconv.data.digits import _bilinear_matrix
 from fastconv.interpret._engine import Tape, check_images, check_targets, one_hot_like, on_model_device
 from fastconv.interpret.activations import activation_end
@@ -45,10 +46,8 @@ def smoothgrad(model, images, targets, *, samples=16, noise=0.15, seed=0):
     """smoothgrad(model, images, targets, *, samples=16, noise=0.15, seed=0) -> (N, H, W): the
     mean saliency over `samples` copies of each image with Gaussian noise of standard deviation
     noise * (max - min of that image)."""
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise ValueError(f"samples must be an int >= 1, got {samples!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    samples = positive_int(samples, "samples")
+    noise = number_in_range(noise, "noise", 0.0)
     x = to_host(check_images(model, images))
     rng = np.random.default_rng(seed)
     sigma = noise * (x.max(axis=(1, 2, 3), keepdims=True) - x.min(axis=(1, 2, 3), keepdims=True))
@@ -67,8 +66,7 @@ def integrated_gradients(model, images, targets, *, baseline=None, steps=50):
     baseline I0 (default black: zeros; or an array broadcastable to images) to I, in steps + 1
     gradient evaluations. Completeness: the attributions sum to S_c(I) - S_c(I0) up to the
     quadrature error, which falls as 1/steps^2."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    steps = positive_int(steps, "steps")
     x = to_host(check_images(model, images))
     b = np.zeros_like(x) if baseline is None else np.broadcast_to(np.asarray(baseline, x.dtype), x.shape)
     weights = np.full(steps + 1, 1.0 / steps)

@@ -21,7 +21,9 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv import nn
-from fastconv.interpret._engine import Tape, check_model, check_targets, end_index, input_channels, on_model_device
+from fastconv._validate import finite_number, number_in_range, positive_int
+from fastconv.augment.functional import gaussian_blur
+from fastconv.interpret._engine import Tape, check_model, check_targets, input_channels, on_model_device
 from fastconv.interpret.parameterize import FourierImage, PixelImage
 from fastconv.interpret.receptive_field import receptive_field
 from fastconv.device import to_host
@@ -60,12 +62,10 @@ PRESETS = {None: None, "robust": Robust()}
 
 
 def _check_steps_lr(steps, lr, l2):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if not np.isfinite(lr) or lr <= 0:
+    positive_int(steps, "steps")
+    if finite_number(lr, "lr") <= 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not np.isfinite(l2) or l2 < 0:
-        raise ValueError(f"l2 must be >= 0, got {l2!r}")
+    number_in_range(l2, "l2", 0.0)
 
 
 def _resolve_preset(preset):
@@ -160,36 +160,6 @@ class _UnitScore:
         return g
 
 
-class _Adam:
-    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8):
-        self.lr, self.betas, self.eps = lr, betas, eps
-        self.m = self.v = None
-        self.t = 0
-
-    def ascend(self, params, grad):
-        if self.m is None:
-            self.m, self.v = np.zeros_like(grad), np.zeros_like(grad)
-        b1, b2 = self.betas
-        self.t += 1
-        self.m = b1 * self.m + (1 - b1) * grad
-        self.v = b2 * self.v + (1 - b2) * grad * grad
-        m_hat = self.m / (1 - b1 ** self.t)
-        v_hat = self.v / (1 - b2 ** self.t)
-        params += self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
-
-
-def gaussian_blur(images, sigma):
-    """Depthwise Gaussian blur of (N, C, H, W) with reflected borders, through F.conv2d."""
-    radius = max(1, int(np.ceil(3 * sigma)))
-    t = np.arange(-radius, radius + 1)
-    k1 = np.exp(-t * t / (2 * sigma * sigma))
-    k2 = np.outer(k1, k1) / k1.sum() ** 2
-    c = images.shape[1]
-    weight = np.broadcast_to(k2, (c, 1) + k2.shape).astype(images.dtype)
-    padded = np.pad(images, ((0, 0), (0, 0), (radius, radius), (radius, radius)), mode="reflect")
-    return F.conv2d(np.ascontiguousarray(padded), np.ascontiguousarray(weight), groups=c)
-
-
 def _clip_weak_pixels(image, grad, robust):
     """Reset pixels with a small norm or a small contribution |sum_c x*grad| to the image's
     per-channel mean (Yosinski et al.'s clipping; the mean plays the role of their zero)."""
@@ -213,7 +183,10 @@ def _ascend(model, objective, shape, steps, lr, l2, seed, robust):
     else:
         param = PixelImage(0.5 + 0.1 * rng.standard_normal(shape) if robust else 0.1 * rng.standard_normal(shape))
     tape = Tape(model)
-    adam = _Adam(lr)
+    # nn.Adam descends: it is given minus the gradient. param.set may replace the params array,
+    # so the Parameter is pointed at the current one before every step (Adam's state is per Parameter).
+    weights = nn.Parameter(param.params)
+    adam = nn.Adam([weights], lr=lr)
     trace = {"score": [], "prob": [], "norm": []}
     grad_image = None
     for step in range(steps):
@@ -230,9 +203,11 @@ def _ascend(model, objective, shape, steps, lr, l2, seed, robust):
         seed_grad = objective.seed(out_host)
         g = to_host(tape.backward(on_model_device(model, seed_grad), top=objective.stop)).astype(np.float64)
         grad_image = np.roll(g, (-shift[0], -shift[1]), axis=(2, 3)) - 2.0 * l2 * image
-        adam.ascend(param.params, param.backward(grad_image))
+        weights.data, weights.grad = param.params, -param.backward(grad_image)
+        adam.step()
         if robust is not None and robust.blur_every and (step + 1) % robust.blur_every == 0 and step + 1 < steps:
-            blurred = gaussian_blur(param.image(), robust.blur_sigma)
+            # truncate=3: a kernel radius of round(3 sigma), reflected (not repeated) edges
+            blurred = gaussian_blur(param.image(), robust.blur_sigma, truncate=3.0, border="reflect")
             param.set(_clip_weak_pixels(blurred, grad_image, robust))
     prob = None if trace["prob"][0] is None else np.array(trace["prob"])
     return Visualization(np.asarray(param.image(), np.float32),
@@ -297,7 +272,7 @@ def maximize_activation(model, layer, channel, position=None, *, steps=200, lr=0
     model = check_model(model)
     _check_steps_lr(steps, lr, l2)
     robust = _resolve_preset(preset)
-    stop = end_index(model, layer)
+    stop = model.end_index(layer)
     channels = np.atleast_1d(np.asarray(channel))
     shape = _input_shape(model, channels.size, input_size)
     probe = Tape(model).forward(on_model_device(model, np.zeros((1,) + shape[1:])), stop=stop)

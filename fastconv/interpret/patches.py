@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastconv._validate import positive_int
 from fastconv.interpret._engine import Tape, check_images, check_model
 from fastconv.interpret.activations import activation_end
 from fastconv.interpret.receptive_field import receptive_field
@@ -42,9 +43,8 @@ def _merge(run_scores, run_index, new_scores, new_index, k):
 
 
 def _check_k_batch(k, batch_size):
-    for name, v in (("k", k), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    positive_int(k, "k")
+    positive_int(batch_size, "batch_size")
 
 
 def top_patches(model, layer, images, k=9, batch_size=256):

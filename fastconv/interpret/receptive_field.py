@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 
 from fastconv import nn
 from fastconv._geometry import adaptive_output_size, pool_output_size
+from fastconv._validate import int_pair
 from fastconv.interpret._engine import check_model
 
 
@@ -43,19 +43,6 @@ class ReceptiveField:
         return top, left, bottom, right
 
 
-def size_pair(input_size, name="input_size"):
-    """(h, w) from a positive int or a pair of positive ints; ValueError otherwise."""
-    items = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
-                                  for v in items):
-        raise ValueError(f"{name} must be a positive int or (h, w), got {input_size!r}")
-    return int(items[0]), int(items[1])
-
-
-def _pair(v):
-    return (int(v), int(v)) if not isinstance(v, (tuple, list)) else (int(v[0]), int(v[1]))
-
-
 def _window(layer, in_hw):
     """(kernel, stride, padding, dilation, ceil_mode) per axis of a windowed layer, or None for
     pointwise layers; 'global' for layers whose units see everything."""
@@ -69,13 +56,15 @@ def _window(layer, in_hw):
             p = layer.padding
         return k, s, p, d, False
     if isinstance(layer, nn.MaxPool2d):
-        k = _pair(layer.kernel_size)
-        s = k if layer.stride is None else _pair(layer.stride)
-        return k, s, _pair(layer.padding), _pair(layer.dilation), bool(layer.ceil_mode)
+        k = int_pair(layer.kernel_size, "kernel_size", 1)
+        s = k if layer.stride is None else int_pair(layer.stride, "stride", 1)
+        p, d = int_pair(layer.padding, "padding", 0), int_pair(layer.dilation, "dilation", 1)
+        return k, s, p, d, bool(layer.ceil_mode)
     if isinstance(layer, nn.AvgPool2d):
         kernel, stride, padding, ceil_mode = layer.args[:4]
-        k = _pair(kernel)
-        return k, k if stride is None else _pair(stride), _pair(padding), (1, 1), bool(ceil_mode)
+        k = int_pair(kernel, "kernel_size", 1)
+        s = k if stride is None else int_pair(stride, "stride", 1)
+        return k, s, int_pair(padding, "padding", 0), (1, 1), bool(ceil_mode)
     if isinstance(layer, nn.AdaptiveAvgPool2d):
         out_hw = adaptive_output_size(layer.output_size, in_hw)
         if tuple(in_hw) == out_hw:
@@ -95,7 +84,7 @@ def receptive_field(model, input_size):
     order. input_size: an int (square) or (h, w). ValueError when a layer's output would be
     empty at that size."""
     model = check_model(model)
-    hw = size_pair(input_size)
+    hw = int_pair(input_size, "input_size", 1)
     size, jump, start, out_hw = (1, 1), (1, 1), (0.0, 0.0), hw
     spatial = True
     records = []

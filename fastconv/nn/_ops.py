@@ -1,13 +1,13 @@
 """The few array operations layers need that fastconv.functional does not provide, each run by
-the backend of its arrays (fastconv.device.backend_of: _cpu or cuda implement them all).
+the backend of its arrays (fastconv.backend.backend_of: _cpu or cuda implement them all).
 Keep this list short: bias_grad, accumulate, dropout_mask_mul, mul, softmax_backward,
-copy_into, cast. The moves between host and device come from fastconv.device.
+copy_into, cast. Where an array lives, and moving it, is fastconv.device's.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from fastconv.device import backend_of, check_device, is_cuda_array, move, to_device, to_host  # noqa: F401
+from fastconv.backend import backend_of
 
 
 def bias_grad(dy):
@@ -37,10 +37,6 @@ def softmax_backward(grad_output, output, dim):
 def copy_into(dst, src):
     """Overwrite dst's contents with src (dst keeps its device and identity)."""
     return backend_of(dst).copy_into(dst, src)
-
-
-def is_host(a):
-    return not is_cuda_array(a)
 
 
 def cast(a, dtype):

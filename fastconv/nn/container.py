@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from fastconv import functional as F
+from fastconv.device import to_host
 from fastconv.nn.layers import MaxPool2d, ReLU
 from fastconv.nn.module import Module
 
@@ -71,18 +72,21 @@ class Sequential(Module):
                                         if type(chain[i][1]) is ReLU and type(chain[i + 1][1]) is MaxPool2d)
         return self._swappable
 
-    def _end_index(self, name):
-        """Index one past the last leaf that is `name` or lies inside it."""
+    def end_index(self, name):
+        """Index one past the last leaf that is `name` or lies inside it (the one lookup of a
+        layer name: forward(until=...), backward_from and fastconv.interpret use it)."""
+        if not isinstance(name, str):
+            raise TypeError(f"layer must be a layer name (str), got {type(name).__name__}")
         chain = self.leaves()
         hits = [i for i, (n, _) in enumerate(chain) if n == name or n.startswith(name + ".")]
         if not hits:
-            raise KeyError(f"no layer named {name!r}; layers: {[n for n, _ in chain]}")
+            raise ValueError(f"unknown layer {name!r}; layers: {[n for n, _ in chain]}")
         return hits[-1] + 1
 
     def forward(self, x, until=None):
         """Output of the whole chain, or of layer `until` (its activation) when given."""
         chain = self.leaves()
-        end = len(chain) if until is None else self._end_index(until)
+        end = len(chain) if until is None else self.end_index(until)
         pairs, swapped, i = self._swappable_pairs(), [], 0
         while i < end:
             if i in pairs and i + 1 < end:  # ReLU, MaxPool2d -> MaxPool2d, ReLU (see the module doc)
@@ -98,13 +102,13 @@ class Sequential(Module):
     def forward_with_activations(self, x, names):
         """(output, {name: activation}) for each layer name in names, in one pass."""
         chain = self.leaves()
-        ends = {self._end_index(n): n for n in names}
+        ends = {self.end_index(n): n for n in names}
         acts = {}
         for i, (_, layer) in enumerate(chain):
             x = layer.forward(x)
             if i + 1 in ends:
                 for n in names:
-                    if self._end_index(n) == i + 1:
+                    if self.end_index(n) == i + 1:
                         acts[n] = x
         self._ran, self._swapped = len(chain), frozenset()
         return x, acts
@@ -118,7 +122,7 @@ class Sequential(Module):
     def backward_from(self, name, grad_output, need_input_grad=True):
         """Backpropagate grad_output, taken as the gradient of layer `name`'s output, to the
         input (saliency: d activation / d image). The forward must have run through `name`."""
-        end = self._end_index(name)
+        end = self.end_index(name)
         if end > self._ran:
             raise RuntimeError(f"layer {name!r} was not reached by the last forward; run forward first")
         return self._backward(end, grad_output, need_input_grad)
@@ -146,5 +150,4 @@ class Sequential(Module):
         return F.softmax(self.forward(x), 1)
 
     def predict(self, x):
-        from fastconv.nn._ops import to_host
         return to_host(self.forward(x)).argmax(axis=1)

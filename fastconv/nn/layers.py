@@ -1,5 +1,6 @@
 """Layers: forward(x) caches what backward needs; backward(grad_output) returns grad_input and
-accumulates parameter gradients into Parameter.grad. Constructor arguments mirror torch.nn.
+accumulates parameter gradients into Parameter.grad; input_grad(grad_output) returns grad_input
+alone (fastconv.interpret's walk). Constructor arguments mirror torch.nn.
 
 Everything runs through fastconv.functional (or fastconv.nn._ops), so a layer works on
 whichever device its arrays live on. Shapes in the one-line comment of each forward.
@@ -13,6 +14,7 @@ import numpy as np
 from fastconv import functional as F
 from fastconv._geometry import adaptive_output_size
 from fastconv._validate import int_pair
+from fastconv.device import device_of, to_device, to_host
 from fastconv.nn import _ops
 from fastconv.nn import init
 from fastconv.nn.grad_mode import needed, saved
@@ -88,6 +90,10 @@ class Conv2d(Module):
             return None
         return F.conv2d_input(x.shape, w.data, dy, self.stride, self.padding, self.dilation, self.groups)
 
+    def input_grad(self, dy):  # (N, K, OH, OW) -> (N, C, H, W), no weight gradient
+        return F.conv2d_input(needed(self._x, self).shape, self.weight.data, dy, self.stride, self.padding,
+                              self.dilation, self.groups)
+
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}")
@@ -108,6 +114,7 @@ class Linear(Module):
         self.bias = Parameter(init.uniform((out_features,), 1 / math.sqrt(in_features), rng, dtype)) \
             if bias else None
         self._x = None
+        self._weight_t = None  # ((Parameter, array, version), w.T as a contiguous device array)
 
     def forward(self, x):  # (N, in) -> (N, out)
         self._x = saved(x)
@@ -119,6 +126,20 @@ class Linear(Module):
         if self.bias is not None:
             self.bias.grad = _ops.accumulate(self.bias.grad, gb)
         return gx if need_input_grad else None
+
+    def input_grad(self, dy):  # (N, out) -> (N, in), no weight gradient
+        return F.linear(dy, self._transposed_weight())
+
+    def _transposed_weight(self):
+        """weight.T: a view on the host (BLAS reads it in place); on a device a contiguous copy,
+        kept while the weight values stay (interpretation runs many steps on one set)."""
+        w = self.weight
+        if device_of(w.data) == "cpu":
+            return w.data.T
+        values = (w, w.data, w.version)
+        if self._weight_t is None or not _same_values(self._weight_t[0], values):
+            self._weight_t = (values, to_device(np.ascontiguousarray(to_host(w.data).T)))
+        return self._weight_t[1]
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}"

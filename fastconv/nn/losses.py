@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from fastconv import functional as F
-from fastconv.device import backend_of, device_of, move, to_host
+from fastconv.backend import backend_of
+from fastconv.device import device_of, move, to_host
 from fastconv.nn import _ops
 
 

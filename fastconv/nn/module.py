@@ -5,6 +5,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from fastconv.device import device_of, move, to_host
 from fastconv.nn import _ops
 
 
@@ -70,6 +71,12 @@ class Module:
     def backward(self, grad_output, need_input_grad=True):
         raise NotImplementedError
 
+    def input_grad(self, grad_output):
+        """The gradient of the last forward's input, without accumulating any parameter gradient
+        (interpretation asks d output / d input many times and must not touch training's
+        gradients). A layer with parameters overrides it; for the others it is backward."""
+        return self.backward(grad_output)
+
     # -- traversal
     def named_modules(self, prefix=""):
         yield prefix, self
@@ -104,7 +111,7 @@ class Module:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         for p in self.parameters():
             # a new array on the parameter's own device (numpy: always a copy, as before)
-            p.data = p.data.astype(dtype) if _ops.is_host(p.data) else _ops.cast(p.data, dtype)
+            p.data = p.data.astype(dtype) if device_of(p.data) == "cpu" else _ops.cast(p.data, dtype)
             p.grad = None
         return self
 
@@ -115,15 +122,15 @@ class Module:
         feed device arrays (fit(..., device='cuda') moves each batch). Optimizer state follows
         the parameters on the optimizer's next step."""
         for p in self.parameters():
-            p.data = _ops.move(p.data, device)
-            p.grad = _ops.move(p.grad, device)
+            p.data = move(p.data, device)
+            p.grad = move(p.grad, device)
         return self
 
     @property
     def device(self):
         """'cuda' when the first parameter lives on the device, else 'cpu' (parameterless: 'cpu')."""
         for p in self.parameters():
-            return "cpu" if _ops.is_host(p.data) else "cuda"
+            return device_of(p.data)
         return "cpu"
 
     def num_parameters(self):
@@ -132,7 +139,7 @@ class Module:
     # -- state
     def state_dict(self):
         """OrderedDict name -> host numpy array (a view for numpy parameters)."""
-        return OrderedDict((n, _ops.to_host(p.data)) for n, p in self.named_parameters())
+        return OrderedDict((n, to_host(p.data)) for n, p in self.named_parameters())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays (numpy or torch tensors) into the parameters in place. Missing, unexpected
@@ -146,7 +153,7 @@ class Module:
         converted = {}
         for k, p in params.items():
             if k in state_dict:
-                v = _ops.to_host(state_dict[k])
+                v = to_host(state_dict[k])
                 if tuple(v.shape) != p.shape:
                     mismatched.append(f"{k}: expected {p.shape}, got {tuple(v.shape)}")
                 else:

@@ -1,12 +1,13 @@
 """SGD and Adam with torch.optim semantics (weight decay as L2 added to the gradient).
 Updates run in place on the parameter arrays, reusing state buffers (no per-step allocation
-beyond one temporary), by the backend of the parameter's array (fastconv.device.backend_of:
+beyond one temporary), by the backend of the parameter's array (fastconv.backend.backend_of:
 numpy on the host, one fused kernel per parameter on CUDA, with the state buffers there too), and
 mark each updated Parameter changed (its version goes up), so layers drop caches derived from the
 old values; state created on the other device (the model moved after some steps) is moved once, on first use."""
 from __future__ import annotations
 
-from fastconv.device import backend_of, device_of, move
+from fastconv.backend import backend_of
+from fastconv.device import device_of, move
 from fastconv.nn.module import Module, Parameter
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
+from fastconv.interpret.activations import conv_layer_names
 from fastconv.report.html import Section, figure, paragraph
 
 COUNT = 8
@@ -24,7 +25,7 @@ def build(ctx):
     idx = _examples(ctx.probabilities(), ctx.test[1])
     images, truth = ctx.test[0][idx], ctx.test[1][idx]
     predicted = ctx.probabilities()[idx].argmax(axis=1)
-    layer = pictures.conv_layers(ctx.model)[-1]
+    layer = conv_layer_names(ctx.model)[-1]
     pictures.attribution_panel(ctx.model, images, predicted, truth, layer, ctx.path("attribution.png"))
     mistakes = int((predicted != truth).sum())
     body = (paragraph(f"{mistakes} of these {len(idx)} test images are misclassified (the rest are the correct "

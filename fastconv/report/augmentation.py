@@ -30,7 +30,7 @@ def _digit_grid(path, image, pipeline, draws=15, columns=8, scale=3):
 
 def build(ctx):
     from fastconv.augment.grid import draw_grid
-    from fastconv.commands.train import digit_augmentation
+    from fastconv.augment.presets import digit_augmentation
     draw_grid(ctx.photo, ctx.path("augmentation.png"), photo_panels(), seed=ctx.seed, columns=5, max_side=200)
     _digit_grid(ctx.path("augmentation_digits.png"), ctx.train[0][0], digit_augmentation(ctx.seed + 1))
     body = (paragraph("Augmentation is drawn afresh for every batch of every epoch, so the net never sees the "

@@ -2,7 +2,8 @@
 maximise a few single filters (neurons) of the last conv layer."""
 from __future__ import annotations
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
+from fastconv.interpret.activations import conv_layer_names
 from fastconv.report.html import Section, figure, paragraph
 
 STEPS, QUICK_STEPS = 200, 40
@@ -14,7 +15,7 @@ def build(ctx):
     plain = pictures.class_models(ctx.model, range(10), ctx.path("class_models.png"), steps=steps)
     robust = pictures.class_models(ctx.model, range(10), ctx.path("class_models_robust.png"), steps=steps,
                                    preset="robust")
-    layer = pictures.conv_layers(ctx.model)[-1]
+    layer = conv_layer_names(ctx.model)[-1]
     channels = pictures.most_active_channels(ctx.model, layer, ctx.test[0][:256], NEURONS)
     pictures.neurons(ctx.model, layer, channels, ctx.path("neurons.png"), steps=steps, preset="robust")
     body = (paragraph(f"Class models (Simonyan et al. 2013): starting from noise, {steps} steps of gradient ascent "

@@ -1,12 +1,13 @@
 """Report section: the feature maps of one test image after every convolution."""
 from __future__ import annotations
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
+from fastconv.interpret.activations import conv_layer_names
 from fastconv.report.html import Section, figure, paragraph
 
 
 def build(ctx):
-    layers = pictures.conv_layers(ctx.model)
+    layers = conv_layer_names(ctx.model)
     image, label = ctx.test[0][:1], int(ctx.test[1][0])
     pictures.feature_maps(ctx.model, image, layers, ctx.path("feature_maps.png"))
     body = (paragraph(f"A test digit (a {label}) and what each convolution layer ({', '.join(layers)}) makes of "

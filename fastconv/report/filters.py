@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
+from fastconv.interpret.activations import conv_layer_names
 from fastconv.report.html import Section, figure, figures, paragraph, table
 
 
@@ -22,7 +23,7 @@ def build(ctx):
             ("image * kernel (4x4)", _matrix(ex.first)),
             (f"(image * kernel) * kernel (2x2; each unit sees {ex.receptive_field}x{ex.receptive_field})",
              _matrix(ex.second))]
-    first = pictures.conv_layers(ctx.model)[0]
+    first = conv_layer_names(ctx.model)[0]
     body = (paragraph(f"The kernels of the first convolution ({first}), learnt from the data: blue is negative, "
                       "red positive. Below, the lecture's hand-made Sobel kernel [[1,2,1],[0,0,0],[-1,-2,-1]] and "
                       "its transpose, applied with fastconv.functional.conv2d, find horizontal and vertical edges "

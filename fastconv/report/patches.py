@@ -2,7 +2,8 @@
 test-set windows (the units' receptive fields) that excite it most, found in one pass."""
 from __future__ import annotations
 
-from fastconv.report import pictures
+from fastconv.interpret import pictures
+from fastconv.interpret.activations import conv_layer_names
 from fastconv.report.html import Section, figure, figures, paragraph
 
 MAX_CHANNELS = 16  # rows per picture: enough to see the variety, small enough to read
@@ -11,7 +12,7 @@ MAX_CHANNELS = 16  # rows per picture: enough to see the variety, small enough t
 def build(ctx):
     images = ctx.test[0]
     shown, files = [], []
-    for layer in pictures.conv_layers(ctx.model):
+    for layer in conv_layer_names(ctx.model):
         name = f"patches_{layer.replace('.', '_')}.png"
         result = pictures.top_patches(ctx.model, layer, images, ctx.path(name),
                                       channels=range(min(MAX_CHANNELS, pictures.out_channels(ctx.model, layer))))

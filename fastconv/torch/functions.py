@@ -14,6 +14,8 @@ from torch import Tensor, is_grad_enabled
 from torch.autograd.function import once_differentiable
 
 from fastconv import functional as F
+from fastconv._algorithm import winograd_unsupported
+from fastconv._validate import int_pair
 from fastconv.torch._arrays import needs_graph, to_array, to_tensor
 
 
@@ -22,13 +24,15 @@ def _check_tensor(t, name):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
 
 
-def _input_grad_algorithm(algorithm, padding):
-    """The algorithm for conv2d_input: the forward's, except that Winograd's input gradient needs
-    padding <= 2, so larger explicit paddings fall back to "auto" (which then runs direct)."""
+def _input_grad_algorithm(algorithm, conv, weight_shape):
+    """The algorithm for conv2d_input: the forward's, except where Winograd can run the forward
+    but not its input gradient (explicit padding > 2): then "auto" (which runs direct)."""
+    stride, padding, dilation, _ = conv
     if algorithm in ("auto", "direct") or isinstance(padding, str):
         return algorithm
-    pads = padding if isinstance(padding, (tuple, list)) else (padding,)
-    return algorithm if max(pads) <= 2 else "auto"
+    reason = winograd_unsupported(weight_shape[2:], int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1),
+                                  int_pair(padding, "padding", 0), input_grad=True)
+    return "auto" if reason else algorithm
 
 
 # ---------------------------------------------------------------- forward computations
@@ -84,7 +88,7 @@ class Conv2dFunction(torch.autograd.Function):
         device = grad_output.device
         grad_input = grad_weight = grad_bias = None
         if needs_input:
-            algorithm = _input_grad_algorithm(ctx.algorithm, ctx.conv[1])
+            algorithm = _input_grad_algorithm(ctx.algorithm, ctx.conv, ctx.weight_shape)
             grad_input = to_tensor(F.conv2d_input(ctx.input_shape, to_array(weight), dy, *ctx.conv,
                                                   algorithm=algorithm), device)
         if needs_weight:

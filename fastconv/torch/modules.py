@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from fastconv import _cpu
+from fastconv._algorithm import check_algorithm
 from fastconv.torch import functions
 from fastconv.torch._arrays import runs_on_fastconv
-
-
-def check_algorithm(algorithm):
-    if algorithm not in _cpu.ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {_cpu.ALGORITHMS}, got {algorithm!r}")
-    return algorithm
 
 
 def unsupported_conv_reason(module):

@@ -5,7 +5,8 @@ import warnings
 
 from torch import nn
 
-from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d, check_algorithm, unsupported_conv_reason
+from fastconv._algorithm import check_algorithm, winograd_unsupported
+from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d, unsupported_conv_reason
 
 # Exactly these classes are converted; a subclass may override forward, so it stays on torch.
 _REPLACEMENTS = {nn.Conv2d: Conv2d, nn.MaxPool2d: MaxPool2d, nn.AvgPool2d: AvgPool2d}
@@ -20,11 +21,6 @@ def _left_on_torch_reason(module):
         if isinstance(module, base) and not isinstance(module, _OURS):
             return f"{type(module).__name__} subclasses torch.nn.{base.__name__} and may compute something else"
     return None
-
-
-def _winograd_shape(conv):
-    """Whether Winograd can run this conv (3x3, stride 1, dilation 1)."""
-    return conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.dilation == (1, 1)
 
 
 def patch(model, algorithm="auto"):
@@ -52,7 +48,8 @@ def patch(model, algorithm="auto"):
             # the subclass adds a forward and, for Conv2d, one attribute: nothing to rebuild
             module.__class__ = _REPLACEMENTS[type(module)]
         if isinstance(module, Conv2d):
-            module.algorithm = algorithm if algorithm in ("auto", "direct") or _winograd_shape(module) else "auto"
+            winograd_runs = winograd_unsupported(module.kernel_size, module.stride, module.dilation) is None
+            module.algorithm = algorithm if algorithm in ("auto", "direct") or winograd_runs else "auto"
     if left_on_torch:
         warnings.warn("fastconv.torch.patch left these modules on PyTorch: " + "; ".join(left_on_torch),
                       UserWarning, stacklevel=2)

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/binding_util.h"
+#include "common/pack.h"
 #include "conv/winograd/winograd.h"
 #include "conv/winograd/winograd_input_grad.h"
 #include "conv/winograd/winograd_matrices.h"
@@ -76,6 +77,27 @@ void bind(py::module_& m) {
       },
       "(mr, kc) of the packed transformed-weight layout for the active ISA.");
   m.def(
+      "packed_a_offsets", [](int64_t rows, int64_t cols, int mr, int64_t kc) {
+        if (rows < 1 || cols < 1 || mr < 1 || kc < 1) throw py::value_error("rows, cols, mr and kc must be >= 1");
+        py::array_t<int64_t> out({rows, cols});
+        int64_t* o = out.mutable_data();
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) o[r * cols + c] = packed_a_offset(r, c, rows, cols, mr, kc);
+        return out;
+      },
+      py::arg("rows"), py::arg("cols"), py::arg("mr"), py::arg("kc"),
+      "offsets[r, c]: where a (rows, cols) matrix's element (r, c) lies when packed in GEMM row panels "
+      "of mr rows and reduction slices of at most kc (common/pack.h), e.g. U's layout (mr, kc).");
+  m.def(
+      "winograd_weight_grad_block", [](int tile, int64_t kg, int64_t cg, int64_t tiles) {
+        check_tile(tile);
+        if (kg < 1 || cg < 1 || tiles < 1) throw py::value_error("kg, cg and tiles must be >= 1");
+        return winograd_weight_grad_block<float>(tile, kg, cg, tiles);
+      },
+      py::arg("tile"), py::arg("kg"), py::arg("cg"), py::arg("tiles"),
+      "Tiles per block of the float32 Winograd weight gradient under the active ISA (its cost "
+      "model's block count is ceil(tiles / this)).");
+  m.def(
       "winograd_transform_weights", [](py::array w, int64_t groups, int tile) {
         const int r = kernel_size_of(w, "weight");
         check_tile(tile, r);
@@ -94,7 +116,7 @@ void bind(py::module_& m) {
           }
           return py::make_tuple(U, info.mr, info.kc);
         };
-        return dtype_of(w, "weight") == DType::f32 ? run(float{}) : run(double{});
+        return by_dtype<float, double>(w, "weight", run);
       },
       py::arg("weight"), py::arg("groups"), py::arg("tile"),
       "(U, mr, kc): transformed weights packed for the active ISA's GEMM micro-kernel.");
@@ -137,7 +159,7 @@ void bind(py::module_& m) {
           py::gil_scoped_release release;
           conv2d_winograd_forward<T>(cptr<T>(x), wp, up, info, b, yp, p, tile, relu);
         };
-        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(x, "input", run);
       },
       py::arg("input"), py::arg("weight"), py::arg("transformed"), py::arg("layout"), py::arg("bias"),
       py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"), py::arg("relu") = false,
@@ -164,7 +186,7 @@ void bind(py::module_& m) {
           else
             conv2d_winograd_input_grad<T>(cptr<T>(dy), cptr<T>(w), mptr<T>(dx), p, tile);
         };
-        if (dtype_of(dy, "grad_output") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(dy, "grad_output", run);
       },
       py::arg("grad_output"), py::arg("weight"), py::arg("out"), py::arg("padding"), py::arg("groups"),
       py::arg("tile"), py::arg("blocked") = true,
@@ -184,7 +206,7 @@ void bind(py::module_& m) {
           py::gil_scoped_release release;
           conv2d_winograd_weight_grad<T>(cptr<T>(x), cptr<T>(dy), mptr<T>(dw), p, tile);
         };
-        if (dtype_of(x, "input") == DType::f32) run(float{}); else run(double{});
+        by_dtype<float, double>(x, "input", run);
       },
       py::arg("input"), py::arg("grad_output"), py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"),
       "Winograd weight gradient of a 3x3 stride-1 conv2d into out (K, C/groups, 3, 3).");

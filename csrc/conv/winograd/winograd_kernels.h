@@ -34,7 +34,6 @@ struct WinoKernels {
   // Weight transform of L interleaved r x r filters (r = 3 or 5): src[(a*r + b) * L + l] =
   // g_l[a][b]; U[(i*alpha + j) * ustride + l] = (G g_l G^T)[i][j], G alpha x r.
   void (*weight)(int alpha, int r, const T* G, const T* src, int64_t L, T* U, int64_t ustride);
-  const char* name;
 };
 
 WinoKernels<float> wino_kernels_f32(Isa isa);

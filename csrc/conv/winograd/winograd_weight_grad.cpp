@@ -122,6 +122,19 @@ int64_t balanced(int64_t panels, int64_t parts) { return ceil_div(panels, std::m
 }  // namespace
 
 template <typename T>
+int64_t winograd_weight_grad_block(int m, int64_t Kg, int64_t Cg, int64_t tiles) {
+  // Whole reduction slices of the micro-kernel where memory allows: packed V + Y of a block
+  // within 32 MiB, at least 32 tiles, at most 4 slices.
+  const MicroKernel<T> uk = micro_kernel<T>(active_isa());
+  const int64_t a2 = int64_t(m + 2) * (m + 2);
+  const int64_t per_tile = a2 * (round_up(Kg, uk.mr) + round_up(Cg, uk.nr)) * int64_t(sizeof(T));
+  int64_t nb = std::max<int64_t>((int64_t(32) << 20) / per_tile, 32);
+  nb = std::min<int64_t>(nb, 4 * int64_t(uk.kc));
+  if (nb >= uk.kc) nb = nb / uk.kc * uk.kc;
+  return std::min<int64_t>(round_up(nb, 16), tiles);
+}
+
+template <typename T>
 void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p, int m) {
   const int64_t Kg = p.Kg(), Cg = p.Cg(), TH = ceil_div(p.OH, m), TW = ceil_div(p.OW, m);
   // The ISA's default tile (not the row-count choice of the forward: here the GEMM's columns are
@@ -142,12 +155,7 @@ void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
   const int64_t total = p.N * TH * TW;
   const int64_t Mpad = round_up(Kg, mr), Npad = round_up(Cg, nr), mp = Mpad / mr, np = Npad / nr;
 
-  // Tiles per block: whole reduction slices of the micro-kernel where memory allows.
-  const int64_t per_tile = int64_t(a2) * (Mpad + Npad) * int64_t(sizeof(T));
-  int64_t nb = std::max<int64_t>((int64_t(32) << 20) / per_tile, 32);
-  nb = std::min<int64_t>(nb, 4 * int64_t(uk.kc));
-  if (nb >= uk.kc) nb = nb / uk.kc * uk.kc;
-  nb = std::min<int64_t>(round_up(nb, 16), total);
+  const int64_t nb = winograd_weight_grad_block<T>(m, Kg, Cg, total);
   const int64_t nblocks = ceil_div(total, nb);
 
   // Output blocks: 4 row panels by as many column panels as keep alpha^2 kb cb values within
@@ -256,5 +264,7 @@ void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
 
 template void conv2d_winograd_weight_grad<float>(const float*, const float*, float*, const ConvParams&, int);
 template void conv2d_winograd_weight_grad<double>(const double*, const double*, double*, const ConvParams&, int);
+template int64_t winograd_weight_grad_block<float>(int, int64_t, int64_t, int64_t);
+template int64_t winograd_weight_grad_block<double>(int, int64_t, int64_t, int64_t);
 
 }  // namespace fastconv

@@ -12,4 +12,9 @@ namespace fastconv {
 template <typename T>
 void conv2d_winograd_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p, int m);
 
+// Tiles per block of that weight gradient for Kg x Cg channels per group, `tiles` tiles in all, at
+// tile m under the active ISA: the rule the driver runs and fastconv/_cpu.py's cost model reads.
+template <typename T>
+int64_t winograd_weight_grad_block(int m, int64_t Kg, int64_t Cg, int64_t tiles);
+
 }  // namespace fastconv

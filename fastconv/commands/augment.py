@@ -2,13 +2,14 @@
 Registered in fastconv/cli.py's SUBCOMMANDS as (add_augment_command, run_augment_command)."""
 from __future__ import annotations
 
+from fastconv.commands.common import UserError, add_command
+
 EXAMPLE = """\
   fastconv augment photo.jpg --out grid.png
   fastconv augment photo.jpg --out grid.png --seed 3 --columns 5"""
 
 
 def add_augment_command(subparsers, parents):
-    from fastconv.commands.common import add_command
     p = add_command(subparsers, "augment", parents, "draw an image under each augmentation (flips, zoom, "
                     "rotations, affine, crop, blur, colour, noise) as a labelled PNG grid", EXAMPLE)
     p.add_argument("image", help="an image file (anything Pillow reads)")
@@ -22,7 +23,6 @@ def run_augment_command(args):
     import numpy as np
 
     from fastconv.augment.grid import draw_grid
-    from fastconv.commands.common import UserError
     from fastconv.data import load_image
     if args.columns < 1:
         raise UserError(f"--columns must be >= 1, got {args.columns}")

@@ -1,5 +1,5 @@
 """One picture each, from a trained model and images, written as a PNG: what `fastconv
-visualize` draws and what the report's sections are made of. Thin on purpose: the work is
+visualize` draws and what the report's sections are made of (so it sits below both). Thin on purpose: the work is
 fastconv.interpret's, the drawing fastconv.interpret.render's; this module chooses the labels."""
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import dataclasses
 
 import numpy as np
 
+from fastconv.interpret.activations import conv_layer_names
+
 PATCH_WHITE = 0.85
 DIGITS = [str(d) for d in range(10)]
-
-
-def conv_layers(model):
-    from fastconv import nn
-    return [name for name, layer in model.leaves() if isinstance(layer, nn.Conv2d)]
 
 
 def out_channels(model, layer):
@@ -45,7 +42,7 @@ def feature_maps(model, image, layers, path):
 def filters(model, path):
     from fastconv.interpret import first_layer_filters, render
     w = first_layer_filters(model)
-    render.filter_grid(w, conv_layers(model)[0], ncols=min(16, len(w)), cell=56, path=path)
+    render.filter_grid(w, conv_layer_names(model)[0], ncols=min(16, len(w)), cell=56, path=path)
     return path
 
 
