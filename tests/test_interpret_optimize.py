@@ -136,19 +136,21 @@ def _class_scores(net, x):
 def _record_ascent(monkeypatch):
     """Every step's (parameters, the gradient the ascent climbs, the network's input): the
     optimiser and the network's forward are spied on, nothing else changes."""
+    from fastconv import nn
     from fastconv.interpret import optimize
     steps, inputs = [], []
-    real_ascend, real_forward = optimize._Adam.ascend, optimize.Tape.forward
+    real_step, real_forward = nn.Adam.step, optimize.Tape.forward
 
-    def ascend(self, params, grad):
-        steps.append((params.copy(), grad.copy()))
-        return real_ascend(self, params, grad)
+    def step(self):
+        for p in self.params:  # nn.Adam descends: the ascent hands it minus the gradient it climbs
+            steps.append((p.data.copy(), -np.array(p.grad, copy=True)))
+        return real_step(self)
 
     def forward(self, x, *args, **kwargs):
         inputs.append(np.array(x, copy=True))
         return real_forward(self, x, *args, **kwargs)
 
-    monkeypatch.setattr(optimize._Adam, "ascend", ascend)
+    monkeypatch.setattr(nn.Adam, "step", step)
     monkeypatch.setattr(optimize.Tape, "forward", forward)
     return steps, inputs
 

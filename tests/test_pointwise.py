@@ -7,7 +7,7 @@ import pytest
 
 import fastconv
 import fastconv.functional as F
-from conftest import ISAS, rel_err, tolerance, torch
+from conftest import ISAS, rel_err, torch
 import test_strided as strided
 from test_direct_batched import paths
 

@@ -147,7 +147,7 @@ def _empty_aux(dtype):
 def conv2d(x, w, bias, g, y, stream):
     """y (N, K, OH, OW) = conv(x, w) + bias; all device arrays, y preallocated."""
     geo = _geometry(x.shape, w.shape, g)
-    nb, k, kg = x.shape[0], w.shape[0], w.shape[0] // g.groups
+    nb, kg = x.shape[0], w.shape[0] // g.groups
     cg, r, s = w.shape[1:]
     aux = bias if bias is not None else _empty_aux(x.dtype.str)
     _igemm.launch(_loaders(x.dtype.str, r, s)["forward"], x.dtype, w, x, y, aux,
