@@ -21,7 +21,7 @@ from fastconv.torch.compiler import backend as compile_backend
 from fastconv.torch.compiler import explain
 from fastconv.torch.functions import avg_pool2d, conv2d, max_pool2d
 from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d
-from fastconv.torch.patch import patch
+from fastconv.torch.patch import patch, patch_plan
 
 __all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "compile_backend", "conv2d", "explain", "max_pool2d",
-           "patch"]
+           "patch", "patch_plan"]
