@@ -119,7 +119,7 @@ class _Lowering:
         chain, cur, have = [], head, set()
         while True:
             nxt = self._sole_user(cur)
-            op = recognise(nxt) if nxt is not None else None
+            op = recognise(nxt) if nxt is not None and nxt not in self.fused else None
             if op is None or _fastconv_tensor(nxt) is not None:
                 break
             if op.kind == "batch_norm" and allow_bn and not chain and op.args["input"] is cur \
