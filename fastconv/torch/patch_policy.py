@@ -85,8 +85,8 @@ def _fastconv_forward(module, algorithm):
 
 def by_measurement(module, x, algorithm):
     """(swap, reason): both forwards on x, alternating, median of _ROUNDS rounds."""
-    candidates = {"torch": lambda: type(module).forward(module, x),
-                  "fastconv": (lambda f: lambda: f(x))(_fastconv_forward(module, algorithm))}
+    fastconv_forward = _fastconv_forward(module, algorithm)
+    candidates = {"torch": lambda: type(module).forward(module, x), "fastconv": lambda: fastconv_forward(x)}
     times = {name: [] for name in candidates}
     with torch.no_grad():
         for fn in candidates.values():
