@@ -363,3 +363,26 @@ def test_backend_name_is_discovered_through_the_entry_point(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
     done = subprocess.run([sys.executable, "-c", DISCOVERY_CHECK], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_weights_computed_inside_the_graph_are_never_stale():
+    """A weight made in forward is a new tensor each call (maybe at a reused address, version 0):
+    the plan must not keep what it derived from the previous one."""
+    class Standardised(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x, gain):
+            w = self.conv.weight * gain
+            return self.bn(nn.functional.conv2d(x, w, self.conv.bias, padding=1))
+
+    model = randomize_batchnorm(Standardised()).eval()
+    compiled = Compiled(model)
+    x = inputs(1, 3, 5, 5)
+    with torch.no_grad():
+        for g in (1.0, -2.0, 0.5, 3.0, -1.0, 2.0):
+            gain = torch.tensor(g)
+            assert rel_err(compiled(x, gain), model(x, gain)) <= 1e-4, g
+    assert compiled.lowered

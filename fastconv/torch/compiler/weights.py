@@ -3,14 +3,16 @@
 Dynamo passes parameters and buffers to the compiled graph as inputs, so the same tensors arrive
 on every call. What the plan derives from them (an eval BatchNorm folded into the conv's weight
 and bias, a standalone BatchNorm's scale and shift, Winograd-transformed weights) is computed on
-the first call and reused while every source tensor has the same storage and version counter:
-an optimizer step, ``load_state_dict`` or any in-place write bumps the version and the next call
-derives again. Tensors made under inference_mode carry no version counter; for them only the
-storage is compared (such tensors cannot be modified in place outside inference_mode anyway).
+the first call and reused while every source is the very same tensor object, with the same
+storage and version counter: an optimizer step, ``load_state_dict`` or any in-place write bumps
+the version, and a weight computed inside the graph is a new tensor on every call, so either
+way the next call derives again. (Tensors made under inference_mode carry no version counter;
+an in-place write to one of those inside inference_mode is not seen.)
 """
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -26,6 +28,13 @@ def _stamp(t):
         return t.data_ptr(), None
 
 
+def _same_objects(refs, sources):
+    for ref, t in zip(refs, sources):
+        if (ref() if ref is not None else None) is not t:
+            return False
+    return True
+
+
 class Derived:
     """One derived value (a tuple of arrays) of some source tensors, recomputed when they change.
     Safe to share between threads: a stale value is recomputed under a lock."""
@@ -33,19 +42,24 @@ class Derived:
     def __init__(self, derive):
         self._derive = derive
         self._lock = threading.Lock()
-        self._stamps = None
-        self._value = None
+        self._cached = None  # (weak references to the sources, their stamps, the value)
+
+    def _valid(self, sources):
+        cached = self._cached
+        if cached is not None and _same_objects(cached[0], sources) and cached[1] == tuple(map(_stamp, sources)):
+            return cached
+        return None
 
     def get(self, *sources):
-        stamps = tuple(map(_stamp, sources))
-        value = self._value
-        if self._stamps == stamps:
-            return value
-        with self._lock:
-            if self._stamps != stamps:
-                self._value = self._derive(*sources)
-                self._stamps = stamps
-            return self._value
+        cached = self._valid(sources)
+        if cached is None:
+            with self._lock:
+                cached = self._valid(sources)
+                if cached is None:
+                    refs = tuple(None if t is None else weakref.ref(t) for t in sources)
+                    cached = (refs, tuple(map(_stamp, sources)), self._derive(*sources))
+                    self._cached = cached
+        return cached[2]
 
 
 def _np(t):
