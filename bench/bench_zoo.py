@@ -110,7 +110,7 @@ def export_onnx(net, folder):
 def openvino_default_precision(onnx_path, threads):
     import openvino as ov
     compiled = ov.Core().compile_model(onnx_path, "CPU", {"INFERENCE_NUM_THREADS": threads})
-    return str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # "bf16", "f32", ...
 
 
 def main():
