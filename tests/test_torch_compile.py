@@ -386,3 +386,19 @@ def test_weights_computed_inside_the_graph_are_never_stale():
             gain = torch.tensor(g)
             assert rel_err(compiled(x, gain), model(x, gain)) <= 1e-4, g
     assert compiled.lowered
+
+
+def test_explain_reports_each_graph_of_a_broken_model(capsys):
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)
+
+        def forward(self, x):
+            x = torch.relu(self.a(x))
+            torch._dynamo.graph_break()
+            return self.b(x)
+
+    explanation = ft.explain(Broken().eval(), inputs(1, 3, 9, 9))
+    assert len(explanation.graphs) == 2
+    assert "graph 1:" in capsys.readouterr().out
