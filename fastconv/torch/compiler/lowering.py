@@ -162,7 +162,7 @@ class _Lowering:
         epi = S.Epilogue()
         for node, role, op in chain:
             if role == "act":
-                epi.activation = "relu6" if op.kind == "relu6" else op.kind
+                epi.activation = op.kind
                 if op.kind == "hardtanh":
                     epi.min_val, epi.max_val = float(op.args["min_val"]), float(op.args["max_val"])
             elif role == "add":  # the residual index is set by the caller
