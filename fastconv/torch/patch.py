@@ -90,7 +90,7 @@ def patch_plan(model, algorithm="auto", *, force=False, example_input=None):
         elif module in inputs:
             swap, reason = patch_policy.by_measurement(module, inputs[module], algorithm)
         else:
-            swap, reason = patch_policy.by_rule(module)
+            swap, reason = patch_policy.by_rule(module, isinstance(module, nn.Conv2d) and _winograd_shape(module))
             if example_input is not None:
                 reason += " (not reached by example_input)"
         decisions.append(PatchDecision(name or "(model)", type(module).__name__, swap, reason))

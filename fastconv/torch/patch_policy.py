@@ -38,12 +38,13 @@ class PatchDecision:
         return f"{'swapped' if self.swapped else 'left   '}  {self.name} ({self.module}): {self.reason}"
 
 
-def by_rule(module):
-    """(swap, reason) from the configurations fastconv is measured faster in."""
+def by_rule(module, winograd_shape):
+    """(swap, reason) from the configurations fastconv is measured faster in. winograd_shape:
+    whether Winograd can run this conv (patch.py's rule, the one place that says so)."""
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         return True, "pooling: fastconv 3.0-4.0x torch (forward + backward, VGG-16 shapes)"
     k, s, d, g = module.kernel_size, module.stride, module.dilation, module.groups
-    if k == (3, 3) and s == (1, 1) and d == (1, 1) and g == 1:
+    if winograd_shape and g == 1:
         return True, "3x3 stride-1 conv: fastconv's Winograd 1.5x torch on VGG-16's layers"
     if g > 1:
         what = "depthwise" if g == module.in_channels else "grouped"
