@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every CPU table of bench/RESULTS.md as paste-ready markdown on stdout (progress on
-# stderr); about 10 minutes on a quiet 2-core machine. Run from the repository root:
+# stderr); about 10 minutes on a quiet 2-core machine, plus about 30 for bench_zoo.py (five nets on
+# six engines; ZOO=0 skips it). Run from the repository root:
 #
 #   bash bench/run_all.sh > results.md     # MNIST from tests/data/mnist, or $FASTCONV_MNIST_DIR
 #   FASTCONV_MNIST_DIR=/other/mnist THREADS=2 bash bench/run_all.sh > results.md
@@ -40,6 +41,10 @@ section "Convolution and pooling, side by side in one process" \
   "$PY" bench/bench_conv.py --threads "$THREADS"
 section "Whole networks, each library in its own process" \
   "$PY" bench/bench_nets.py --threads "$THREADS" --mnist "$MNIST" --accuracy
+if [ "${ZOO:-1}" != 0 ]; then
+  section "Whole PyTorch CNNs on every engine, each in its own process (issue 22)" \
+    "$PY" bench/bench_zoo.py --threads "$THREADS"
+fi
 if "$PY" -c "import albumentations, cv2" 2>/dev/null; then
   fenced "Augmentation throughput" "$PY" bench/bench_augment.py --threads 1 "$THREADS"
 else

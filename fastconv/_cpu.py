@@ -343,6 +343,21 @@ def relu_backward(dy, y):
     return dx.reshape(shape)
 
 
+_EPILOGUE_CODES = {None: 0, "relu": 1, "clamp": 2, "silu": 3}
+
+
+def epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out):
+    """out = act(x * scale + bias (+ residual)) in one pass (csrc/elementwise/epilogue.cpp)."""
+    x = np.ascontiguousarray(x)
+    y = out if out is not None else np.empty_like(x)
+    lo, hi = bounds if bounds is not None else (0.0, 0.0)
+    _C.epilogue(x, None if scale is None else np.ascontiguousarray(scale),
+                None if bias is None else np.ascontiguousarray(bias),
+                None if residual is None else np.ascontiguousarray(residual),
+                _EPILOGUE_CODES[act], residual_after_act, lo, hi, y)
+    return y
+
+
 def max_pool2d(x, g, out):
     x = np.ascontiguousarray(x)
     shape = x.shape[:2] + g.out_hw

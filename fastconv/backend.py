@@ -23,7 +23,7 @@ BACKEND_OPS = (
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
     "linear", "linear_backward", "bias_grad",
-    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "relu", "relu_backward", "epilogue", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_backward",
     "dropout_mask_mul", "mul", "accumulate", "copy_into", "cast", "zeros_like",

@@ -27,7 +27,7 @@ __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "linear", "linear_backward",
-    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "relu", "relu_backward", "epilogue", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
     "winograd_weights", "WinogradWeights", "conv2d_algorithm",
@@ -515,6 +515,53 @@ def relu(input, inplace=False):
     y = plan(input)
     _plans.remember(key, plan)
     return y
+
+
+# The activations epilogue() runs: name -> (kernel activation, its clamp bounds or None to take
+# min_val / max_val). relu6 and hardtanh are one clamp kernel.
+_EPILOGUE_ACTIVATIONS = {None: (None, None), "relu": ("relu", None), "relu6": ("clamp", (0.0, 6.0)),
+                         "hardtanh": ("clamp", None), "silu": ("silu", None)}
+
+
+def epilogue(input, scale=None, bias=None, residual=None, *, activation=None, residual_after_activation=False,
+             min_val=-1.0, max_val=1.0, out=None):
+    """One pass over memory: y = act(input * scale[c] + bias[c] + residual), c the channel axis 1
+    (the conv / linear epilogue; an eval BatchNorm is scale + bias). With
+    residual_after_activation=True the residual is added after the activation instead.
+
+    input (N, C, ...) with N, C >= 0; scale, bias (C,) or None; residual input's shape or None.
+    activation: None, "relu", "relu6", "hardtanh" (clamped to [min_val, max_val]) or "silu".
+    out: the result array (may be input itself, for an in-place pass).
+    """
+    input = as_float_array(input, "input")
+    shape, dtype = array_meta(input, "input")
+    if len(shape) < 2:
+        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape {tuple(shape)}")
+    if activation not in _EPILOGUE_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {list(_EPILOGUE_ACTIVATIONS)}, got {activation!r}")
+    act, bounds = _EPILOGUE_ACTIVATIONS[activation]
+    if activation == "hardtanh":
+        if not min_val <= max_val:
+            raise ValueError(f"min_val must not exceed max_val, got min_val={min_val}, max_val={max_val}")
+        bounds = (float(min_val), float(max_val))
+    channel_args = []
+    for name, a in (("scale", scale), ("bias", bias)):
+        if a is not None:
+            a = as_float_array(a, name)
+            ashape, adtype = array_meta(a, name)
+            check_same_dtype(dtype, adtype, "input", name)
+            if tuple(ashape) != (shape[1],):
+                raise ValueError(f"{name} must have shape ({shape[1]},), got {tuple(ashape)}")
+        channel_args.append(a)
+    if residual is not None:
+        residual = as_float_array(residual, "residual")
+        rshape, rdtype = array_meta(residual, "residual")
+        check_same_dtype(dtype, rdtype, "input", "residual")
+        if tuple(rshape) != tuple(shape):
+            raise ValueError(f"residual must have input's shape {tuple(shape)}, got {tuple(rshape)}")
+    backend = backend_of(input, *channel_args, residual)
+    backend.check_out(out, shape, dtype)
+    return backend.epilogue(input, *channel_args, residual, act, bool(residual_after_activation), bounds, out)
 
 
 def _grad_and_saved(grad_output, saved, saved_name):

@@ -192,6 +192,28 @@ def relu(x):
     return np.where(x > 0, x, 0.0) if not np.isnan(x).any() else np.where(np.isnan(x), x, np.maximum(x, 0))
 
 
+def epilogue(x, scale=None, bias=None, residual=None, activation=None, residual_after_activation=False,
+             min_val=-1.0, max_val=1.0):
+    """act(x * scale[c] + bias[c] + residual) (or act(...) + residual), c the axis-1 channel."""
+    y = np.asarray(x, np.float64)
+    per_channel = (1, -1) + (1,) * (y.ndim - 2)
+    if scale is not None:
+        y = y * np.asarray(scale, np.float64).reshape(per_channel)
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64).reshape(per_channel)
+    r = None if residual is None else np.asarray(residual, np.float64)
+    if r is not None and not residual_after_activation:
+        y = y + r
+    if activation == "relu":
+        y = relu(y)
+    elif activation in ("relu6", "hardtanh"):
+        lo, hi = (0.0, 6.0) if activation == "relu6" else (min_val, max_val)
+        y = np.where(np.isnan(y), y, np.clip(y, lo, hi))
+    elif activation == "silu":
+        y = y * sigmoid(y)
+    return y + r if r is not None and residual_after_activation else y
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 

@@ -214,6 +214,24 @@ def test_elementwise_and_strided_input():
     np.testing.assert_allclose(host(F.relu(view)), R.relu(x[:, 1:, ::2]), rtol=0, atol=0)
 
 
+def test_epilogue_matches_reference():
+    """The fused conv epilogue: scale, bias, residual before / after each activation, in place."""
+    rng = np.random.default_rng(12)
+    for shape in ((2, 3, 4, 5), (3, 7)):
+        x = rnd(rng, *shape) * 4
+        x.flat[1] = np.nan
+        scale, bias, residual = rnd(rng, shape[1]), rnd(rng, shape[1]), rnd(rng, *shape)
+        for activation in (None, "relu", "relu6", "hardtanh", "silu"):
+            for after in (False, True):
+                kw = dict(activation=activation, residual_after_activation=after, min_val=-0.5, max_val=2.0)
+                got = host(F.epilogue(dev(x), dev(scale), dev(bias), dev(residual), **kw))
+                np.testing.assert_allclose(got, R.epilogue(x, scale, bias, residual, **kw), rtol=2e-6, atol=1e-6,
+                                           err_msg=f"{shape} {activation} {after}")
+        d = dev(x)
+        F.epilogue(d, None, dev(bias), None, activation="relu", out=d)
+        np.testing.assert_allclose(host(d), R.epilogue(x, None, bias, None, "relu"), rtol=2e-6, atol=1e-6)
+
+
 def test_linear_forward_backward():
     rng = np.random.default_rng(10)
     x, w, b = rnd(rng, 9, 20), rnd(rng, 17, 20), rnd(rng, 17)

@@ -283,6 +283,27 @@ def run_noise(entry, rng):
         np.testing.assert_allclose(AF.gaussian_noise(x, std, keys), AR.gaussian_noise(x, std, keys), atol=1e-5)
 
 
+def run_epilogue(entry, rng):
+    dt = np.dtype(entry["dtype"])
+    tol = 1e-6 if dt == np.float32 else 1e-13
+    # NCHW planes (odd sizes: vector tails), (rows, features) as after a linear, an empty batch
+    for shape in ((2, 5, 7, 9), (1, 3, 1, 1), (3, 37), (2, 4, 33), (0, 3, 4, 4)):
+        x = (rng.standard_normal(shape) * 4).astype(dt)
+        if x.size > 3:
+            x.flat[3] = np.nan  # propagates through every activation
+        scale, bias = rng.standard_normal(shape[1]).astype(dt), rng.standard_normal(shape[1]).astype(dt)
+        residual = rng.standard_normal(shape).astype(dt)
+        for activation in (None, "relu", "relu6", "hardtanh", "silu"):
+            for after in (False, True):
+                args = dict(activation=activation, residual_after_activation=after, min_val=-0.5, max_val=2.0)
+                got = F.epilogue(x, scale, bias, residual, **args)
+                want = reference.epilogue(x, scale, bias, residual, **args)
+                np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{shape} {activation} {after}")
+        y = x.copy()
+        F.epilogue(y, None, bias, None, activation="relu", out=y)  # in place, optional arguments absent
+        np.testing.assert_allclose(y, reference.epilogue(x, None, bias, None, "relu"), rtol=tol, atol=tol)
+
+
 RUNNERS = {
     "gemm": run_gemm,
     "transpose_panel": run_conv_weight_grad,
@@ -298,6 +319,7 @@ RUNNERS = {
     "warp_affine": run_warp,
     "flip": run_flip,
     "gaussian_noise": run_noise,
+    "epilogue": run_epilogue,
 }
 
 

@@ -73,7 +73,7 @@ def test_patch_converts_in_place_and_keeps_parameters_hooks_and_results():
     model[0].register_forward_hook(lambda m, i, o: seen.append(o.shape))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # everything is supported: no warning
-        assert ft.patch(model, algorithm="winograd_f2") is model
+        assert ft.patch(model, algorithm="winograd_f2", force=True) is model
     assert [type(m) for m in model] == [ft.Conv2d, nn.ReLU, ft.MaxPool2d, ft.Conv2d, ft.AvgPool2d, nn.Flatten, nn.Linear]
     # Winograd where it can run (3x3 stride 1), "auto" on the strided conv
     assert model[0].algorithm == "winograd_f2" and model[3].algorithm == "auto"
@@ -81,7 +81,7 @@ def test_patch_converts_in_place_and_keeps_parameters_hooks_and_results():
     x = batch((3, 2, 12, 12), 4)
     torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
     assert seen == [(3, 4, 12, 12)]
-    ft.patch(model, algorithm="direct")  # patching again changes the algorithm
+    ft.patch(model, algorithm="direct", force=True)  # patching again changes the algorithm
     assert model[0].algorithm == "direct"
 
 
@@ -92,7 +92,7 @@ def test_patch_warns_once_listing_what_stays_on_torch():
     model = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular"), MyConv(2, 2, 1),
                           nn.Sequential(nn.Conv2d(2, 2, 1), nn.MaxPool2d(2)))
     with pytest.warns(UserWarning) as record:
-        ft.patch(model)
+        ft.patch(model, force=True)
     assert len(record) == 1
     message = str(record[0].message)
     assert "0: padding_mode='circular'" in message and "1: MyConv subclasses torch.nn.Conv2d" in message
@@ -113,7 +113,7 @@ def test_state_dict_round_trips_between_patched_and_unpatched():
     torch.manual_seed(5)
     unpatched = small_net()
     torch.manual_seed(6)
-    patched = ft.patch(small_net())
+    patched = ft.patch(small_net(), force=True)
     patched.load_state_dict(unpatched.state_dict(), strict=True)
     x = batch((2, 2, 12, 12), 7)
     torch.testing.assert_close(patched(x), unpatched(x), rtol=1e-5, atol=1e-5)
@@ -128,7 +128,7 @@ def test_patched_model_runs_other_dtypes(dtype):
     """float64 runs fastconv's kernels; bfloat16 (no fastconv kernels) runs torch's forward."""
     torch.manual_seed(8)
     reference = small_net().to(dtype)
-    patched = ft.patch(copy.deepcopy(reference))
+    patched = ft.patch(copy.deepcopy(reference), force=True)
     x = batch((2, 2, 12, 12), 9).to(dtype)
     tol = 1e-12 if dtype == torch.float64 else 0
     torch.testing.assert_close(patched(x), reference(x), rtol=tol, atol=tol)
@@ -149,7 +149,7 @@ def test_torch_compile_inductor_runs_patched_model():
 def check_compiled(backend):
     torch.manual_seed(10)
     reference = small_net()
-    patched = ft.patch(copy.deepcopy(reference))
+    patched = ft.patch(copy.deepcopy(reference), force=True)
     compiled = torch.compile(patched, backend=backend)
     x = batch((2, 2, 12, 12), 11)
     y, y_ref = compiled(x), reference(x)

@@ -85,6 +85,8 @@ def kernels(dtype):
         out.append((name, elementwise.KERNELS[name].py_func, (_ty(a[1]), _ty(a[1]))))
         out.append((name + "_backward", elementwise.KERNELS[name + "_backward"].py_func,
                     (_ty(a[1]),) * 3))
+    out.append(("epilogue", elementwise._epilogue.py_func,
+                (_ty(a[1]),) * 5 + (_ty(1),) * 4 + (_ty(scalar), _ty(scalar))))
     for nd, k in elementwise._COPY.items():
         strided = np.zeros((2,) * nd, dt)[(slice(None, None, 2),) * nd]
         out.append((f"copy_strided_{nd}d", k.py_func, (_ty(strided), _ty(a[nd]))))

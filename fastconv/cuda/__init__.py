@@ -167,6 +167,13 @@ def _binary(name, dy, y):
     return elementwise.binary(elementwise.KERNELS[name], dy, y, stream)
 
 
+def epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out):
+    from fastconv.cuda import _device, elementwise
+    (x, scale, bias, residual), stream = _prep(x, scale, bias, residual)
+    out = _device.check_out(out, x.shape, x.dtype)
+    return elementwise.epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out, stream)
+
+
 def relu(x):
     return _unary("relu", x)
 

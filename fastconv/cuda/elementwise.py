@@ -104,6 +104,53 @@ KERNELS = {"relu": _relu, "sigmoid": _sigmoid, "tanh": _tanh,
            "tanh_backward": _tanh_backward}
 
 
+# ---------------------------------------------------------------------------- fused epilogue
+
+# act codes: 0 none, 1 relu, 2 clamp(lo, hi), 3 silu (as csrc/elementwise/epilogue.cpp)
+@cuda.jit
+def _epilogue(x, scale, bias, residual, y, channels, inner, flags, act, lo, hi):
+    """y = act(x * scale[c] + bias[c] (+ residual)); flags: bit 0 scale, 1 bias, 2 residual,
+    3 residual after the activation. Unused arrays are one-element placeholders."""
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        c = (i // inner) % channels
+        v = x[i]
+        if flags & 1:
+            v = v * scale[c]
+        if flags & 2:
+            v = v + bias[c]
+        if (flags & 4) and not (flags & 8):
+            v = v + residual[i]
+        if act == 1:
+            v = 0 if v <= 0 else v  # NaN propagates, as torch.relu
+        elif act == 2:
+            v = lo if v < lo else (hi if v > hi else v)
+        elif act == 3:
+            v = v / (1 + math.exp(-v))
+        if flags & 8:
+            v = v + residual[i]
+        y[i] = v
+
+
+_EPILOGUE_CODES = {None: 0, "relu": 1, "clamp": 2, "silu": 3}
+
+
+def epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out, stream):
+    """One pass of _epilogue over contiguous arrays; out may be x."""
+    placeholder = _device.empty((1,), x.dtype, stream)
+    flags = ((scale is not None) | (bias is not None) << 1 | (residual is not None) << 2
+             | (residual is not None and residual_after_act) << 3)
+    y = out if out is not None else _device.empty(x.shape, x.dtype, stream)
+    inner = 1
+    for d in x.shape[2:]:
+        inner *= d
+    lo, hi = bounds if bounds is not None else (0.0, 0.0)
+    if x.size:
+        _launch(_epilogue, x.size, stream, _flat(x), placeholder if scale is None else scale,
+                placeholder if bias is None else bias, placeholder if residual is None else _flat(residual),
+                _flat(y), x.shape[1], inner, flags, _EPILOGUE_CODES[act], x.dtype.type(lo), x.dtype.type(hi))
+    return y
+
+
 # ---------------------------------------------------------------------------- strided copy
 
 @cuda.jit

@@ -5,7 +5,9 @@
   on the tensors' own memory.
 - ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``: drop-in subclasses of the torch.nn modules (same
   constructor arguments, state_dict keys and initialisation; Conv2d adds ``algorithm=``).
-- ``patch(model)``: swaps every supported torch.nn conv / pooling module of a model for these.
+- ``patch(model)``: swaps the torch.nn conv / pooling modules of a model that fastconv runs faster.
+- ``compile_backend``: the ``torch.compile`` backend (also registered as ``backend="fastconv"``):
+  the whole graph lowered to one fastconv plan for inference; ``explain(model, x)`` shows it.
 
 Needs PyTorch (``pip install "fastconv[torch]"``); the rest of fastconv does not.
 """
@@ -15,8 +17,11 @@ except ImportError as e:
     raise ImportError('fastconv.torch needs PyTorch, which is not installed: pip install "fastconv[torch]" '
                       '(or pip install torch)') from e
 
+from fastconv.torch.compiler import backend as compile_backend
+from fastconv.torch.compiler import explain
 from fastconv.torch.functions import avg_pool2d, conv2d, max_pool2d
 from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d
-from fastconv.torch.patch import patch
+from fastconv.torch.patch import patch, patch_plan
 
-__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "max_pool2d", "patch"]
+__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "compile_backend", "conv2d", "explain", "max_pool2d",
+           "patch", "patch_plan"]

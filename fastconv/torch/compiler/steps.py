@@ -1,0 +1,244 @@
+"""The steps of an execution plan: each computes one graph value from earlier ones.
+
+A step reads ``values[i]`` for i in ``reads`` and returns the tensor for ``values[out]``.
+``allocates``: the step writes into a fresh buffer, which the plan hands it as ``out`` (from its
+per-shape buffer set, or None on the first call for a shape, when the step allocates its own).
+``aliases``: the values whose storage the result may share (in-place ops, views, torch ops that
+may return a view); the memory plan keeps such storage alive as long as any alias of it.
+
+fastconv steps call fastconv.functional on numpy views of the tensors (no copies: a CPU tensor
+and its ``numpy()`` share memory), torch steps call the node's own torch function.
+"""
+from __future__ import annotations
+
+import torch
+from torch.fx.node import map_aggregate
+
+from fastconv import functional as F
+from fastconv.torch.compiler import weights
+
+
+def _np(t):
+    # force=True: parameters require grad even under no_grad; on the CPU this copies nothing
+    return t.numpy(force=True)
+
+
+class Epilogue:
+    """What runs in one pass after a producer: bias / BN scale and shift, a residual add and an
+    activation (functional.epilogue's arguments, with value indices for the residual)."""
+
+    def __init__(self, activation=None, min_val=-1.0, max_val=1.0, residual=None, residual_after_activation=False):
+        self.activation = activation
+        self.min_val, self.max_val = min_val, max_val
+        self.residual = residual  # a value index or None
+        self.residual_after_activation = residual_after_activation
+
+    def empty(self):
+        return self.activation is None and self.residual is None
+
+    def reads(self):
+        return () if self.residual is None else (self.residual,)
+
+    def apply(self, values, y, scale, bias, out):
+        """The pass over the array y into out (y itself for in place; None: a new array)."""
+        residual = None if self.residual is None else _np(values[self.residual])
+        return F.epilogue(y, scale, bias, residual, activation=self.activation,
+                          residual_after_activation=self.residual_after_activation,
+                          min_val=self.min_val, max_val=self.max_val, out=out)
+
+
+class Step:
+    reads = ()
+    aliases = ()
+    allocates = False
+
+    def __init__(self, out, nodes):
+        self.out = out
+        self.nodes = nodes  # the fx node names this step computes (more than one when fused)
+
+    def run(self, values, out):
+        raise NotImplementedError
+
+
+class Conv(Step):
+    """conv2d (+ a folded eval BatchNorm) + its epilogue, into one buffer."""
+    allocates = True
+
+    def __init__(self, out, nodes, x, weight, bias, bn, conv, epilogue):
+        """bn: (running_mean, running_var, weight, bias) value indices (None for absent ones)
+        and eps, or None; conv: (stride, padding, dilation, groups)."""
+        super().__init__(out, nodes)
+        self.x, self.weight, self.bias = x, weight, bias
+        self.bn_sources, self.eps = (bn[:4], bn[4]) if bn is not None else ((), None)
+        self.conv = conv
+        self.epilogue = epilogue
+        self.reads = tuple(i for i in (x, weight, bias, *self.bn_sources) if i is not None) + epilogue.reads()
+        self._tiles = {}     # input shape -> Winograd tile (or None: direct) with kept transformed weights
+        self._prepared = {}  # tile -> weights.Derived
+
+    def _tile(self, shape, weight_shape):
+        tile = self._tiles.get(shape)
+        if tile is None and shape not in self._tiles:
+            algorithm = F.conv2d_algorithm(shape, weight_shape, *self.conv, weights_reused=True)
+            tile = int(algorithm[-1]) if algorithm.startswith("winograd") else None
+            self._tiles[shape] = tile
+        return tile
+
+    def _prepare(self, tile):
+        eps, groups = self.eps, self.conv[3]
+
+        def derive(weight, bias, *bn):
+            w, b = weights.folded_conv(weight, bias, None if not bn else (*bn, eps))
+            return weights.winograd_or_plain(w, tile, groups), b
+        return weights.Derived(derive)
+
+    def run(self, values, out):
+        x = values[self.x]
+        tile = self._tile(tuple(x.shape), tuple(values[self.weight].shape))
+        prepared = self._prepared.get(tile) or self._prepared.setdefault(tile, self._prepare(tile))
+        sources = [None if i is None else values[i] for i in self.bn_sources]
+        w, b = prepared.get(values[self.weight], None if self.bias is None else values[self.bias], *sources)
+        fuse = not self.epilogue.empty()
+        y = F.conv2d(_np(x), w, None if fuse else b, *self.conv, out=None if out is None else _np(out))
+        if fuse:
+            self.epilogue.apply(values, y, None, b, y)
+        return torch.from_numpy(y) if out is None else out
+
+
+class ScaleShift(Step):
+    """A standalone eval BatchNorm (per-channel scale and shift), a tensor add or an activation:
+    one functional.epilogue pass, into a fresh buffer or (in_place) into its input."""
+
+    def __init__(self, out, nodes, x, bn, epilogue, in_place):
+        super().__init__(out, nodes)
+        self.x = x
+        self.bn_sources, eps = (bn[:4], bn[4]) if bn is not None else ((), None)
+        self._scale_shift = weights.Derived(lambda *s: weights.batch_norm_scale_shift(*s, eps)) if bn else None
+        self.epilogue = epilogue
+        self.in_place = in_place
+        self.allocates = not in_place
+        self.aliases = (x,) if in_place else ()
+        self.reads = (x, *(i for i in self.bn_sources if i is not None)) + epilogue.reads()
+
+    def run(self, values, out):
+        x = values[self.x]
+        scale = shift = None
+        if self._scale_shift is not None:
+            scale, shift = self._scale_shift.get(*(None if i is None else values[i] for i in self.bn_sources))
+        if self.in_place:  # torch's semantics: the input itself is written
+            if x.is_contiguous():
+                self.epilogue.apply(values, _np(x), scale, shift, _np(x))
+                return x
+            return x.copy_(torch.from_numpy(self.epilogue.apply(values, _np(x), scale, shift, None)))
+        y = self.epilogue.apply(values, _np(x), scale, shift, None if out is None else _np(out))
+        return torch.from_numpy(y) if out is None else out
+
+
+class MaxPool(Step):
+    allocates = True
+
+    def __init__(self, out, nodes, x, pool):
+        super().__init__(out, nodes)
+        self.x, self.pool, self.reads = x, pool, (x,)
+
+    def run(self, values, out):
+        y = F.max_pool2d(_np(values[self.x]), *self.pool, out=None if out is None else _np(out))
+        return torch.from_numpy(y) if out is None else out
+
+
+class AvgPool(MaxPool):
+    def run(self, values, out):
+        y = F.avg_pool2d(_np(values[self.x]), *self.pool, out=None if out is None else _np(out))
+        return torch.from_numpy(y) if out is None else out
+
+
+class AdaptiveAvgPool(Step):
+    def __init__(self, out, nodes, x, output_size):
+        super().__init__(out, nodes)
+        self.x, self.output_size, self.reads = x, output_size, (x,)
+
+    def run(self, values, out):
+        return torch.from_numpy(F.adaptive_avg_pool2d(_np(values[self.x]), self.output_size))
+
+
+class Linear(Step):
+    """linear (+ bias + activation: the bias then joins the activation's pass)."""
+
+    def __init__(self, out, nodes, x, weight, bias, epilogue):
+        super().__init__(out, nodes)
+        self.x, self.weight, self.bias, self.epilogue = x, weight, bias, epilogue
+        self.reads = tuple(i for i in (x, weight, bias) if i is not None) + epilogue.reads()
+
+    def run(self, values, out):
+        b = None if self.bias is None else _np(values[self.bias])
+        fuse = not self.epilogue.empty()
+        y = F.linear(_np(values[self.x]), _np(values[self.weight]), None if fuse else b)
+        if fuse:
+            rows = y.reshape(-1, y.shape[-1])
+            self.epilogue.apply(values, rows, None, b, rows)
+        return torch.from_numpy(y)
+
+
+class Cat(Step):
+    """torch.cat into the plan's buffer (the inputs' buffers are freed as soon as it ran)."""
+    allocates = True
+
+    def __init__(self, out, nodes, tensors, dim):
+        super().__init__(out, nodes)
+        self.tensors, self.dim, self.reads = tensors, dim, tuple(tensors)
+
+    def run(self, values, out):
+        parts = [values[i] for i in self.tensors]
+        return torch.cat(parts, self.dim) if out is None else torch.cat(parts, self.dim, out=out)
+
+
+class View(Step):
+    """flatten (a view where torch can make one) or an eval dropout (the input itself)."""
+
+    def __init__(self, out, nodes, x, start_dim=None, end_dim=None):
+        super().__init__(out, nodes)
+        self.x, self.dims = x, (start_dim, end_dim)
+        self.reads = self.aliases = (x,)
+
+    def run(self, values, out):
+        x = values[self.x]
+        return x if self.dims[0] is None else torch.flatten(x, *self.dims)
+
+
+class Torch(Step):
+    """Any other node, run by torch exactly as the graph says. Its result may be a view of any
+    tensor argument, so it aliases all of them."""
+
+    def __init__(self, out, nodes, node, index, module=None):
+        super().__init__(out, nodes)
+        self.reads = self.aliases = tuple(index[n] for n in node.all_input_nodes)
+        ref = lambda a: _Ref(index[a]) if isinstance(a, torch.fx.Node) else a  # noqa: E731
+        self.args = map_aggregate(node.args, ref)
+        self.kwargs = map_aggregate(node.kwargs, ref)
+        if node.op == "call_method":
+            name = node.target
+            self.fn = lambda *a, **k: getattr(a[0], name)(*a[1:], **k)
+        else:
+            self.fn = module if node.op == "call_module" else node.target
+
+    def run(self, values, out):
+        resolve = lambda a: values[a.index] if isinstance(a, _Ref) else a  # noqa: E731
+        return self.fn(*map_aggregate(self.args, resolve), **map_aggregate(self.kwargs, resolve))
+
+
+class _Ref:
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+class Constant(Step):
+    """A get_attr node: a tensor (or other attribute) of the graph module, read once."""
+
+    def __init__(self, out, nodes, value):
+        super().__init__(out, nodes)
+        self.value = value
+
+    def run(self, values, out):
+        return self.value
