@@ -3,12 +3,12 @@ OpenMP team (csrc/common/host_openmp.h); without it, on fastconv's own pool. Eit
 results are the pool's. Each case runs in a fresh interpreter, since what is loaded is
 process-wide."""
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from children import child_kwargs
 
 pytest.importorskip("torch")
 
@@ -38,9 +38,9 @@ print(json.dumps(fastconv.capabilities()["thread_pool"]))
 
 def run_child(tmp_path, mode, env_extra=None):
     out = tmp_path / f"{mode}-{len(env_extra or {})}.npz"
-    env = dict(os.environ, **(env_extra or {}))
-    done = subprocess.run([sys.executable, "-c", CHILD, mode, str(out)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    kw = child_kwargs()  # imports the fastconv these tests imported (the checkout's, or the installed one)
+    kw["env"].update(env_extra or {})
+    done = subprocess.run([sys.executable, "-c", CHILD, mode, str(out)], capture_output=True, timeout=120, **kw)
     assert done.returncode == 0, done.stderr
     with np.load(out) as f:
         return json.loads(done.stdout.strip().splitlines()[-1]), {k: f[k] for k in f.files}

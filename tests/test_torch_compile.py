@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import fastconv.torch as ft  # noqa: E402
+from children import child_kwargs  # noqa: E402
 from compile_util import Compiled, assert_matches_eager, rel_err  # noqa: E402
 from torch_zoo import randomize_batchnorm  # noqa: E402
 
@@ -360,8 +361,9 @@ def test_backend_name_is_discovered_through_the_entry_point(tmp_path):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fastconv-entry-point-check\nVersion: 0\n")
     (info / "entry_points.txt").write_text("[torch_dynamo_backends]\n" + "".join(f"{k} = {v}\n" for k, v in entry.items()))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    done = subprocess.run([sys.executable, "-c", DISCOVERY_CHECK], env=env, capture_output=True, text=True, timeout=300)
+    kw = child_kwargs()  # imports the fastconv these tests imported (the checkout's, or the installed one)
+    kw["env"]["PYTHONPATH"] = os.pathsep.join([str(tmp_path), kw["env"]["PYTHONPATH"]])
+    done = subprocess.run([sys.executable, "-c", DISCOVERY_CHECK], capture_output=True, timeout=300, **kw)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
