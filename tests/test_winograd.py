@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 import fastconv
+from conftest import WINOGRAD_TOL32
 from fastconv import _C, _cpu
 from fastconv import functional as F
 from fastconv import reference as R
 from fastconv._geometry import conv_geometry
 
 TILES = {"winograd_f2": 2, "winograd_f4": 4, "winograd_f6": 6}
-TOL32 = {"winograd_f2": 1e-5, "winograd_f4": 5e-5, "winograd_f6": 2e-4}
+TOL32 = WINOGRAD_TOL32
 TOL64 = 1e-11
 ISAS = fastconv.capabilities()["available_isas"]
 rng = None  # the module's helpers draw from this; _per_test_rng sets it for each test

@@ -34,4 +34,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # with its uninstrumented _C, ahead of the staged package on sys.path.
 export PYTHONPATH="$PWD/$stage${PYTHONPATH:+:$PYTHONPATH}" PYTHONSAFEPATH=1
 python3 -c "import fastconv._C as c, sys; sys.exit(0 if '$stage' in c.__file__ else 'the staged _C was not imported: ' + c.__file__)"
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+# tests/test_out_of_memory.py sets an address-space limit (RLIMIT_AS), which ASan's terabytes of
+# shadow memory cannot live under: it runs in the default suite, and is left out here (not
+# skipped: a skip in these runs must mean missing hardware).
+exec python3 -m pytest -q -p no:cacheprovider --ignore=tests/test_out_of_memory.py "$@"
