@@ -5,6 +5,9 @@
 
 namespace fastconv {
 
+// a / b rounded up (a >= 0, b > 0): blocks that cover a range, output rows that need an input row.
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 struct ConvParams {
   int64_t N, C, H, W;        // input  (N, C, H, W)
   int64_t K, R, S;           // weight (K, C/groups, R, S)

@@ -13,8 +13,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Items per thread below which output rows are split: enough for dynamic scheduling to even
 // out, few enough that the rows a block re-reads at its top (span - row_step) stay cheap.
 constexpr int64_t kItemsPerThread = 4;

@@ -26,8 +26,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Packs a strided A (rows x cols, A(i,k) = a[i*rs + k*cs]) as the driver expects: for each
 // kc-slice of the reduction dimension, all row panels. Slice pc starts at pc * round_up(rows, mr).
 template <typename T>

@@ -25,8 +25,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Offset in the padded input of one group of column q = n*P + pixel's window corner.
 std::vector<int64_t> column_offsets(const ConvParams& p) {
   const int64_t Wp = p.W + 2 * p.pad_w, HpWp = (p.H + 2 * p.pad_h) * Wp, P = p.out_pixels();

@@ -23,7 +23,6 @@
 
 namespace fastconv {
 namespace {
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 // The stride-1 forward with the weights supplied by pack_weights(uk, wpack), which fills

@@ -20,8 +20,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // One group's channel planes as a GEMM operand with Q = N*P columns: row c, column
 // q = n*P + pixel lies at base[n*image + c*plane + oh*row_step + ow*col_step], pixel = (oh, ow)
 // on the OH x OW output grid (stride s on a W-wide input: row_step = s*W, col_step = s).

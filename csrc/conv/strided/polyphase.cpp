@@ -13,8 +13,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // xs (the phase images, q's input) from x: one (image, channel, phase) plane per item.
 template <typename T>
 void split_input(const T* x, const ConvParams& p, const ConvParams& q, T* xs) {

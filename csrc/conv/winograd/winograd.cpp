@@ -47,8 +47,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Offset of U(k, c) in one (group, xi) slab packed like pack_a_all: kc-slices of the
 // reduction (channel) dimension, each holding every mr-row panel.
 int64_t packed_index(int64_t k, int64_t c, int64_t Cg, int64_t mpad, int mr, int64_t kcb) {

@@ -33,8 +33,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 template <typename T>
 struct DxWorkspace {
   AlignedBuffer<T> wr, V;                     // laid-out weights; packed V of a block

@@ -42,8 +42,6 @@
 namespace fastconv {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Scratch kept per calling thread between calls (as the forward's: re-faulting multi-MiB
 // buffers on every call costs about as much as the transforms).
 template <typename T>
