@@ -12,10 +12,6 @@
 
 namespace fastconv {
 
-#ifdef FASTCONV_X86
-MicroKernel<float> micro_kernel_f32_avx512_8rows();  // gemm__avx512.cpp
-#endif
-
 namespace {
 
 Isa isa_arg(const std::string& name) {
@@ -26,17 +22,10 @@ Isa isa_arg(const std::string& name) {
   }
 }
 
-// The micro-kernels this CPU can run, looked up by name (the 8x48 tile is not any ISA's default).
+// A micro-kernel this CPU can run, looked up by name in its dtype's table.
 template <typename T>
 MicroKernel<T> runnable_micro_kernel(const std::string& name) {
-  for (Isa isa : available_isas()) {
-    const MicroKernel<T> uk = micro_kernel<T>(isa);
-    if (name == uk.name) return uk;
-#ifdef FASTCONV_X86
-    if constexpr (std::is_same_v<T, float>)
-      if (isa == Isa::avx512 && name == micro_kernel_f32_avx512_8rows().name) return micro_kernel_f32_avx512_8rows();
-#endif
-  }
+  if (const auto* v = gemm_kernels<T>().find(name, detected_isa())) return v->kernels;
   throw py::value_error("no " + std::string(std::is_same_v<T, float> ? "float32" : "float64") +
                         " GEMM micro-kernel named '" + name + "' runs on this CPU/build (best ISA: " +
                         isa_name(detected_isa()) + ")");

@@ -1,14 +1,22 @@
-// Portable (scalar / compiler-vectorised) micro-kernels and the per-ISA kernel table.
+// The GEMM micro-kernels' table (one list per dtype, read by dispatch, kernel_list() and
+// the tests), the portable tiles, and the choice by row count.
 #include "common/gemm.h"
+
+#include "common/kernel_list.h"
 
 namespace fastconv {
 
-// Defined in gemm__avx512.cpp / gemm__avx2.cpp (x86 builds only).
-MicroKernel<float> micro_kernel_f32_avx512();
-MicroKernel<float> micro_kernel_f32_avx512_8rows();
-MicroKernel<float> micro_kernel_f32_avx2();
-MicroKernel<double> micro_kernel_f64_avx512();
-MicroKernel<double> micro_kernel_f64_avx2();
+// Defined in gemm__avx512.cpp / gemm__avx2.cpp (x86 builds only): each tile and its variant
+// that reads B rows in place at offsets.
+#define FASTCONV_DECLARE_TILE(T, name)                                                   \
+  void name(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool acc);            \
+  void name##_offsets(int64_t kc, const T* a, const T* b, const int64_t* off, T* c, int64_t ldc, bool acc);
+FASTCONV_DECLARE_TILE(float, gemm_12x32__avx512)
+FASTCONV_DECLARE_TILE(float, gemm_8x48__avx512)
+FASTCONV_DECLARE_TILE(float, gemm_6x16__avx2)
+FASTCONV_DECLARE_TILE(double, gemm_12x16__avx512)
+FASTCONV_DECLARE_TILE(double, gemm_6x8__avx2)
+#undef FASTCONV_DECLARE_TILE
 
 namespace {
 
@@ -44,37 +52,53 @@ void micro_kernel_offsets_generic(int64_t kc, const T* a, const T* b, const int6
     for (int j = 0; j < NR; ++j) c[i * ldc + j] = acc[i][j];
 }
 
+// A table row: the name is written once, here (the ISA files only define the functions).
+template <typename T>
+KernelVariant<MicroKernel<T>> tile(Isa isa, const char* name, typename MicroKernel<T>::Fn fn,
+                                   typename MicroKernel<T>::OffsetsFn fn_offsets, int mr, int nr, int kc, int nc) {
+  return {isa, name, {fn, fn_offsets, mr, nr, kc, nc, name}};
+}
+
+// Lowest ISA first; within an ISA the default tile comes first and the alternatives after it
+// (micro_kernel_f32_for_rows picks among them by row count). kc rows of a B panel stay in L1,
+// kc x nc of B in L2.
+const KernelTable<MicroKernel<float>> kGemmF32("gemm", "float32", {
+    tile<float>(Isa::scalar, "gemm_4x16__scalar", &micro_kernel_generic<float, 4, 16>,
+                &micro_kernel_offsets_generic<float, 4, 16>, 4, 16, 256, 512),
+#ifdef FASTCONV_X86
+    tile<float>(Isa::avx2, "gemm_6x16__avx2", &gemm_6x16__avx2, &gemm_6x16__avx2_offsets, 6, 16, 256, 1024),
+    tile<float>(Isa::avx512, "gemm_12x32__avx512", &gemm_12x32__avx512, &gemm_12x32__avx512_offsets, 12, 32, 192, 1024),
+    // For row counts that are multiples of 8 but waste rows in 12-row panels (64 channels).
+    tile<float>(Isa::avx512, "gemm_8x48__avx512", &gemm_8x48__avx512, &gemm_8x48__avx512_offsets, 8, 48, 192, 960),
+#endif
+});
+const KernelTable<MicroKernel<double>> kGemmF64("gemm", "float64", {
+    tile<double>(Isa::scalar, "gemm_4x8__scalar", &micro_kernel_generic<double, 4, 8>,
+                 &micro_kernel_offsets_generic<double, 4, 8>, 4, 8, 256, 512),
+#ifdef FASTCONV_X86
+    tile<double>(Isa::avx2, "gemm_6x8__avx2", &gemm_6x8__avx2, &gemm_6x8__avx2_offsets, 6, 8, 256, 512),
+    tile<double>(Isa::avx512, "gemm_12x16__avx512", &gemm_12x16__avx512, &gemm_12x16__avx512_offsets, 12, 16, 192, 512),
+#endif
+});
+
 }  // namespace
 
-MicroKernel<float> micro_kernel_f32(Isa isa) {
-#ifdef FASTCONV_X86
-  if (isa == Isa::avx512) return micro_kernel_f32_avx512();
-  if (isa == Isa::avx2) return micro_kernel_f32_avx2();
-#endif
-  return {&micro_kernel_generic<float, 4, 16>, &micro_kernel_offsets_generic<float, 4, 16>, 4, 16, 256, 512,
-          "gemm_4x16__scalar"};
-}
+template <> const KernelTable<MicroKernel<float>>& gemm_kernels<float>() { return kGemmF32; }
+template <> const KernelTable<MicroKernel<double>>& gemm_kernels<double>() { return kGemmF64; }
+
+MicroKernel<float> micro_kernel_f32(Isa isa) { return kGemmF32.pick(isa).kernels; }
+MicroKernel<double> micro_kernel_f64(Isa isa) { return kGemmF64.pick(isa).kernels; }
 
 MicroKernel<float> micro_kernel_f32_for_rows(Isa isa, int64_t M) {
-  const MicroKernel<float> best = micro_kernel_f32(isa);
-#ifdef FASTCONV_X86
-  if (isa == Isa::avx512) {
-    // Only when 12-row panels would pad noticeably (64 rows -> 72): the 12x32 tile streams
-    // fewer broadcasts per FMA and rounds the pixel dimension to 32 instead of 48.
-    const MicroKernel<float> eight = micro_kernel_f32_avx512_8rows();
-    if (round_up(M, best.mr) * 100 > round_up(M, eight.mr) * 106) return eight;
-  }
-#endif
+  // An alternative tile only where the default's panels would pad noticeably more (64 rows:
+  // 72 in 12-row panels, 64 in 8-row ones): the default streams fewer broadcasts per FMA.
+  const auto candidates = kGemmF32.candidates(isa);
+  MicroKernel<float> best = candidates.front()->kernels;
+  const int64_t padded_default = round_up(M, best.mr);
+  for (const auto* v : candidates)
+    if (padded_default * 100 > round_up(M, v->kernels.mr) * 106 && round_up(M, v->kernels.mr) < round_up(M, best.mr))
+      best = v->kernels;
   return best;
-}
-
-MicroKernel<double> micro_kernel_f64(Isa isa) {
-#ifdef FASTCONV_X86
-  if (isa == Isa::avx512) return micro_kernel_f64_avx512();
-  if (isa == Isa::avx2) return micro_kernel_f64_avx2();
-#endif
-  return {&micro_kernel_generic<double, 4, 8>, &micro_kernel_offsets_generic<double, 4, 8>, 4, 8, 256, 512,
-          "gemm_4x8__scalar"};
 }
 
 }  // namespace fastconv

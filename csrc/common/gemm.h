@@ -31,6 +31,12 @@ struct MicroKernel {
   const char* name;
 };
 
+template <typename K> class KernelTable;
+// Every micro-kernel of a dtype, as listed in kernel_list() (tests run tiles by name from it).
+template <typename T> const KernelTable<MicroKernel<T>>& gemm_kernels();
+template <> const KernelTable<MicroKernel<float>>& gemm_kernels<float>();
+template <> const KernelTable<MicroKernel<double>>& gemm_kernels<double>();
+
 // The micro-kernel for the given ISA (the scalar one where the ISA has none for T).
 MicroKernel<float> micro_kernel_f32(Isa isa);
 MicroKernel<double> micro_kernel_f64(Isa isa);

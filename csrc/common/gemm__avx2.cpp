@@ -1,5 +1,5 @@
-// AVX2 + FMA GEMM micro-kernels (16 ymm registers). Same rules as gemm__avx512.cpp:
-// internal linkage only, no inline std templates.
+// AVX2 + FMA GEMM micro-kernels (16 ymm registers). Same rules as gemm__avx512.cpp: only the
+// tile functions gemm.cpp's table points at are external, no inline std templates.
 #include <immintrin.h>
 
 #include "common/gemm.h"
@@ -59,28 +59,21 @@ inline void tile_6x2(int64_t kc, const typename Ops::T* a, const typename Ops::T
   }
 }
 
+}  // namespace
+
 void gemm_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
   tile_6x2<F32, false>(kc, a, b, nullptr, c, ldc, acc);
 }
-void gemm_6x16_offsets__avx2(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+void gemm_6x16__avx2_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
                              int64_t ldc, bool acc) {
   tile_6x2<F32, true>(kc, a, b, off, c, ldc, acc);
 }
 void gemm_6x8__avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc) {
   tile_6x2<F64, false>(kc, a, b, nullptr, c, ldc, acc);
 }
-void gemm_6x8_offsets__avx2(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
+void gemm_6x8__avx2_offsets(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
                             int64_t ldc, bool acc) {
   tile_6x2<F64, true>(kc, a, b, off, c, ldc, acc);
-}
-
-}  // namespace
-
-MicroKernel<float> micro_kernel_f32_avx2() {
-  return {&gemm_6x16__avx2, &gemm_6x16_offsets__avx2, 6, 16, 256, 1024, "gemm_6x16__avx2"};
-}
-MicroKernel<double> micro_kernel_f64_avx2() {
-  return {&gemm_6x8__avx2, &gemm_6x8_offsets__avx2, 6, 8, 256, 512, "gemm_6x8__avx2"};
 }
 
 }  // namespace fastconv

@@ -1,7 +1,8 @@
 // AVX-512 GEMM micro-kernels. Compiled with -mavx512f...; only reached through the kernel
-// table after CPUID says AVX-512 is there. Everything here has internal linkage and no
-// inline std templates are used, so no AVX-512 copy of a shared inline function can leak
-// into the portable code at link time.
+// table in gemm.cpp after CPUID says AVX-512 is there. Only the tile functions themselves
+// have external linkage (gemm.cpp's table points at them); the templates behind them are
+// internal and no inline std templates are used, so no AVX-512 copy of a shared inline
+// function can leak into the portable code at link time.
 #include <immintrin.h>
 
 #include "common/gemm.h"
@@ -41,21 +42,6 @@ inline void tile_f32(int64_t kc, const float* a, const float* b, const int64_t* 
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
 }
 
-void gemm_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
-  tile_f32<12, 2, false>(kc, a, b, nullptr, c, ldc, acc);
-}
-void gemm_12x32_offsets__avx512(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
-                                int64_t ldc, bool acc) {
-  tile_f32<12, 2, true>(kc, a, b, off, c, ldc, acc);
-}
-void gemm_8x48__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
-  tile_f32<8, 3, false>(kc, a, b, nullptr, c, ldc, acc);
-}
-void gemm_8x48_offsets__avx512(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
-                               int64_t ldc, bool acc) {
-  tile_f32<8, 3, true>(kc, a, b, off, c, ldc, acc);
-}
-
 // f64: 12 rows x 16 columns (two zmm of 8 doubles).
 template <bool kOffsets>
 inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t* offsets, double* c,
@@ -86,25 +72,29 @@ inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t
   }
 }
 
+}  // namespace
+
+void gemm_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
+  tile_f32<12, 2, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_12x32__avx512_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                                int64_t ldc, bool acc) {
+  tile_f32<12, 2, true>(kc, a, b, off, c, ldc, acc);
+}
+void gemm_8x48__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
+  tile_f32<8, 3, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_8x48__avx512_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                               int64_t ldc, bool acc) {
+  tile_f32<8, 3, true>(kc, a, b, off, c, ldc, acc);
+}
+
 void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc) {
   tile_f64<false>(kc, a, b, nullptr, c, ldc, acc);
 }
-void gemm_12x16_offsets__avx512(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
+void gemm_12x16__avx512_offsets(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
                                 int64_t ldc, bool acc) {
   tile_f64<true>(kc, a, b, off, c, ldc, acc);
-}
-
-}  // namespace
-
-MicroKernel<float> micro_kernel_f32_avx512() {
-  return {&gemm_12x32__avx512, &gemm_12x32_offsets__avx512, 12, 32, 192, 1024, "gemm_12x32__avx512"};
-}
-// For row counts that are multiples of 8 but waste rows in 12-row panels (64 channels).
-MicroKernel<float> micro_kernel_f32_avx512_8rows() {
-  return {&gemm_8x48__avx512, &gemm_8x48_offsets__avx512, 8, 48, 192, 960, "gemm_8x48__avx512"};
-}
-MicroKernel<double> micro_kernel_f64_avx512() {
-  return {&gemm_12x16__avx512, &gemm_12x16_offsets__avx512, 12, 16, 192, 512, "gemm_12x16__avx512"};
 }
 
 }  // namespace fastconv

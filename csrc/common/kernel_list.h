@@ -5,6 +5,7 @@
 // tested because it is listed, and listed because dispatch can only pick listed kernels.
 #pragma once
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -53,12 +54,29 @@ class KernelTable {
   KernelTable(const KernelTable&) = delete;
   KernelTable& operator=(const KernelTable&) = delete;
 
-  // The best variant the given ISA allows.
+  // The best variant the given ISA allows: the first one listed at the highest ISA level it
+  // allows (a level may list alternatives after its default, as the GEMM tiles do).
   const KernelVariant<K>& pick(Isa isa) const {
     const KernelVariant<K>* best = &variants_.front();
     for (const auto& v : variants_)
-      if (static_cast<int>(v.isa) <= static_cast<int>(isa)) best = &v;
+      if (static_cast<int>(v.isa) <= static_cast<int>(isa) && static_cast<int>(v.isa) > static_cast<int>(best->isa))
+        best = &v;
     return *best;
+  }
+  // Every variant listed at that level, the default first: dispatch that chooses by shape
+  // (micro_kernel_f32_for_rows) picks among these.
+  std::vector<const KernelVariant<K>*> candidates(Isa isa) const {
+    const Isa level = pick(isa).isa;
+    std::vector<const KernelVariant<K>*> out;
+    for (const auto& v : variants_)
+      if (v.isa == level) out.push_back(&v);
+    return out;
+  }
+  // The variant of that name whose ISA the given one allows, or nullptr.
+  const KernelVariant<K>* find(const std::string& name, Isa isa) const {
+    for (const auto& v : variants_)
+      if (name == v.name && static_cast<int>(v.isa) <= static_cast<int>(isa)) return &v;
+    return nullptr;
   }
   // The kernels for the ISA chosen by fastconv.use_isa() / FASTCONV_ISA (or the CPU's best).
   const K& active() const { return pick(active_isa()).kernels; }
