@@ -570,21 +570,29 @@ def linear(x, w, b):
     return y
 
 
-# Inference on a few rows through a big layer reads every weight once: the compiled kernel streams
-# the weights past the caches (csrc/dense/linear_few_rows.cpp says why: through BLAS, VGG-16's
-# 411 MB classifier evicted the convolutions' data, and a forward took 150 ms instead of 110).
-_FEW_ROWS = 4
+# A few rows (batch 1-8) through a big layer read (forward, input gradient) or write (weight
+# gradient) every weight once: the compiled kernels stream them on fastconv's threads
+# (csrc/dense/linear_few_rows.cpp says why: through BLAS, VGG-16's 411 MB classifier evicted the
+# convolutions' data, and a forward took 150 ms instead of 110; in training BLAS runs on one
+# thread).
+_FEW_ROWS = 8
 _STREAMED_WEIGHT_BYTES = 4 << 20
 
 
-def _streamable(x, w, b):
+def _streamable(x, w, other):
+    """x and w (and other: the bias or grad_output, or None) C-contiguous, of one float dtype."""
     return (x.dtype == w.dtype and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
-            and w.flags.c_contiguous and (b is None or (b.dtype == w.dtype and b.flags.c_contiguous)))
+            and w.flags.c_contiguous and (other is None or (other.dtype == w.dtype and other.flags.c_contiguous)))
 
 
 def linear_backward(x, w, dy, needs_bias):
     """(grad_input, grad_weight, grad_bias or None) for x (rows, in), dy (rows, out)."""
-    return dy @ w, dy.T @ x, dy.sum(axis=0) if needs_bias else None
+    gb = dy.sum(axis=0) if needs_bias else None
+    if 1 <= x.shape[0] <= _FEW_ROWS and w.nbytes >= _STREAMED_WEIGHT_BYTES and _streamable(x, w, dy):
+        gx, gw = np.empty_like(x), np.empty_like(w)
+        _C.linear_backward_few_rows(x, w, dy, gx, gw, False)
+        return gx, gw, gb
+    return dy @ w, dy.T @ x, gb
 
 
 def bias_grad(dy):

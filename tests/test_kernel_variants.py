@@ -304,6 +304,14 @@ def run_epilogue(entry, rng):
         np.testing.assert_allclose(y, reference.epilogue(x, None, bias, None, "relu"), rtol=tol, atol=tol)
 
 
+def run_linear_few_rows(entry, rng):
+    from test_linear_few_rows import check_backward, check_forward
+    dt = np.dtype(entry["dtype"]).type
+    for rows, n_in, n_out in ((1, 17, 5), (3, 33, 9), (8, 65, 7)):  # vector tails, every row count class
+        check_forward(rows, n_in, n_out, dt, rng)
+        check_backward(rows, n_in, n_out, dt, rng)
+
+
 RUNNERS = {
     "gemm": run_gemm,
     "transpose_panel": run_conv_weight_grad,
@@ -320,6 +328,7 @@ RUNNERS = {
     "flip": run_flip,
     "gaussian_noise": run_noise,
     "epilogue": run_epilogue,
+    "linear_few_rows": run_linear_few_rows,
 }
 
 
