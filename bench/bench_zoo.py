@@ -14,7 +14,10 @@ the processes alternating, >= 3 rounds, median with min-max spread (issue 22):
                             AVX512-BF16 / AMX; the table says which it used)
 
     python3 bench/bench_zoo.py [--nets resnet18 ...] [--batches 1 8] [--engines eager compile ...]
-                               [--threads 2] [--rounds 3] [--quick]
+                               [--threads 2] [--rounds 3] [--quick] [--train]
+
+--train times a training step instead (SGD with momentum, cross-entropy, BatchNorm in train
+mode), eager against patch, batch 8 unless --batches says otherwise.
 
 --quick (smoke run): ResNet-18 and MobileNetV2 at batch 1, 3 rounds, fewer calls per process.
 Every engine gets the same threads (torch.set_num_threads / fastconv.set_num_threads /
@@ -39,6 +42,7 @@ NETS = ("alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2")
 ENGINES = ("eager", "compile", "patch", "onnxruntime", "openvino_f32", "openvino_default")
 NEEDS = {"onnxruntime": ("onnx", "onnxruntime"), "openvino_f32": ("onnx", "openvino"),
          "openvino_default": ("onnx", "openvino")}
+TRAIN_ENGINES = ("eager", "patch")
 IMAGE = 224
 
 
@@ -52,15 +56,26 @@ def model_and_input(net, batch):
 
 # ---- worker: one engine, one net, one batch size; prints its median call time
 
-def torch_runner(engine, net, batch, threads):
+def torch_runner(engine, net, batch, threads, train=False):
     import torch
     torch.set_num_threads(threads)
     model, x = model_and_input(net, batch)
+    if train:
+        model.train()
     if engine != "eager":
         import fastconv
         import fastconv.torch as ft
         fastconv.set_num_threads(threads)
         model = torch.compile(model, backend=ft.compile_backend) if engine == "compile" else ft.patch(model)
+    if train:  # one SGD step: forward, cross-entropy, backward, update (BatchNorm on batch statistics)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        labels = torch.randint(0, 1000, (batch,), generator=torch.Generator().manual_seed(2))
+
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), labels).backward()
+            opt.step()
+        return step
 
     def run():
         with torch.inference_mode():
@@ -90,7 +105,7 @@ def worker(args):
     if args.worker in ("onnxruntime", "openvino_f32", "openvino_default"):
         run = onnx_runner(args.worker, args.net, args.batch, args.threads, args.onnx)
     else:
-        run = torch_runner(args.worker, args.net, args.batch, args.threads)
+        run = torch_runner(args.worker, args.net, args.batch, args.threads, args.train)
     from fastconv.timing import median_call_time, report_seconds, settle
     settle(run, max_seconds=20 if args.quick else 60)
     report_seconds(median_call_time(run, args.calls))
@@ -121,6 +136,9 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="ResNet-18 and MobileNetV2, batch 1, fewer calls")
+    p.add_argument("--train", action="store_true",
+                   help="time a training step (SGD, cross-entropy) instead of a forward: engines eager and patch "
+                        "(the compile backend trains through the same patched modules), batch 8 by default")
     p.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -136,9 +154,9 @@ def main():
     from fastconv.timing import ensure_fast_allocator, machine_line, markdown_table, time_in_processes
     ensure_fast_allocator()
     nets = args.nets or (["resnet18", "mobilenet_v2"] if args.quick else list(NETS))
-    batches = args.batches or ([1] if args.quick else [1, 8])
+    batches = args.batches or ([1] if args.quick else [8] if args.train else [1, 8])
     missing = {e: [m for m in NEEDS.get(e, ()) if importlib.util.find_spec(m) is None] for e in args.engines}
-    engines = [e for e in args.engines if not missing[e]]
+    engines = [e for e in args.engines if not missing[e] and (not args.train or e in TRAIN_ENGINES)]
     for e in args.engines:
         if missing[e]:
             print(f"skipping {e}: {', '.join(missing[e])} not installed (pip install '.[bench]')", file=sys.stderr)
@@ -153,7 +171,8 @@ def main():
                 calls = (3 if args.quick else 5) if batch > 1 or net == "vgg16" else (5 if args.quick else 10)
                 commands = {e: [sys.executable, __file__, "--worker", e, "--net", net, "--batch", str(batch),
                                 "--threads", str(args.threads), "--calls", str(calls), "--onnx", onnx_path]
-                            + (["--quick"] if args.quick else []) for e in engines}
+                            + (["--quick"] if args.quick else []) + (["--train"] if args.train else [])
+                            for e in engines}
                 print(f"[bench_zoo] {net} batch {batch}", file=sys.stderr, flush=True)
                 result = time_in_processes(commands, rounds=args.rounds, timeout=1800)
                 row = [net, batch]
@@ -165,7 +184,8 @@ def main():
                         cell += f" {r.median:.2f}x"
                     row.append(cell)
                 rows.append(row)
-    print(f"Machine: {machine_line(args.threads)}. ms per forward, median (min-max) over {args.rounds} rounds, "
+    what = "training step (SGD, cross-entropy, train-mode BatchNorm)" if args.train else "forward"
+    print(f"Machine: {machine_line(args.threads)}. ms per {what}, median (min-max) over {args.rounds} rounds, "
           f"each engine in its own process; Nx = torch eager time / engine time (median of per-round ratios).\n")
     print(markdown_table(["net", "batch"] + [labels[e] for e in engines], rows))
 
