@@ -130,6 +130,12 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
   int64_t vb = std::min<int64_t>(round_up(V, nr), std::min<int64_t>(vb_cap, 2048));
   if (p.N * G * ceil_div(V, vb) < 2 * threads)
     vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(2 * threads, p.N * G)), nr));
+  if (!stride1 && p.N * G * ceil_div(V, vb) < 8 * threads) {
+    // Few large blocks (the RGB stems at batch 1: 7 of 2048 virtual pixels): even out the
+    // threads' shares by making the item count a multiple of the thread count.
+    const int64_t items = round_up(p.N * G * ceil_div(V, vb), threads);
+    vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(items, p.N * G)), nr));
+  }
   const int64_t vblocks = ceil_div(V, vb);
   const int64_t mstep = output_channel_step(p.N * G * vblocks, Kg, mr, threads);
   const int64_t mchunks = ceil_div(Kg, mstep);
