@@ -94,9 +94,13 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
         // ones read the phase images in place unless their virtual columns (Wq per OW) waste
         // much more than im2col's rounding of the pixels.
         const int64_t P = p.out_pixels();
-        if (P <= 256 && batched_applies(p, uk.nr, sizeof(T)))
-          return pixel_rows_pay(p, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
-                                                                                    : DirectPath::batched;
+        if (P <= 256 && batched_applies(p, uk.nr, sizeof(T))) {
+          // Pixels as rows take the tile that pads them least (49 pixels: 8x48, 56 rows).
+          const MicroKernel<T> ukr = micro_kernel<T>(isa, p.N * P);
+          const double rows = double(round_up(p.N * P, ukr.mr)) * round_up(p.Kg(), ukr.nr);
+          const double cols = double(round_up(p.N * P, uk.nr)) * round_up(p.Kg(), uk.mr);
+          return rows < 0.95 * cols ? DirectPath::batched_pixel_rows : DirectPath::batched;
+        }
         const double waste = double(round_up(p.OH * shifted_row_width(p), uk.nr)) / double(round_up(P, uk.nr));
         return waste <= 1.25 ? DirectPath::phase_shifted : DirectPath::im2col;
       }

@@ -216,7 +216,9 @@ void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const C
   const Isa isa = active_isa();
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
   if (pixel_rows) {
-    const MicroKernel<T> uk = micro_kernel<T>(isa);
+    // Strided maps (direct_path) pick the row tile for their pixel count.
+    const bool strided = p.stride_h != 1 || p.stride_w != 1;
+    const MicroKernel<T> uk = strided ? micro_kernel<T>(isa, p.N * p.out_pixels()) : micro_kernel<T>(isa);
     const AlignedBuffer<T> apack = pack_batch_im2col(x, p, uk.mr, slice_kc(p.patch(), uk.kc));
     batched_gemm_pixel_rows(
         uk, p, apack.data(),
