@@ -36,9 +36,10 @@ def test_small_maps_with_many_channels_take_the_batched_path(dtype):
 
 
 @pytest.mark.parametrize("shape,expected", [
-    # stride 2 never takes it (forward, input and weight gradient all stay on im2col)
-    (dict(n=8, c=512, h=6, w=6, k=512, r=3, stride=2), {"im2col"}),
-    (dict(n=4, c=64, h=5, w=7, k=64, r=3, stride=2, pad=2), {"im2col"}),
+    # stride 2: the gradients stay on im2col; the forward of small strided maps is batched
+    # too (issue 21: the batch's real pixels, gathered at the stride; test_strided.py)
+    (dict(n=8, c=512, h=6, w=6, k=512, r=3, stride=2), {"im2col", "batched_pixel_rows"}),
+    (dict(n=4, c=64, h=5, w=7, k=64, r=3, stride=2, pad=2), {"im2col", "batched_pixel_rows"}),
     # depthwise keeps its sliding-window kernels
     (dict(n=8, c=128, h=3, w=3, k=128, r=3, groups=128), {"depthwise"}),
     # few output channels (LeNet c3): the gather would cost more than the padded columns
@@ -127,8 +128,11 @@ def test_batched_random_shapes(isa_name, rng):
 
 @pytest.mark.parametrize("stride", [2, 3])
 def test_strided_small_maps_stay_correct(stride, rng):
-    # (3x3 stride 3 has no zero taps as a 1x1 conv on its 9 phase images: test_strided.py)
-    assert set(paths(4, 64, 7, 9, 64, 3, stride=stride).values()) == ({"im2col"} if stride == 2 else {"polyphase"})
+    # (3x3 stride 3 has no zero taps as a 1x1 conv on its 9 phase images: test_strided.py; the
+    # forward of both strides runs the batched GEMM over the batch's real pixels)
+    got = paths(4, 64, 7, 9, 64, 3, stride=stride)
+    assert got.pop("forward") in ("batched", "batched_pixel_rows")
+    assert set(got.values()) == ({"im2col"} if stride == 2 else {"polyphase"})
     check_against_reference(4, 64, 7, 9, 64, 3, 3, 1, 1, 1, np.float32, rng, stride=stride)
 
 

@@ -12,13 +12,17 @@ from conftest import ISAS, rel_err, tolerance, torch
 from test_direct_batched import paths
 
 
-@pytest.mark.parametrize("shape", [
-    dict(n=1, c=3, h=224, w=224, k=64, r=7, stride=2, pad=3),    # ResNet stem
-    dict(n=1, c=3, h=224, w=224, k=64, r=11, stride=4, pad=2),   # AlexNet conv1
-    dict(n=2, c=6, h=20, w=20, k=8, r=8, stride=4, pad=1, groups=2),   # 8x8 stride 4: no zero taps
+# The forward reads the phase images in place with R*S taps (phase_shifted) unless the phase
+# kernels are 3x3, which auto runs as Winograd F(4,3) (fastconv/_cpu.py asks for "polyphase").
+@pytest.mark.parametrize("shape, forward", [
+    (dict(n=1, c=3, h=224, w=224, k=64, r=7, stride=2, pad=3), "phase_shifted"),    # ResNet stem
+    (dict(n=1, c=3, h=224, w=224, k=64, r=11, stride=4, pad=2), "polyphase"),       # AlexNet conv1
+    (dict(n=2, c=6, h=20, w=20, k=8, r=8, stride=4, pad=1, groups=2), "phase_shifted"),  # 8x8 stride 4
 ])
-def test_large_strided_kernels_take_the_polyphase_path(shape):
-    assert set(paths(**shape).values()) == {"polyphase"}
+def test_large_strided_kernels_take_the_polyphase_path(shape, forward):
+    got = paths(**shape)
+    assert got.pop("forward") == forward
+    assert set(got.values()) == {"polyphase"}
 
 
 @pytest.mark.parametrize("shape", [
@@ -139,3 +143,79 @@ def test_polyphase_winograd_binding_refuses_other_kernels():
         _C.conv2d_polyphase_winograd_input_grad(y, w, x, (2, 2), (1, 1), 1, 4)
     with pytest.raises(ValueError, match="3x3 phase kernels"):
         _C.conv2d_polyphase_winograd_weight_grad(x, y, w, (2, 2), (1, 1), 1, 4)
+
+
+# ---------------------------------------------------------------- issue 21: phase_shifted
+# The forward of a strided conv as the shifted-row GEMM on the input's phase images (every tap a
+# shift of its own phase, R*S taps per channel), and of small strided maps as the batched GEMM.
+
+@pytest.mark.parametrize("shape, forward", [
+    (dict(n=1, c=64, h=56, w=56, k=128, r=3, stride=2, pad=1), "phase_shifted"),   # ResNet-18 layer2.0.conv1
+    (dict(n=1, c=128, h=56, w=56, k=128, r=3, stride=2, pad=1), "phase_shifted"),  # ResNet-50 layer2.0.conv2
+    (dict(n=1, c=3, h=224, w=224, k=32, r=3, stride=2, pad=1), "phase_shifted"),   # MobileNetV2 stem
+    (dict(n=1, c=256, h=28, w=28, k=256, r=3, stride=2, pad=1), "batched_pixel_rows"),  # 196 pixels
+    (dict(n=1, c=512, h=14, w=14, k=512, r=3, stride=2, pad=1), "batched_pixel_rows"),  # 49 pixels: 56 rows of 8x48
+])
+def test_strided_forward_paths(shape, forward):
+    got = paths(**shape)
+    assert got["forward"] == forward
+    assert got["input_grad"] == got["weight_grad"] == "im2col"
+
+
+# (N, C, H, W, K, R, S, stride, padding, groups, dilation): odd sizes, padding 0..2, strides 2 and 3,
+# dilation with stride, groups, batch > 1, output maps from 1x1 up, C=3.
+PHASE_SHAPES = [
+    (1, 3, 31, 33, 16, 3, 3, 2, 1, 1, 1),     # an RGB stem, scaled
+    (2, 5, 17, 15, 7, 3, 3, 2, 0, 1, 1),      # no padding, batch 2
+    (1, 4, 9, 11, 6, 3, 3, 3, 2, 2, 1),       # stride 3, padding 2, groups 2
+    (3, 6, 8, 8, 9, 3, 2, 2, 1, 3, 1),        # 3x2 kernel, groups 3
+    (1, 4, 3, 3, 5, 3, 3, 2, 1, 1, 1),        # 2x2 output map
+    (1, 4, 5, 5, 5, 3, 3, 3, 0, 1, 1),        # 1x1 output map
+    (2, 3, 16, 16, 8, 3, 3, 2, 2, 1, 2),      # dilation 2 with stride 2
+    (1, 5, 40, 41, 11, 3, 3, 3, 1, 1, 2),     # dilation 2 with stride 3
+    (1, 3, 25, 25, 16, 7, 7, 2, 3, 1, 1),     # 7x7 stride 2 (4x4 phase kernels: not polyphase)
+    (2, 8, 31, 31, 46, 3, 3, 2, 1, 1, 1),     # 46 output channels: a partial row panel
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", PHASE_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_phase_shifted_against_reference_every_isa(shape, dtype, isa, rng):
+    n, c, h, w, k, r, s, stride, pad, groups, dil = shape
+    assert paths(n, c, h, w, k, r, stride, pad, dil, groups, dtype, s=s)["forward"] == "phase_shifted"
+    check(n, c, h, w, k, r, s, stride, pad, groups, dtype, rng, dil=dil)
+
+
+def test_phase_shifted_non_square_strides(isa, rng):
+    """Stride (2, 1) and (1, 3): the phase images split one axis only."""
+    for stride, shape in (((2, 1), (2, 5, 13, 12, 7, 3, 3)), ((1, 3), (1, 4, 9, 20, 6, 3, 5))):
+        n, c, h, w, k, r, s = shape
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = rng.standard_normal((k, c, r, s)).astype(np.float32)
+        b = rng.standard_normal(k).astype(np.float32)
+        y = F.conv2d(x, wt, b, stride, 1, algorithm="direct")
+        assert rel_err(y, R.conv2d(x, wt, b, stride, 1)) < tolerance(np.float32, c * r * s)
+
+
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_random_strided_forward_paths(isa_name, rng):
+    """Random strided shapes with many output channels too, so phase_shifted, batched and
+    batched_pixel_rows all run against the reference under every ISA."""
+    seen = set()
+    with fastconv.use_isa(isa_name):
+        for _ in range(24):
+            groups = int(rng.choice([1, 2]))
+            n, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 30)), int(rng.integers(3, 30))
+            r = s = int(rng.choice([1, 3, 5]))
+            stride, dil, pad = int(rng.integers(2, 4)), int(rng.choice([1, 1, 2])), int(rng.integers(0, 3))
+            if dil * (r - 1) + 1 > min(h, w) + 2 * pad or (r == 1 and pad == 0):
+                continue
+            cg, kg = int(rng.integers(1, 9)), int(rng.choice([int(rng.integers(1, 20)), int(rng.integers(64, 80))]))
+            x = rng.standard_normal((n, cg * groups, h, w)).astype(np.float32)
+            wt = rng.standard_normal((kg * groups, cg, r, s)).astype(np.float32)
+            b = rng.standard_normal(kg * groups).astype(np.float32)
+            args = (stride, pad, dil, groups)
+            y = F.conv2d(x, wt, b, *args, algorithm="direct")
+            assert rel_err(y, R.conv2d(x, wt, b, *args)) < tolerance(np.float32, cg * r * s)
+            seen.add(paths(n, cg * groups, h, w, kg * groups, r, stride, pad, dil, groups)["forward"])
+    assert "phase_shifted" in seen and seen & {"batched", "batched_pixel_rows"}

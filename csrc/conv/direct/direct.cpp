@@ -75,15 +75,39 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
   if (!(p.Cg() == 1 && p.groups > 1)) {  // depthwise keeps its own kernels
     if (pointwise_applies(p)) return DirectPath::pointwise;
-    if (polyphase_pays(p)) return DirectPath::polyphase;
+    // The forward of a strided conv reads the phase images with R*S taps (phase_shifted), so
+    // polyphase's zero taps only pay off where a pass has no phase-image path (the gradients),
+    // or where its 3x3 phase kernels run as Winograd F(4,3): fastconv/_cpu.py's auto takes
+    // conv2d_polyphase_winograd for every pass where this names polyphase for the forward
+    // (AlexNet's 11x11 stride 4: 2.2x over direct on the phases).
+    if (polyphase_pays(p) && (pass != DirectPass::forward || (ceil_div(p.R, p.stride_h) == 3 &&
+                                                              ceil_div(p.S, p.stride_w) == 3)))
+      return DirectPath::polyphase;
   }
   switch (pass) {
-    case DirectPass::forward:
+    case DirectPass::forward: {
       if (depthwise_forward_fits(p)) return DirectPath::depthwise;
-      if (!stride1) return DirectPath::im2col;
-      if (!batched_direct_pays(p, micro_kernel<T>(isa, p.Kg()).nr, sizeof(T), false)) return DirectPath::shifted;
+      const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
+      if (!stride1) {
+        // Small strided maps (ResNet's 14x14 and 28x28 stride-2 inputs: 49 and 196 pixels) run
+        // the batched GEMM over real pixels, with pixels as rows where that pads less; larger
+        // ones read the phase images in place unless their virtual columns (Wq per OW) waste
+        // much more than im2col's rounding of the pixels.
+        const int64_t P = p.out_pixels();
+        if (P <= 256 && batched_applies(p, uk.nr, sizeof(T))) {
+          // Pixels as rows take the tile that pads them least (49 pixels: 8x48, 56 rows).
+          const MicroKernel<T> ukr = micro_kernel<T>(isa, p.N * P);
+          const double rows = double(round_up(p.N * P, ukr.mr)) * round_up(p.Kg(), ukr.nr);
+          const double cols = double(round_up(p.N * P, uk.nr)) * round_up(p.Kg(), uk.mr);
+          return rows < 0.95 * cols ? DirectPath::batched_pixel_rows : DirectPath::batched;
+        }
+        const double waste = double(round_up(p.OH * shifted_row_width(p), uk.nr)) / double(round_up(P, uk.nr));
+        return waste <= 1.25 ? DirectPath::phase_shifted : DirectPath::im2col;
+      }
+      if (!batched_direct_pays(p, uk.nr, sizeof(T), false)) return DirectPath::shifted;
       return pixel_rows_pay(p, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
                                                                                 : DirectPath::batched;
+    }
     case DirectPass::input_grad: {
       if (depthwise_input_grad_fits(p)) return DirectPath::depthwise;
       // Stride 1 becomes a forward conv with C output channels; with very few input channels
@@ -116,6 +140,7 @@ const char* direct_path_name(DirectPath path) {
     case DirectPath::batched_pixel_rows: return "batched_pixel_rows";
     case DirectPath::pointwise: return "pointwise";
     case DirectPath::polyphase: return "polyphase";
+    case DirectPath::phase_shifted: return "phase_shifted";
   }
   return "?";
 }
@@ -126,7 +151,8 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
     case DirectPath::depthwise: return depthwise_forward(x, w, bias, y, p);
     case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false);
     case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true);
-    case DirectPath::shifted: return conv2d_shifted_forward(x, w, bias, y, p);
+    case DirectPath::shifted:
+    case DirectPath::phase_shifted: return conv2d_shifted_forward(x, w, bias, y, p);
     case DirectPath::pointwise: return conv2d_pointwise_forward(x, w, bias, y, p);
     case DirectPath::polyphase: return conv2d_polyphase_forward(x, w, bias, y, p);
     case DirectPath::im2col: break;
@@ -180,6 +206,7 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
     case DirectPath::shifted: return conv2d_shifted_input_grad(dy, w, dx, p);
     case DirectPath::pointwise: return conv2d_pointwise_input_grad(dy, w, dx, p);
     case DirectPath::polyphase: return conv2d_polyphase_input_grad(dy, w, dx, p);
+    case DirectPath::phase_shifted:  // forward only
     case DirectPath::im2col: break;
   }
 
@@ -240,6 +267,7 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
     case DirectPath::shifted: return conv2d_shifted_weight_grad(x, dy, dw, p);
     case DirectPath::pointwise: return conv2d_pointwise_weight_grad(x, dy, dw, p);
     case DirectPath::polyphase: return conv2d_polyphase_weight_grad(x, dy, dw, p);
+    case DirectPath::phase_shifted:  // forward only
     case DirectPath::im2col: break;
   }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());

@@ -39,9 +39,11 @@ inline ConvParams adjoint_params(const ConvParams& p) {
 //   batched    stride 1, small maps: one GEMM over all images' pixels (direct_batched.cpp)
 //   pointwise  1x1, no padding, any stride: a plain GEMM over NCHW (conv/pointwise/)
 //   polyphase  large strided kernels: stride 1 on the phase images (conv/strided/polyphase.h)
+//   phase_shifted  other strides (forward): the shifted-row GEMM on the input's phase images,
+//              every tap reading its own phase in place, no zero taps (direct_shifted.cpp)
 enum class DirectPass { forward, input_grad, weight_grad };
 // batched_pixel_rows: the batched GEMM transposed (pixels as rows; see pixel_rows_pay).
-enum class DirectPath { depthwise, im2col, shifted, batched, batched_pixel_rows, pointwise, polyphase };
+enum class DirectPath { depthwise, im2col, shifted, batched, batched_pixel_rows, pointwise, polyphase, phase_shifted };
 template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass);
 const char* direct_path_name(DirectPath path);
@@ -63,6 +65,10 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
 // batched_direct_pays says where they beat the per-image shifted-row GEMM (for the input
 // gradient, ask it about the adjoint forward problem, with input_grad set).
 bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad);
+bool batched_applies(const ConvParams& p, int nr, size_t elem_size);
+// Width of a row of virtual pixels of the shifted-row GEMM: the padded width, divided by the
+// stride (rounded up) when the input is read as phase images.
+inline int64_t shifted_row_width(const ConvParams& p) { return (p.W + 2 * p.pad_w + p.stride_w - 1) / p.stride_w; }
 bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size);
 // Whether the batched forward of p (the adjoint's for an input gradient) computes noticeably
 // fewer padded values with the batch's pixels as MR-row panels and the output channels as

@@ -167,21 +167,22 @@ void batched_gemm_pixel_rows(const MicroKernel<T>& uk, const ConvParams& p, cons
 // Columns the per-image shifted-row GEMM computes (padded-width columns, each image's last
 // tile rounded up to NR) over the columns the batched GEMM computes.
 double shifted_column_waste(const ConvParams& p, int nr) {
-  const int64_t Wp = p.W + 2 * p.pad_w;
+  const int64_t Wp = shifted_row_width(p);
   const double shifted = double(p.N) * round_up(p.OH * Wp, nr);
   return shifted / double(round_up(p.N * p.out_pixels(), nr));
 }
 
-// Common ground of every batched path: stride 1 (the shifted path's domain), not depthwise,
-// enough rows (output channels) per group that each gathered im2col value feeds many FMAs
-// (LeNet's 16 channels ran 2x slower batched), and a packed im2col of bounded size.
+}  // namespace
+
+// Common ground of every batched path: not depthwise, enough rows (output channels) per group
+// that each gathered im2col value feeds many FMAs (LeNet's 16 channels ran 2x slower batched),
+// and a packed im2col of bounded size. Any stride (the im2col gather reads strided columns);
+// the callers only ask for strided shapes in the forward pass.
 bool batched_applies(const ConvParams& p, int nr, size_t elem_size) {
-  if (p.stride_h != 1 || p.stride_w != 1 || p.Cg() == 1 || p.Kg() < 64) return false;
+  if (p.Cg() == 1 || p.Kg() < 64) return false;
   const double packed = double(p.groups) * p.patch() * round_up(p.N * p.out_pixels(), nr) * elem_size;
   return packed <= 256.0 * (1 << 20);
 }
-
-}  // namespace
 
 // Thresholds from CPU-time A/B runs of both paths on VGG-16 and LeNet shapes (1 thread, 2-core
 // AVX-512 Xeon). Batched wins where the shifted path wastes columns (3x3 maps: 2.4x faster) and
@@ -192,7 +193,7 @@ bool batched_applies(const ConvParams& p, int nr, size_t elem_size) {
 bool batched_direct_pays(const ConvParams& p, int nr, size_t elem_size, bool input_grad) {
   if (!batched_applies(p, nr, elem_size)) return false;
   const double waste = shifted_column_waste(p, nr);
-  const bool thin_images = p.OH * (p.W + 2 * p.pad_w) <= 4 * nr;
+  const bool thin_images = p.OH * shifted_row_width(p) <= 4 * nr;
   // The input gradient's flipped weight panels pack more slowly (a strided gather, not a
   // transpose): thin images only pay with 256+ rows (512->512 @7: 1.6x, 64->64 @7: 0.9x).
   if (input_grad) return waste > 1.5 || (thin_images && p.Kg() >= 256);
@@ -215,7 +216,9 @@ void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const C
   const Isa isa = active_isa();
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
   if (pixel_rows) {
-    const MicroKernel<T> uk = micro_kernel<T>(isa);
+    // Strided maps (direct_path) pick the row tile for their pixel count.
+    const bool strided = p.stride_h != 1 || p.stride_w != 1;
+    const MicroKernel<T> uk = strided ? micro_kernel<T>(isa, p.N * p.out_pixels()) : micro_kernel<T>(isa);
     const AlignedBuffer<T> apack = pack_batch_im2col(x, p, uk.mr, slice_kc(p.patch(), uk.kc));
     batched_gemm_pixel_rows(
         uk, p, apack.data(),

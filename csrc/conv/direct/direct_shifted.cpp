@@ -8,6 +8,7 @@
 //   yv[Kg x V] = W[Kg x Cg*R*S] * shifted(xpad)[Cg*R*S x V],  V = OH * Wp
 // and a final pass drops the Wp - OW extra columns while adding the bias.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/cpu.h"
@@ -23,27 +24,103 @@
 
 namespace fastconv {
 namespace {
+
+// What the shifted-row GEMM reads: per (image, input channel) a block of chan_stride values,
+// virtual pixel v = oh * Wv + ow, and im2col row k of the group read at v + offsets[k].
+template <typename T>
+struct ShiftedSource {
+  AlignedBuffer<T> buf;
+  int64_t chan_stride, Wv;
+  std::vector<int64_t> offsets;
+};
+
+// Stride 1: the zero-padded input itself (Wv = Wp).
+template <typename T>
+ShiftedSource<T> padded_source(const T* x, const ConvParams& p, int64_t slack) {
+  const int64_t Wp = p.W + 2 * p.pad_w;
+  return {padded_input(x, p, slack), (p.H + 2 * p.pad_h) * Wp, Wp, tap_offsets(p)};
+}
+
+// Any stride: the zero-padded input split into its sh*sw phase images,
+//   xs[n][c][a][b][i][j] = xpad[n][c][i*sh + a][j*sw + b]     (Hq x Wq = ceil(Hp/sh) x ceil(Wp/sw))
+// Tap (r, s) of output pixel (oh, ow) reads xpad[oh*sh + r*dh][ow*sw + s*dw], which is phase
+// ((r*dh) % sh, (s*dw) % sw) at [oh + r*dh/sh][ow + s*dw/sw]: with v = oh*Wq + ow, every tap is a
+// plain shift of its phase, so the stride-1 machinery (and its micro-kernel reading B rows in
+// place) runs any stride with exactly R*S taps per channel, where the polyphase decomposition
+// (conv/strided/) pads each phase kernel to ceil(R/sh) x ceil(S/sw) taps (+78% for 3x3 s2).
+template <typename T>
+ShiftedSource<T> phase_source(const T* x, const ConvParams& p, int64_t slack) {
+  const int64_t sh = p.stride_h, sw = p.stride_w, RS = p.R * p.S;
+  const int64_t Hq = ceil_div(p.H + 2 * p.pad_h, sh), Wq = ceil_div(p.W + 2 * p.pad_w, sw), HqWq = Hq * Wq;
+  const int64_t planes = p.N * p.C * sh * sw;
+  ShiftedSource<T> src{AlignedBuffer<T>(planes * HqWq + slack), sh * sw * HqWq, Wq, std::vector<int64_t>(p.patch())};
+  T* xs = src.buf.data();
+  std::fill(xs + planes * HqWq, xs + planes * HqWq + slack, T(0));
+  const int64_t Wrow = Wq * sw;  // a padded row, zero-extended to Wq*sw
+  const int threads = max_threads();
+  std::vector<AlignedBuffer<T>> rows(threads);
+  parallel_for(p.N * p.C * sh, [&](int64_t item) {  // one (image, channel, row phase) per item
+    const int64_t a = item % sh, nc = item / sh;
+    const T* plane = x + nc * p.H * p.W;
+    AlignedBuffer<T>& rowbuf = rows[thread_id()];
+    rowbuf.resize(Wrow);
+    T* row = rowbuf.data();
+    std::fill(row, row + Wrow, T(0));
+    T* dst0 = xs + nc * sh * sw * HqWq + a * sw * HqWq;  // phase (a, 0); phase b is b*HqWq further
+    for (int64_t i = 0; i < Hq; ++i) {
+      const int64_t h = i * sh + a - p.pad_h;
+      if (h < 0 || h >= p.H) {
+        for (int64_t b = 0; b < sw; ++b) std::fill(dst0 + b * HqWq + i * Wq, dst0 + b * HqWq + (i + 1) * Wq, T(0));
+        continue;
+      }
+      std::memcpy(row + p.pad_w, plane + h * p.W, p.W * sizeof(T));  // the pads stay zero
+      if (sw == 1) {
+        std::memcpy(dst0 + i * Wq, row, Wq * sizeof(T));
+      } else if (sw == 2) {  // a constant stride, so the compiler vectorises the de-interleave
+        T* d0 = dst0 + i * Wq;
+        T* d1 = d0 + HqWq;
+        for (int64_t j = 0; j < Wq; ++j) {
+          d0[j] = row[2 * j];
+          d1[j] = row[2 * j + 1];
+        }
+      } else {
+        for (int64_t b = 0; b < sw; ++b) {
+          T* d = dst0 + b * HqWq + i * Wq;
+          for (int64_t j = 0; j < Wq; ++j) d[j] = row[j * sw + b];
+        }
+      }
+    }
+  });
+  for (int64_t kk = 0; kk < p.patch(); ++kk) {
+    const int64_t c = kk / RS, rh = (kk / p.S) % p.R * p.dil_h, sw_ = kk % p.S * p.dil_w;
+    src.offsets[kk] = ((c * sh + rh % sh) * sw + sw_ % sw) * HqWq + (rh / sh) * Wq + sw_ / sw;
+  }
+  return src;
+}
+
 }  // namespace
 
 // The stride-1 forward with the weights supplied by pack_weights(uk, wpack), which fills
 // wpack (G x round_up(Kg, MR) x Cg*R*S values) in the layout gemm_driver reads.
+// Strides other than 1 read the phase images (phase_source) instead of the padded input.
 template <typename T, typename PackWeights>
 void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y, const ConvParams& p) {
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch();
-  const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w, HpWp = Hp * Wp;
-  const int64_t V = p.OH * Wp, P = p.out_pixels();
+  const int64_t P = p.out_pixels();
   const int64_t mpad = round_up(Kg, mr);
 
   const int64_t slack = nr + (p.S - 1) * p.dil_w + 64;
-  AlignedBuffer<T> xpad = padded_input(x, p, slack);
+  const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
+  const ShiftedSource<T> src = stride1 ? padded_source(x, p, slack) : phase_source(x, p, slack);
+  const int64_t Wp = src.Wv, HpWp = src.chan_stride, V = p.OH * Wp;
+  const std::vector<int64_t>& offsets = src.offsets;
 
   // Weights packed once: for each kc-slice of the reduction, all Kg rows in MR panels.
   const int64_t kc_step = slice_kc(KK, uk.kc);
   AlignedBuffer<T> wpack(G * mpad * KK);
   pack_weights(uk, wpack.data());
-  const std::vector<int64_t> offsets = tap_offsets(p);
 
   // Work items: images x groups x virtual-pixel blocks x output-channel chunks.
   const int threads = max_threads();
@@ -53,6 +130,12 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
   int64_t vb = std::min<int64_t>(round_up(V, nr), std::min<int64_t>(vb_cap, 2048));
   if (p.N * G * ceil_div(V, vb) < 2 * threads)
     vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(2 * threads, p.N * G)), nr));
+  if (!stride1 && p.N * G * ceil_div(V, vb) < 8 * threads) {
+    // Few large blocks (the RGB stems at batch 1: 7 of 2048 virtual pixels): even out the
+    // threads' shares by making the item count a multiple of the thread count.
+    const int64_t items = round_up(p.N * G * ceil_div(V, vb), threads);
+    vb = std::max<int64_t>(4 * nr, round_up(ceil_div(V, ceil_div(items, p.N * G)), nr));
+  }
   const int64_t vblocks = ceil_div(V, vb);
   const int64_t mstep = output_channel_step(p.N * G * vblocks, Kg, mr, threads);
   const int64_t mchunks = ceil_div(Kg, mstep);
@@ -68,7 +151,7 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
     const int64_t m0 = mc * mstep, m1 = std::min(Kg, m0 + mstep), mrows = round_up(m1 - m0, mr);
     AlignedBuffer<T>& tmp = tmps[thread_id()];
     tmp.resize(round_up(mstep, mr) * ldt);
-    const T* xg = xpad.data() + (n * p.C + g * Cg) * HpWp + v0;
+    const T* xg = src.buf.data() + (n * p.C + g * Cg) * HpWp + v0;
     const T* ag = wpack.data() + g * mpad * KK;
     for (int64_t pc = 0; pc < KK; pc += kc_step) {
       const int64_t kc = std::min<int64_t>(kc_step, KK - pc);
