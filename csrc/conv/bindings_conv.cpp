@@ -139,7 +139,7 @@ void bind(py::module_& m) {
         return std::string(direct_path_name(path));
       },
       "The implementation conv2d_direct* runs for these arrays (x, w, y as for the forward): "
-      "'depthwise', 'im2col', 'shifted', 'batched', 'batched_pixel_rows', 'pointwise' or 'polyphase'. For tests of dispatch.");
+      "'depthwise', 'im2col', 'shifted', 'batched', 'batched_pixel_rows', 'pointwise', 'polyphase' or 'phase_shifted'. For tests of dispatch.");
 }
 
 }  // namespace
