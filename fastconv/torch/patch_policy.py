@@ -4,10 +4,12 @@ Two ways to decide, per module:
 
 - **by rule** (no example input): the configurations bench/ measures fastconv ahead in. 3x3
   stride-1 dilation-1 ungrouped convolutions (Winograd: VGG-16's nine 3x3 layer shapes run
-  1.50x torch forward, 1.33x backward, worst 1.09x / 0.98x; README "Results") and max / avg
-  pooling (3.0-4.0x). Every other conv (1x1, strided, grouped / depthwise, 5x5, 7x7, 11x11)
-  stays on torch: oneDNN is faster there today (issue 22's AlexNet / ResNet / MobileNetV2
-  figures). When new kernel families land, this rule follows their bench numbers.
+  1.50x torch forward, 1.33x backward, worst 1.09x / 0.98x; README "Results"), depthwise
+  convolutions (one filter per channel: MobileNetV2's ten depthwise layers run 1.4-4.3x torch
+  forward, 1.2-2.8x backward, bench/RESULTS.md 2026-12-07) and max / avg pooling (3.0-4.0x).
+  Every other conv (1x1, strided, grouped, 5x5, 7x7, 11x11) stays on torch: it is not ahead on
+  every shape of that kind (bench/RESULTS.md's zoo table). When new kernel families land, this
+  rule follows their bench numbers.
 - **by measurement** (``example_input=``): one eager forward records each module's input; each
   candidate then runs both ways on that input, alternating, 3 rounds, and is swapped only when
   fastconv's median forward time is lower. Modules the example does not reach fall back to
@@ -46,6 +48,8 @@ def by_rule(module, winograd_shape):
     k, s, d, g = module.kernel_size, module.stride, module.dilation, module.groups
     if winograd_shape and g == 1:
         return True, "3x3 stride-1 conv: fastconv's Winograd 1.5x torch on VGG-16's layers"
+    if g > 1 and g == module.in_channels == module.out_channels:
+        return True, "depthwise conv: fastconv's depthwise kernels 1.4-4.3x torch on MobileNetV2's layers"
     if g > 1:
         what = "depthwise" if g == module.in_channels else "grouped"
     elif k == (1, 1):
