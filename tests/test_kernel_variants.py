@@ -178,6 +178,24 @@ def run_max_pool(entry, rng):
         np.testing.assert_array_equal(idx, want_idx)
 
 
+def run_max_pool_window(entry, rng):
+    """Windows other than 2x2/2 (3x3/2 as AlexNet and ResNet, padded, ceil_mode, stride 1 and 3,
+    windows wider than the map): interior outputs vectorised, edges per window."""
+    dt = np.dtype(entry["dtype"])
+    cases = [((1, 2, 55, 55), 3, 2, 0, False), ((2, 3, 16, 19), 3, 2, 1, False), ((1, 2, 13, 13), 3, 2, 0, True),
+             ((1, 1, 9, 40), (2, 3), (1, 3), (1, 1), False), ((1, 2, 7, 33), 3, 1, 1, False),
+             ((1, 1, 3, 4), 5, 2, 2, True), ((1, 1, 6, 70), (1, 4), (2, 4), 0, True)]
+    for shape, k, s, pad, ceil in cases:
+        x = rng.standard_normal(shape).astype(dt)
+        x[0, 0, 0, :3] = x[0, 0, 1, 1]  # ties: the first maximum in row-major order wins
+        x.flat[7] = np.nan
+        x.flat[x.size // 2] = -np.inf
+        y, idx = F.max_pool2d(x, k, s, pad, ceil_mode=ceil, return_indices=True)
+        want_y, want_idx = reference.max_pool2d(x, k, s, pad, ceil_mode=ceil)
+        np.testing.assert_array_equal(y, want_y, err_msg=str((shape, k, s, pad, ceil)))
+        np.testing.assert_array_equal(idx, want_idx, err_msg=str((shape, k, s, pad, ceil)))
+
+
 def run_depthwise(entry, rng):
     """One window's kernels (depthwise_3x3 / _5x5 / _any): forward, input and weight gradient with
     channel multiplier 2, strides 1 and 2, on a narrow plane (the flat window) and a wide one (the
@@ -319,6 +337,7 @@ RUNNERS = {
     "winograd_weight_grad": run_winograd_weight_grad,
     "winograd_input_grad": run_winograd_input_grad,
     "max_pool2d": run_max_pool,
+    "max_pool2d_window": run_max_pool_window,
     "depthwise_3x3": run_depthwise,
     "depthwise_5x5": run_depthwise,
     "depthwise_any": run_depthwise,

@@ -1,5 +1,6 @@
 // Max pooling with indices. One (n, c) plane per work item; windows follow PyTorch exactly:
 // the first maximum in row-major order wins and a NaN replaces the running maximum.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -49,6 +50,7 @@ FASTCONV_ALWAYS_INLINE void max_pool_2x2(const T* __restrict in, T* __restrict o
   }
 }
 
+// One (n, c) plane: input, output, indices.
 template <typename T>
 using MaxPool2x2Fn = void (*)(const T*, T*, int64_t*, const PoolParams&);
 #define FASTCONV_MAX_POOL_2X2(ISA)                                                                                  \
@@ -171,6 +173,92 @@ const KernelTable<MaxPool2x2Fn<double>> kMaxPool2x2F64("max_pool2d", "float64",
 const KernelTable<MaxPool2x2Fn<float>>& max_pool_2x2_kernels(const float*) { return kMaxPool2x2F32; }
 const KernelTable<MaxPool2x2Fn<double>>& max_pool_2x2_kernels(const double*) { return kMaxPool2x2F64; }
 
+// Any other window without dilation (AlexNet's and ResNet's 3x3 stride 2, padded or not): per
+// output row, the taps in row-major order, each a pass over the row's interior outputs (those
+// whose window lies inside the input horizontally) that vectorises over ow; the few edge outputs
+// take the per-window loop. The same comparisons, so the same winner, ties and NaNs as the
+// general loop: out and ind hold the running maximum and its index.
+template <typename T>
+FASTCONV_ALWAYS_INLINE void max_pool_window_at(const T* in, int64_t oh, int64_t ow, T* out, int64_t* ind,
+                                               const PoolParams& p) {
+  int64_t h0 = oh * p.stride_h - p.pad_h, w0 = ow * p.stride_w - p.pad_w;
+  const int64_t h1 = std::min<int64_t>(h0 + p.kh, p.H), w1 = std::min<int64_t>(w0 + p.kw, p.W);
+  h0 = std::max<int64_t>(h0, 0);
+  w0 = std::max<int64_t>(w0, 0);
+  T best = -std::numeric_limits<T>::infinity();
+  int64_t best_i = h0 * p.W + w0;
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t w = w0; w < w1; ++w) {
+      const T v = in[h * p.W + w];
+      if (v > best || v != v) {
+        best = v;
+        best_i = h * p.W + w;
+      }
+    }
+  *out = best;
+  *ind = best_i;
+}
+
+template <typename T, int S>  // S: the horizontal stride, or 0 for one known only at run time
+FASTCONV_ALWAYS_INLINE void max_pool_window(const T* __restrict in, T* __restrict out, int64_t* __restrict ind,
+                                            const PoolParams& p) {
+  const int64_t W = p.W, OW = p.OW, kw = p.kw, pad_w = p.pad_w;
+  const int64_t sw = S ? S : p.stride_w;
+  // interior outputs: ow * sw - pad_w >= 0 and ow * sw - pad_w + kw <= W
+  const int64_t lo = std::min<int64_t>(OW, (pad_w + sw - 1) / sw);
+  const int64_t hi = W - kw + pad_w < 0 ? lo : std::max<int64_t>(lo, std::min<int64_t>(OW, (W - kw + pad_w) / sw + 1));
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    T* o = out + oh * OW;
+    int64_t* id = ind + oh * OW;
+    for (int64_t ow = 0; ow < lo; ++ow) max_pool_window_at(in, oh, ow, o + ow, id + ow, p);
+    for (int64_t ow = hi; ow < OW; ++ow) max_pool_window_at(in, oh, ow, o + ow, id + ow, p);
+    if (hi == lo) continue;
+    const int64_t h0 = std::max<int64_t>(oh * p.stride_h - p.pad_h, 0);
+    const int64_t h1 = std::min<int64_t>(oh * p.stride_h - p.pad_h + p.kh, p.H);
+    for (int64_t ow = lo; ow < hi; ++ow) {
+      o[ow] = -std::numeric_limits<T>::infinity();
+      id[ow] = h0 * W + ow * sw - pad_w;
+    }
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t k = 0; k < kw; ++k) {
+        const int64_t base = h * W + k - pad_w;  // input index of output ow's tap: base + ow * sw
+        const T* row = in + base;
+        // Branch-free selects, as in max_pool_2x2.
+        for (int64_t ow = lo; ow < hi; ++ow) {
+          const T v = row[ow * sw];
+          const bool take = (v > o[ow]) | (v != v);
+          o[ow] = take ? v : o[ow];
+          id[ow] = take ? base + ow * sw : id[ow];
+        }
+      }
+  }
+}
+
+template <typename T>
+FASTCONV_ALWAYS_INLINE void max_pool_window_any(const T* in, T* out, int64_t* ind, const PoolParams& p) {
+  if (p.stride_w == 2) return max_pool_window<T, 2>(in, out, ind, p);
+  if (p.stride_w == 1) return max_pool_window<T, 1>(in, out, ind, p);
+  max_pool_window<T, 0>(in, out, ind, p);
+}
+
+#define FASTCONV_MAX_POOL_WINDOW(ISA)                                                                          \
+  FASTCONV_TARGET(ISA) void max_pool_window_f32__##ISA(const float* in, float* out, int64_t* ind,             \
+                                                       const PoolParams& p) {                                \
+    max_pool_window_any<float>(in, out, ind, p);                                                              \
+  }                                                                                                           \
+  FASTCONV_TARGET(ISA) void max_pool_window_f64__##ISA(const double* in, double* out, int64_t* ind,          \
+                                                       const PoolParams& p) {                                \
+    max_pool_window_any<double>(in, out, ind, p);                                                             \
+  }
+FASTCONV_FOR_EACH_ISA(FASTCONV_MAX_POOL_WINDOW)
+#undef FASTCONV_MAX_POOL_WINDOW
+const KernelTable<MaxPool2x2Fn<float>> kMaxPoolWindowF32("max_pool2d_window", "float32",
+                                                          FASTCONV_ISA_VARIANTS(max_pool_window_f32, "max_pool_window_f32"));
+const KernelTable<MaxPool2x2Fn<double>> kMaxPoolWindowF64("max_pool2d_window", "float64",
+                                                           FASTCONV_ISA_VARIANTS(max_pool_window_f64, "max_pool_window_f64"));
+const KernelTable<MaxPool2x2Fn<float>>& max_pool_window_kernels(const float*) { return kMaxPoolWindowF32; }
+const KernelTable<MaxPool2x2Fn<double>>& max_pool_window_kernels(const double*) { return kMaxPoolWindowF64; }
+
 bool is_plain_2x2(const PoolParams& p) {
   return p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 &&
          p.dil_h == 1 && p.dil_w == 1 && 2 * p.OH <= p.H && 2 * p.OW <= p.W;
@@ -182,6 +270,11 @@ void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolParams& p) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   if (is_plain_2x2(p)) {
     const MaxPool2x2Fn<T> pool = max_pool_2x2_kernels(x).active();
+    parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
+    return;
+  }
+  if (p.dil_h == 1 && p.dil_w == 1) {
+    const MaxPool2x2Fn<T> pool = max_pool_window_kernels(x).active();
     parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
     return;
   }
