@@ -52,28 +52,45 @@ struct Vec {
   }
 };
 
-// y[r, o] for weight rows [o0, o1): ROWS dot products per row, in vector partial sums, W
-// prefetched non-temporally a few cache lines ahead.
+// y[r, o] for weight rows [o0, o1): OB weight rows at a time (each x vector loaded once for
+// them; OB * ROWS independent accumulator chains), in vector partial sums, W prefetched
+// non-temporally a few cache lines ahead. One row at a time ran at 19 GB/s on a Zen 4 core
+// (x, 36 KB for AlexNet's 9216 inputs, reloaded from L2 per row), torch's GEMV at 25.
+template <typename T, int ROWS, int OB>
+FASTCONV_ALWAYS_INLINE void forward_rows(const T* x, const T* w, const T* b, T* y, int64_t in, int64_t out,
+                                         int64_t o) {
+  using Q = Vec<T>;
+  constexpr int L = Q::kLanes;
+  const T* wo[OB];
+  for (int j = 0; j < OB; ++j) wo[j] = w + (o + j) * in;
+  typename Q::V acc[ROWS][OB] = {};
+  int64_t i = 0;
+  for (; i + L <= in; i += L) {
+    typename Q::V wv[OB];
+    for (int j = 0; j < OB; ++j) {
+      __builtin_prefetch(wo[j] + i + kPrefetchAhead / int64_t(sizeof(T)), 0, 0);
+      wv[j] = Q::load(wo[j] + i);
+    }
+    for (int r = 0; r < ROWS; ++r) {
+      const typename Q::V xv = Q::load(x + r * in + i);
+      for (int j = 0; j < OB; ++j) acc[r][j] += xv * wv[j];
+    }
+  }
+  for (int r = 0; r < ROWS; ++r)
+    for (int j = 0; j < OB; ++j) {
+      T s = Q::sum(acc[r][j]);
+      for (int64_t k = i; k < in; ++k) s += x[r * in + k] * wo[j][k];
+      y[r * out + o + j] = s + (b ? b[o + j] : T(0));
+    }
+}
+
 template <typename T, int ROWS>
 FASTCONV_ALWAYS_INLINE void forward_block(const T* x, const T* w, const T* b, T* y, int64_t in, int64_t out,
                                           int64_t o0, int64_t o1) {
-  using Q = Vec<T>;
-  constexpr int L = Q::kLanes;
-  for (int64_t o = o0; o < o1; ++o) {
-    const T* wo = w + o * in;
-    typename Q::V acc[ROWS] = {};
-    int64_t i = 0;
-    for (; i + L <= in; i += L) {
-      __builtin_prefetch(wo + i + kPrefetchAhead / int64_t(sizeof(T)), 0, 0);
-      const typename Q::V wv = Q::load(wo + i);
-      for (int r = 0; r < ROWS; ++r) acc[r] += Q::load(x + r * in + i) * wv;
-    }
-    for (int r = 0; r < ROWS; ++r) {
-      T s = Q::sum(acc[r]);
-      for (int64_t k = i; k < in; ++k) s += x[r * in + k] * wo[k];
-      y[r * out + o] = s + (b ? b[o] : T(0));
-    }
-  }
+  constexpr int OB = ROWS <= 4 ? 4 : 2;   // accumulators + weight vectors within 32 registers
+  int64_t o = o0;
+  for (; o + OB <= o1; o += OB) forward_rows<T, ROWS, OB>(x, w, b, y, in, out, o);
+  for (; o < o1; ++o) forward_rows<T, ROWS, 1>(x, w, b, y, in, out, o);
 }
 
 // part[r, :] += sum over weight rows o in [o0, o1) of dy[r, o] W[o, :]: four weight rows per
