@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch.fx.node import map_aggregate
 
+from fastconv import _cpu
 from fastconv import functional as F
 from fastconv.torch.compiler import weights
 
@@ -161,8 +162,21 @@ class AdaptiveAvgPool(Step):
         return torch.from_numpy(F.adaptive_avg_pool2d(_np(values[self.x]), self.output_size))
 
 
+def streams_linear(x, w, b):
+    """Whether fastconv's linear runs its own kernel on these arrays: a few rows through a big
+    weight, streamed past the caches (fastconv._cpu.linear). Everything else it hands to numpy's
+    BLAS, whose worker threads (OpenBLAS, pthreads) busy-wait for tens of milliseconds after each
+    call: beside torch's OpenMP team, which the fastconv kernels run on, that is one more spinning
+    thread than there are cores (ResNet-18's 512 -> 1000 head made every later step wait for a
+    core: 0.53x eager at batch 1, issue 22)."""
+    return (1 <= x.shape[0] <= _cpu._FEW_ROWS and w.nbytes >= _cpu._STREAMED_WEIGHT_BYTES
+            and _cpu._streamable(x, w, b))
+
+
 class Linear(Step):
-    """linear (+ bias + activation: the bias then joins the activation's pass)."""
+    """linear (+ bias + activation: the bias then joins the activation's pass). fastconv's
+    streaming kernel where it has one (streams_linear), else torch's GEMM, which runs on the same
+    OpenMP team as the fastconv kernels instead of starting numpy's BLAS threads."""
 
     def __init__(self, out, nodes, x, weight, bias, epilogue):
         super().__init__(out, nodes)
@@ -170,12 +184,17 @@ class Linear(Step):
         self.reads = tuple(i for i in (x, weight, bias) if i is not None) + epilogue.reads()
 
     def run(self, values, out):
-        b = None if self.bias is None else _np(values[self.bias])
+        x, w = values[self.x], values[self.weight]
+        bias = None if self.bias is None else values[self.bias]
         fuse = not self.epilogue.empty()
-        y = F.linear(_np(values[self.x]), _np(values[self.weight]), None if fuse else b)
+        xn, wn, bn = _np(x), _np(w), None if bias is None else _np(bias)
+        if streams_linear(xn.reshape(-1, xn.shape[-1]), wn, None if fuse else bn):
+            y = F.linear(xn, wn, None if fuse else bn)
+        else:
+            y = torch.nn.functional.linear(x, w, None if fuse else bias).numpy()
         if fuse:
             rows = y.reshape(-1, y.shape[-1])
-            self.epilogue.apply(values, rows, None, b, rows)
+            self.epilogue.apply(values, rows, None, bn, rows)
         return torch.from_numpy(y)
 
 
