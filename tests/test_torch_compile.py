@@ -176,6 +176,42 @@ def test_batch_size_changes_between_calls_and_outputs_stay_the_callers():
     assert compiled.lowered
 
 
+class Head(nn.Module):
+    def __init__(self, cin, cout, act):
+        super().__init__()
+        self.fc = nn.Linear(cin, cout)
+        self.act = act
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y if self.act is None else self.act(y)
+
+
+@pytest.mark.parametrize("act", [None, nn.ReLU()], ids=["plain", "relu"])
+@pytest.mark.parametrize("features, rows, streams", [(64, 3, False), (1024, 3, True), (1024, 8, False)],
+                         ids=["small", "few-rows-big-weight", "many-rows"])
+def test_linear_never_calls_numpys_blas(monkeypatch, act, features, rows, streams):
+    """Issue 22: fastconv's linear hands all but its streaming case (a few rows through a weight of
+    >= 4 MiB) to numpy's BLAS, whose idle worker threads spin beside torch's OpenMP team (ResNet-18's
+    head cost 0.53x eager). The compiled step calls it only for the streaming case; torch's GEMM
+    runs the rest."""
+    from fastconv import _cpu, _plans
+    from fastconv.torch.compiler.steps import streams_linear
+    calls = []
+    real = _cpu.linear
+
+    def spy(x, w, b):
+        calls.append(streams_linear(x, w, b))
+        return real(x, w, b)
+
+    monkeypatch.setattr(_cpu, "linear", spy)
+    _plans.clear()  # a remembered plan would call the unpatched function
+    torch.manual_seed(0)
+    model = Head(features, features, act).eval()
+    assert_matches_eager(model, inputs(rows, features))
+    assert calls == ([True] if streams else [])
+
+
 def test_in_place_weight_updates_are_seen():
     model = randomize_batchnorm(ConvBnRelu(3, 4)).eval()
     compiled = Compiled(model)

@@ -292,7 +292,8 @@ class _Lowering:
         i = self.index
         epi = self._epilogue(chain)
         self._emit_chain(node, chain, lambda out, names: S.Linear(
-            out, names, i[a["input"]], i[a["weight"]], i.get(a["bias"]), epi), "linear")
+            out, names, i[a["input"]], i[a["weight"]], i.get(a["bias"]), epi),
+            "linear (fastconv's streaming kernel for a few rows through a big weight, else torch's GEMM)")
         return None
 
     def lower_view(self, node, op):

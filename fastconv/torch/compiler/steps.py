@@ -11,16 +11,33 @@ and its ``numpy()`` share memory), torch steps call the node's own torch functio
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.fx.node import map_aggregate
 
+from fastconv import _cpu
 from fastconv import functional as F
+from fastconv._geometry import conv_geometry
 from fastconv.torch.compiler import weights
 
 
 def _np(t):
     # force=True: parameters require grad even under no_grad; on the CPU this copies nothing
     return t.numpy(force=True)
+
+
+def _meta(a):
+    """What fastconv.functional validates about an argument: its type, shape, dtype and strides.
+    A step's kernels see the same signature on every call for one input shape (the plan's
+    buffers, the prepared weights), so functional's checks (~10-40 us a call, more than a small
+    layer's kernel: functional keeps no plan for calls with out=) run on the first call of each
+    signature only, and later calls go to the CPU backend directly."""
+    if a is None:
+        return None
+    if type(a) is np.ndarray:
+        return (a.shape, a.dtype, a.strides)
+    return (type(a), getattr(a, "weight_shape", None), getattr(a, "dtype", None), getattr(a, "tile", None),
+            getattr(a, "groups", None))
 
 
 class Epilogue:
@@ -32,6 +49,8 @@ class Epilogue:
         self.min_val, self.max_val = min_val, max_val
         self.residual = residual  # a value index or None
         self.residual_after_activation = residual_after_activation
+        self._checked = set()  # argument signatures functional.epilogue accepted (see _meta)
+        self._kernel_args = None
 
     def empty(self):
         return self.activation is None and self.residual is None
@@ -42,9 +61,20 @@ class Epilogue:
     def apply(self, values, y, scale, bias, out):
         """The pass over the array y into out (y itself for in place; None: a new array)."""
         residual = None if self.residual is None else _np(values[self.residual])
-        return F.epilogue(y, scale, bias, residual, activation=self.activation,
-                          residual_after_activation=self.residual_after_activation,
-                          min_val=self.min_val, max_val=self.max_val, out=out)
+        key = (_meta(y), _meta(scale), _meta(bias), _meta(residual), _meta(out), out is y)
+        if key in self._checked:
+            act, bounds = self._kernel_args
+            return _cpu.epilogue(y, scale, bias, residual, act, self.residual_after_activation, bounds, out)
+        result = F.epilogue(y, scale, bias, residual, activation=self.activation,
+                            residual_after_activation=self.residual_after_activation,
+                            min_val=self.min_val, max_val=self.max_val, out=out)
+        if type(y) is np.ndarray and y.size:
+            act, bounds = F._EPILOGUE_ACTIVATIONS[self.activation]
+            if self.activation == "hardtanh":
+                bounds = (float(self.min_val), float(self.max_val))
+            self._kernel_args = (act, bounds)
+            self._checked.add(key)
+        return result
 
 
 class Step:
@@ -75,6 +105,7 @@ class Conv(Step):
         self.reads = tuple(i for i in (x, weight, bias, *self.bn_sources) if i is not None) + epilogue.reads()
         self._tiles = {}     # input shape -> Winograd tile (or None: direct) with kept transformed weights
         self._prepared = {}  # tile -> weights.Derived
+        self._checked = {}   # argument signature functional.conv2d accepted (_meta) -> its geometry
 
     def _tile(self, shape, weight_shape):
         tile = self._tiles.get(shape)
@@ -99,7 +130,16 @@ class Conv(Step):
         sources = [None if i is None else values[i] for i in self.bn_sources]
         w, b = prepared.get(values[self.weight], None if self.bias is None else values[self.bias], *sources)
         fuse = not self.epilogue.empty()
-        y = F.conv2d(_np(x), w, None if fuse else b, *self.conv, out=None if out is None else _np(out))
+        xn, bias, outn = _np(x), None if fuse else b, None if out is None else _np(out)
+        key = (_meta(xn), _meta(w), _meta(bias), _meta(outn))
+        geometry = self._checked.get(key)
+        if geometry is not None:
+            y = _cpu.conv2d(xn, w, bias, geometry, "auto", outn)
+        else:
+            y = F.conv2d(xn, w, bias, *self.conv, out=outn)
+            if xn.shape[0] > 0:  # (functional answers an empty batch itself)
+                wshape = w.weight_shape if isinstance(w, _cpu.WinogradWeights) else w.shape
+                self._checked[key] = conv_geometry(xn.shape, wshape, *self.conv)
         if fuse:
             self.epilogue.apply(values, y, None, b, y)
         return torch.from_numpy(y) if out is None else out
@@ -161,8 +201,21 @@ class AdaptiveAvgPool(Step):
         return torch.from_numpy(F.adaptive_avg_pool2d(_np(values[self.x]), self.output_size))
 
 
+def streams_linear(x, w, b):
+    """Whether fastconv's linear runs its own kernel on these arrays: a few rows through a big
+    weight, streamed past the caches (fastconv._cpu.linear). Everything else it hands to numpy's
+    BLAS, whose worker threads (OpenBLAS, pthreads) busy-wait for tens of milliseconds after each
+    call: beside torch's OpenMP team, which the fastconv kernels run on, that is one more spinning
+    thread than there are cores (ResNet-18's 512 -> 1000 head made every later step wait for a
+    core: 0.53x eager at batch 1, issue 22)."""
+    return (1 <= x.shape[0] <= _cpu._FEW_ROWS and w.nbytes >= _cpu._STREAMED_WEIGHT_BYTES
+            and _cpu._streamable(x, w, b))
+
+
 class Linear(Step):
-    """linear (+ bias + activation: the bias then joins the activation's pass)."""
+    """linear (+ bias + activation: the bias then joins the activation's pass). fastconv's
+    streaming kernel where it has one (streams_linear), else torch's GEMM, which runs on the same
+    OpenMP team as the fastconv kernels instead of starting numpy's BLAS threads."""
 
     def __init__(self, out, nodes, x, weight, bias, epilogue):
         super().__init__(out, nodes)
@@ -170,12 +223,17 @@ class Linear(Step):
         self.reads = tuple(i for i in (x, weight, bias) if i is not None) + epilogue.reads()
 
     def run(self, values, out):
-        b = None if self.bias is None else _np(values[self.bias])
+        x, w = values[self.x], values[self.weight]
+        bias = None if self.bias is None else values[self.bias]
         fuse = not self.epilogue.empty()
-        y = F.linear(_np(values[self.x]), _np(values[self.weight]), None if fuse else b)
+        xn, wn, bn = _np(x), _np(w), None if bias is None else _np(bias)
+        if streams_linear(xn.reshape(-1, xn.shape[-1]), wn, None if fuse else bn):
+            y = F.linear(xn, wn, None if fuse else bn)
+        else:
+            y = torch.nn.functional.linear(x, w, None if fuse else bias).numpy()
         if fuse:
             rows = y.reshape(-1, y.shape[-1])
-            self.epilogue.apply(values, rows, None, b, rows)
+            self.epilogue.apply(values, rows, None, bn, rows)
         return torch.from_numpy(y)
 
 
