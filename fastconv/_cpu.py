@@ -560,7 +560,7 @@ def softmax(x, dim):
 
 def linear(x, w, b):
     """x (rows, in) @ w.T (+ b)."""
-    if 1 <= x.shape[0] <= _FEW_ROWS and w.nbytes >= _STREAMED_WEIGHT_BYTES and _streamable(x, w, b):
+    if few_rows_linear(x, w, b):
         y = np.empty((x.shape[0], w.shape[0]), x.dtype)
         _C.linear_few_rows(x, w, b, y)
         return y
@@ -570,29 +570,32 @@ def linear(x, w, b):
     return y
 
 
-# A few rows (batch 1-8) through a big layer read (forward, input gradient) or write (weight
-# gradient) every weight once: the compiled kernels stream them on fastconv's threads
-# (csrc/dense/linear_few_rows.cpp says why: through BLAS, VGG-16's 411 MB classifier evicted the
-# convolutions' data, and a forward took 150 ms instead of 110; in training BLAS runs on one
-# thread).
-_FEW_ROWS = 8
-_STREAMED_WEIGHT_BYTES = 4 << 20
-
-
-def _streamable(x, w, other):
-    """x and w (and other: the bias or grad_output, or None) C-contiguous, of one float dtype."""
-    return (x.dtype == w.dtype and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
-            and w.flags.c_contiguous and (other is None or (other.dtype == w.dtype and other.flags.c_contiguous)))
-
-
 def linear_backward(x, w, dy, needs_bias):
     """(grad_input, grad_weight, grad_bias or None) for x (rows, in), dy (rows, out)."""
     gb = dy.sum(axis=0) if needs_bias else None
-    if 1 <= x.shape[0] <= _FEW_ROWS and w.nbytes >= _STREAMED_WEIGHT_BYTES and _streamable(x, w, dy):
+    if few_rows_linear(x, w, dy):
         gx, gw = np.empty_like(x), np.empty_like(w)
         _C.linear_backward_few_rows(x, w, dy, gx, gw, False)
         return gx, gw, gb
     return dy @ w, dy.T @ x, gb
+
+
+def few_rows_linear(x, w, other):
+    """Whether linear / linear_backward run fastconv's own kernels on these arrays (x (rows, in),
+    w (out, in), other: the bias or grad_output, or None): 1-8 rows, C-contiguous, one float
+    dtype. Those read (forward, input gradient) or write (weight gradient) every weight once,
+    streamed on fastconv's threads (csrc/dense/linear_few_rows.cpp says why: through BLAS,
+    VGG-16's 411 MB classifier evicted the convolutions' data, and a forward took 150 ms instead
+    of 110; in training fit() holds BLAS to one thread). Small layers too: numpy's OpenBLAS
+    workers busy-wait for milliseconds after each call, one more spinning thread than there are
+    cores beside fastconv's or torch's (ResNet-18's 2 MB head made every later step of a compiled
+    forward wait for a core). More rows go to numpy's BLAS."""
+    return (1 <= x.shape[0] <= _FEW_ROWS and x.dtype == w.dtype and x.dtype in (np.float32, np.float64)
+            and x.flags.c_contiguous and w.flags.c_contiguous
+            and (other is None or (other.dtype == w.dtype and other.flags.c_contiguous)))
+
+
+_FEW_ROWS = 8
 
 
 def bias_grad(dy):

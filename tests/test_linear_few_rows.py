@@ -1,5 +1,5 @@
 """The few-rows linear kernels (_C.linear_few_rows and _C.linear_backward_few_rows: what
-functional.linear / linear_backward run for 1-8 rows through a layer of >= 4 MiB of weights)
+functional.linear / linear_backward run for 1-8 rows)
 against float64 numpy, on every ISA."""
 import numpy as np
 import pytest
@@ -53,8 +53,7 @@ def test_matches_float64(isa, dtype, rows, n_in, n_out):
         check_backward(rows, n_in, n_out, dtype, rng)
 
 
-def test_functional_linear_takes_it_for_big_layers(monkeypatch):
-    monkeypatch.setattr(_cpu, "_STREAMED_WEIGHT_BYTES", 0)  # every layer counts as big
+def test_functional_linear_takes_it_for_few_rows(monkeypatch):
     calls = []
     for name in ("linear_few_rows", "linear_backward_few_rows"):
         real = getattr(_C, name)

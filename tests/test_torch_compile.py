@@ -188,13 +188,13 @@ class Head(nn.Module):
 
 
 @pytest.mark.parametrize("act", [None, nn.ReLU()], ids=["plain", "relu"])
-@pytest.mark.parametrize("features, rows, streams", [(64, 3, False), (1024, 3, True), (1024, 8, False)],
-                         ids=["small", "few-rows-big-weight", "many-rows"])
+@pytest.mark.parametrize("features, rows, streams", [(64, 3, True), (1024, 8, True), (64, 9, False),
+                                                    (1024, 16, False)],
+                         ids=["small", "few-rows-big-weight", "many-rows-small", "many-rows"])
 def test_linear_never_calls_numpys_blas(monkeypatch, act, features, rows, streams):
-    """Issue 22: fastconv's linear hands all but its streaming case (a few rows through a weight of
-    >= 4 MiB) to numpy's BLAS, whose idle worker threads spin beside torch's OpenMP team (ResNet-18's
-    head cost 0.53x eager). The compiled step calls it only for the streaming case; torch's GEMM
-    runs the rest."""
+    """Issue 22: fastconv's linear hands all but its own few-rows case (1-8 rows) to numpy's BLAS,
+    whose idle worker threads spin beside torch's OpenMP team (ResNet-18's head cost 0.53x eager).
+    The compiled step calls it only for the few-rows case; torch's GEMM runs the rest."""
     from fastconv import _cpu, _plans
     from fastconv.torch.compiler.steps import streams_linear
     calls = []

@@ -202,14 +202,12 @@ class AdaptiveAvgPool(Step):
 
 
 def streams_linear(x, w, b):
-    """Whether fastconv's linear runs its own kernel on these arrays: a few rows through a big
-    weight, streamed past the caches (fastconv._cpu.linear). Everything else it hands to numpy's
-    BLAS, whose worker threads (OpenBLAS, pthreads) busy-wait for tens of milliseconds after each
-    call: beside torch's OpenMP team, which the fastconv kernels run on, that is one more spinning
-    thread than there are cores (ResNet-18's 512 -> 1000 head made every later step wait for a
-    core: 0.53x eager at batch 1, issue 22)."""
-    return (1 <= x.shape[0] <= _cpu._FEW_ROWS and w.nbytes >= _cpu._STREAMED_WEIGHT_BYTES
-            and _cpu._streamable(x, w, b))
+    """Whether fastconv's linear runs its own kernel on these arrays (fastconv._cpu's rule: a few
+    rows). Everything else it hands to numpy's BLAS, whose worker threads (OpenBLAS, pthreads)
+    busy-wait for milliseconds after each call: beside torch's OpenMP team, which the fastconv
+    kernels run on, that is one more spinning thread than there are cores (ResNet-18's
+    512 -> 1000 head made every later step wait for a core: 0.53x eager at batch 1, issue 22)."""
+    return _cpu.few_rows_linear(x, w, b)
 
 
 class Linear(Step):
