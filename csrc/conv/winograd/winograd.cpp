@@ -141,6 +141,31 @@ int64_t winograd_tile_rows(int64_t tiles, int64_t Kg, bool weights_cached) {
 
 namespace {
 
+// transform_weight_block for the adjoint of a conv with weights w[K][Cg][r][r] (the input
+// gradient's kernel: flipped, channels swapped), read in place: adjoint output channels
+// [j0, j0 + np * nr) (the forward's input channels; >= Kg (= forward Cg) zero) and reduction
+// slice [pc, pc + kc) (the forward's output channels) of group g into Ublk's packed panels.
+// Kg, Cg: the adjoint's per-group channels. src: at least r * r * np * kc * nr values.
+template <typename T>
+void transform_flipped_weight_block(const WinoKernels<T>& wk, int a, int r, const T* G, const T* w, int64_t Kg,
+                                    int64_t Cg, int64_t g, int64_t j0, int64_t np, int64_t pc, int64_t kc, int nr,
+                                    T* src, T* Ublk, int64_t ustride) {
+  const int64_t L = np * kc * nr, taps = r * r;
+  for (int64_t ip = 0; ip < np; ++ip) {
+    const int64_t jb = j0 + ip * nr, valid = std::max<int64_t>(0, std::min<int64_t>(nr, Kg - jb));
+    for (int64_t c = 0; c < kc; ++c) {
+      // forward filter (g * Cg + pc + c, jb + kk): taps contiguous, filters kk taps apart
+      const T* base = w + ((g * Cg + pc + c) * Kg + jb) * taps;
+      for (int64_t rs = 0; rs < taps; ++rs) {
+        T* d = src + (taps - 1 - rs) * L + ip * kc * nr + c * nr;
+        for (int64_t kk = 0; kk < valid; ++kk) d[kk] = base[kk * taps + rs];
+        for (int64_t kk = valid; kk < nr; ++kk) d[kk] = T(0);
+      }
+    }
+  }
+  wk.weight(a, r, G, src, L, Ublk, ustride);
+}
+
 // The tile-rows driver (see winograd_tile_rows): per group, one block of all `total` tiles.
 //   1. input transform  V[xi][ip][c][mr]: the GEMM's packed A panels (tiles ip*mr ..), parallel
 //                       over channels (each transformed over all tiles at once, then dealt out)
@@ -148,8 +173,11 @@ namespace {
 //      slice, the chunk's filters are transformed into packed B panels Ublk[xi][panel][c][nr]
 //      (so W is read once per call), then every xi's GEMM M^T[xi][t][k] (+)= V^T U^T; last the
 //      chunk's M^T is transposed per xi to M[xi][k][t] and the output transform writes y.
+// flipped: p is the input gradient's adjoint conv and w the forward's weights (read in place by
+// transform_flipped_weight_block, no flipped copy).
 template <typename T>
-void winograd_forward_tile_rows(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, int m, bool relu) {
+void winograd_forward_tile_rows(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, int m, bool relu,
+                                bool flipped = false) {
   const Isa isa = active_isa();
   const WinoKernels<T> wk = wino_kernels<T>(isa);
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
@@ -218,7 +246,10 @@ void winograd_forward_tile_rows(const T* x, const T* w, const T* bias, T* y, con
       T* sc = wsp.scratch[tid].data();
       for (int64_t pc = 0; pc < Cg; pc += kcb) {
         const int64_t kc = std::min<int64_t>(kcb, Cg - pc), ustride = np * kc * nr;
-        transform_weight_block(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
+        if (flipped)
+          transform_flipped_weight_block(wk, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
+        else
+          transform_weight_block(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
         for (int xi = 0; xi < a2; ++xi) {
           const T* A = V + xi * vxs + pc * mr;
           const T* B = ub + xi * ustride;
@@ -490,12 +521,16 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
 
 template <typename T>
 void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int m) {
-  const std::vector<T> wt = flipped_transposed_kernel(w, p);  // the adjoint's kernel
   ConvParams q = p;
   q.C = p.K; q.H = p.OH; q.W = p.OW;
   q.K = p.C; q.OH = p.H; q.OW = p.W;
   q.pad_h = p.R - 1 - p.pad_h;
   q.pad_w = p.S - 1 - p.pad_w;
+  if (winograd_tile_rows<T>(q.N * ceil_div(q.OH, m) * ceil_div(q.OW, m), q.Kg(), false)) {
+    winograd_forward_tile_rows<T>(dy, w, nullptr, dx, q, m, false, /*flipped=*/true);
+    return;
+  }
+  const std::vector<T> wt = flipped_transposed_kernel(w, p);  // the adjoint's kernel
   conv2d_winograd_forward<T>(dy, wt.data(), nullptr, {}, nullptr, dx, q, m, false);
 }
 
