@@ -166,6 +166,25 @@ void transform_flipped_weight_block(const WinoKernels<T>& wk, int a, int r, cons
   wk.weight(a, r, G, src, L, Ublk, ustride);
 }
 
+// transform_weight_block for panels whose width nr is a whole number of 64-byte vectors: the
+// weight kernel reads the transposed filters in place, one channel's nr filters at a time (the
+// transpose's [c][tap][nr] rows are its [tap][L = nr] input), so no copy into [tap][L] planes.
+template <typename T>
+void transform_weight_panels(const WinoKernels<T>& wk, TransposePanelFn<T> transpose, int a, int r, const T* G,
+                             const T* w, int64_t Kg, int64_t Cg, int64_t g, int64_t k0, int64_t np, int64_t pc,
+                             int64_t kc, int nr, T* tmp, T* Ublk, int64_t ustride) {
+  const int64_t taps = r * r;
+  const T* rows[64];
+  for (int64_t ip = 0; ip < np; ++ip) {
+    for (int kk = 0; kk < nr; ++kk) {
+      const int64_t k = k0 + ip * nr + kk;
+      rows[kk] = k < Kg ? w + ((g * Kg + k) * Cg + pc) * taps : nullptr;
+    }
+    transpose(rows, nr, kc * taps, tmp);  // tmp[(c * taps + ab) * nr + kk]
+    for (int64_t c = 0; c < kc; ++c) wk.weight(a, r, G, tmp + c * taps * nr, nr, Ublk + (ip * kc + c) * nr, ustride);
+  }
+}
+
 // The tile-rows driver (see winograd_tile_rows): per group, one block of all `total` tiles.
 //   1. input transform  V[xi][ip][c][mr]: the GEMM's packed A panels (tiles ip*mr ..), parallel
 //                       over channels (each transformed over all tiles at once, then dealt out)
@@ -248,6 +267,8 @@ void winograd_forward_tile_rows(const T* x, const T* w, const T* bias, T* y, con
         const int64_t kc = std::min<int64_t>(kcb, Cg - pc), ustride = np * kc * nr;
         if (flipped)
           transform_flipped_weight_block(wk, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
+        else if (nr % (64 / int(sizeof(T))) == 0)
+          transform_weight_panels(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
         else
           transform_weight_block(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
         for (int xi = 0; xi < a2; ++xi) {
