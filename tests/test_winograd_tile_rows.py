@@ -129,3 +129,17 @@ def test_forward_5x5(rng, n, c, k, h, w):
 def test_not_with_cached_weights_or_many_tiles():
     assert _C.winograd_tile_rows(129, 384) == 0
     assert _C.winograd_tile_rows(0, 384) == 0
+
+
+@pytest.mark.parametrize("n,c,k,h,w,pad,groups", [(1, 70, 40, 7, 7, 1, 1), (3, 64, 30, 3, 4, 1, 2)])
+def test_input_grad_float64(rng, n, c, k, h, w, pad, groups):
+    """float64 panels (NR = 16 values: the in-place flipped transpose) and its last-filter fallback."""
+    oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
+    wt = rng.standard_normal((k, c // groups, 3, 3)) / np.sqrt(9 * k // groups)
+    dy = rng.standard_normal((n, k, oh, ow))
+    ref = R.conv2d_input((n, c, h, w), wt, dy, padding=pad, groups=groups)
+    for isa in ISAS:
+        with fastconv.use_isa(isa):
+            for algo in ("winograd_f2", "winograd_f4"):
+                dx = F.conv2d_input((n, c, h, w), wt, dy, padding=pad, groups=groups, algorithm=algo)
+                assert rel_err(dx, ref) <= 1e-11, (isa, algo)
