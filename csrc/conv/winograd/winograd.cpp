@@ -1,6 +1,7 @@
 // Winograd F(m x m, r x r) convolution driver, r = 3 or 5 (see winograd.h for the algorithm).
 //
-// Two drivers, per group:
+// Two drivers, per group (and a third for few tiles without cached U, winograd_tile_rows: the tiles
+// in the micro-kernel's MR-row panels, output channels in its NR columns; see winograd_forward_tile_rows):
 //
 // Tile blocks (few channels): blocks of nb tiles (tiles numbered over images, rows, columns; nb a
 // multiple of the micro-kernel's nr columns), each block's three phases back to back so its
