@@ -109,6 +109,11 @@ def _heuristic(in_shape, w_shape, geometry, input_grad, allow_direct=True, weigh
         tiles = n * -(-oh // m) * -(-ow // m)
         tiles32 = -(-tiles // 32) * 32
         blocked = input_grad and dx_blocked(n, h, w, m, r)
+        # Few tiles run the tile-rows driver (winograd.cpp; the input gradient's blocked driver
+        # hands them to it), which pads tiles to 8- or 12-row panels and kg to its columns.
+        rows_work = 0 if weights_reused else _C.winograd_tile_rows(tiles, kg)
+        if rows_work:
+            tiles32, blocked = rows_work / kg, False
         wc = _DX_WEIGHT_BLOCKED if blocked else weight_cost
         t = _GEMM * a * a * kg * cg * tiles32 + _TRANSFORM * a ** 3 * tiles * (cg + kg) + wc * a * a * kg * cg
         if a == 8:

@@ -347,8 +347,11 @@ def test_auto_picks_sensibly():
     assert _auto(8, 512, 512, 28).startswith("winograd")
     assert _auto(1, 64, 64, 56, r=7) == "direct"   # neither 3x3 nor 5x5 (tests/test_winograd_5x5.py)
     assert _auto(1, 64, 64, 56, stride=2) == "direct"
-    for c, k in ((192, 384), (384, 256), (256, 256)):  # AlexNet conv3-5 @13, batch 1 (see _cpu._DIRECT_WEIGHT_PACK)
-        assert _auto(1, c, k, 13) == "winograd_f2"
+    # AlexNet conv3-5 @13, batch 1 (see _cpu._DIRECT_WEIGHT_PACK): F(2,3), or F(4,3) where its 16 tiles
+    # fill the tile-rows driver's row panels exactly (8-row AVX-512 tiles)
+    for c, k in ((192, 384), (384, 256), (256, 256)):
+        assert _auto(1, c, k, 13) in ("winograd_f2", "winograd_f4")
+        assert _auto(1, c, k, 13, input_grad=True) in ("winograd_f2", "winograd_f4")
     assert _auto(1, 1, 1, 4) == "direct"           # tiny
     # "winograd" always names a tile
     g = conv_geometry((1, 3, 8, 8), (4, 3, 3, 3), 1, 1, 1, 1)

@@ -98,6 +98,15 @@ void bind(py::module_& m) {
       "Tiles per block of the float32 Winograd weight gradient under the active ISA (its cost "
       "model's block count is ceil(tiles / this)).");
   m.def(
+      "winograd_tile_rows", [](int64_t tiles, int64_t kg) {
+        if (kg < 1 || tiles < 0) throw py::value_error("kg must be >= 1 and tiles >= 0");
+        return winograd_tile_rows<float>(tiles, kg, false);
+      },
+      py::arg("tiles"), py::arg("kg"),
+      "Padded GEMM size (tile rows x output-channel columns) of the float32 Winograd forward's "
+      "tile-rows driver under the active ISA for `tiles` tiles per group and kg output channels per "
+      "group without cached weights; 0 where that driver does not run.");
+  m.def(
       "winograd_transform_weights", [](py::array w, int64_t groups, int tile) {
         const int r = kernel_size_of(w, "weight");
         check_tile(tile, r);

@@ -1,6 +1,7 @@
 // Winograd F(m x m, r x r) convolution driver, r = 3 or 5 (see winograd.h for the algorithm).
 //
-// Two drivers, per group:
+// Two drivers, per group (and a third for few tiles without cached U, winograd_tile_rows: the tiles
+// in the micro-kernel's MR-row panels, output channels in its NR columns; see winograd_forward_tile_rows):
 //
 // Tile blocks (few channels): blocks of nb tiles (tiles numbered over images, rows, columns; nb a
 // multiple of the micro-kernel's nr columns), each block's three phases back to back so its
@@ -38,6 +39,7 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
+#include "common/kernel_list.h"
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
@@ -106,6 +108,237 @@ void transform_weight_block(const WinoKernels<T>& wk, TransposePanelFn<T> transp
   wk.weight(a, r, G, src, L, Ublk, ustride);
 }
 
+
+// Most tiles (per group) the tile-rows driver takes: it runs one block of all of them.
+constexpr int64_t kWinoRowsMaxTiles = 128;
+
+// The micro-kernel for the tile-rows GEMMs M^T[tiles x Kg] = V^T U^T (tiles in MR-row panels,
+// output channels in NR-column panels): the ISA's tile that pads tiles x Kg least.
+template <typename T>
+MicroKernel<T> rows_kernel(Isa isa, int64_t tiles, int64_t Kg) {
+  MicroKernel<T> best = micro_kernel<T>(isa);
+  int64_t best_work = round_up(tiles, best.mr) * round_up(Kg, best.nr);
+  for (const auto* v : gemm_kernels<T>().candidates(isa)) {
+    const int64_t work = round_up(tiles, v->kernels.mr) * round_up(Kg, v->kernels.nr);
+    if (work < best_work) best = v->kernels, best_work = work;
+  }
+  return best;
+}
+
+}  // namespace
+
+// Whether the tile-rows driver runs: few tiles (per group), and its padded GEMM (tiles rounded up
+// to MR rows, Kg to NR columns) at least 10% smaller than the tile-block driver's (tiles rounded
+// up to NR columns, Kg to MR rows). 13x13 / 14x14 maps at F(2,3): 49 tiles, 56 x 384 against
+// 64 x 384 (384 channels); at F(4,3): 16 tiles, 16 x 288 against 32 x 264 (256 channels).
+template <typename T>
+int64_t winograd_tile_rows(int64_t tiles, int64_t Kg, bool weights_cached) {
+  if (weights_cached || tiles > kWinoRowsMaxTiles || tiles == 0) return 0;
+  const Isa isa = active_isa();
+  const MicroKernel<T> cols = micro_kernel<T>(isa), rows = rows_kernel<T>(isa, tiles, Kg);
+  const int64_t work = round_up(tiles, rows.mr) * round_up(Kg, rows.nr);
+  return double(work) < 0.9 * double(round_up(tiles, cols.nr)) * round_up(Kg, cols.mr) ? work : 0;
+}
+
+namespace {
+
+// transform_weight_block for the adjoint of a conv with weights w[K][Cg][r][r] (the input
+// gradient's kernel: flipped, channels swapped), read in place: adjoint output channels
+// [j0, j0 + np * nr) (the forward's input channels; >= Kg (= forward Cg) zero) and reduction
+// slice [pc, pc + kc) (the forward's output channels) of group g into Ublk's packed panels.
+// Kg, Cg: the adjoint's per-group channels. src: at least r * r * np * kc * nr values.
+template <typename T>
+void transform_flipped_weight_block(const WinoKernels<T>& wk, int a, int r, const T* G, const T* w, int64_t Kg,
+                                    int64_t Cg, int64_t g, int64_t j0, int64_t np, int64_t pc, int64_t kc, int nr,
+                                    T* src, T* Ublk, int64_t ustride) {
+  const int64_t L = np * kc * nr, taps = r * r;
+  for (int64_t ip = 0; ip < np; ++ip) {
+    const int64_t jb = j0 + ip * nr, valid = std::max<int64_t>(0, std::min<int64_t>(nr, Kg - jb));
+    for (int64_t c = 0; c < kc; ++c) {
+      // forward filter (g * Cg + pc + c, jb + kk): taps contiguous, filters kk taps apart
+      const T* base = w + ((g * Cg + pc + c) * Kg + jb) * taps;
+      for (int64_t rs = 0; rs < taps; ++rs) {
+        T* d = src + (taps - 1 - rs) * L + ip * kc * nr + c * nr;
+        for (int64_t kk = 0; kk < valid; ++kk) d[kk] = base[kk * taps + rs];
+        for (int64_t kk = valid; kk < nr; ++kk) d[kk] = T(0);
+      }
+    }
+  }
+  wk.weight(a, r, G, src, L, Ublk, ustride);
+}
+
+// transform_weight_block for panels whose width nr is a whole number of 64-byte vectors: the
+// weight kernel reads the transposed filters in place, one channel's nr filters at a time (the
+// transpose's [c][tap][nr] rows are its [tap][L = nr] input), so no copy into [tap][L] planes.
+template <typename T>
+void transform_weight_panels(const WinoKernels<T>& wk, TransposePanelFn<T> transpose, int a, int r, const T* G,
+                             const T* w, int64_t Kg, int64_t Cg, int64_t g, int64_t k0, int64_t np, int64_t pc,
+                             int64_t kc, int nr, T* tmp, T* Ublk, int64_t ustride) {
+  const int64_t taps = r * r;
+  const T* rows[64];
+  for (int64_t ip = 0; ip < np; ++ip) {
+    for (int kk = 0; kk < nr; ++kk) {
+      const int64_t k = k0 + ip * nr + kk;
+      rows[kk] = k < Kg ? w + ((g * Kg + k) * Cg + pc) * taps : nullptr;
+    }
+    transpose(rows, nr, kc * taps, tmp);  // tmp[(c * taps + ab) * nr + kk]
+    for (int64_t c = 0; c < kc; ++c) wk.weight(a, r, G, tmp + c * taps * nr, nr, Ublk + (ip * kc + c) * nr, ustride);
+  }
+}
+
+// transform_flipped_weight_block with NR a whole number of 64-byte vectors: per (panel, reduction
+// channel) the NR filters' taps (NR * r * r contiguous values) are transposed in one call of the
+// in-register transpose as NR rows of round_up(r * r, 16) values (rows overlap; the values past
+// r * r are not read back), and the flip goes into the transform matrix: flip(g) = J g J, so
+// G flip(g) G^T = (G J) g (G J)^T with Gflip = G J (G's columns reversed). The element-wise
+// gather it replaces took 42% of dx at 512->512 @7. Blocks whose over-read would pass the end of
+// w (the last filters) take transform_flipped_weight_block. tmp: round_up(r * r, 16) * nr values.
+template <typename T>
+void transform_flipped_weight_panels(const WinoKernels<T>& wk, TransposePanelFn<T> transpose, int a, int r,
+                                     const T* G, const T* Gflip, const T* w, const T* w_end, int64_t Kg, int64_t Cg,
+                                     int64_t g, int64_t j0, int64_t np, int64_t pc, int64_t kc, int nr, T* tmp,
+                                     T* Ublk, int64_t ustride) {
+  const int64_t taps = r * r, count = round_up(taps, 16);
+  const T* rows[64];
+  for (int64_t ip = 0; ip < np; ++ip) {
+    const int64_t jb = j0 + ip * nr, valid = std::max<int64_t>(0, std::min<int64_t>(nr, Kg - jb));
+    for (int64_t c = 0; c < kc; ++c) {
+      const T* base = w + ((g * Cg + pc + c) * Kg + jb) * taps;
+      T* U = Ublk + (ip * kc + c) * nr;
+      if (valid > 0 && base + (valid - 1) * taps + count > w_end) {
+        transform_flipped_weight_block(wk, a, r, G, w, Kg, Cg, g, jb, 1, pc + c, 1, nr, tmp, U, ustride);
+        continue;
+      }
+      // The blocks of successive c lie Kg * taps apart: too short a stream for the hardware
+      // prefetchers, so the block two channels ahead is requested here.
+      if (c + 2 < kc)
+        for (int64_t l = 0; l < valid * taps; l += 64 / int64_t(sizeof(T))) __builtin_prefetch(base + 2 * Kg * taps + l);
+      for (int kk = 0; kk < nr; ++kk) rows[kk] = kk < valid ? base + kk * taps : nullptr;
+      transpose(rows, nr, count, tmp);  // tmp[rs * nr + kk] for rs < taps
+      wk.weight(a, r, Gflip, tmp, nr, U, ustride);
+    }
+  }
+}
+
+// The tile-rows driver (see winograd_tile_rows): per group, one block of all `total` tiles.
+//   1. input transform  V[xi][ip][c][mr]: the GEMM's packed A panels (tiles ip*mr ..), parallel
+//                       over channels (each transformed over all tiles at once, then dealt out)
+//   2. items of output-channel chunks (whole NR panels, about two per thread): per reduction
+//      slice, the chunk's filters are transformed into packed B panels Ublk[xi][panel][c][nr]
+//      (so W is read once per call), then every xi's GEMM M^T[xi][t][k] (+)= V^T U^T; last the
+//      chunk's M^T is transposed per xi to M[xi][k][t] and the output transform writes y.
+// flipped: p is the input gradient's adjoint conv and w the forward's weights (read in place by
+// transform_flipped_weight_block, no flipped copy).
+template <typename T>
+void winograd_forward_tile_rows(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, int m, bool relu,
+                                bool flipped = false) {
+  const Isa isa = active_isa();
+  const WinoKernels<T> wk = wino_kernels<T>(isa);
+  const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
+  const int r = int(p.R);
+  const WinoMatrices& mat = winograd_matrices(m, r);
+  const std::vector<T> AT = cast<T>(mat.AT), BT = cast<T>(mat.BT), Gm = cast<T>(mat.G);
+  const int a = m + r - 1, a2 = a * a;
+  const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg();
+  std::vector<T> Gflip(Gm.size());  // G J: columns reversed (transform_flipped_weight_panels)
+  for (int i = 0; i < a; ++i)
+    for (int k = 0; k < r; ++k) Gflip[i * r + k] = Gm[i * r + r - 1 - k];
+  const T* w_end = w + p.C * Kg * r * r;  // flipped: the forward weights, p.C filters of Kg channels
+  const WinoTiling tl{m, a, p.H, p.W, p.OH, p.OW, p.pad_h, p.pad_w, ceil_div(p.OH, m), ceil_div(p.OW, m)};
+  const int64_t total = p.N * tl.TH * tl.TW;
+  const MicroKernel<T> uk = rows_kernel<T>(isa, total, Kg);
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t tpad = round_up(total, mr), nrp = tpad / mr, kcb = slice_kc(Cg, uk.kc);
+  const int64_t tstride = round_up(total, 16);  // a channel's transformed tiles, per xi
+  const int threads = max_threads();
+  const int64_t skew = 64 / int64_t(sizeof(T));
+  const int64_t vxs = Cg * tpad + skew;  // V slab per xi: nrp panels of Cg x mr
+  // Output-channel chunks of whole NR panels, about two per thread (each transforms only its
+  // own filters), fewer when a chunk's transformed panels of one slice (a2 * cols * kcb) would
+  // outgrow half of L2.
+  const int64_t npanels = ceil_div(Kg, int64_t(nr));
+  const int64_t want = std::max<int64_t>(1, ceil_div(2 * threads, G));
+  int64_t pstep = ceil_div(npanels, std::min(npanels, want));
+  while (pstep > 1 && a2 * pstep * nr * kcb * int64_t(sizeof(T)) > (int64_t(1) << 20)) pstep = ceil_div(pstep, 2);
+  const int64_t cchunks = ceil_div(npanels, pstep), cstep = pstep * nr;
+  const int64_t ldm = cstep + skew;  // M^T row stride (a cache line past the chunk's columns)
+  const int64_t mxs = tpad * ldm;    // M^T slab per xi
+  WinoWorkspace<T>& wsp = workspace<T>();
+  wsp.ensure(threads);
+  wsp.V[0].resize(a2 * vxs);
+  T* V = wsp.V[0].data();
+  const int64_t in_img = p.C * p.H * p.W, out_img = p.K * p.OH * p.OW;
+
+  for (int64_t g = 0; g < G; ++g) {
+    // 1. Input transform: each channel over all tiles (full vectors), then dealt out into the
+    // MR-row panels; rows past the last tile are zero.
+    parallel_for(Cg, [&](int64_t c) {
+      const int tid = thread_id();
+      wsp.scratch[tid].resize(2 * a2 * kWinoChunk + a2 * tstride);
+      T* sc = wsp.scratch[tid].data();
+      T* tmp = sc + 2 * a2 * kWinoChunk;
+      for (int64_t t0 = 0; t0 < total; t0 += kWinoChunk)
+        wk.input(tl, BT.data(), x + (g * Cg + c) * p.H * p.W, in_img, t0, std::min(kWinoChunk, total - t0), tmp + t0,
+                 tstride, sc);
+      for (int xi = 0; xi < a2; ++xi) {
+        const T* s = tmp + xi * tstride;
+        T* d = V + xi * vxs + c * mr;
+        for (int64_t ip = 0; ip < nrp; ++ip) {
+          const int64_t cnt = std::min<int64_t>(mr, total - ip * mr);
+          std::copy_n(s + ip * mr, cnt, d + ip * Cg * mr);
+          std::fill(d + ip * Cg * mr + cnt, d + ip * Cg * mr + mr, T(0));
+        }
+      }
+    });
+    // 2. GEMMs and output transform per output-channel chunk.
+    parallel_for(cchunks, [&](int64_t cc) {
+      const int64_t k0 = cc * cstep, np = std::min(pstep, npanels - cc * pstep), ncols = np * nr;
+      const int64_t k1 = std::min(Kg, k0 + ncols);
+      const int tid = thread_id();
+      wsp.ublk[tid].resize(a2 * np * kcb * nr);
+      wsp.M[tid].resize(a2 * mxs);
+      wsp.scratch[tid].resize(std::max<int64_t>(weight_block_scratch(np, kcb, nr, r), 2 * a2 * kWinoChunk) +
+                              a2 * cstep * tstride);
+      T* ub = wsp.ublk[tid].data();
+      T* Mt = wsp.M[tid].data();
+      T* sc = wsp.scratch[tid].data();
+      for (int64_t pc = 0; pc < Cg; pc += kcb) {
+        const int64_t kc = std::min<int64_t>(kcb, Cg - pc), ustride = np * kc * nr;
+        if (flipped && nr % (64 / int(sizeof(T))) == 0)
+          transform_flipped_weight_panels(wk, transpose, a, r, Gm.data(), Gflip.data(), w, w_end, Kg, Cg, g, k0, np, pc,
+                                          kc, nr, sc, ub, ustride);
+        else if (flipped)
+          transform_flipped_weight_block(wk, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
+        else if (nr % (64 / int(sizeof(T))) == 0)
+          transform_weight_panels(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
+        else
+          transform_weight_block(wk, transpose, a, r, Gm.data(), w, Kg, Cg, g, k0, np, pc, kc, nr, sc, ub, ustride);
+        for (int xi = 0; xi < a2; ++xi) {
+          const T* A = V + xi * vxs + pc * mr;
+          const T* B = ub + xi * ustride;
+          T* C = Mt + xi * mxs;
+          // B panel outer: one B panel stays in L1 while the tile panels stream from L2.
+          for (int64_t jp = 0; jp < np; ++jp)
+            for (int64_t ip = 0; ip < nrp; ++ip)
+              uk.fn(kc, A + ip * Cg * mr, B + jp * kc * nr, C + ip * mr * ldm + jp * nr, ldm, pc > 0);
+        }
+      }
+      // M^T[xi][t][k - k0] -> M[xi][k - k0][t] (row stride tstride), then the output transform.
+      T* Mk = sc + std::max<int64_t>(weight_block_scratch(np, kcb, nr, r), 2 * a2 * kWinoChunk);
+      const T* rows[kWinoRowsMaxTiles];
+      for (int xi = 0; xi < a2; ++xi) {
+        for (int64_t t = 0; t < total; ++t) rows[t] = Mt + xi * mxs + t * ldm;
+        transpose(rows, int(total), k1 - k0, Mk + xi * (k1 - k0) * tstride);  // rows of `total` values
+      }
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t t0 = 0; t0 < total; t0 += kWinoChunk)
+          wk.output(tl, AT.data(), Mk + (k - k0) * total + t0, (k1 - k0) * tstride, t0,
+                    std::min(kWinoChunk, total - t0), bias ? bias[g * Kg + k] : T(0), relu,
+                    y + (g * Kg + k) * p.OH * p.OW, out_img, sc);
+    });
+  }
+}
+
 }  // namespace
 
 int64_t winograd_weights_size(int64_t K, int64_t Cg, int64_t groups, int m, int r, int mr) {
@@ -171,6 +404,11 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
   const int threads = max_threads();
   WinoWorkspace<T>& wsp = workspace<T>();
   wsp.ensure(threads);
+
+  if (winograd_tile_rows<T>(total, Kg, U != nullptr)) {
+    winograd_forward_tile_rows(x, w, bias, y, p, m, relu);
+    return;
+  }
 
   if (U != nullptr && (info.mr != uk.mr || info.kc != uk.kc)) {
     // Packed under another ISA: move every value to its place in this ISA's panels.
@@ -346,15 +584,21 @@ void conv2d_winograd_forward(const T* x, const T* w, const T* U, WinoPackInfo in
 
 template <typename T>
 void conv2d_winograd_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, int m) {
-  const std::vector<T> wt = flipped_transposed_kernel(w, p);  // the adjoint's kernel
   ConvParams q = p;
   q.C = p.K; q.H = p.OH; q.W = p.OW;
   q.K = p.C; q.OH = p.H; q.OW = p.W;
   q.pad_h = p.R - 1 - p.pad_h;
   q.pad_w = p.S - 1 - p.pad_w;
+  if (winograd_tile_rows<T>(q.N * ceil_div(q.OH, m) * ceil_div(q.OW, m), q.Kg(), false)) {
+    winograd_forward_tile_rows<T>(dy, w, nullptr, dx, q, m, false, /*flipped=*/true);
+    return;
+  }
+  const std::vector<T> wt = flipped_transposed_kernel(w, p);  // the adjoint's kernel
   conv2d_winograd_forward<T>(dy, wt.data(), nullptr, {}, nullptr, dx, q, m, false);
 }
 
+template int64_t winograd_tile_rows<float>(int64_t, int64_t, bool);
+template int64_t winograd_tile_rows<double>(int64_t, int64_t, bool);
 template WinoPackInfo winograd_pack_info<float>();
 template WinoPackInfo winograd_pack_info<double>();
 template WinoPackInfo winograd_transform_weights<float>(const float*, int64_t, int64_t, int64_t, int, int, float*);

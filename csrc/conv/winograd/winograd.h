@@ -55,6 +55,12 @@ constexpr int64_t kWinoElementBytes = int64_t(64) << 20;
 // over all images, weights_cached: U comes transformed.
 bool winograd_by_element(int64_t Cg, int64_t Kg, int64_t tiles, bool weights_cached);
 
+// Whether the forward runs the tile-rows driver (tiles per group in the micro-kernel's MR-row
+// panels, output channels in its NR columns; winograd.cpp): few tiles, no cached U, and a
+// padded GEMM at least 10% smaller than the tile-column orientation's. Returns that padded GEMM's
+// size (tile rows x output-channel columns, both rounded up to the tile), 0 where it does not run.
+template <typename T> int64_t winograd_tile_rows(int64_t tiles, int64_t Kg, bool weights_cached);
+
 // Whether Winograd handles p (a reason string when it does not; null when it does).
 const char* winograd_unsupported(const ConvParams& p);
 

@@ -16,6 +16,7 @@
 // every xi and reduction slice, transform the U panel and run the micro-kernel into a local
 // M[xi][cb][tb] (<= ~1 MiB), then the forward's output-transform kernel writes the dx tiles.
 #include "conv/winograd/winograd_input_grad.h"
+#include "conv/winograd/winograd.h"
 
 #include <algorithm>
 #include <cstring>
@@ -117,6 +118,12 @@ void conv2d_winograd_input_grad_blocked(const T* dy, const T* w, T* dx, const Co
   // dx tiles (the conv's output) and the dy plane they read, with padding 2 - pad.
   const int64_t TH = ceil_div(p.H, m), TW = ceil_div(p.W, m), total = p.N * TH * TW;
   const WinoTiling tl{m, a, p.OH, p.OW, p.H, p.W, 2 - p.pad_h, 2 - p.pad_w, TH, TW};
+  // Few tiles that the forward's tile-rows driver pads less (winograd_tile_rows): run the adjoint
+  // conv there (the flipped kernel's filters transformed per output-channel chunk, as here).
+  if (winograd_tile_rows<T>(total, Cg, false)) {
+    conv2d_winograd_input_grad<T>(dy, w, dx, p, m);
+    return;
+  }
   const int64_t Mpad = round_up(Cg, mr), mp = Mpad / mr;
   const int64_t kcs = slice_kc(Kg, uk.kc), nslices = ceil_div(Kg, kcs);
 
