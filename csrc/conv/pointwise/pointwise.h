@@ -14,6 +14,13 @@ namespace fastconv {
 // Whether p is a 1x1 convolution with no padding (dilation is then irrelevant).
 bool pointwise_applies(const ConvParams& p);
 
+// Which GEMM a pass of a pointwise convolution runs under the active ISA: "small_maps" (the
+// transposed tile of pointwise_kernels.h: float32, at most 1024 output columns, where it pads
+// less than the shared tile) or "gemm" (the shared micro-kernels; always for the weight
+// gradient and float64). For tests of dispatch (fastconv._C.pointwise_variant).
+enum class PointwisePass { forward, input_grad, weight_grad };
+const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool float32);
+
 template <typename T>
 void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
 template <typename T>
