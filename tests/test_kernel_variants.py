@@ -131,7 +131,15 @@ def run_conv_weight_grad(entry, rng):
 
 def run_pointwise_tile(entry, rng):
     """The small-map 1x1 path's transposed tile and store (csrc/conv/pointwise/pointwise_kernels.h):
-    forward and input gradient of 1x1 convs it serves (asserted), against the reference."""
+    forward and input gradient of 1x1 convs, forced onto it, against the reference."""
+    _C.set_pointwise_variant("small_maps")
+    try:
+        run_pointwise_tile_forced(rng)
+    finally:
+        _C.set_pointwise_variant("auto")
+
+
+def run_pointwise_tile_forced(rng):
     for n, c, h, w, k, stride, groups in ((1, 64, 1, 1, 48, 1, 1), (1, 40, 1, 7, 33, 1, 1), (1, 33, 1, 7, 48, 1, 1),
                                           (1, 96, 7, 7, 80, 1, 1), (1, 64, 5, 10, 70, 1, 1),
                                           (1, 64, 14, 14, 144, 1, 1), (1, 37, 14, 9, 40, 2, 1),

@@ -1,4 +1,5 @@
-// fastconv._C.pointwise_variant: which GEMM the pointwise path runs for a shape (tests of dispatch).
+// fastconv._C.pointwise_variant / set_pointwise_variant: which GEMM the 1x1 path runs for a shape, and a
+// switch that forces one (tests of dispatch and of each GEMM on every shape).
 #include "common/binding_util.h"
 #include "conv/pointwise/pointwise.h"
 
@@ -9,7 +10,7 @@ void bind(py::module_& m) {
   m.def(
       "pointwise_variant",
       [](py::sequence xs, py::sequence ws, std::pair<int64_t, int64_t> stride, int64_t groups, const std::string& pass,
-         const std::string& dtype) {
+         const std::string& dtype, bool bias) {
         if (py::len(xs) != 4 || py::len(ws) != 4) throw py::value_error("input and weight shapes must be 4-D");
         int64_t x_shape[4], w_shape[4];
         for (int i = 0; i < 4; ++i) x_shape[i] = xs[i].cast<int64_t>(), w_shape[i] = ws[i].cast<int64_t>();
@@ -25,12 +26,24 @@ void bind(py::module_& m) {
         else if (pass == "weight_grad") pp = PointwisePass::weight_grad;
         else throw py::value_error("pass must be 'forward', 'input_grad' or 'weight_grad', got '" + pass + "'");
         if (dtype != "float32" && dtype != "float64") throw py::value_error("dtype must be 'float32' or 'float64'");
-        return std::string(pointwise_variant(p, pp, dtype == "float32"));
+        return std::string(pointwise_variant(p, pp, dtype == "float32", bias));
       },
       py::arg("x_shape"), py::arg("w_shape"), py::arg("stride"), py::arg("groups"), py::arg("pass"),
-      py::arg("dtype") = "float32",
+      py::arg("dtype") = "float32", py::arg("bias") = true,
       "The GEMM the 1x1 (unpadded) path runs under the active ISA: 'small_maps' (channels in the vector "
-      "lanes, pixels broadcast) or 'gemm' (the shared micro-kernels). For tests of dispatch.");
+      "lanes, pixels broadcast) or 'gemm' (the shared micro-kernels); bias: whether the forward has one. "
+      "For tests of dispatch.");
+  m.def(
+      "set_pointwise_variant", [](const std::string& variant) {
+        try {
+          set_pointwise_variant(variant.c_str());
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      py::arg("variant"),
+      "For tests: 'small_maps' or 'gemm' makes every float32 forward and input gradient of the 1x1 path "
+      "take that GEMM whatever the shape (and pointwise_variant report it); 'auto' restores the cost rule.");
 }
 
 }  // namespace

@@ -10,7 +10,10 @@
 #include "conv/pointwise/pointwise.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -259,9 +262,10 @@ void pointwise_small_gemm(const PointwiseTileKernels& kern, int64_t G, int64_t M
       }
     });
   }
-  // Reduction slices: kc x max_ch packed values within 24 KiB of L1, multiples of 16 (whole
-  // transposes) where the reduction allows.
-  const int64_t kc_max = std::max<int64_t>(16, (24576 / 4 / kern.max_ch) / 16 * 16);
+  // Reduction slices: kc x max_ch packed values within 192 KiB (L2; the panels' accumulators
+  // are stored and reloaded once per slice), multiples of 16 (whole transposes) where the
+  // reduction allows. Measured on Zen 4: 1-3% faster than slices within L1 (128 deep).
+  const int64_t kc_max = std::max<int64_t>(16, (196608 / 4 / kern.max_ch) / 16 * 16);
   int64_t kc_step = slice_kc(Kr, kc_max);
   if (kc_step > 16) kc_step = std::min(round_up(kc_step, 16), kc_max);
   const int64_t tiles = G * mblocks * T, ranges = std::min<int64_t>(tiles, 2 * threads);
@@ -309,17 +313,29 @@ int64_t small_padded_rows(int64_t M, const PointwiseTileKernels& kern) {
 }
 
 // The cost rule: the small-map path when the GEMM has at most 1024 columns (Q = N*OH*OW, the
-// 28x28 maps of batch 1 and below) and it computes no more padded multiply-adds than the
-// shared tile would: rows padded to the vector width x Q exact columns, against rows padded to
-// MR x columns padded to NR (per image where pointwise_gemm writes in place, else over Q).
-// 7x7: 49 columns compute as 64 there (77%); 14x14: 196 as 224 (88%).
-bool small_maps(const ConvParams& p, int64_t rows, bool float32) {
+// 28x28 maps of batch 1 and below) and its estimated cost is no higher than the shared tile's,
+// both in vector multiply-adds per output vector over the padded output:
+//   small:  rows padded to the vector width x Q exact columns x (Kr + 8)
+//   shared: rows padded to MR x columns padded to NR (per image where pointwise_gemm writes in
+//           place, else over Q) x (Kr + 1, + 12 with a bias)
+// 8: the tile's store and the transposing store to NCHW; 1: the shared tile's store; 12: its
+// separate bias pass over the output (the small path adds the bias in its store). Fitted on
+// Zen 4 where the two differ by padding only at short reductions (96->16 @28 input gradient:
+// 0.036 ms shared, 0.047 small; 32->144 @28 forward: 0.052 / 0.058 without bias, 0.086 / 0.075
+// with). At 7x7 the shared tile computes 64 columns for 49, at 14x14 224 for 196.
+std::atomic<int> g_forced_variant{0};  // set_pointwise_variant: 0 auto, 1 small_maps, 2 gemm
+
+bool small_maps(const ConvParams& p, int64_t rows, int64_t Kr, bool bias, bool float32) {
   const int64_t N = p.N, P = p.out_pixels(), Q = N * P;
-  if (!float32 || Q > 1024 || Q == 0 || rows == 0) return false;
+  if (!float32 || Q == 0 || rows == 0) return false;
+  if (const int forced = g_forced_variant.load(std::memory_order_relaxed)) return forced == 1;
+  if (Q > 1024) return false;
   const Isa isa = active_isa();
   const MicroKernel<float> uk = micro_kernel<float>(isa, rows);
   const int64_t cols = (N == 1 || P >= 256) ? N * round_up(P, uk.nr) : round_up(Q, uk.nr);
-  return small_padded_rows(rows, pointwise_tile_kernels(isa)) * Q <= round_up(rows, uk.mr) * cols;
+  const double small = double(small_padded_rows(rows, pointwise_tile_kernels(isa))) * Q * (Kr + 8);
+  const double shared = double(round_up(rows, uk.mr)) * cols * (Kr + 1 + (bias ? 12 : 0));
+  return small <= shared;
 }
 
 }  // namespace
@@ -328,15 +344,23 @@ bool pointwise_applies(const ConvParams& p) {
   return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0;
 }
 
-const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool float32) {
+void set_pointwise_variant(const char* variant) {
+  const std::string v(variant);
+  if (v != "auto" && v != "small_maps" && v != "gemm")
+    throw std::invalid_argument("pointwise variant must be 'auto', 'small_maps' or 'gemm', got '" + v + "'");
+  g_forced_variant.store(v == "auto" ? 0 : v == "small_maps" ? 1 : 2);
+}
+
+const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool float32, bool bias) {
   if (pass == PointwisePass::weight_grad) return "gemm";
-  return small_maps(p, pass == PointwisePass::forward ? p.Kg() : p.Cg(), float32) ? "small_maps" : "gemm";
+  const bool fwd = pass == PointwisePass::forward;
+  return small_maps(p, fwd ? p.Kg() : p.Cg(), fwd ? p.Cg() : p.Kg(), fwd && bias, float32) ? "small_maps" : "gemm";
 }
 
 template <typename T>
 void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
   if constexpr (std::is_same_v<T, float>) {
-    if (small_maps(p, p.Kg(), true)) {
+    if (small_maps(p, p.Kg(), p.Cg(), bias != nullptr, true)) {
       const PointwiseTileKernels& kern = pointwise_tile_kernels(active_isa());
       const TransposePanelFn<float> transpose = transpose_panel<float>(active_isa());
       const int64_t Kg = p.Kg(), Cg = p.Cg();
@@ -372,7 +396,7 @@ void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const
 template <typename T>
 void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   if constexpr (std::is_same_v<T, float>) {
-    if (small_maps(p, p.Cg(), true)) {
+    if (small_maps(p, p.Cg(), p.Kg(), false, true)) {
       const PointwiseTileKernels& kern = pointwise_tile_kernels(active_isa());
       const int64_t Kg = p.Kg(), Cg = p.Cg();
       // A = W^T: its rows (input channels) are contiguous in w, so a slice is copied, not transposed.
