@@ -156,9 +156,9 @@ def test_large_maps_and_short_reductions_keep_the_shared_tiles(isa_name):
         for shape in [(1, 256, 56, 56, 64, 1, 1), (1, 64, 56, 56, 256, 1, 1), (1, 32, 112, 112, 16, 1, 1),
                       (2, 512, 28, 28, 256, 1, 1), (8, 64, 14, 14, 384, 1, 1)]:  # Q > 1024
             assert set(variants(*shape).values()) == {"gemm"}, shape
-        # 784 columns pad to 800 on the shared tiles: a 16-deep reduction does not pay for the
-        # transposing store
-        assert variants(1, 96, 28, 28, 16, 1, 1)["input_grad"] == "gemm"
+        if isa_name != "scalar":  # AVX-512: 784 columns pad to 800 on the shared tile, and a 16-deep
+            # reduction does not pay for the transposing store; AVX2: 784 > 256 columns
+            assert variants(1, 96, 28, 28, 16, 1, 1)["input_grad"] == "gemm"
         for shape in SMALL_SHAPES[:3]:
             assert set(variants(*shape, dtype="float64").values()) == {"gemm"}
 

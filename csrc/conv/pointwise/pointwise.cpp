@@ -4,8 +4,8 @@
 // stride-2 input is read every second row and column in place, and an input gradient is
 // written to every second row and column). The forward and input gradient run
 // pointwise_gemm below; the weight gradient reduces over Q and runs weight_grad_gemm. Float32
-// GEMMs with few columns (Q <= 1024: 7x7, 14x14, 28x28 maps of batch 1) run
-// pointwise_small_gemm instead where the cost rule (small_maps) says it pads less: output
+// GEMMs with few columns (Q <= 1024 on AVX-512: 7x7, 14x14, 28x28 maps of batch 1) run
+// pointwise_small_gemm instead where the cost rule (small_maps) says it is cheaper: output
 // channels in the vector lanes, pixels broadcast (pointwise_kernels.h).
 #include "conv/pointwise/pointwise.h"
 
@@ -312,28 +312,31 @@ int64_t small_padded_rows(int64_t M, const PointwiseTileKernels& kern) {
   return M / bw * bw + round_up(M % bw, kern.vec);
 }
 
-// The cost rule: the small-map path when the GEMM has at most 1024 columns (Q = N*OH*OW, the
-// 28x28 maps of batch 1 and below) and its estimated cost is no higher than the shared tile's,
-// both in vector multiply-adds per output vector over the padded output:
-//   small:  rows padded to the vector width x Q exact columns x (Kr + 8)
+// The cost rule: the small-map path when the GEMM has at most max_q columns (Q = N*OH*OW; the
+// variant's own limit, 1024 on AVX-512: 28x28 maps of batch 1 and below) and its estimated
+// cost is no higher than the shared tile's, both in vector multiply-adds per output vector over
+// the padded output:
+//   small:  rows padded to the vector width x Q exact columns x (Kr + store_cost)
 //   shared: rows padded to MR x columns padded to NR (per image where pointwise_gemm writes in
 //           place, else over Q) x (Kr + 1, + 12 with a bias)
-// 8: the tile's store and the transposing store to NCHW; 1: the shared tile's store; 12: its
-// separate bias pass over the output (the small path adds the bias in its store). Fitted on
-// Zen 4 where the two differ by padding only at short reductions (96->16 @28 input gradient:
-// 0.036 ms shared, 0.047 small; 32->144 @28 forward: 0.052 / 0.058 without bias, 0.086 / 0.075
-// with). At 7x7 the shared tile computes 64 columns for 49, at 14x14 224 for 196.
+// store_cost (8 on AVX-512): the tile's store and the transposing store to NCHW; 1: the shared
+// tile's store; 12: its separate bias pass over the output (the small path adds the bias in
+// its store). Fitted on Zen 4 where the two differ by padding only, at short reductions (96->16
+// @28 input gradient: 0.036 ms shared, 0.047 small; 32->144 @28 forward: 0.052 / 0.058 without
+// bias, 0.086 / 0.075 with). At 7x7 the shared tile computes 64 columns for 49, at 14x14 224
+// for 196.
 std::atomic<int> g_forced_variant{0};  // set_pointwise_variant: 0 auto, 1 small_maps, 2 gemm
 
 bool small_maps(const ConvParams& p, int64_t rows, int64_t Kr, bool bias, bool float32) {
   const int64_t N = p.N, P = p.out_pixels(), Q = N * P;
   if (!float32 || Q == 0 || rows == 0) return false;
   if (const int forced = g_forced_variant.load(std::memory_order_relaxed)) return forced == 1;
-  if (Q > 1024) return false;
   const Isa isa = active_isa();
+  const PointwiseTileKernels& kern = pointwise_tile_kernels(isa);
+  if (Q > kern.max_q) return false;
   const MicroKernel<float> uk = micro_kernel<float>(isa, rows);
   const int64_t cols = (N == 1 || P >= 256) ? N * round_up(P, uk.nr) : round_up(Q, uk.nr);
-  const double small = double(small_padded_rows(rows, pointwise_tile_kernels(isa))) * Q * (Kr + 8);
+  const double small = double(small_padded_rows(rows, kern)) * Q * (Kr + kern.store_cost);
   const double shared = double(round_up(rows, uk.mr)) * cols * (Kr + 1 + (bias ? 12 : 0));
   return small <= shared;
 }

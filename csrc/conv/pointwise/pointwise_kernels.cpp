@@ -54,11 +54,17 @@ void pointwise_store__scalar(const float* ct, int64_t ldct, int rows, int64_t co
   }
 }
 
+// max_q / store_cost measured on Zen 4 against the shared tile of the same ISA (forced both
+// ways): AVX-512 wins to 28x28 maps unless the reduction is short (the store's 8 steps); the
+// AVX2 tile (12 accumulators, scalar store) wins at 7x7 and 14x14 (1.1-2x) but loses 15-45%
+// at 28x28, so it stops at 256 columns; the scalar tile beats the scalar 4x16 GEMM 2.4-6x
+// everywhere up to 28x28, its store included.
 const KernelTable<PointwiseTileKernels> kPointwiseTile("pointwise_tile", "float32", {
-    {Isa::scalar, "pointwise_tile_16x8__scalar", {&pointwise_tile__scalar, &pointwise_store__scalar, 1, 16, 8}},
+    {Isa::scalar, "pointwise_tile_16x8__scalar", {&pointwise_tile__scalar, &pointwise_store__scalar, 1, 16, 8, 1024, 0}},
 #ifdef FASTCONV_X86
-    {Isa::avx2, "pointwise_tile_16x6__avx2", {&pointwise_tile__avx2, &pointwise_store__scalar, 8, 16, 6}},
-    {Isa::avx512, "pointwise_tile_48x8__avx512", {&pointwise_tile__avx512, &pointwise_store__avx512, 16, 48, 8}},
+    {Isa::avx2, "pointwise_tile_16x6__avx2", {&pointwise_tile__avx2, &pointwise_store__scalar, 8, 16, 6, 256, 8}},
+    {Isa::avx512, "pointwise_tile_48x8__avx512",
+     {&pointwise_tile__avx512, &pointwise_store__avx512, 16, 48, 8, 1024, 8}},
 #endif
 });
 

@@ -29,6 +29,9 @@ struct PointwiseTileKernels {
   TileFn tile;
   StoreFn store;
   int vec, max_ch, max_np;
+  // The cost rule's terms for this variant (pointwise.cpp, small_maps): the largest GEMM width
+  // (Q) it is considered for, and the per-output-vector cost of its stores, in reduction steps.
+  int max_q, store_cost;
 };
 
 // The variant for the given ISA (the scalar one always exists).
