@@ -205,8 +205,8 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
 // up to max_ch (each padded to the vector width only), columns into panels of up to max_np
 // pixels that stay inside one image where the maps are large enough, sized so that a 7x7 map is
 // seven panels of 7. A block's A is packed per reduction slice by the work item that uses it
-// (a slice of kc x block values stays in L1 while every panel of the item runs over it), so no
-// serial or whole-matrix weight pack precedes the compute. B is read in place (the rows of a
+// (a slice of up to 192 KiB stays in L2 while every panel of the item streams through it), so
+// no whole-matrix weight pack precedes the compute. B is read in place (the rows of a
 // dense input are the panels' rows) or, for a strided input or panels across images, packed
 // once for all blocks. Work: tiles = groups x row blocks x panels, cut into a few contiguous
 // ranges per thread, so two threads split even a 320-row layer evenly.
