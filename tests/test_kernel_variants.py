@@ -129,6 +129,33 @@ def run_conv_weight_grad(entry, rng):
         assert rel_err(got, want) < (1e-12 if dt == np.float64 else 1e-5)
 
 
+def run_pointwise_tile(entry, rng):
+    """The small-map 1x1 path's transposed tile and store (csrc/conv/pointwise/pointwise_kernels.h):
+    forward and input gradient of 1x1 convs, forced onto it, against the reference."""
+    _C.set_pointwise_variant("small_maps")
+    try:
+        run_pointwise_tile_forced(rng)
+    finally:
+        _C.set_pointwise_variant("auto")
+
+
+def run_pointwise_tile_forced(rng):
+    for n, c, h, w, k, stride, groups in ((1, 64, 1, 1, 48, 1, 1), (1, 40, 1, 7, 33, 1, 1), (1, 33, 1, 7, 48, 1, 1),
+                                          (1, 96, 7, 7, 80, 1, 1), (1, 64, 5, 10, 70, 1, 1),
+                                          (1, 64, 14, 14, 144, 1, 1), (1, 37, 14, 9, 40, 2, 1),
+                                          (3, 32, 2, 2, 96, 1, 1), (2, 96, 14, 14, 64, 2, 2)):
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = rng.standard_normal((k, c // groups, 1, 1)).astype(np.float32)
+        b = rng.standard_normal(k).astype(np.float32)
+        for p in ("forward", "input_grad"):
+            assert _C.pointwise_variant(x.shape, wt.shape, (stride, stride), groups, p) == "small_maps", (x.shape, p)
+        y = F.conv2d(x, wt, b, stride, 0, 1, groups)
+        assert rel_err(y, reference.conv2d(x, wt, b, stride, 0, 1, groups)) < 1e-5
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        dx = F.conv2d_input(x.shape, wt, dy, stride, 0, 1, groups)
+        assert rel_err(dx, reference.conv2d_input(x.shape, wt, dy, stride, 0, 1, groups)) < 1e-5
+
+
 def run_winograd(entry, rng):
     dt = np.dtype(entry["dtype"])
     x = rng.standard_normal((2, 6, 13, 10)).astype(dt)
@@ -333,6 +360,7 @@ def run_linear_few_rows(entry, rng):
 RUNNERS = {
     "gemm": run_gemm,
     "transpose_panel": run_conv_weight_grad,
+    "pointwise_tile": run_pointwise_tile,
     "winograd_transforms": run_winograd,
     "winograd_weight_grad": run_winograd_weight_grad,
     "winograd_input_grad": run_winograd_input_grad,

@@ -2,6 +2,8 @@
 any stride, any groups, small maps folded into one GEMM over the batch): which shapes take it,
 and its forward, input gradient and weight gradient against the float64 reference on every ISA
 and against torch."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,96 @@ def test_random_shapes(isa_name, rng):
 
 def test_depthwise_1x1_is_still_right(rng):
     check(2, 16, 5, 7, 16, 2, 16, np.float64, rng)
+
+
+# The small-map path (csrc/conv/pointwise/pointwise_kernels.h: output channels in the vector lanes,
+# pixels broadcast; float32 forward and input gradient). (N, C, H, W, K, stride, groups): Q = N*OH*OW
+# of 1, 7, 49, 50, 196 and 784 columns, odd channel counts (partial vectors in the lanes), strides 2
+# and 3 (the input packed; the input gradient scattered to every s-th pixel, the rest zero),
+# batches with panels per image and with panels across images, groups.
+SMALL_SHAPES = [
+    (1, 64, 1, 1, 48, 1, 1),        # Q = 1
+    (1, 40, 1, 7, 33, 1, 1),        # Q = 7, 33 output channels
+    (1, 33, 1, 7, 48, 1, 1),        # Q = 7, 33 input channels (the input gradient's rows)
+    (1, 96, 7, 7, 80, 1, 1),        # Q = 49: seven panels of 7
+    (1, 64, 5, 10, 70, 1, 1),       # Q = 50
+    (1, 35, 5, 10, 70, 1, 1),
+    (1, 64, 14, 14, 144, 1, 1),     # Q = 196: three blocks of 48 channels
+    (1, 33, 28, 28, 47, 1, 1),      # Q = 784
+    (1, 70, 13, 13, 100, 2, 1),     # stride 2 -> 7x7
+    (1, 37, 14, 9, 40, 2, 1),       # stride 2 on an even height: the last input row gets no gradient
+    (4, 48, 7, 7, 64, 1, 1),        # batch: panels within each image, read in place
+    (2, 17, 7, 7, 31, 1, 1),
+    (3, 32, 2, 2, 96, 1, 1),        # 2x2 maps: panels across images, packed
+    (2, 64, 3, 3, 16, 1, 1),
+    (2, 96, 14, 14, 64, 2, 2),      # groups and stride 2
+    (3, 24, 5, 5, 42, 2, 3),
+    (5, 20, 3, 5, 50, 3, 1),        # stride 3, batch 5
+    (9, 33, 1, 1, 17, 1, 1),        # 1x1 maps of a batch
+    (1, 512, 7, 7, 2048, 1, 1),     # ResNet-50 layer4.0.conv3
+]
+
+
+def variants(n, c, h, w, k, stride, groups, dtype="float32", bias=True):
+    return {p: fastconv._C.pointwise_variant((n, c, h, w), (k, c // groups, 1, 1), (stride, stride), groups, p,
+                                             dtype, bias) for p in ("forward", "input_grad", "weight_grad")}
+
+
+@contextlib.contextmanager
+def forced(variant):
+    """Every float32 forward and input gradient of the path on `variant` ('small_maps' or 'gemm')."""
+    fastconv._C.set_pointwise_variant(variant)
+    try:
+        yield
+    finally:
+        fastconv._C.set_pointwise_variant("auto")
+
+
+@pytest.mark.parametrize("variant", ["small_maps", "gemm"])
+@pytest.mark.parametrize("shape", SMALL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_small_shapes_on_each_gemm_every_isa(shape, variant, isa, rng):
+    with forced(variant):
+        assert variants(*shape) == {"forward": variant, "input_grad": variant, "weight_grad": "gemm"}
+        assert set(variants(*shape, dtype="float64").values()) == {"gemm"}
+        check(*shape, np.float32, rng)
+        check(*shape, np.float32, rng, bias=False)
+
+
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_the_issues_small_map_layers_take_the_transposed_tile(isa_name):
+    """Issue 21's ResNet-50 / MobileNetV2 1x1 layers on 7x7 and 14x14 outputs: the forward with its
+    bias and the input gradient (and, on AVX-512, the forward without bias)."""
+    with fastconv.use_isa(isa_name):
+        for c, h, k, stride in [(512, 7, 2048, 1), (2048, 7, 512, 1), (1024, 14, 2048, 2), (1024, 14, 512, 1),
+                                (1024, 14, 256, 1), (256, 14, 1024, 1), (512, 28, 1024, 2), (320, 7, 1280, 1),
+                                (960, 7, 320, 1), (160, 7, 960, 1), (64, 14, 384, 1), (96, 14, 576, 1),
+                                (960, 7, 160, 1)]:
+            v = variants(1, c, h, h, k, stride, 1)
+            assert v["forward"] == v["input_grad"] == "small_maps", (c, h, k, stride)
+            if isa_name == "avx512":
+                assert variants(1, c, h, h, k, stride, 1, bias=False)["forward"] == "small_maps", (c, h, k, stride)
+
+
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_large_maps_and_short_reductions_keep_the_shared_tiles(isa_name):
+    with fastconv.use_isa(isa_name):
+        for shape in [(1, 256, 56, 56, 64, 1, 1), (1, 64, 56, 56, 256, 1, 1), (1, 32, 112, 112, 16, 1, 1),
+                      (2, 512, 28, 28, 256, 1, 1), (8, 64, 14, 14, 384, 1, 1)]:  # Q > 1024
+            assert set(variants(*shape).values()) == {"gemm"}, shape
+        if isa_name != "scalar":  # AVX-512: 784 columns pad to 800 on the shared tile, and a 16-deep
+            # reduction does not pay for the transposing store; AVX2: 784 > 256 columns
+            assert variants(1, 96, 28, 28, 16, 1, 1)["input_grad"] == "gemm"
+        for shape in SMALL_SHAPES[:3]:
+            assert set(variants(*shape, dtype="float64").values()) == {"gemm"}
+
+
+def test_forcing_a_variant_names_it():
+    with pytest.raises(ValueError, match="small_maps"):
+        fastconv._C.set_pointwise_variant("fast")
+    assert variants(1, 256, 56, 56, 64, 1, 1)["forward"] == "gemm"
+    with forced("small_maps"):
+        assert variants(1, 256, 56, 56, 64, 1, 1)["forward"] == "small_maps"
+    assert variants(1, 256, 56, 56, 64, 1, 1)["forward"] == "gemm"
 
 
 @pytest.mark.skipif(torch is None, reason="torch not installed")

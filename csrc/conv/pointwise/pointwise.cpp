@@ -3,10 +3,18 @@
 // and their Q columns the batch's output pixels, read and written through PixelColumns (so a
 // stride-2 input is read every second row and column in place, and an input gradient is
 // written to every second row and column). The forward and input gradient run
-// pointwise_gemm below; the weight gradient reduces over Q and runs weight_grad_gemm.
+// pointwise_gemm below; the weight gradient reduces over Q and runs weight_grad_gemm. Float32
+// GEMMs with few columns (Q <= 1024 on AVX-512: 7x7, 14x14, 28x28 maps of batch 1) run
+// pointwise_small_gemm instead where the cost rule (small_maps) says it is cheaper: output
+// channels in the vector lanes, pixels broadcast (pointwise_kernels.h).
 #include "conv/pointwise/pointwise.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/cpu.h"
@@ -15,6 +23,7 @@
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
+#include "conv/pointwise/pointwise_kernels.h"
 #include "conv/weight_grad_split.h"
 
 namespace fastconv {
@@ -188,14 +197,195 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
   });
 }
 
+// ---- The small-map path: transposed tiles (pointwise_kernels.h) ----------------------------
+//
+// The same per-group GEMM, C[M x Q] = A[M x Kr] * B[Kr x Q], with the channels of C (rows) in
+// the vector lanes and its pixels (columns) broadcast, for maps too small to fill the pixel
+// lanes of the shared tiles (49 columns compute as 64 or 96 there). Rows are cut into blocks of
+// up to max_ch (each padded to the vector width only), columns into panels of up to max_np
+// pixels that stay inside one image where the maps are large enough, sized so that a 7x7 map is
+// seven panels of 7. A block's A is packed per reduction slice by the work item that uses it
+// (a slice of up to 192 KiB stays in L2 while every panel of the item streams through it), so
+// no whole-matrix weight pack precedes the compute. B is read in place (the rows of a
+// dense input are the panels' rows) or, for a strided input or panels across images, packed
+// once for all blocks. Work: tiles = groups x row blocks x panels, cut into a few contiguous
+// ranges per thread, so two threads split even a 320-row layer evenly.
+
+// Pixels per panel for `len` columns: the split into panels of at most max_np with the least
+// cost, a panel of n pixels costing max(n, 3) + 1 (its FMAs, at least the FMA latency's
+// worth, plus the weight loads its reduction repeats). 49 -> 7 x 7; 196 -> 24 x 8 + 4.
+int panel_width(int64_t len, int max_np) {
+  int best = max_np;
+  int64_t best_cost = INT64_MAX;
+  for (int np = max_np; np >= std::max(1, max_np - 3); --np) {
+    const int64_t rem = len % np;
+    const int64_t cost = len / np * (std::max(np, 3) + 1) + (rem ? std::max<int64_t>(rem, 3) + 1 : 0);
+    if (cost < best_cost) best_cost = cost, best = np;
+  }
+  return best;
+}
+
+// pack_a(g, m0, rows, ch, pc, kc, dst): A rows [m0, m0+rows) x reduction [pc, pc+kc) of group g
+// into dst[k*ch + i] (zero for i >= rows). src_of(g): B's PixelColumns. store(g, m0, rows, ct,
+// ldct, q0, q1): writes C rows [m0, m0+rows) x columns [q0, q1) from ct[(q-q0)*ldct + i].
+template <typename PackA, typename SrcOf, typename Store>
+void pointwise_small_gemm(const PointwiseTileKernels& kern, int64_t G, int64_t M, int64_t Kr, int64_t N, int64_t P,
+                          PackA&& pack_a, SrcOf&& src_of, Store&& store) {
+  const int64_t Q = N * P;
+  if (Q == 0 || M == 0) return;
+  const int threads = max_threads(), vec = kern.vec, ldp = kern.max_np;
+  const int64_t bw = round_up(ceil_div(M, ceil_div(M, kern.max_ch)), vec), mblocks = ceil_div(M, bw);
+  const bool per_image = N == 1 || P >= kern.max_np;
+  const bool in_place = per_image && src_of(0).dense();
+  std::vector<int64_t> pq;  // panel j: columns [pq[j], pq[j] + pn[j])
+  std::vector<int> pn;
+  if (per_image) {
+    const int np = panel_width(P, kern.max_np);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t pix = 0; pix < P; pix += np) pq.push_back(n * P + pix), pn.push_back(int(std::min<int64_t>(np, P - pix)));
+  } else {
+    for (int64_t q = 0; q < Q; q += ldp) pq.push_back(q), pn.push_back(int(std::min<int64_t>(ldp, Q - q)));
+  }
+  const int64_t T = static_cast<int64_t>(pq.size());
+  AlignedBuffer<float> bpack;
+  if (!in_place) {  // panel (g, j) as [Kr][ldp]
+    bpack.resize(G * T * Kr * ldp);
+    parallel_for(G * T, [&](int64_t item) {
+      const int64_t j = item % T;
+      const auto src = src_of(item / T);
+      int64_t off[64];
+      src.offsets(pq[j], pn[j], off);
+      float* d = bpack.data() + item * Kr * ldp;
+      for (int64_t k = 0; k < Kr; ++k, d += ldp) {
+        const float* row = src.base + k * src.plane;
+        for (int t = 0; t < pn[j]; ++t) d[t] = row[off[t]];
+      }
+    });
+  }
+  // Reduction slices: kc x max_ch packed values within 192 KiB (L2; the panels' accumulators
+  // are stored and reloaded once per slice), multiples of 16 (whole transposes) where the
+  // reduction allows. Measured on Zen 4: 1-3% faster than slices within L1 (128 deep).
+  const int64_t kc_max = std::max<int64_t>(16, (196608 / 4 / kern.max_ch) / 16 * 16);
+  int64_t kc_step = slice_kc(Kr, kc_max);
+  if (kc_step > 16) kc_step = std::min(round_up(kc_step, 16), kc_max);
+  const int64_t tiles = G * mblocks * T, ranges = std::min<int64_t>(tiles, 2 * threads);
+  std::vector<AlignedBuffer<float>> wbufs(threads), ctiles(threads);
+  parallel_for(ranges, [&](int64_t r) {
+    const int64_t t1 = tiles * (r + 1) / ranges;
+    const int tid = thread_id();
+    for (int64_t t = tiles * r / ranges; t < t1;) {
+      const int64_t gm = t / T, ja = t % T, jb = std::min(T, ja + (t1 - t));
+      const int64_t g = gm / mblocks, m0 = (gm % mblocks) * bw, rows = std::min(bw, M - m0);
+      const int ch = static_cast<int>(round_up(rows, vec));
+      const int64_t qa = pq[ja], qb = pq[jb - 1] + pn[jb - 1];
+      wbufs[tid].resize(kc_step * kern.max_ch);
+      ctiles[tid].resize((qb - qa) * kern.max_ch);
+      float* wbuf = wbufs[tid].data();
+      float* ct = ctiles[tid].data();
+      const auto src = src_of(g);
+      for (int64_t pc = 0; pc < Kr; pc += kc_step) {
+        const int64_t kc = std::min(kc_step, Kr - pc);
+        pack_a(g, m0, rows, ch, pc, kc, wbuf);
+        for (int64_t j = ja; j < jb; ++j) {
+          const float* b;
+          int64_t ldb;
+          if (in_place) {
+            b = src.base + pq[j] / P * src.image + pc * src.plane + pq[j] % P;
+            ldb = src.plane;
+          } else {
+            b = bpack.data() + (g * T + j) * Kr * ldp + pc * ldp;
+            ldb = ldp;
+          }
+          kern.tile(kc, wbuf, ch, b, ldb, pn[j], ct + (pq[j] - qa) * ch, ch, pc > 0);
+        }
+      }
+      store(g, m0, rows, ct, int64_t(ch), qa, qb);
+      t += jb - ja;
+    }
+  });
+}
+
+// The rows the transposed tile computes for M rows: blocks of at most max_ch, each padded to
+// the vector width only (320 -> 6 x 48 + 32; 24 -> 32 on AVX-512).
+int64_t small_padded_rows(int64_t M, const PointwiseTileKernels& kern) {
+  const int64_t bw = round_up(ceil_div(M, ceil_div(M, kern.max_ch)), kern.vec);
+  return M / bw * bw + round_up(M % bw, kern.vec);
+}
+
+// The cost rule: the small-map path when the GEMM has at most max_q columns (Q = N*OH*OW; the
+// variant's own limit, 1024 on AVX-512: 28x28 maps of batch 1 and below) and its estimated
+// cost is no higher than the shared tile's, both in vector multiply-adds per output vector over
+// the padded output:
+//   small:  rows padded to the vector width x Q exact columns x (Kr + store_cost)
+//   shared: rows padded to MR x columns padded to NR (per image where pointwise_gemm writes in
+//           place, else over Q) x (Kr + 1, + 12 with a bias)
+// store_cost (8 on AVX-512): the tile's store and the transposing store to NCHW; 1: the shared
+// tile's store; 12: its separate bias pass over the output (the small path adds the bias in
+// its store). Fitted on Zen 4 where the two differ by padding only, at short reductions (96->16
+// @28 input gradient: 0.036 ms shared, 0.047 small; 32->144 @28 forward: 0.052 / 0.058 without
+// bias, 0.086 / 0.075 with). At 7x7 the shared tile computes 64 columns for 49, at 14x14 224
+// for 196.
+std::atomic<int> g_forced_variant{0};  // set_pointwise_variant: 0 auto, 1 small_maps, 2 gemm
+
+bool small_maps(const ConvParams& p, int64_t rows, int64_t Kr, bool bias, bool float32) {
+  const int64_t N = p.N, P = p.out_pixels(), Q = N * P;
+  if (!float32 || Q == 0 || rows == 0) return false;
+  if (const int forced = g_forced_variant.load(std::memory_order_relaxed)) return forced == 1;
+  const Isa isa = active_isa();
+  const PointwiseTileKernels& kern = pointwise_tile_kernels(isa);
+  if (Q > kern.max_q) return false;
+  const MicroKernel<float> uk = micro_kernel<float>(isa, rows);
+  const int64_t cols = (N == 1 || P >= 256) ? N * round_up(P, uk.nr) : round_up(Q, uk.nr);
+  const double small = double(small_padded_rows(rows, kern)) * Q * (Kr + kern.store_cost);
+  const double shared = double(round_up(rows, uk.mr)) * cols * (Kr + 1 + (bias ? 12 : 0));
+  return small <= shared;
+}
+
 }  // namespace
 
 bool pointwise_applies(const ConvParams& p) {
   return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0;
 }
 
+void set_pointwise_variant(const char* variant) {
+  const std::string v(variant);
+  if (v != "auto" && v != "small_maps" && v != "gemm")
+    throw std::invalid_argument("pointwise variant must be 'auto', 'small_maps' or 'gemm', got '" + v + "'");
+  g_forced_variant.store(v == "auto" ? 0 : v == "small_maps" ? 1 : 2);
+}
+
+const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool float32, bool bias) {
+  if (pass == PointwisePass::weight_grad) return "gemm";
+  const bool fwd = pass == PointwisePass::forward;
+  return small_maps(p, fwd ? p.Kg() : p.Cg(), fwd ? p.Cg() : p.Kg(), fwd && bias, float32) ? "small_maps" : "gemm";
+}
+
 template <typename T>
 void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (small_maps(p, p.Kg(), p.Cg(), bias != nullptr, true)) {
+      const PointwiseTileKernels& kern = pointwise_tile_kernels(active_isa());
+      const TransposePanelFn<float> transpose = transpose_panel<float>(active_isa());
+      const int64_t Kg = p.Kg(), Cg = p.Cg();
+      pointwise_small_gemm(
+          kern, p.groups, Kg, Cg, p.N, p.out_pixels(),
+          [&](int64_t g, int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* dst) {
+            const float* rowp[64];
+            for (int i = 0; i < ch; ++i) rowp[i] = i < rows ? w + (g * Kg + m0 + i) * Cg + pc : nullptr;
+            transpose(rowp, ch, kc, dst);
+          },
+          [&](int64_t g) { return input_columns(x, p, g); },
+          [&](int64_t g, int64_t m0, int64_t rows, const float* ct, int64_t ldct, int64_t q0, int64_t q1) {
+            const auto dst = output_columns(y, p, g);
+            const float* b = bias ? bias + g * Kg + m0 : nullptr;
+            for_image_runs(q0, q1, p.out_pixels(), [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
+              kern.store(ct + pos * ldct, ldct, int(rows), cnt, dst.base + n * dst.image + m0 * dst.plane + pix,
+                         dst.plane, b);
+            });
+          });
+      return;
+    }
+  }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Kg, uk.mr);
   AlignedBuffer<T> apack(G * mpad * Cg);
@@ -208,6 +398,44 @@ void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const
 
 template <typename T>
 void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (small_maps(p, p.Cg(), p.Kg(), false, true)) {
+      const PointwiseTileKernels& kern = pointwise_tile_kernels(active_isa());
+      const int64_t Kg = p.Kg(), Cg = p.Cg();
+      // A = W^T: its rows (input channels) are contiguous in w, so a slice is copied, not transposed.
+      if (p.stride_h != 1 || p.stride_w != 1 || p.OH * p.stride_h < p.H || p.OW * p.stride_w < p.W)
+        parallel_for_chunks(p.N * p.C * p.H * p.W, 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, 0.0f); });
+      std::vector<std::vector<int64_t>> offs(max_threads());
+      pointwise_small_gemm(
+          kern, p.groups, Cg, Kg, p.N, p.out_pixels(),
+          [&](int64_t g, int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* dst) {
+            for (int64_t k = 0; k < kc; ++k, dst += ch) {
+              const float* s = w + (g * Kg + pc + k) * Cg + m0;
+              std::copy(s, s + rows, dst);
+              std::fill(dst + rows, dst + ch, 0.0f);
+            }
+          },
+          [&](int64_t g) { return output_columns(dy, p, g); },
+          [&](int64_t g, int64_t m0, int64_t rows, const float* ct, int64_t ldct, int64_t q0, int64_t q1) {
+            const auto dst = input_columns(dx, p, g);
+            if (dst.dense()) {
+              for_image_runs(q0, q1, p.out_pixels(), [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
+                kern.store(ct + pos * ldct, ldct, int(rows), cnt, dst.base + n * dst.image + m0 * dst.plane + pix,
+                           dst.plane, nullptr);
+              });
+              return;
+            }
+            std::vector<int64_t>& off = offs[thread_id()];
+            off.resize(q1 - q0);
+            dst.offsets(q0, q1 - q0, off.data());
+            for (int64_t i = 0; i < rows; ++i) {
+              float* row = dst.base + (m0 + i) * dst.plane;
+              for (int64_t q = 0; q < q1 - q0; ++q) row[off[q]] = ct[q * ldct + i];
+            }
+          });
+      return;
+    }
+  }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Cg());
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Cg, uk.mr);
   const int64_t kc_step = slice_kc(Kg, uk.kc), slices = ceil_div(Kg, kc_step);

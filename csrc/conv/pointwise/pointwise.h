@@ -14,6 +14,17 @@ namespace fastconv {
 // Whether p is a 1x1 convolution with no padding (dilation is then irrelevant).
 bool pointwise_applies(const ConvParams& p);
 
+// Which GEMM a pass of a pointwise convolution runs under the active ISA: "small_maps" (the
+// transposed tile of pointwise_kernels.h: float32, at most 1024 output columns, 256 on AVX2,
+// where the cost rule in pointwise.cpp says it is cheaper) or "gemm" (the shared micro-kernels;
+// always for the weight gradient and float64). bias: whether the forward has one. For tests of dispatch
+// (fastconv._C.pointwise_variant).
+enum class PointwisePass { forward, input_grad, weight_grad };
+const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool float32, bool bias);
+// For tests: "small_maps" or "gemm" makes every float32 forward and input gradient of the path
+// take that GEMM, whatever the shape; "auto" (the default) restores the cost rule. Process-wide.
+void set_pointwise_variant(const char* variant);  // throws std::invalid_argument
+
 template <typename T>
 void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
 template <typename T>
