@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import fastconv.functional as F
+from fastconv import _C
 from fastconv import nn
 from fastconv import reference as R
 from fastconv._shapes import ISSUE_SHAPES
@@ -38,15 +39,36 @@ def layer_and_input():
 
 def test_reused_weights_only_ever_favour_winograd():
     """Reuse removes the per-call weight transform: it may turn direct into Winograd but never
-    the reverse. (On the AVX-512 Xeon the cost model is fitted on, reading cached weights costs
-    nearly what transforming them per call does, so reuse flips none of these shapes.)"""
+    the reverse, except where few tiles run the tile-rows driver (winograd.cpp), which transforms
+    each weight slice as it goes and cannot read cached weights: there reuse may say direct while
+    the plain model says Winograd, and nn.Conv2d then keeps no cache and lets auto pick per call
+    (test_layer_without_cache_where_only_the_uncached_driver_pays)."""
     assert F.conv2d_algorithm(REUSE_SHAPE, (64, 64, 3, 3), 1, 1, weights_reused=True).startswith("winograd")
     for n in (1, 8):
         for c in (16, 64, 256, 512):
             for h in (3, 7, 14, 28):
                 args = ((n, c, h, h), (c, c, 3, 3), 1, 1)
                 plain, reused = F.conv2d_algorithm(*args), F.conv2d_algorithm(*args, weights_reused=True)
+                tiles = n * (-(-h // int(plain[-1])) if plain != "direct" else 0) ** 2
+                if plain != "direct" and _C.winograd_tile_rows(tiles, c):
+                    continue
                 assert plain == "direct" or reused != "direct", args
+
+
+def test_layer_without_cache_where_only_the_uncached_driver_pays():
+    """Where cached weights would make auto pick direct but the plain model picks Winograd (few
+    tiles: the tile-rows driver), the layer keeps no transformed weights and conv2d runs auto."""
+    shape, c = (1, 256, 7, 7), 256
+    args = (shape, (c, c, 3, 3), 1, 1)
+    if F.conv2d_algorithm(*args, weights_reused=True) != "direct" or F.conv2d_algorithm(*args) == "direct":
+        pytest.skip("hardware: this ISA's cost model does not split the two choices on this shape")
+    layer = nn.Conv2d(c, c, 3, padding=1, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    with nn.no_grad():
+        first, second = layer.forward(x), layer.forward(x)
+    assert cached(layer) is None
+    np.testing.assert_allclose(second, first, rtol=0, atol=0)
+    np.testing.assert_allclose(second, F.conv2d(x, layer.weight.data, layer.bias.data, 1, 1), rtol=1e-6, atol=1e-6)
 
 
 def test_second_call_uses_the_cached_transform_and_stays_correct(layer_and_input):

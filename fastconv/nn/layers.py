@@ -67,8 +67,12 @@ class Conv2d(Module):
             return w.data
         plans = self._winograd[1]  # input shape -> WinogradWeights, or None for direct
         if x.shape not in plans:
-            algorithm = F.conv2d_algorithm(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups,
-                                           weights_reused=True)
+            args = (x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups)
+            algorithm = F.conv2d_algorithm(*args, weights_reused=True)
+            # None: conv2d gets the weight array and auto picks per call. That is also the better
+            # choice where the model picks direct with cached weights but Winograd without: few
+            # tiles run a driver that transforms each weight slice as it goes and cannot read a
+            # cache (winograd.cpp's tile-rows driver; AlexNet's 13x13 layers).
             plans[x.shape] = None if algorithm == "direct" else self._transformed(int(algorithm[-1]), plans)
         plan = plans[x.shape]
         return w.data if plan is None else plan
