@@ -193,7 +193,9 @@ def machine_line(threads: int) -> str:
         parts.append(f"torch {torch.__version__}")
     except ImportError:
         pass
-    parts.append(f"fastconv ISA {fastconv.capabilities()['isa']}")
+    # Where fastconv came from: `python3 bench/x.py` puts bench/, not the checkout, on sys.path, so
+    # without PYTHONPATH=. a table silently measures whatever fastconv is installed.
+    parts.append(f"fastconv ISA {fastconv.capabilities()['isa']} from {os.path.dirname(os.path.dirname(fastconv.__file__))}")
     if all(os.environ.get(k) == v for k, v in FAST_ALLOCATOR_ENV.items()):
         parts.append("malloc thresholds pinned (fastconv.timing.FAST_ALLOCATOR_ENV)")
     parts.append(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
