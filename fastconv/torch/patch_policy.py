@@ -5,8 +5,9 @@ Two ways to decide, per module:
 - **by rule** (no example input): the configurations bench/ measures fastconv ahead in. 3x3
   stride-1 dilation-1 ungrouped convolutions (Winograd: VGG-16's nine 3x3 layer shapes run
   1.50x torch forward, 1.33x backward, worst 1.09x / 0.98x; README "Results"), depthwise
-  convolutions (one filter per channel: MobileNetV2's ten depthwise layers run 1.4-4.3x torch
-  forward, 1.2-2.8x backward, bench/RESULTS.md 2026-12-07) and max / avg pooling (3.0-4.0x).
+  convolutions (one filter per channel: MobileNetV2's ten depthwise layers run 1.2-1.9x torch
+  forward, 1.2-1.7x backward, bench/RESULTS.md 2026-12-07 afternoon) and max / avg pooling
+  (3.0-4.0x).
   Every other conv (1x1, strided, grouped, 5x5, 7x7, 11x11) stays on torch: it is not ahead on
   every shape of that kind (bench/RESULTS.md's zoo table). When new kernel families land, this
   rule follows their bench numbers.
@@ -49,7 +50,7 @@ def by_rule(module, winograd_shape):
     if winograd_shape and g == 1:
         return True, "3x3 stride-1 conv: fastconv's Winograd 1.5x torch on VGG-16's layers"
     if g > 1 and g == module.in_channels == module.out_channels:
-        return True, "depthwise conv: fastconv's depthwise kernels 1.4-4.3x torch on MobileNetV2's layers"
+        return True, "depthwise conv: fastconv's depthwise kernels 1.2-1.9x torch on MobileNetV2's layers"
     if g > 1:
         what = "depthwise" if g == module.in_channels else "grouped"
     elif k == (1, 1):
