@@ -13,6 +13,7 @@
 //                                                              into its own partial dx, summed
 //   weight grad   dW[o, c] (+)= sum_r dy[r, o] x[r, c]         each thread a block of W's rows
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +23,10 @@
 #include "common/parallel.h"
 #include "common/params.h"
 #include "common/workspace.h"
+
+// The 64-byte GCC vectors below pass between always-inlined helpers; GCC warns that such a
+// value's calling convention differs without AVX-512, which cannot matter once inlined.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace fastconv {
 namespace {
@@ -249,24 +254,24 @@ void linear_weight_grad(const T* x, const T* dy, T* dw, int64_t rows, int64_t in
   });
 }
 
-int64_t check_rows(const py::array& a, const char* name) {
-  if (a.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D (rows, features)");
-  const int64_t rows = a.shape(0);
+// (rows, in, out) of input x (rows, in) and weight w (out, in), both checked as T arrays.
+template <typename T>
+std::array<int64_t, 3> check_input_and_weight(const py::array& x, const py::array& w) {
+  if (x.ndim() != 2) throw py::value_error("input must be 2-D (rows, in_features)");
+  if (w.ndim() != 2) throw py::value_error("weight must be 2-D (out_features, in_features)");
+  const int64_t rows = x.shape(0), in = x.shape(1), out = w.shape(0);
   if (rows < 1 || rows > kMaxRows)
-    throw py::value_error(std::string(name) + " must have 1 to " + std::to_string(kMaxRows) + " rows, got " +
-                          std::to_string(rows));
-  return rows;
+    throw py::value_error("input must have 1 to " + std::to_string(kMaxRows) + " rows, got " + std::to_string(rows));
+  check_array<T>(x, "input", {rows, in});
+  check_array<T>(w, "weight", {out, in});
+  return {rows, in, out};
 }
 
 void bind(py::module_& m) {
   m.def("linear_few_rows", [](py::array x, py::array w, py::object bias, py::array y) {
     by_dtype<float, double>(x, "input", [&](auto tag) {
       using T = decltype(tag);
-      const int64_t rows = check_rows(x, "input");
-      if (w.ndim() != 2) throw py::value_error("weight must be 2-D (out_features, in_features)");
-      const int64_t in = x.shape(1), out = w.shape(0);
-      check_array<T>(x, "input", {rows, in});
-      check_array<T>(w, "weight", {out, in});
+      const auto [rows, in, out] = check_input_and_weight<T>(x, w);
       check_array<T>(y, "out", {rows, out}, true);
       const T* b = nullptr;
       py::array barr;
@@ -284,11 +289,7 @@ void bind(py::module_& m) {
                                        py::array grad_weight, bool accumulate) {
     by_dtype<float, double>(x, "input", [&](auto tag) {
       using T = decltype(tag);
-      const int64_t rows = check_rows(x, "input");
-      if (w.ndim() != 2) throw py::value_error("weight must be 2-D (out_features, in_features)");
-      const int64_t in = x.shape(1), out = w.shape(0);
-      check_array<T>(x, "input", {rows, in});
-      check_array<T>(w, "weight", {out, in});
+      const auto [rows, in, out] = check_input_and_weight<T>(x, w);
       check_array<T>(dy, "grad_output", {rows, out});
       check_array<T>(grad_weight, "grad_weight", {out, in}, true);
       T* gx = nullptr;
