@@ -2,7 +2,6 @@
 // the first maximum in row-major order wins and a NaN replaces the running maximum.
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <limits>
 
 
@@ -52,7 +51,7 @@ FASTCONV_ALWAYS_INLINE void max_pool_2x2(const T* __restrict in, T* __restrict o
 
 // One (n, c) plane: input, output, indices.
 template <typename T>
-using MaxPool2x2Fn = void (*)(const T*, T*, int64_t*, const PoolParams&);
+using MaxPoolPlaneFn = void (*)(const T*, T*, int64_t*, const PoolParams&);
 #define FASTCONV_MAX_POOL_2X2(ISA)                                                                                  \
   FASTCONV_TARGET(ISA) void max_pool_2x2_f64__##ISA(const double* in, double* out, int64_t* ind,                    \
                                                     const PoolParams& p) {                                         \
@@ -166,29 +165,32 @@ FASTCONV_FOR_EACH_ISA(FASTCONV_MAX_POOL_2X2_F32)
 #endif
 #undef FASTCONV_MAX_POOL_2X2
 #undef FASTCONV_MAX_POOL_2X2_F32
-const KernelTable<MaxPool2x2Fn<float>> kMaxPool2x2F32("max_pool2d", "float32",
+const KernelTable<MaxPoolPlaneFn<float>> kMaxPool2x2F32("max_pool2d", "float32",
                                                        FASTCONV_ISA_VARIANTS(max_pool_2x2_f32, "max_pool_2x2_f32"));
-const KernelTable<MaxPool2x2Fn<double>> kMaxPool2x2F64("max_pool2d", "float64",
+const KernelTable<MaxPoolPlaneFn<double>> kMaxPool2x2F64("max_pool2d", "float64",
                                                         FASTCONV_ISA_VARIANTS(max_pool_2x2_f64, "max_pool_2x2_f64"));
-const KernelTable<MaxPool2x2Fn<float>>& max_pool_2x2_kernels(const float*) { return kMaxPool2x2F32; }
-const KernelTable<MaxPool2x2Fn<double>>& max_pool_2x2_kernels(const double*) { return kMaxPool2x2F64; }
+const KernelTable<MaxPoolPlaneFn<float>>& max_pool_2x2_kernels(const float*) { return kMaxPool2x2F32; }
+const KernelTable<MaxPoolPlaneFn<double>>& max_pool_2x2_kernels(const double*) { return kMaxPool2x2F64; }
 
 // Any other window without dilation (AlexNet's and ResNet's 3x3 stride 2, padded or not): per
 // output row, the taps in row-major order, each a pass over the row's interior outputs (those
 // whose window lies inside the input horizontally) that vectorises over ow; the few edge outputs
 // take the per-window loop. The same comparisons, so the same winner, ties and NaNs as the
 // general loop: out and ind hold the running maximum and its index.
+// One output's window, any dilation: the general loop (dilated windows run only this) and the
+// edge outputs of max_pool_window below.
 template <typename T>
 FASTCONV_ALWAYS_INLINE void max_pool_window_at(const T* in, int64_t oh, int64_t ow, T* out, int64_t* ind,
                                                const PoolParams& p) {
   int64_t h0 = oh * p.stride_h - p.pad_h, w0 = ow * p.stride_w - p.pad_w;
-  const int64_t h1 = std::min<int64_t>(h0 + p.kh, p.H), w1 = std::min<int64_t>(w0 + p.kw, p.W);
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
+  const int64_t h1 = std::min<int64_t>(h0 + (p.kh - 1) * p.dil_h + 1, p.H);
+  const int64_t w1 = std::min<int64_t>(w0 + (p.kw - 1) * p.dil_w + 1, p.W);
+  while (h0 < 0) h0 += p.dil_h;
+  while (w0 < 0) w0 += p.dil_w;
   T best = -std::numeric_limits<T>::infinity();
   int64_t best_i = h0 * p.W + w0;
-  for (int64_t h = h0; h < h1; ++h)
-    for (int64_t w = w0; w < w1; ++w) {
+  for (int64_t h = h0; h < h1; h += p.dil_h)
+    for (int64_t w = w0; w < w1; w += p.dil_w) {
       const T v = in[h * p.W + w];
       if (v > best || v != v) {
         best = v;
@@ -252,12 +254,12 @@ FASTCONV_ALWAYS_INLINE void max_pool_window_any(const T* in, T* out, int64_t* in
   }
 FASTCONV_FOR_EACH_ISA(FASTCONV_MAX_POOL_WINDOW)
 #undef FASTCONV_MAX_POOL_WINDOW
-const KernelTable<MaxPool2x2Fn<float>> kMaxPoolWindowF32("max_pool2d_window", "float32",
+const KernelTable<MaxPoolPlaneFn<float>> kMaxPoolWindowF32("max_pool2d_window", "float32",
                                                           FASTCONV_ISA_VARIANTS(max_pool_window_f32, "max_pool_window_f32"));
-const KernelTable<MaxPool2x2Fn<double>> kMaxPoolWindowF64("max_pool2d_window", "float64",
+const KernelTable<MaxPoolPlaneFn<double>> kMaxPoolWindowF64("max_pool2d_window", "float64",
                                                            FASTCONV_ISA_VARIANTS(max_pool_window_f64, "max_pool_window_f64"));
-const KernelTable<MaxPool2x2Fn<float>>& max_pool_window_kernels(const float*) { return kMaxPoolWindowF32; }
-const KernelTable<MaxPool2x2Fn<double>>& max_pool_window_kernels(const double*) { return kMaxPoolWindowF64; }
+const KernelTable<MaxPoolPlaneFn<float>>& max_pool_window_kernels(const float*) { return kMaxPoolWindowF32; }
+const KernelTable<MaxPoolPlaneFn<double>>& max_pool_window_kernels(const double*) { return kMaxPoolWindowF64; }
 
 bool is_plain_2x2(const PoolParams& p) {
   return p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 &&
@@ -268,43 +270,17 @@ bool is_plain_2x2(const PoolParams& p) {
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolParams& p) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
-  if (is_plain_2x2(p)) {
-    const MaxPool2x2Fn<T> pool = max_pool_2x2_kernels(x).active();
-    parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
+  if (p.dil_h != 1 || p.dil_w != 1) {
+    parallel_for(p.N * p.C, [&](int64_t plane) {
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow)
+          max_pool_window_at(x + plane * HW, oh, ow, y + plane * OHW + oh * p.OW + ow,
+                             idx + plane * OHW + oh * p.OW + ow, p);
+    });
     return;
   }
-  if (p.dil_h == 1 && p.dil_w == 1) {
-    const MaxPool2x2Fn<T> pool = max_pool_window_kernels(x).active();
-    parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
-    return;
-  }
-  parallel_for(p.N * p.C, [&](int64_t plane) {
-    const T* in = x + plane * HW;
-    T* out = y + plane * OHW;
-    int64_t* ind = idx + plane * OHW;
-    for (int64_t oh = 0; oh < p.OH; ++oh) {
-      int64_t h0 = oh * p.stride_h - p.pad_h;
-      const int64_t h1 = std::min<int64_t>(h0 + (p.kh - 1) * p.dil_h + 1, p.H);
-      while (h0 < 0) h0 += p.dil_h;
-      for (int64_t ow = 0; ow < p.OW; ++ow) {
-        int64_t w0 = ow * p.stride_w - p.pad_w;
-        const int64_t w1 = std::min<int64_t>(w0 + (p.kw - 1) * p.dil_w + 1, p.W);
-        while (w0 < 0) w0 += p.dil_w;
-        int64_t best_i = h0 * p.W + w0;
-        T best = -std::numeric_limits<T>::infinity();
-        for (int64_t h = h0; h < h1; h += p.dil_h)
-          for (int64_t w = w0; w < w1; w += p.dil_w) {
-            const T v = in[h * p.W + w];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = h * p.W + w;
-            }
-          }
-        out[oh * p.OW + ow] = best;
-        ind[oh * p.OW + ow] = best_i;
-      }
-    }
-  });
+  const MaxPoolPlaneFn<T> pool = is_plain_2x2(p) ? max_pool_2x2_kernels(x).active() : max_pool_window_kernels(x).active();
+  parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, idx + plane * OHW, p); });
 }
 
 template <typename T>
