@@ -194,25 +194,18 @@ struct DenseKernels {
                                                int64_t out, int64_t o0, int64_t o1, bool accumulate) {      \
     switch (rows) { FASTCONV_ROW_CASES(weight_grad_block, x, dy, dw, in, out, o0, o1, accumulate) }          \
   }                                                                                                         \
-  template <typename T>                                                                                     \
-  constexpr DenseKernels<T> dense__##ISA{&forward__##ISA<T>, &input_grad__##ISA<T>, &weight_grad__##ISA<T>};
+  constexpr DenseKernels<float> dense_f32__##ISA{&forward__##ISA<float>, &input_grad__##ISA<float>,         \
+                                                &weight_grad__##ISA<float>};                                \
+  constexpr DenseKernels<double> dense_f64__##ISA{&forward__##ISA<double>, &input_grad__##ISA<double>,      \
+                                                  &weight_grad__##ISA<double>};
 FASTCONV_FOR_EACH_ISA(FASTCONV_DENSE_KERNELS)
 #undef FASTCONV_DENSE_KERNELS
 #undef FASTCONV_ROW_CASES
 
-#define FASTCONV_DENSE_VARIANT(ISA, T, NAME) {Isa::ISA, NAME "__" #ISA, dense__##ISA<T>}
-#if defined(FASTCONV_X86) && defined(__GNUC__)
-#define FASTCONV_DENSE_VARIANTS(T, NAME) \
-  {FASTCONV_DENSE_VARIANT(scalar, T, NAME), FASTCONV_DENSE_VARIANT(avx2, T, NAME), FASTCONV_DENSE_VARIANT(avx512, T, NAME)}
-#else
-#define FASTCONV_DENSE_VARIANTS(T, NAME) {FASTCONV_DENSE_VARIANT(scalar, T, NAME)}
-#endif
 const KernelTable<DenseKernels<float>> kDenseF32("linear_few_rows", "float32",
-                                                 FASTCONV_DENSE_VARIANTS(float, "linear_few_rows_f32"));
+                                                 FASTCONV_ISA_VARIANTS(dense_f32, "linear_few_rows_f32"));
 const KernelTable<DenseKernels<double>> kDenseF64("linear_few_rows", "float64",
-                                                  FASTCONV_DENSE_VARIANTS(double, "linear_few_rows_f64"));
-#undef FASTCONV_DENSE_VARIANTS
-#undef FASTCONV_DENSE_VARIANT
+                                                  FASTCONV_ISA_VARIANTS(dense_f64, "linear_few_rows_f64"));
 const KernelTable<DenseKernels<float>>& dense_kernels(const float*) { return kDenseF32; }
 const KernelTable<DenseKernels<double>>& dense_kernels(const double*) { return kDenseF64; }
 

@@ -201,19 +201,13 @@ class AdaptiveAvgPool(Step):
         return torch.from_numpy(F.adaptive_avg_pool2d(_np(values[self.x]), self.output_size))
 
 
-def streams_linear(x, w, b):
-    """Whether fastconv's linear runs its own kernel on these arrays (fastconv._cpu's rule: a few
-    rows). Everything else it hands to numpy's BLAS, whose worker threads (OpenBLAS, pthreads)
-    busy-wait for milliseconds after each call: beside torch's OpenMP team, which the fastconv
-    kernels run on, that is one more spinning thread than there are cores (ResNet-18's
-    512 -> 1000 head made every later step wait for a core: 0.53x eager at batch 1, issue 22)."""
-    return _cpu.few_rows_linear(x, w, b)
-
-
 class Linear(Step):
-    """linear (+ bias + activation: the bias then joins the activation's pass). fastconv's
-    streaming kernel where it has one (streams_linear), else torch's GEMM, which runs on the same
-    OpenMP team as the fastconv kernels instead of starting numpy's BLAS threads."""
+    """linear (+ bias + activation: the bias then joins the activation's pass). fastconv's own
+    kernel where it has one (a few rows: fastconv._cpu.few_rows_linear), else torch's GEMM, which
+    runs on the same OpenMP team as the fastconv kernels. fastconv's linear would hand those to
+    numpy's BLAS, whose worker threads (OpenBLAS, pthreads) busy-wait for milliseconds after each
+    call: beside torch's team that is one more spinning thread than there are cores (ResNet-18's
+    512 -> 1000 head made every later step wait for a core: 0.53x eager at batch 1, issue 22)."""
 
     def __init__(self, out, nodes, x, weight, bias, epilogue):
         super().__init__(out, nodes)
@@ -225,7 +219,7 @@ class Linear(Step):
         bias = None if self.bias is None else values[self.bias]
         fuse = not self.epilogue.empty()
         xn, wn, bn = _np(x), _np(w), None if bias is None else _np(bias)
-        if streams_linear(xn.reshape(-1, xn.shape[-1]), wn, None if fuse else bn):
+        if _cpu.few_rows_linear(xn.reshape(-1, xn.shape[-1]), wn, None if fuse else bn):
             y = F.linear(xn, wn, None if fuse else bn)
         else:
             y = torch.nn.functional.linear(x, w, None if fuse else bias).numpy()
