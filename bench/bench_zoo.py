@@ -156,6 +156,8 @@ def main():
     nets = args.nets or (["resnet18", "mobilenet_v2"] if args.quick else list(NETS))
     batches = args.batches or ([1] if args.quick else [8] if args.train else [1, 8])
     missing = {e: [m for m in NEEDS.get(e, ()) if importlib.util.find_spec(m) is None] for e in args.engines}
+    if args.train and not set(args.engines) & set(TRAIN_ENGINES):
+        p.error(f"--train times the engines {' and '.join(TRAIN_ENGINES)}; got --engines {' '.join(args.engines)}")
     engines = [e for e in args.engines if not missing[e] and (not args.train or e in TRAIN_ENGINES)]
     for e in args.engines:
         if missing[e]:
