@@ -78,6 +78,22 @@ def test_random_shapes(isa_name, rng):
             check(n, cg * groups, h, w, kg * groups, stride, groups, dtype, rng, dil=dil, bias=bool(rng.integers(2)))
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_column_blocks_cover_every_pixel_once_at_any_thread_count(threads, rng):
+    """Few work items share a map's pixel panels evenly between blocks where that balances the
+    threads better than fixed-width blocks (256 -> 64 and 64 -> 64 at 56x56, batch 1: 3136
+    columns; a batch of two 30x30 maps): whichever split the thread count leads to, every output
+    column and every gradient is written exactly once."""
+    old = fastconv.get_num_threads()
+    fastconv.set_num_threads(threads)
+    try:
+        for shape in [(1, 256, 56, 56, 64, 1, 1), (1, 64, 56, 56, 64, 1, 1), (2, 40, 30, 30, 16, 1, 1),
+                      (1, 48, 45, 45, 24, 1, 1)]:
+            check(*shape, np.float32, rng)
+    finally:
+        fastconv.set_num_threads(old)
+
+
 def test_depthwise_1x1_is_still_right(rng):
     check(2, 16, 5, 7, 16, 2, 16, np.float64, rng)
 
