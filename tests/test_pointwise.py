@@ -79,16 +79,17 @@ def test_random_shapes(isa_name, rng):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 4])
-def test_column_blocks_cover_every_pixel_once_at_any_thread_count(threads, rng):
-    """Few work items share a map's pixel panels evenly between blocks where that balances the
-    threads better than fixed-width blocks (256 -> 64 and 64 -> 64 at 56x56, batch 1: 3136
-    columns; a batch of two 30x30 maps): whichever split the thread count leads to, every output
-    column and every gradient is written exactly once."""
+def test_work_splits_cover_every_output_once_at_any_thread_count(threads, rng):
+    """Few work items: the forward shares a map's pixel panels evenly between blocks where that
+    balances the threads better than fixed-width blocks (256 -> 64 and 64 -> 64 at 56x56, batch 1:
+    3136 columns; a batch of two 30x30 maps), and the weight gradient cuts dw's rows into chunks
+    where its reduction and columns give fewer items than threads (160 -> 960 at 7x7: one item).
+    Whichever split the thread count leads to, every output and gradient is written exactly once."""
     old = fastconv.get_num_threads()
     fastconv.set_num_threads(threads)
     try:
         for shape in [(1, 256, 56, 56, 64, 1, 1), (1, 64, 56, 56, 64, 1, 1), (2, 40, 30, 30, 16, 1, 1),
-                      (1, 48, 45, 45, 24, 1, 1)]:
+                      (1, 48, 45, 45, 24, 1, 1), (1, 160, 7, 7, 960, 1, 1), (1, 24, 5, 5, 20, 1, 1)]:
             check(*shape, np.float32, rng)
     finally:
         fastconv.set_num_threads(old)

@@ -11,6 +11,7 @@
 
 #include "common/gemm.h"
 #include "common/parallel.h"
+#include "common/params.h"
 #include "common/workspace.h"
 
 namespace fastconv {
@@ -79,9 +80,18 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
   const int64_t c_cols = (int64_t(1) << 20) / (Kg * static_cast<int64_t>(sizeof(T)));
   ukb.nc = static_cast<int>(std::clamp<int64_t>(c_cols / uk.nr * uk.nr, 4 * uk.nr, uk.nc));
   const int64_t mpad = round_up(Kg, uk.mr);
+  // Fewer items than threads (a short reduction into a narrow dw: MobileNetV2's 160 -> 960 1x1
+  // at 7x7 was one item, so one thread): dw's rows are cut into MR-aligned chunks as well.
+  // Each chunk packs all of A (Kg x a short q), which costs little beside its GEMM.
+  const int64_t outer = G * split.qchunks * split.cchunks;
+  int64_t mstep = mpad;
+  if (outer < threads)  // (more than one item per thread measured slower: each packs A again)
+    mstep = round_up(ceil_div(mpad, std::min<int64_t>(ceil_div(threads, outer), mpad / uk.mr)), uk.mr);
+  const int64_t mchunks = ceil_div(Kg, mstep);
   std::vector<AlignedBuffer<T>> abufs(threads), bbufs(threads);
-  parallel_for(G * split.qchunks * split.cchunks, [&](int64_t item) {
-    const int64_t cc = item % split.cchunks, rest = item / split.cchunks;
+  parallel_for(outer * mchunks, [&](int64_t item) {
+    const int64_t mc = item % mchunks, m0 = mc * mstep, m1 = std::min(Kg, m0 + mstep);
+    const int64_t cc = (item / mchunks) % split.cchunks, rest = item / mchunks / split.cchunks;
     const int64_t qc = rest % split.qchunks, g = rest / split.qchunks;
     const int64_t q0 = qc * split.qstep, q1 = std::min(Q, q0 + split.qstep);
     const int64_t col0 = cc * split.cstep, col1 = std::min(KK, col0 + split.cstep);
@@ -95,15 +105,16 @@ void weight_grad_gemm(const MicroKernel<T>& uk, int64_t G, int64_t Kg, int64_t K
     T* abuf = abufs[tid].data();
     if (whole)
       for (int64_t pc = 0; pc < qlen; pc += kc_step) pack_a(g, q0 + pc, std::min(kc_step, qlen - pc), abuf + pc * mpad);
+    // Rows [m0, m1): their panels start (m0 / MR) panels into each packed slice of A.
     gemm_driver(
-        ukb, Kg, qlen, col0, col1,
+        ukb, m1 - m0, qlen, col0, col1,
         [&](int64_t k0, int64_t kc) {
-          if (whole) return static_cast<const T*>(abuf + k0 * mpad);
+          if (whole) return static_cast<const T*>(abuf + k0 * mpad + (m0 / uk.mr) * kc * uk.mr);
           pack_a(g, q0 + k0, kc, abuf);
-          return static_cast<const T*>(abuf);
+          return static_cast<const T*>(abuf + (m0 / uk.mr) * kc * uk.mr);
         },
         [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(g, q0 + k0, kc, j0, nc, dst); },
-        partials.chunk(qc) + g * Kg * KK, KK, false, bbufs[tid].data());
+        partials.chunk(qc) + g * Kg * KK + m0 * KK, KK, false, bbufs[tid].data());
   });
   partials.reduce();
 }
