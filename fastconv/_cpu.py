@@ -238,6 +238,29 @@ def conv2d(x, w, bias, g, algorithm, out):
     return y
 
 
+def conv2d_runner(x, w, g, algorithm, out):
+    """A callable (x, w, bias, out) that runs conv2d(x, w, bias, g, algorithm, out) for arrays
+    with these shapes, dtypes and strides, its kernel chosen now: for callers that run one
+    validated signature many times (the compiled plans' conv steps), where choosing again, the
+    contiguity copies' checks and the Python frames between cost more than a small layer's kernel."""
+    if g.extra_pad != (0, 0) or out is None or not x.flags.c_contiguous:
+        return lambda x, w, bias, out: conv2d(x, w, bias, g, algorithm, out)
+    if isinstance(w, WinogradWeights):
+        tile, kernel = w.tile, w.weight_shape[2]
+        return lambda x, w, bias, out: _C.conv2d_winograd(x, None, w.data, w.layout, bias, out, g.padding, g.groups,
+                                                          tile, kernel_size=kernel)
+    if not w.flags.c_contiguous:
+        return lambda x, w, bias, out: conv2d(x, w, bias, g, algorithm, out)
+    algo = choose_algorithm(algorithm, x.shape, w.shape, g)
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, out, g):
+        return lambda x, w, bias, out: _C.conv2d_polyphase_winograd(x, w, bias, out, g.stride, g.padding, g.groups, 4)
+    if algo == "direct":
+        return lambda x, w, bias, out: _C.conv2d_direct(x, w, bias, out, g.stride, g.padding, g.dilation, g.groups)
+    tile = WINOGRAD_TILES[algo]
+    return lambda x, w, bias, out: _C.conv2d_winograd(x, w, None, (0, 0), bias, out, g.padding, g.groups, tile,
+                                                      kernel_size=w.shape[2])
+
+
 def _polyphase_winograd(x, w, y, g):
     """Whether auto runs this conv (each pass; x, w, y as for the forward) as Winograd F(4,3) on
     the phase images of its input: a strided conv the direct paths decompose into phases

@@ -208,7 +208,7 @@ def test_linear_never_calls_numpys_blas(monkeypatch, act, features, rows, stream
     torch.manual_seed(0)
     model = Head(features, features, act).eval()
     assert_matches_eager(model, inputs(rows, features))
-    assert calls == ([True] if streams else [])
+    assert calls == ([True] * 3 if streams else [])  # one per call of assert_matches_eager's three
 
 
 def test_in_place_weight_updates_are_seen():

@@ -105,7 +105,8 @@ class Conv(Step):
         self.reads = tuple(i for i in (x, weight, bias, *self.bn_sources) if i is not None) + epilogue.reads()
         self._tiles = {}     # input shape -> Winograd tile (or None: direct) with kept transformed weights
         self._prepared = {}  # tile -> weights.Derived
-        self._checked = {}   # argument signature functional.conv2d accepted (_meta) -> its geometry
+        self._checked = {}   # argument signature functional.conv2d accepted (_meta) -> its kernel call
+        self._out_shapes = {}  # the same signature -> the output's shape (for calls without out)
 
     def _tile(self, shape, weight_shape):
         tile = self._tiles.get(shape)
@@ -132,14 +133,17 @@ class Conv(Step):
         fuse = not self.epilogue.empty()
         xn, bias, outn = _np(x), None if fuse else b, None if out is None else _np(out)
         key = (_meta(xn), _meta(w), _meta(bias), _meta(outn))
-        geometry = self._checked.get(key)
-        if geometry is not None:
-            y = _cpu.conv2d(xn, w, bias, geometry, "auto", outn)
+        runner = self._checked.get(key)
+        if runner is not None:
+            y = outn if outn is not None else np.empty(self._out_shapes[key], xn.dtype)
+            runner(xn, w, bias, y)
         else:
             y = F.conv2d(xn, w, bias, *self.conv, out=outn)
             if xn.shape[0] > 0:  # (functional answers an empty batch itself)
                 wshape = w.weight_shape if isinstance(w, _cpu.WinogradWeights) else w.shape
-                self._checked[key] = conv_geometry(xn.shape, wshape, *self.conv)
+                geometry = conv_geometry(xn.shape, wshape, *self.conv)
+                self._out_shapes[key] = y.shape  # (first: another thread may find the runner at once)
+                self._checked[key] = _cpu.conv2d_runner(xn, w, geometry, "auto", y)
         if fuse:
             self.epilogue.apply(values, y, None, b, y)
         return torch.from_numpy(y) if out is None else out
