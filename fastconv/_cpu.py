@@ -239,26 +239,44 @@ def conv2d(x, w, bias, g, algorithm, out):
 
 
 def conv2d_runner(x, w, g, algorithm, out):
-    """A callable (x, w, bias, out) that runs conv2d(x, w, bias, g, algorithm, out) for arrays
-    with these shapes, dtypes and strides, its kernel chosen now: for callers that run one
+    """A callable (x, w, bias, out, epilogue) that runs conv2d(x, w, bias, g, algorithm, out) for
+    arrays with these shapes, dtypes and strides, its kernel chosen now: for callers that run one
     validated signature many times (the compiled plans' conv steps), where choosing again, the
-    contiguity copies' checks and the Python frames between cost more than a small layer's kernel."""
-    if g.extra_pad != (0, 0) or out is None or not x.flags.c_contiguous:
-        return lambda x, w, bias, out: conv2d(x, w, bias, g, algorithm, out)
+    contiguity copies' checks and the Python frames between cost more than a small layer's
+    kernel. epilogue: None, or the output epilogue's keyword arguments for the native call
+    (act, lo, hi, residual, residual_after_act; conv_epilogue_kwargs), applied in the same call."""
+    if g.extra_pad != (0, 0) or out is None or not x.flags.c_contiguous or (
+            not isinstance(w, WinogradWeights) and not w.flags.c_contiguous):
+        def general(x, w, bias, out, epilogue=None):
+            conv2d(x, w, bias, g, algorithm, out)
+            if epilogue is not None:
+                lo, hi = epilogue["lo"], epilogue["hi"]
+                _C.epilogue(out, None, None, epilogue["residual"], epilogue["act"], epilogue["residual_after_act"],
+                            lo, hi, out)
+        return general
     if isinstance(w, WinogradWeights):
         tile, kernel = w.tile, w.weight_shape[2]
-        return lambda x, w, bias, out: _C.conv2d_winograd(x, None, w.data, w.layout, bias, out, g.padding, g.groups,
-                                                          tile, kernel_size=kernel)
-    if not w.flags.c_contiguous:
-        return lambda x, w, bias, out: conv2d(x, w, bias, g, algorithm, out)
+        return lambda x, w, bias, out, epilogue=None: _C.conv2d_winograd(
+            x, None, w.data, w.layout, bias, out, g.padding, g.groups, tile, kernel_size=kernel, **(epilogue or {}))
     algo = choose_algorithm(algorithm, x.shape, w.shape, g)
     if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, out, g):
-        return lambda x, w, bias, out: _C.conv2d_polyphase_winograd(x, w, bias, out, g.stride, g.padding, g.groups, 4)
+        return lambda x, w, bias, out, epilogue=None: _C.conv2d_polyphase_winograd(
+            x, w, bias, out, g.stride, g.padding, g.groups, 4, **(epilogue or {}))
     if algo == "direct":
-        return lambda x, w, bias, out: _C.conv2d_direct(x, w, bias, out, g.stride, g.padding, g.dilation, g.groups)
+        return lambda x, w, bias, out, epilogue=None: _C.conv2d_direct(
+            x, w, bias, out, g.stride, g.padding, g.dilation, g.groups, **(epilogue or {}))
     tile = WINOGRAD_TILES[algo]
-    return lambda x, w, bias, out: _C.conv2d_winograd(x, w, None, (0, 0), bias, out, g.padding, g.groups, tile,
-                                                      kernel_size=w.shape[2])
+    return lambda x, w, bias, out, epilogue=None: _C.conv2d_winograd(
+        x, w, None, (0, 0), bias, out, g.padding, g.groups, tile, kernel_size=w.shape[2], **(epilogue or {}))
+
+
+def conv_epilogue_kwargs(act, bounds, residual, residual_after_act):
+    """The native conv calls' output-epilogue keyword arguments (csrc/elementwise/epilogue.h) for
+    activation `act` (epilogue's names: None, "relu", "clamp", "silu") with clamp bounds, and a
+    residual (an array of the output's shape and dtype, C-contiguous, or None)."""
+    lo, hi = bounds if bounds is not None else (0.0, 0.0)
+    return {"act": _EPILOGUE_CODES[act], "lo": lo, "hi": hi, "residual": residual,
+            "residual_after_act": residual_after_act}
 
 
 def _polyphase_winograd(x, w, y, g):

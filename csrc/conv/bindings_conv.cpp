@@ -3,6 +3,7 @@
 #include "common/binding_util.h"
 #include "conv/direct/direct.h"
 #include "conv/strided/polyphase.h"
+#include "elementwise/epilogue_args.h"
 
 namespace fastconv {
 namespace {
@@ -24,23 +25,27 @@ ConvParams conv_params(const py::array& x, const py::array& w, std::pair<int64_t
   return p;
 }
 
-// Checks the forward's arrays, then runs run(x, w, bias or null, y) without the GIL.
+// Checks the forward's arrays, then runs run(x, w, bias or null, y, epilogue or null) without
+// the GIL.
 template <typename Run>
 void forward(const py::array& x, const py::array& w, const py::object& bias, py::array& y, const ConvParams& p,
-             Run&& run) {
+             const EpilogueSpec& spec, Run&& run) {
   auto go = [&](auto tag) {
     using T = decltype(tag);
     check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
     check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
     check_array<T>(y, "out", {p.N, p.K, p.OH, p.OW}, true);
     const T* b = nullptr;
+    py::array ba, keep;
     if (!bias.is_none()) {
-      py::array ba = bias.cast<py::array>();
+      ba = bias.cast<py::array>();
       check_array<T>(ba, "bias", {p.K});
       b = cptr<T>(ba);
     }
+    OutputEpilogue<T> e;
+    const OutputEpilogue<T>* ep = output_epilogue<T>(spec, y, {p.N, p.K, p.OH, p.OW}, e, keep);
     py::gil_scoped_release release;
-    run(cptr<T>(x), cptr<T>(w), b, mptr<T>(y));
+    run(cptr<T>(x), cptr<T>(w), b, mptr<T>(y), ep);
   };
   by_dtype<float, double>(x, "input", go);
 }
@@ -76,11 +81,16 @@ void weight_grad(const py::array& x, const py::array& dy, py::array& dw, const C
 void bind(py::module_& m) {
   using P2 = std::pair<int64_t, int64_t>;
   m.def(
-      "conv2d_direct", [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups) {
+      "conv2d_direct",
+      [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups, int act,
+         double lo, double hi, py::object residual, bool residual_after_act) {
         const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
-        forward(x, w, bias, y, p, [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_direct_forward(x_, w_, b_, y_, p); });
+        forward(x, w, bias, y, p, {act, lo, hi, residual, residual_after_act},
+                [&](auto* x_, auto* w_, auto* b_, auto* y_, auto* ep) { conv2d_direct_forward(x_, w_, b_, y_, p, ep); });
       },
-      "Direct conv2d into y (N,K,OH,OW).");
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("stride"), py::arg("padding"),
+      py::arg("dilation"), py::arg("groups"), FASTCONV_EPILOGUE_PY_ARGS,
+      "Direct conv2d into out (N,K,OH,OW), then the output epilogue (act, residual) where given.");
   // Strided convs (dilation 1) whose phase kernels are 3x3 (conv/strided/polyphase.h), with
   // Winograd F(tile, 3) on the phase images: forward, input gradient, weight gradient.
   auto polyphase_winograd = [](const py::array& x, const py::array& w, const py::array& y, P2 stride, P2 pad,
@@ -94,12 +104,19 @@ void bind(py::module_& m) {
   };
   m.def(
       "conv2d_polyphase_winograd",
-      [=](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, int64_t groups, int tile) {
+      [=](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, int64_t groups, int tile,
+          int act, double lo, double hi, py::object residual, bool residual_after_act) {
         const ConvParams p = polyphase_winograd(x, w, y, stride, pad, groups, tile);
-        forward(x, w, bias, y, p,
-                [&](auto* x_, auto* w_, auto* b_, auto* y_) { conv2d_polyphase_forward(x_, w_, b_, y_, p, tile); });
+        forward(x, w, bias, y, p, {act, lo, hi, residual, residual_after_act},
+                [&](auto* x_, auto* w_, auto* b_, auto* y_, auto* ep) {
+                  conv2d_polyphase_forward(x_, w_, b_, y_, p, tile);
+                  if (ep) epilogue_in_place(*ep, decltype(b_)(nullptr), p.N, p.K, p.out_pixels());
+                });
       },
-      "Strided conv2d whose phase kernels are 3x3, as Winograd F(tile, 3) on its phase images, into y.");
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("stride"), py::arg("padding"),
+      py::arg("groups"), py::arg("tile"), FASTCONV_EPILOGUE_PY_ARGS,
+      "Strided conv2d whose phase kernels are 3x3, as Winograd F(tile, 3) on its phase images, into out; then "
+      "the output epilogue where given.");
   m.def(
       "conv2d_polyphase_winograd_input_grad",
       [=](py::array dy, py::array w, py::array dx, P2 stride, P2 pad, int64_t groups, int tile) {

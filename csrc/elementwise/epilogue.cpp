@@ -8,8 +8,12 @@
 // a linear one. y may be x (in place). The torch.compile backend runs it right after each conv
 // (an eval BatchNorm folded into the weights at plan time leaves a bias) and for a standalone
 // BatchNorm (scale + shift). Doing this inside each conv family's own output pass, while the
-// tile is still in registers, is the next step (DESIGN.md: one shared epilogue used by every
-// family); the families are being rewritten now, so this stays a separate pass until they land.
+// tile is still in registers, is where this is going (DESIGN.md: one shared epilogue used by
+// every family). Today the compiled conv steps pass the activation and residual to the conv's
+// own native call (epilogue.h): the pointwise GEMMs apply it in their output pass, the other
+// families in a pass of their own inside that call.
+#include "elementwise/epilogue.h"
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -21,7 +25,7 @@
 namespace fastconv {
 namespace {
 
-enum Act : int { kNone = 0, kRelu = 1, kClamp = 2, kSilu = 3 };
+enum Act : int { kNone = kActNone, kRelu = kActRelu, kClamp = kActClamp, kSilu = kActSilu };
 
 template <typename T>
 struct EpilogueArgs {
@@ -90,32 +94,59 @@ FASTCONV_ALWAYS_INLINE void epilogue_body(const EpilogueArgs<T>& a, int64_t i0, 
   }
 }
 
+// One plane run of n values at offset off, channel c (a conv's fused output pass).
 template <typename T>
-using EpilogueFn = void (*)(const EpilogueArgs<T>&, int64_t, int64_t);
-#define FASTCONV_EPILOGUE_KERNELS(ISA)                                                                   \
-  FASTCONV_TARGET(ISA) void epilogue_f32__##ISA(const EpilogueArgs<float>& a, int64_t i0, int64_t i1) { \
-    epilogue_body<float>(a, i0, i1);                                                                    \
-  }                                                                                                     \
-  FASTCONV_TARGET(ISA) void epilogue_f64__##ISA(const EpilogueArgs<double>& a, int64_t i0, int64_t i1) { \
-    epilogue_body<double>(a, i0, i1);                                                                   \
+FASTCONV_ALWAYS_INLINE void epilogue_one_run(const EpilogueArgs<T>& a, int64_t off, int64_t c, int64_t n) {
+  switch (a.act) {
+    case kRelu: epilogue_run<T, kRelu>(a, off, c, n, false); break;
+    case kClamp: epilogue_run<T, kClamp>(a, off, c, n, false); break;
+    case kSilu: epilogue_run<T, kSilu>(a, off, c, n, false); break;
+    default: epilogue_run<T, kNone>(a, off, c, n, false); break;
   }
+}
+
+template <typename T>
+struct EpilogueKernels {
+  void (*items)(const EpilogueArgs<T>&, int64_t, int64_t);       // items [i0, i1): planes or rows
+  void (*run)(const EpilogueArgs<T>&, int64_t, int64_t, int64_t);  // one run: off, channel, n
+};
+#define FASTCONV_EPILOGUE_KERNELS(ISA)                                                                       \
+  template <typename T>                                                                                     \
+  FASTCONV_TARGET(ISA) void items__##ISA(const EpilogueArgs<T>& a, int64_t i0, int64_t i1) {                \
+    epilogue_body<T>(a, i0, i1);                                                                            \
+  }                                                                                                         \
+  template <typename T>                                                                                     \
+  FASTCONV_TARGET(ISA) void run__##ISA(const EpilogueArgs<T>& a, int64_t off, int64_t c, int64_t n) {        \
+    epilogue_one_run<T>(a, off, c, n);                                                                      \
+  }                                                                                                         \
+  constexpr EpilogueKernels<float> epilogue_f32__##ISA{&items__##ISA<float>, &run__##ISA<float>};          \
+  constexpr EpilogueKernels<double> epilogue_f64__##ISA{&items__##ISA<double>, &run__##ISA<double>};
 FASTCONV_FOR_EACH_ISA(FASTCONV_EPILOGUE_KERNELS)
 #undef FASTCONV_EPILOGUE_KERNELS
-const KernelTable<EpilogueFn<float>> kEpilogueF32("epilogue", "float32", FASTCONV_ISA_VARIANTS(epilogue_f32, "epilogue_f32"));
-const KernelTable<EpilogueFn<double>> kEpilogueF64("epilogue", "float64", FASTCONV_ISA_VARIANTS(epilogue_f64, "epilogue_f64"));
-const KernelTable<EpilogueFn<float>>& epilogue_kernels(const float*) { return kEpilogueF32; }
-const KernelTable<EpilogueFn<double>>& epilogue_kernels(const double*) { return kEpilogueF64; }
+const KernelTable<EpilogueKernels<float>> kEpilogueF32("epilogue", "float32",
+                                                       FASTCONV_ISA_VARIANTS(epilogue_f32, "epilogue_f32"));
+const KernelTable<EpilogueKernels<double>> kEpilogueF64("epilogue", "float64",
+                                                        FASTCONV_ISA_VARIANTS(epilogue_f64, "epilogue_f64"));
+const KernelTable<EpilogueKernels<float>>& epilogue_kernels(const float*) { return kEpilogueF32; }
+const KernelTable<EpilogueKernels<double>>& epilogue_kernels(const double*) { return kEpilogueF64; }
 
 // ~64K elements per parallel item, at least one plane or row.
 constexpr int64_t kChunkElements = 1 << 16;
 
 template <typename T>
 void run_epilogue(const EpilogueArgs<T>& a) {
-  const EpilogueFn<T> fn = epilogue_kernels(a.x).active();
+  const auto fn = epilogue_kernels(a.x).active().items;
   const int64_t items = a.inner == 1 ? a.outer : a.outer * a.channels;
   const int64_t per_item = a.inner == 1 ? a.channels : a.inner;
   const int64_t chunk = per_item >= kChunkElements ? 1 : kChunkElements / per_item;
   parallel_for_chunks(items, chunk, [&](int64_t i0, int64_t i1) { fn(a, i0, i1); });
+}
+
+template <typename T>
+EpilogueArgs<T> in_place_args(const OutputEpilogue<T>& e, const T* bias, int64_t outer, int64_t channels,
+                              int64_t inner) {
+  return {e.y, const_cast<T*>(e.y), e.residual, nullptr, bias, outer, channels, inner, e.act, e.residual_after_act,
+          e.lo, e.hi};
 }
 
 std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
@@ -149,5 +180,23 @@ void bind(py::module_& m) {
 }
 
 }  // namespace
+
+template <typename T>
+void epilogue_in_place_run(const OutputEpilogue<T>& e, T* y, T bias, int64_t n) {
+  const EpilogueArgs<T> a = in_place_args(e, &bias, 1, 1, n);
+  epilogue_kernels(e.y).active().run(a, y - e.y, 0, n);
+}
+
+template <typename T>
+void epilogue_in_place(const OutputEpilogue<T>& e, const T* bias, int64_t outer, int64_t channels, int64_t inner) {
+  if (outer == 0 || channels == 0 || inner == 0) return;
+  run_epilogue<T>(in_place_args(e, bias, outer, channels, inner));
+}
+
+template void epilogue_in_place_run<float>(const OutputEpilogue<float>&, float*, float, int64_t);
+template void epilogue_in_place_run<double>(const OutputEpilogue<double>&, double*, double, int64_t);
+template void epilogue_in_place<float>(const OutputEpilogue<float>&, const float*, int64_t, int64_t, int64_t);
+template void epilogue_in_place<double>(const OutputEpilogue<double>&, const double*, int64_t, int64_t, int64_t);
+
 FASTCONV_REGISTER_BINDINGS(bind);
 }  // namespace fastconv

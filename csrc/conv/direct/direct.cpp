@@ -146,14 +146,21 @@ const char* direct_path_name(DirectPath path) {
 }
 
 template <typename T>
-void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
-  switch (direct_path<T>(p, DirectPass::forward)) {
+void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
+                           const OutputEpilogue<T>* ep) {
+  const DirectPath path = direct_path<T>(p, DirectPass::forward);
+  if (path == DirectPath::pointwise) return conv2d_pointwise_forward(x, w, bias, y, p, ep);
+  if (ep) {  // the other families: the conv, then the epilogue as a pass of its own
+    conv2d_direct_forward(x, w, bias, y, p);
+    return epilogue_in_place(*ep, static_cast<const T*>(nullptr), p.N, p.K, p.out_pixels());
+  }
+  switch (path) {
     case DirectPath::depthwise: return depthwise_forward(x, w, bias, y, p);
     case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false);
     case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true);
     case DirectPath::shifted:
     case DirectPath::phase_shifted: return conv2d_shifted_forward(x, w, bias, y, p);
-    case DirectPath::pointwise: return conv2d_pointwise_forward(x, w, bias, y, p);
+    case DirectPath::pointwise: break;  // (taken above)
     case DirectPath::polyphase: return conv2d_polyphase_forward(x, w, bias, y, p);
     case DirectPath::im2col: break;
   }
@@ -315,8 +322,10 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
 
 template DirectPath direct_path<float>(const ConvParams&, DirectPass);
 template DirectPath direct_path<double>(const ConvParams&, DirectPass);
-template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
-template void conv2d_direct_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
+template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,
+                                           const OutputEpilogue<float>*);
+template void conv2d_direct_forward<double>(const double*, const double*, const double*, double*, const ConvParams&,
+                                            const OutputEpilogue<double>*);
 template void conv2d_direct_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_direct_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_direct_weight_grad<float>(const float*, const float*, float*, const ConvParams&);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include "common/params.h"
+#include "elementwise/epilogue.h"
 
 namespace fastconv {
 
@@ -48,9 +49,12 @@ template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass);
 const char* direct_path_name(DirectPath path);
 
-// y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null)
+// y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null), then the output
+// epilogue ep (activation, residual; elementwise/epilogue.h) where ep is given: inside the
+// pointwise family's output pass, after the conv in the other families.
 template <typename T>
-void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
+                           const OutputEpilogue<T>* ep = nullptr);
 
 // The stride-1 path of conv2d_direct_forward (direct_shifted.cpp): no im2col packing.
 template <typename T>

@@ -7,6 +7,7 @@
 // the batch into one GEMM. No im2col, no padded copy: a stride-s input is read in place, every
 // s-th row and column, while the GEMM's panels are packed.
 #pragma once
+#include "elementwise/epilogue.h"
 #include "common/params.h"
 
 namespace fastconv {
@@ -25,8 +26,10 @@ const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool floa
 // take that GEMM, whatever the shape; "auto" (the default) restores the cost rule. Process-wide.
 void set_pointwise_variant(const char* variant);  // throws std::invalid_argument
 
+// ep: an activation / residual applied in the output pass (elementwise/epilogue.h), or null.
 template <typename T>
-void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
+                              const OutputEpilogue<T>* ep = nullptr);
 template <typename T>
 void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
 template <typename T>

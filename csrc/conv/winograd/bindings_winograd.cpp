@@ -10,6 +10,7 @@
 #include "conv/winograd/winograd_input_grad.h"
 #include "conv/winograd/winograd_matrices.h"
 #include "conv/winograd/winograd_weight_grad.h"
+#include "elementwise/epilogue_args.h"
 
 namespace fastconv {
 namespace {
@@ -132,7 +133,12 @@ void bind(py::module_& m) {
   m.def(
       "conv2d_winograd",
       [](py::array x, py::object w, py::object U, py::tuple layout, py::object bias, py::array y, P2 pad,
-         int64_t groups, int tile, bool relu, int kernel_size) {
+         int64_t groups, int tile, bool relu, int kernel_size, int act, double lo, double hi, py::object residual,
+         bool residual_after_act) {
+        const EpilogueSpec spec{act, lo, hi, residual, residual_after_act};
+        // A plain ReLU runs inside the output transform; any other epilogue after it.
+        const bool relu_only = act == kActRelu && residual.is_none();
+        if (relu_only) relu = true;
         check_tile(tile, kernel_size);
         if (x.ndim() != 4 || y.ndim() != 4) throw py::value_error("input and out must be 4-D");
         const int64_t K = y.shape(1), Cg = x.shape(1) / std::max<int64_t>(groups, 1);
@@ -165,15 +171,20 @@ void bind(py::module_& m) {
             b = cptr<T>(ba);
           }
           T* yp = mptr<T>(y);
+          OutputEpilogue<T> e;
+          py::array keep;
+          const OutputEpilogue<T>* ep = relu_only ? nullptr : output_epilogue<T>(spec, y, {p.N, p.K, p.OH, p.OW}, e, keep);
           py::gil_scoped_release release;
           conv2d_winograd_forward<T>(cptr<T>(x), wp, up, info, b, yp, p, tile, relu);
+          if (ep) epilogue_in_place(*ep, static_cast<const T*>(nullptr), p.N, p.K, p.OH * p.OW);
         };
         by_dtype<float, double>(x, "input", run);
       },
       py::arg("input"), py::arg("weight"), py::arg("transformed"), py::arg("layout"), py::arg("bias"),
       py::arg("out"), py::arg("padding"), py::arg("groups"), py::arg("tile"), py::arg("relu") = false,
-      py::arg("kernel_size") = 3,
-      "Winograd 3x3 or 5x5 (kernel_size) stride-1 conv2d into out; weight or (transformed, layout=(mr, kc)).");
+      py::arg("kernel_size") = 3, FASTCONV_EPILOGUE_PY_ARGS,
+      "Winograd 3x3 or 5x5 (kernel_size) stride-1 conv2d into out; weight or (transformed, layout=(mr, kc)); "
+      "then the output epilogue (act, residual) where given.");
   m.def(
       "conv2d_winograd_input_grad",
       [](py::array dy, py::array w, py::array dx, P2 pad, int64_t groups, int tile, bool blocked) {

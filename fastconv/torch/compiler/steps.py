@@ -58,6 +58,20 @@ class Epilogue:
     def reads(self):
         return () if self.residual is None else (self.residual,)
 
+    def fused_kwargs(self, values, y):
+        """The output-epilogue arguments of a native conv call writing y (which then adds the
+        bias itself), or None where this epilogue cannot run inside it (a residual that is not a
+        C-contiguous array of y's shape and dtype, or before apply has validated it once)."""
+        if self._kernel_args is None:
+            return None
+        residual = None
+        if self.residual is not None:
+            residual = _np(values[self.residual])
+            if residual.shape != y.shape or residual.dtype != y.dtype or not residual.flags.c_contiguous:
+                return None
+        act, bounds = self._kernel_args
+        return _cpu.conv_epilogue_kwargs(act, bounds, residual, self.residual_after_activation)
+
     def apply(self, values, y, scale, bias, out):
         """The pass over the array y into out (y itself for in place; None: a new array)."""
         residual = None if self.residual is None else _np(values[self.residual])
@@ -136,6 +150,10 @@ class Conv(Step):
         runner = self._checked.get(key)
         if runner is not None:
             y = outn if outn is not None else np.empty(self._out_shapes[key], xn.dtype)
+            fused = self.epilogue.fused_kwargs(values, y) if fuse else None
+            if fused is not None:  # bias, activation and residual inside the conv's own call
+                runner(xn, w, b, y, fused)
+                return torch.from_numpy(y) if out is None else out
             runner(xn, w, bias, y)
         else:
             y = F.conv2d(xn, w, bias, *self.conv, out=outn)

@@ -1,0 +1,35 @@
+// The activation and residual add that run on a conv's output after its bias (what the
+// torch.compile backend fuses after a conv: an eval BatchNorm folded into the weights leaves a
+// bias, then ReLU / ReLU6 / hardtanh / SiLU and a residual add):
+//
+//   y = act(y (+ residual))  or  y = act(y) + residual      (residual_after_act)
+//
+// Conv families apply it inside their own output pass where they have one that touches each
+// output block once while it is in cache (the pointwise GEMMs); the rest call
+// epilogue_in_place over the whole output after computing it, in the same native call.
+#pragma once
+#include <cstdint>
+
+namespace fastconv {
+
+enum EpilogueAct : int { kActNone = 0, kActRelu = 1, kActClamp = 2, kActSilu = 3 };
+
+template <typename T>
+struct OutputEpilogue {
+  int act = kActNone;
+  T lo = T(0), hi = T(0);         // kActClamp's bounds
+  const T* residual = nullptr;    // the output's shape, or null
+  bool residual_after_act = false;
+  const T* y = nullptr;           // the output: residual[i] pairs with y[i]
+};
+
+// y[i] = epilogue(y[i] + bias) for the n values at y (one channel's run of e.y; residual read
+// at the same offset from e.residual as y from e.y).
+template <typename T>
+void epilogue_in_place_run(const OutputEpilogue<T>& e, T* y, T bias, int64_t n);
+
+// The whole output e.y (outer x channels x inner, NCHW), bias[c] first where bias is given.
+template <typename T>
+void epilogue_in_place(const OutputEpilogue<T>& e, const T* bias, int64_t outer, int64_t channels, int64_t inner);
+
+}  // namespace fastconv

@@ -1,0 +1,121 @@
+"""The output epilogue the native conv calls take (csrc/elementwise/epilogue.h): an activation
+and a residual add applied in the conv's own call, inside the pointwise GEMMs' output pass and
+as a pass after the conv in the other families. The compiled conv steps use it
+(fastconv._cpu.conv2d_runner); here each family is checked against the float64 reference on
+every ISA, and bad arguments are refused by name."""
+import numpy as np
+import pytest
+
+from fastconv import _C, _cpu, reference
+
+ACTS = [("relu", None), ("clamp", (0.0, 6.0)), ("clamp", (-0.5, 0.25)), ("silu", None), (None, None)]
+
+
+def error(got, want, conv, residual):
+    """max |got - want| over the scale of what went in (the conv's and residual's largest
+    magnitude): a clamp's output range says nothing of the conv's rounding error."""
+    scale = max(np.abs(conv).max(), 0.0 if residual is None else np.abs(residual).max())
+    return np.abs(np.asarray(got, np.float64) - want).max() / scale
+
+
+def reference_epilogue(y, act, bounds, residual, after):
+    z = np.asarray(y, np.float64)
+    r = None if residual is None else residual.astype(np.float64)
+    if r is not None and not after:
+        z = z + r
+    if act == "relu":
+        z = np.maximum(z, 0.0)
+    elif act == "clamp":
+        z = np.clip(z, *bounds)
+    elif act == "silu":
+        z = z / (1.0 + np.exp(-z))
+    return z + r if r is not None and after else z
+
+
+# (N, C, H, W, K, kernel, stride, padding, groups, family): one shape per path of the forward.
+SHAPES = [
+    (1, 64, 20, 20, 40, 1, 1, 0, 1, "pointwise, output written in place"),
+    (3, 24, 6, 5, 20, 1, 1, 0, 1, "pointwise, batch folded into shared blocks"),
+    (1, 40, 7, 7, 56, 1, 1, 0, 1, "pointwise, small-map transposed tile"),
+    (2, 12, 11, 9, 16, 1, 2, 0, 4, "pointwise, strided and grouped"),
+    (1, 16, 13, 13, 16, 3, 1, 1, 16, "depthwise"),
+    (2, 8, 12, 10, 12, 3, 1, 1, 1, "shifted rows / batched"),
+    (1, 6, 17, 15, 10, 3, 2, 1, 1, "phase images"),
+    (1, 3, 23, 23, 8, 7, 2, 3, 1, "stem"),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s[-1])
+def test_direct_families_apply_it_every_isa(shape, isa, rng):
+    n, c, h, w, k, r, s, p, g, _ = shape
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((k, c // g, r, r)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    conv = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), s, p, 1, g)
+    for act, bounds in ACTS:
+        for where in (None, "before", "after"):
+            if act is None and where is None:
+                continue
+            res = None if where is None else rng.standard_normal(conv.shape).astype(np.float32)
+            y = np.full(conv.shape, np.nan, np.float32)
+            _C.conv2d_direct(x, wt, b, y, (s, s), (p, p), (1, 1), g,
+                             **_cpu.conv_epilogue_kwargs(act, bounds, res, where == "after"))
+            want = reference_epilogue(conv, act, bounds, res, where == "after")
+            assert error(y, want, conv, res) < 1e-5, (act, bounds, where, error(y, want, conv, res))
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_applies_it_every_isa(tile, isa, rng):
+    x = rng.standard_normal((2, 8, 11, 13)).astype(np.float32)
+    wt = rng.standard_normal((12, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    conv = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), 1, 1)
+    u = _cpu.winograd_weights(wt, tile, 1)
+    for act, bounds in ACTS:
+        for where in (None, "before", "after"):
+            if act is None and where is None:
+                continue
+            res = None if where is None else rng.standard_normal(conv.shape).astype(np.float32)
+            kwargs = _cpu.conv_epilogue_kwargs(act, bounds, res, where == "after")
+            want = reference_epilogue(conv, act, bounds, res, where == "after")
+            for weights in ("plain", "transformed"):
+                y = np.full(conv.shape, np.nan, np.float32)
+                if weights == "plain":
+                    _C.conv2d_winograd(x, wt, None, (0, 0), b, y, (1, 1), 1, tile, **kwargs)
+                else:
+                    _C.conv2d_winograd(x, None, u.data, u.layout, b, y, (1, 1), 1, tile, **kwargs)
+                assert error(y, want, conv, res) < 1e-4, (tile, weights, act, where, error(y, want, conv, res))
+
+
+def test_polyphase_winograd_applies_it(rng):
+    x = rng.standard_normal((1, 3, 39, 39)).astype(np.float32)
+    wt = rng.standard_normal((8, 3, 11, 11)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    conv = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), 4, 2)
+    res = rng.standard_normal(conv.shape).astype(np.float32)
+    y = np.empty(conv.shape, np.float32)
+    _C.conv2d_polyphase_winograd(x, wt, b, y, (4, 4), (2, 2), 1, 4,
+                                 **_cpu.conv_epilogue_kwargs("clamp", (0.0, 6.0), res, False))
+    assert error(y, reference_epilogue(conv, "clamp", (0.0, 6.0), res, False), conv, res) < 1e-4
+
+
+def test_float64_too(rng):
+    x = rng.standard_normal((2, 10, 9, 9))
+    wt = rng.standard_normal((14, 10, 1, 1))
+    res = rng.standard_normal((2, 14, 9, 9))
+    y = np.empty((2, 14, 9, 9))
+    _C.conv2d_direct(x, wt, None, y, (1, 1), (0, 0), (1, 1), 1, **_cpu.conv_epilogue_kwargs("silu", None, res, True))
+    want = reference_epilogue(reference.conv2d(x, wt), "silu", None, res, True)
+    assert error(y, want, want, res) < 1e-12
+
+
+def test_bad_arguments_are_named(rng):
+    x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    wt = rng.standard_normal((6, 4, 1, 1)).astype(np.float32)
+    y = np.empty((1, 6, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="act"):
+        _C.conv2d_direct(x, wt, None, y, (1, 1), (0, 0), (1, 1), 1, act=7)
+    with pytest.raises(ValueError, match="residual"):
+        _C.conv2d_direct(x, wt, None, y, (1, 1), (0, 0), (1, 1), 1, act=1, residual=np.zeros((1, 6, 5, 4), np.float32))
+    with pytest.raises(TypeError, match="residual"):
+        _C.conv2d_direct(x, wt, None, y, (1, 1), (0, 0), (1, 1), 1, act=1, residual=np.zeros((1, 6, 5, 5)))
