@@ -94,7 +94,7 @@ FASTCONV_ALWAYS_INLINE void epilogue_body(const EpilogueArgs<T>& a, int64_t i0, 
   }
 }
 
-// One plane run of n values at offset off, channel c (a conv's fused output pass).
+// One plane run of n values at offset off, channel c.
 template <typename T>
 FASTCONV_ALWAYS_INLINE void epilogue_one_run(const EpilogueArgs<T>& a, int64_t off, int64_t c, int64_t n) {
   switch (a.act) {
@@ -105,10 +105,17 @@ FASTCONV_ALWAYS_INLINE void epilogue_one_run(const EpilogueArgs<T>& a, int64_t o
   }
 }
 
+// Runs i < rows of n values at off + i * stride, channel i (a block of a conv's output).
+template <typename T>
+FASTCONV_ALWAYS_INLINE void epilogue_block(const EpilogueArgs<T>& a, int64_t off, int64_t stride, int64_t rows,
+                                           int64_t n) {
+  for (int64_t i = 0; i < rows; ++i) epilogue_one_run<T>(a, off + i * stride, i, n);
+}
+
 template <typename T>
 struct EpilogueKernels {
-  void (*items)(const EpilogueArgs<T>&, int64_t, int64_t);       // items [i0, i1): planes or rows
-  void (*run)(const EpilogueArgs<T>&, int64_t, int64_t, int64_t);  // one run: off, channel, n
+  void (*items)(const EpilogueArgs<T>&, int64_t, int64_t);                   // items [i0, i1): planes or rows
+  void (*block)(const EpilogueArgs<T>&, int64_t, int64_t, int64_t, int64_t);  // off, stride, rows, n
 };
 #define FASTCONV_EPILOGUE_KERNELS(ISA)                                                                       \
   template <typename T>                                                                                     \
@@ -116,11 +123,12 @@ struct EpilogueKernels {
     epilogue_body<T>(a, i0, i1);                                                                            \
   }                                                                                                         \
   template <typename T>                                                                                     \
-  FASTCONV_TARGET(ISA) void run__##ISA(const EpilogueArgs<T>& a, int64_t off, int64_t c, int64_t n) {        \
-    epilogue_one_run<T>(a, off, c, n);                                                                      \
+  FASTCONV_TARGET(ISA) void block__##ISA(const EpilogueArgs<T>& a, int64_t off, int64_t stride, int64_t rows, \
+                                         int64_t n) {                                                       \
+    epilogue_block<T>(a, off, stride, rows, n);                                                             \
   }                                                                                                         \
-  constexpr EpilogueKernels<float> epilogue_f32__##ISA{&items__##ISA<float>, &run__##ISA<float>};          \
-  constexpr EpilogueKernels<double> epilogue_f64__##ISA{&items__##ISA<double>, &run__##ISA<double>};
+  constexpr EpilogueKernels<float> epilogue_f32__##ISA{&items__##ISA<float>, &block__##ISA<float>};        \
+  constexpr EpilogueKernels<double> epilogue_f64__##ISA{&items__##ISA<double>, &block__##ISA<double>};
 FASTCONV_FOR_EACH_ISA(FASTCONV_EPILOGUE_KERNELS)
 #undef FASTCONV_EPILOGUE_KERNELS
 const KernelTable<EpilogueKernels<float>> kEpilogueF32("epilogue", "float32",
@@ -182,9 +190,10 @@ void bind(py::module_& m) {
 }  // namespace
 
 template <typename T>
-void epilogue_in_place_run(const OutputEpilogue<T>& e, T* y, T bias, int64_t n) {
-  const EpilogueArgs<T> a = in_place_args(e, &bias, 1, 1, n);
-  epilogue_kernels(e.y).active().run(a, y - e.y, 0, n);
+void epilogue_in_place_rows(const OutputEpilogue<T>& e, T* y, int64_t row_stride, int64_t rows, const T* bias,
+                            int64_t n) {
+  const EpilogueArgs<T> a = in_place_args(e, bias, 1, rows, n);
+  epilogue_kernels(e.y).active().block(a, y - e.y, row_stride, rows, n);
 }
 
 template <typename T>
@@ -193,8 +202,10 @@ void epilogue_in_place(const OutputEpilogue<T>& e, const T* bias, int64_t outer,
   run_epilogue<T>(in_place_args(e, bias, outer, channels, inner));
 }
 
-template void epilogue_in_place_run<float>(const OutputEpilogue<float>&, float*, float, int64_t);
-template void epilogue_in_place_run<double>(const OutputEpilogue<double>&, double*, double, int64_t);
+template void epilogue_in_place_rows<float>(const OutputEpilogue<float>&, float*, int64_t, int64_t, const float*,
+                                            int64_t);
+template void epilogue_in_place_rows<double>(const OutputEpilogue<double>&, double*, int64_t, int64_t, const double*,
+                                             int64_t);
 template void epilogue_in_place<float>(const OutputEpilogue<float>&, const float*, int64_t, int64_t, int64_t);
 template void epilogue_in_place<double>(const OutputEpilogue<double>&, const double*, int64_t, int64_t, int64_t);
 

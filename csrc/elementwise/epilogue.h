@@ -23,10 +23,13 @@ struct OutputEpilogue {
   const T* y = nullptr;           // the output: residual[i] pairs with y[i]
 };
 
-// y[i] = epilogue(y[i] + bias) for the n values at y (one channel's run of e.y; residual read
-// at the same offset from e.residual as y from e.y).
+// For each of `rows` runs of n values, run i at y + i * row_stride (channel i of a block of
+// e.y): y[j] = epilogue(y[j] + bias[i]) (bias null: 0), the residual read at the same offset
+// from e.residual as y from e.y. One call per output block: a call per row cost more than the
+// pass at batch 8.
 template <typename T>
-void epilogue_in_place_run(const OutputEpilogue<T>& e, T* y, T bias, int64_t n);
+void epilogue_in_place_rows(const OutputEpilogue<T>& e, T* y, int64_t row_stride, int64_t rows, const T* bias,
+                            int64_t n);
 
 // The whole output e.y (outer x channels x inner, NCHW), bias[c] first where bias is given.
 template <typename T>

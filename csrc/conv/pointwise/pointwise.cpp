@@ -216,8 +216,7 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
       // make every micro-tile load C (as much traffic as the FMAs of a 16-channel reduction).
       // The output epilogue (activation, residual) joins that pass.
       if (ep)
-        for (int64_t m = m0; m < m1; ++m)
-          epilogue_in_place_run(*ep, c + (m - m0) * dst.plane + pix0, bias ? bias[g * M + m] : T(0), ncols);
+        epilogue_in_place_rows(*ep, c + pix0, dst.plane, m1 - m0, bias ? bias + g * M + m0 : nullptr, ncols);
       else if (bias)
         for (int64_t m = m0; m < m1; ++m) {
           T* row = c + (m - m0) * dst.plane + pix0;
@@ -239,14 +238,14 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
           uk.fn(kc, ablock + (ir - m0) * kc, bbuf + jr * kc, tile + (ir - m0) * ldt + jr, ldt, pc > 0);
     }
     scatter_rows(tile, ldt, m0, m1, dst, off_out, ncols, nr, bias ? bias + g * M : nullptr);
-    if (ep)  // on the rows just written, while they are in cache
-      for (int64_t m = m0; m < m1; ++m)
-        for (int64_t jp = 0; jp < ncols; jp += nr) {
-          const int64_t cnt = std::min<int64_t>(nr, ncols - jp);
-          T* row = dst.base + m * dst.plane;
-          if (consecutive(off_out + jp, cnt)) epilogue_in_place_run(*ep, row + off_out[jp], T(0), cnt);
-          else for (int64_t t = 0; t < cnt; ++t) epilogue_in_place_run(*ep, row + off_out[jp + t], T(0), 1);
-        }
+    if (ep)  // on the rows just written, while they are in cache: a call per run of columns
+      for (int64_t jp = 0; jp < ncols;) {
+        int64_t cnt = 1;
+        while (jp + cnt < ncols && off_out[jp + cnt] == off_out[jp] + cnt) ++cnt;
+        epilogue_in_place_rows(*ep, dst.base + m0 * dst.plane + off_out[jp], dst.plane, m1 - m0,
+                               static_cast<const T*>(nullptr), cnt);
+        jp += cnt;
+      }
   });
 }
 
