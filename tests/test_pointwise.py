@@ -57,6 +57,8 @@ SHAPES = [
     (4, 12, 6, 6, 18, 1, 3),        # groups between 1 and C
     (2, 64, 7, 7, 64, 2, 8),
     (1, 512, 7, 7, 2048, 1, 1),     # ResNet-50 layer4 expansion: many rows, 49 columns
+    (1, 16, 15, 13, 96, 1, 1),      # few input, many output channels: the weight gradient as dw^T
+    (2, 16, 9, 9, 64, 1, 2),        # the same per group
 ]
 
 
