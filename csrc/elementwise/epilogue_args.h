@@ -10,7 +10,8 @@
 
 namespace fastconv {
 
-struct EpilogueSpec {
+// Hidden, as pybind11's own types are: it holds a py::object.
+struct __attribute__((visibility("hidden"))) EpilogueSpec {
   int act = kActNone;
   double lo = 0.0, hi = 0.0;
   py::object residual = py::none();
