@@ -57,6 +57,45 @@ def test_pool_modules_match_torch():
     assert torch.equal(nn.MaxUnpool2d(2)(y, idx), nn.MaxUnpool2d(2)(y_ref, idx_ref))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rows", [1, 5, 8, 9])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_module_matches_torch_forward_and_gradients(dtype, rows, bias):
+    """1-8 rows run fastconv's few-rows kernels (forward; input and weight gradients in one pass
+    over the weights), 9 rows torch's own forward; both give torch's results and gradients."""
+    torch.manual_seed(rows)
+    ref = nn.Linear(37, 23, bias=bias).to(dtype)
+    ours = ft.Linear(37, 23, bias=bias).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(rows, 37, dtype=dtype, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    y, y2 = ref(x), ours(x2)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y2.backward(g)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y2, y, **tol)
+    torch.testing.assert_close(x2.grad, x.grad, **tol)
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, **tol)
+    with torch.no_grad():  # no graph: the kernels directly
+        torch.testing.assert_close(ours(x2), ref(x), **tol)
+
+
+def test_linear_module_runs_fastconv_only_where_it_applies(monkeypatch):
+    from fastconv import _cpu
+    calls = []
+    real = _cpu.linear
+    monkeypatch.setattr(_cpu, "linear", lambda *a: calls.append(a[0].shape) or real(*a))
+    layer = ft.Linear(6, 4)
+    layer(torch.randn(8, 6))                      # few rows: fastconv
+    layer(torch.randn(9, 6))                      # more rows: torch
+    layer(torch.randn(2, 3, 6))                   # 3-D input: torch
+    layer(torch.randn(6, 8).t())                  # not contiguous: torch
+    layer.to(torch.float16)(torch.randn(2, 6, dtype=torch.float16))  # float16: torch
+    assert calls == [(8, 6)]
+
+
 def test_conv2d_module_rejects_what_it_cannot_run():
     with pytest.raises(ValueError, match="padding_mode must be 'zeros'"):
         ft.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
@@ -74,7 +113,7 @@ def test_patch_converts_in_place_and_keeps_parameters_hooks_and_results():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # everything is supported: no warning
         assert ft.patch(model, algorithm="winograd_f2", force=True) is model
-    assert [type(m) for m in model] == [ft.Conv2d, nn.ReLU, ft.MaxPool2d, ft.Conv2d, ft.AvgPool2d, nn.Flatten, nn.Linear]
+    assert [type(m) for m in model] == [ft.Conv2d, nn.ReLU, ft.MaxPool2d, ft.Conv2d, ft.AvgPool2d, nn.Flatten, ft.Linear]
     # Winograd where it can run (3x3 stride 1), "auto" on the strided conv
     assert model[0].algorithm == "winograd_f2" and model[3].algorithm == "auto"
     assert all(a is b for a, b in zip(model.parameters(), params))

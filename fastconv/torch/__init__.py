@@ -3,9 +3,11 @@
 - ``conv2d``, ``max_pool2d``, ``avg_pool2d``: torch.nn.functional signatures (plus
   ``algorithm=`` for conv2d), backed by ``torch.autograd.Function``s that run fastconv's kernels
   on the tensors' own memory.
-- ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``: drop-in subclasses of the torch.nn modules (same
-  constructor arguments, state_dict keys and initialisation; Conv2d adds ``algorithm=``).
-- ``patch(model)``: swaps the torch.nn conv / pooling modules of a model that fastconv runs faster.
+- ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Linear``: drop-in subclasses of the torch.nn modules
+  (same constructor arguments, state_dict keys and initialisation; Conv2d adds ``algorithm=``;
+  Linear runs fastconv's kernels on 1-8 rows of a 2-D CPU input, torch's forward otherwise).
+- ``patch(model)``: swaps the torch.nn conv / pooling / linear modules of a model that fastconv
+  runs faster.
 - ``compile_backend``: the ``torch.compile`` backend (also registered as ``backend="fastconv"``):
   the whole graph lowered to one fastconv plan for inference; ``explain(model, x)`` shows it.
 
@@ -20,8 +22,8 @@ except ImportError as e:
 from fastconv.torch.compiler import backend as compile_backend
 from fastconv.torch.compiler import explain
 from fastconv.torch.functions import avg_pool2d, conv2d, max_pool2d
-from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d
+from fastconv.torch.modules import AvgPool2d, Conv2d, Linear, MaxPool2d
 from fastconv.torch.patch import patch, patch_plan
 
-__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "compile_backend", "conv2d", "explain", "max_pool2d",
+__all__ = ["AvgPool2d", "Conv2d", "Linear", "MaxPool2d", "avg_pool2d", "compile_backend", "conv2d", "explain", "max_pool2d",
            "patch", "patch_plan"]

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, is_grad_enabled
 from torch.autograd.function import once_differentiable
 
+from fastconv import _cpu
 from fastconv import functional as F
 from fastconv._algorithm import winograd_unsupported
 from fastconv._validate import int_pair
@@ -62,7 +63,51 @@ def _avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pa
     return to_tensor(y, input.device)
 
 
+def few_rows_linear_applies(input, weight, bias):
+    """Whether fastconv runs this linear: 1-8 rows of a 2-D CPU input, the weight (and bias)
+    C-contiguous float32 / float64 of its dtype (fastconv._cpu.few_rows_linear's kernels: every
+    weight read once per pass, streamed on fastconv's threads; the weight gradient at batch 8 was
+    ~4x faster than torch's at one thread, bench notes of issue 22). Anything else: torch."""
+    return (input.dim() == 2 and 1 <= input.shape[0] <= _cpu._FEW_ROWS and input.device.type == "cpu"
+            and input.dtype in (torch.float32, torch.float64) and weight.dtype == input.dtype
+            and weight.device.type == "cpu" and weight.is_contiguous() and input.is_contiguous()
+            and (bias is None or (bias.dtype == input.dtype and bias.device.type == "cpu" and bias.is_contiguous())))
+
+
+@torch.compiler.disable
+def few_rows_linear(input, weight, bias=None):
+    """torch.nn.functional.linear on fastconv's few-rows kernels (few_rows_linear_applies must hold)."""
+    if needs_graph(input, weight, bias):
+        return LinearFunction.apply(input, weight, bias)
+    return torch.from_numpy(_cpu.linear(to_array(input), to_array(weight), None if bias is None else to_array(bias)))
+
+
 # ---------------------------------------------------------------- autograd Functions
+
+class LinearFunction(torch.autograd.Function):
+    """y = x @ w.T + b for 1-8 rows; both gradients in one pass over the weights
+    (_C.linear_backward_few_rows)."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias):
+        ctx.save_for_backward(input, weight)
+        return torch.from_numpy(_cpu.linear(to_array(input), to_array(weight), None if bias is None else to_array(bias)))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs_input, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        grad_input = grad_weight = grad_bias = None
+        if needs_input or needs_weight:
+            gx, gw, _ = _cpu.linear_backward(to_array(input), to_array(weight),
+                                             to_array(grad_output.contiguous()), False)
+            grad_input = torch.from_numpy(gx) if needs_input else None
+            grad_weight = torch.from_numpy(gw) if needs_weight else None
+        if needs_bias:
+            grad_bias = grad_output.sum(0)
+        return grad_input, grad_weight, grad_bias
+
 
 class Conv2dFunction(torch.autograd.Function):
     """y = conv2d(x, w, b); gradients by fastconv's conv2d_input / conv2d_weight kernels."""

@@ -1,4 +1,4 @@
-"""torch.nn.Conv2d / MaxPool2d / AvgPool2d running fastconv's kernels.
+"""torch.nn.Conv2d / MaxPool2d / AvgPool2d / Linear running fastconv's kernels.
 
 Subclasses of the torch.nn modules: constructor arguments, attributes, parameter
 initialisation, state_dict keys and repr are torch's own, so weights move freely between
@@ -62,3 +62,13 @@ class AvgPool2d(nn.AvgPool2d):
             return super().forward(input)
         return functions.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                     self.count_include_pad, self.divisor_override)
+
+
+class Linear(nn.Linear):
+    """torch.nn.Linear on fastconv's few-rows kernels (1-8 rows of a 2-D CPU float input: the
+    weights streamed once per pass, forward and both gradients); other inputs run torch's forward."""
+
+    def forward(self, input):
+        if not functions.few_rows_linear_applies(input, self.weight, self.bias):
+            return super().forward(input)
+        return functions.few_rows_linear(input, self.weight, self.bias)

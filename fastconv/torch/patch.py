@@ -1,4 +1,4 @@
-"""patch(model): run a torch model's convolutions and poolings on fastconv's kernels."""
+"""patch(model): run a torch model's convolutions, poolings and few-row linear layers on fastconv's kernels."""
 from __future__ import annotations
 
 import warnings
@@ -7,11 +7,11 @@ from torch import nn
 
 from fastconv._algorithm import check_algorithm, winograd_unsupported
 from fastconv.torch import patch_policy
-from fastconv.torch.modules import AvgPool2d, Conv2d, MaxPool2d, unsupported_conv_reason
+from fastconv.torch.modules import AvgPool2d, Conv2d, Linear, MaxPool2d, unsupported_conv_reason
 from fastconv.torch.patch_policy import PatchDecision
 
 # Exactly these classes are converted; a subclass may override forward, so it stays on torch.
-_REPLACEMENTS = {nn.Conv2d: Conv2d, nn.MaxPool2d: MaxPool2d, nn.AvgPool2d: AvgPool2d}
+_REPLACEMENTS = {nn.Conv2d: Conv2d, nn.MaxPool2d: MaxPool2d, nn.AvgPool2d: AvgPool2d, nn.Linear: Linear}
 _OURS = tuple(_REPLACEMENTS.values())
 
 
@@ -31,8 +31,9 @@ def _winograd_shape(conv):
 
 
 def patch(model, algorithm="auto", *, force=False, example_input=None, verbose=False):
-    """Make the torch.nn.Conv2d / MaxPool2d / AvgPool2d modules of model (the model itself
-    included) that fastconv runs faster than torch use fastconv's kernels, and return model.
+    """Make the torch.nn.Conv2d / MaxPool2d / AvgPool2d / Linear modules of model (the model
+    itself included) that fastconv runs faster than torch use fastconv's kernels, and return model.
+    A patched Linear runs fastconv's kernels on 1-8 rows of a 2-D CPU input and torch otherwise.
 
     Which modules: see patch_plan (by rule, or measured on example_input); force=True swaps every
     supported module whatever it costs. verbose=True prints what was swapped and left, and why.
@@ -66,7 +67,7 @@ def patch(model, algorithm="auto", *, force=False, example_input=None, verbose=F
 
 def patch_plan(model, algorithm="auto", *, force=False, example_input=None):
     """What patch(model, ...) would do, without changing model: a PatchDecision (name, swapped,
-    reason) for every torch.nn.Conv2d / MaxPool2d / AvgPool2d in it (patched ones included).
+    reason) for every torch.nn.Conv2d / MaxPool2d / AvgPool2d / Linear in it (patched ones included).
 
     force=True: every module fastconv can run. example_input (a tensor, or a tuple of the
     model's arguments): swap what runs faster in a measurement on the inputs each module sees in

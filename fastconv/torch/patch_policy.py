@@ -6,8 +6,9 @@ Two ways to decide, per module:
   stride-1 dilation-1 ungrouped convolutions (Winograd: VGG-16's nine 3x3 layer shapes run
   1.50x torch forward, 1.33x backward, worst 1.09x / 0.98x; README "Results"), depthwise
   convolutions (one filter per channel: MobileNetV2's ten depthwise layers run 1.2-1.9x torch
-  forward, 1.2-1.7x backward, bench/RESULTS.md 2026-12-07 afternoon) and max / avg pooling
-  (3.0-4.0x).
+  forward, 1.2-1.7x backward, bench/RESULTS.md 2026-12-07 afternoon), max / avg pooling
+  (3.0-4.0x) and linear layers (the patched module runs fastconv's few-rows kernels on 1-8 rows
+  and torch's own forward otherwise).
   Every other conv (1x1, strided, grouped, 5x5, 7x7, 11x11) stays on torch: it is not ahead on
   every shape of that kind (bench/RESULTS.md's zoo table). When new kernel families land, this
   rule follows their bench numbers.
@@ -44,6 +45,9 @@ class PatchDecision:
 def by_rule(module, winograd_shape):
     """(swap, reason) from the configurations fastconv is measured faster in. winograd_shape:
     whether Winograd can run this conv (patch.py's rule, the one place that says so)."""
+    if isinstance(module, nn.Linear):
+        return True, ("linear: fastconv's few-rows kernels on 1-8 rows (AlexNet's training step at batch 8), "
+                      "torch's forward for more")
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         return True, "pooling: fastconv 3.0-4.0x torch (forward + backward, VGG-16 shapes)"
     k, s, d, g = module.kernel_size, module.stride, module.dilation, module.groups
@@ -79,6 +83,10 @@ def record_inputs(model, example_input, modules):
 
 
 def _fastconv_forward(module, algorithm):
+    if isinstance(module, nn.Linear):
+        return lambda x: (functions.few_rows_linear(x, module.weight, module.bias)
+                          if functions.few_rows_linear_applies(x, module.weight, module.bias)
+                          else nn.functional.linear(x, module.weight, module.bias))
     if isinstance(module, nn.Conv2d):
         return lambda x: functions.conv2d(x, module.weight, module.bias, module.stride, module.padding,
                                           module.dilation, module.groups, algorithm=algorithm)
