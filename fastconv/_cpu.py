@@ -218,48 +218,33 @@ def _pad_extra(x, extra):
 
 
 def conv2d(x, w, bias, g, algorithm, out):
+    return _conv2d(x, w, bias, g, algorithm, out, None)
+
+
+def _conv2d(x, w, bias, g, algorithm, out, epilogue):
+    """conv2d, then the output epilogue (None, or its keyword arguments for the native call: act,
+    lo, hi, residual, residual_after_act; conv_epilogue_kwargs) in the same call. conv2d keeps
+    the signature fastconv.backend's ops share with the CUDA backend."""
     x = np.ascontiguousarray(_pad_extra(x, g.extra_pad))
     bias = None if bias is None else np.ascontiguousarray(bias)
-    if isinstance(w, WinogradWeights):
-        y = out if out is not None else np.empty((x.shape[0], w.weight_shape[0]) + g.out_hw, x.dtype)
-        _C.conv2d_winograd(x, None, w.data, w.layout, bias, y, g.padding, g.groups, w.tile,
-                           kernel_size=w.weight_shape[2])
-        return y
-    w = np.ascontiguousarray(w)
-    y = out if out is not None else np.empty((x.shape[0], w.shape[0]) + g.out_hw, x.dtype)
-    algo = choose_algorithm(algorithm, x.shape, w.shape, g)
-    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, y, g):
-        _C.conv2d_polyphase_winograd(x, w, bias, y, g.stride, g.padding, g.groups, 4)
-    elif algo == "direct":
-        _C.conv2d_direct(x, w, bias, y, g.stride, g.padding, g.dilation, g.groups)
-    else:
-        _C.conv2d_winograd(x, w, None, (0, 0), bias, y, g.padding, g.groups, WINOGRAD_TILES[algo],
-                           kernel_size=w.shape[2])
+    if not isinstance(w, WinogradWeights):
+        w = np.ascontiguousarray(w)
+    out_channels = w.weight_shape[0] if isinstance(w, WinogradWeights) else w.shape[0]
+    y = out if out is not None else np.empty((x.shape[0], out_channels) + g.out_hw, x.dtype)
+    _kernel_call(x, w, g, algorithm, y)(x, w, bias, y, epilogue)
     return y
 
 
-def conv2d_runner(x, w, g, algorithm, out):
-    """A callable (x, w, bias, out, epilogue) that runs conv2d(x, w, bias, g, algorithm, out) for
-    arrays with these shapes, dtypes and strides, its kernel chosen now: for callers that run one
-    validated signature many times (the compiled plans' conv steps), where choosing again, the
-    contiguity copies' checks and the Python frames between cost more than a small layer's
-    kernel. epilogue: None, or the output epilogue's keyword arguments for the native call
-    (act, lo, hi, residual, residual_after_act; conv_epilogue_kwargs), applied in the same call."""
-    if g.extra_pad != (0, 0) or out is None or not x.flags.c_contiguous or (
-            not isinstance(w, WinogradWeights) and not w.flags.c_contiguous):
-        def general(x, w, bias, out, epilogue=None):
-            conv2d(x, w, bias, g, algorithm, out)
-            if epilogue is not None:
-                lo, hi = epilogue["lo"], epilogue["hi"]
-                _C.epilogue(out, None, None, epilogue["residual"], epilogue["act"], epilogue["residual_after_act"],
-                            lo, hi, out)
-        return general
+def _kernel_call(x, w, g, algorithm, y):
+    """The native call _conv2d makes for these arrays (x padded by g.extra_pad and C-contiguous,
+    w C-contiguous or WinogradWeights, y the output), as a callable (x, w, bias, out, epilogue=None)
+    with the kernel chosen now."""
     if isinstance(w, WinogradWeights):
         tile, kernel = w.tile, w.weight_shape[2]
         return lambda x, w, bias, out, epilogue=None: _C.conv2d_winograd(
             x, None, w.data, w.layout, bias, out, g.padding, g.groups, tile, kernel_size=kernel, **(epilogue or {}))
     algo = choose_algorithm(algorithm, x.shape, w.shape, g)
-    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, out, g):
+    if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, y, g):
         return lambda x, w, bias, out, epilogue=None: _C.conv2d_polyphase_winograd(
             x, w, bias, out, g.stride, g.padding, g.groups, 4, **(epilogue or {}))
     if algo == "direct":
@@ -268,6 +253,18 @@ def conv2d_runner(x, w, g, algorithm, out):
     tile = WINOGRAD_TILES[algo]
     return lambda x, w, bias, out, epilogue=None: _C.conv2d_winograd(
         x, w, None, (0, 0), bias, out, g.padding, g.groups, tile, kernel_size=w.shape[2], **(epilogue or {}))
+
+
+def conv2d_runner(x, w, g, algorithm, out):
+    """A callable (x, w, bias, out, epilogue) that runs _conv2d(x, w, bias, g, algorithm, out,
+    epilogue) for arrays with these shapes, dtypes and strides, its kernel chosen now: for callers
+    that run one validated signature many times (the compiled plans' conv steps), where choosing
+    again, the contiguity copies' checks and the Python frames between cost more than a small
+    layer's kernel. Arrays _conv2d would pad or copy first keep going through it."""
+    if g.extra_pad != (0, 0) or out is None or not x.flags.c_contiguous or (
+            not isinstance(w, WinogradWeights) and not w.flags.c_contiguous):
+        return lambda x, w, bias, out, epilogue=None: _conv2d(x, w, bias, g, algorithm, out, epilogue)
+    return _kernel_call(x, w, g, algorithm, out)
 
 
 def conv_epilogue_kwargs(act, bounds, residual, residual_after_act):

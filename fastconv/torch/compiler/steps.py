@@ -151,10 +151,9 @@ class Conv(Step):
         if runner is not None:
             y = outn if outn is not None else np.empty(self._out_shapes[key], xn.dtype)
             fused = self.epilogue.fused_kwargs(values, y) if fuse else None
-            if fused is not None:  # bias, activation and residual inside the conv's own call
-                runner(xn, w, b, y, fused)
-                return torch.from_numpy(y) if out is None else out
-            runner(xn, w, bias, y)
+            # fused: bias, activation and residual inside the conv's own call, no pass after it
+            runner(xn, w, bias if fused is None else b, y, fused)
+            fuse = fuse and fused is None
         else:
             y = F.conv2d(xn, w, bias, *self.conv, out=outn)
             if xn.shape[0] > 0:  # (functional answers an empty batch itself)
