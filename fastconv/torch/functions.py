@@ -17,7 +17,7 @@ from fastconv import _cpu
 from fastconv import functional as F
 from fastconv._algorithm import winograd_unsupported
 from fastconv._validate import int_pair
-from fastconv.torch._arrays import needs_graph, to_array, to_tensor
+from fastconv.torch._arrays import FLOAT_DTYPES, needs_graph, to_array, to_tensor
 
 
 def _check_tensor(t, name):
@@ -63,22 +63,24 @@ def _avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pa
     return to_tensor(y, input.device)
 
 
-def few_rows_linear_applies(input, weight, bias):
-    """Whether fastconv runs this linear: 1-8 rows of a 2-D CPU input, the weight (and bias)
-    C-contiguous float32 / float64 of its dtype (fastconv._cpu.few_rows_linear's kernels: every
-    weight read once per pass, streamed on fastconv's threads; the weight gradient at batch 8 was
-    ~4x faster than torch's at one thread, bench notes of issue 22). Anything else: torch."""
-    return (input.dim() == 2 and 1 <= input.shape[0] <= _cpu._FEW_ROWS and input.device.type == "cpu"
-            and input.dtype in (torch.float32, torch.float64) and weight.dtype == input.dtype
-            and weight.device.type == "cpu" and weight.is_contiguous() and input.is_contiguous()
-            and (bias is None or (bias.dtype == input.dtype and bias.device.type == "cpu" and bias.is_contiguous())))
-
-
 @torch.compiler.disable
-def few_rows_linear(input, weight, bias=None):
-    """torch.nn.functional.linear on fastconv's few-rows kernels (few_rows_linear_applies must hold)."""
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear on fastconv's few-rows kernels where they apply (1-8 rows of a
+    2-D CPU input, fastconv._cpu.few_rows_linear's rule: every weight read once per pass, streamed
+    on fastconv's threads), torch's own linear otherwise."""
+    if not (input.dim() == 2 and _cpu_float(input) and _cpu_float(weight) and (bias is None or _cpu_float(bias))
+            and _cpu.few_rows_linear(to_array(input), to_array(weight), None if bias is None else to_array(bias))):
+        return torch.nn.functional.linear(input, weight, bias)
     if needs_graph(input, weight, bias):
         return LinearFunction.apply(input, weight, bias)
+    return _linear(input, weight, bias)
+
+
+def _cpu_float(t):
+    return t.device.type == "cpu" and t.dtype in FLOAT_DTYPES
+
+
+def _linear(input, weight, bias):
     return torch.from_numpy(_cpu.linear(to_array(input), to_array(weight), None if bias is None else to_array(bias)))
 
 
@@ -91,7 +93,7 @@ class LinearFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, weight, bias):
         ctx.save_for_backward(input, weight)
-        return torch.from_numpy(_cpu.linear(to_array(input), to_array(weight), None if bias is None else to_array(bias)))
+        return _linear(input, weight, bias)
 
     @staticmethod
     @once_differentiable

@@ -84,9 +84,7 @@ def record_inputs(model, example_input, modules):
 
 def _fastconv_forward(module, algorithm):
     if isinstance(module, nn.Linear):
-        return lambda x: (functions.few_rows_linear(x, module.weight, module.bias)
-                          if functions.few_rows_linear_applies(x, module.weight, module.bias)
-                          else nn.functional.linear(x, module.weight, module.bias))
+        return lambda x: functions.linear(x, module.weight, module.bias)
     if isinstance(module, nn.Conv2d):
         return lambda x: functions.conv2d(x, module.weight, module.bias, module.stride, module.padding,
                                           module.dilation, module.groups, algorithm=algorithm)
