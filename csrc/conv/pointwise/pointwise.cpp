@@ -238,14 +238,12 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
           uk.fn(kc, ablock + (ir - m0) * kc, bbuf + jr * kc, tile + (ir - m0) * ldt + jr, ldt, pc > 0);
     }
     scatter_rows(tile, ldt, m0, m1, dst, off_out, ncols, nr, bias ? bias + g * M : nullptr);
-    if (ep)  // on the rows just written, while they are in cache: a call per run of columns
-      for (int64_t jp = 0; jp < ncols;) {
-        int64_t cnt = 1;
-        while (jp + cnt < ncols && off_out[jp + cnt] == off_out[jp] + cnt) ++cnt;
-        epilogue_in_place_rows(*ep, dst.base + m0 * dst.plane + off_out[jp], dst.plane, m1 - m0,
+    if (ep)  // on the rows just written, while they are in cache: one call per image's run of
+             // columns (ep is the forward's, whose output columns are dense)
+      for_image_runs(j0, j0 + ncols, P, [&](int64_t n, int64_t pix, int64_t cnt, int64_t) {
+        epilogue_in_place_rows(*ep, dst.base + n * dst.image + m0 * dst.plane + pix, dst.plane, m1 - m0,
                                static_cast<const T*>(nullptr), cnt);
-        jp += cnt;
-      }
+      });
   });
 }
 
