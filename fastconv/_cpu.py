@@ -237,34 +237,48 @@ def _conv2d(x, w, bias, g, algorithm, out, epilogue):
 
 def _kernel_call(x, w, g, algorithm, y):
     """The native call _conv2d makes for these arrays (x padded by g.extra_pad and C-contiguous,
-    w C-contiguous or WinogradWeights, y the output), as a callable (x, w, bias, out, epilogue=None)
-    with the kernel chosen now."""
+    w C-contiguous or WinogradWeights, y the output), as a callable (x, w, bias, out, epilogue=None,
+    packed=None) with the kernel chosen now; packed (pack_forward_weights' keyword arguments) only
+    reaches the direct kernel, the one call whose `packs_weights` attribute is True."""
     if isinstance(w, WinogradWeights):
         tile, kernel = w.tile, w.weight_shape[2]
-        return lambda x, w, bias, out, epilogue=None: _C.conv2d_winograd(
+        return lambda x, w, bias, out, epilogue=None, packed=None: _C.conv2d_winograd(
             x, None, w.data, w.layout, bias, out, g.padding, g.groups, tile, kernel_size=kernel, **(epilogue or {}))
     algo = choose_algorithm(algorithm, x.shape, w.shape, g)
     if algo == "direct" and algorithm == "auto" and _polyphase_winograd(x, w, y, g):
-        return lambda x, w, bias, out, epilogue=None: _C.conv2d_polyphase_winograd(
+        return lambda x, w, bias, out, epilogue=None, packed=None: _C.conv2d_polyphase_winograd(
             x, w, bias, out, g.stride, g.padding, g.groups, 4, **(epilogue or {}))
     if algo == "direct":
-        return lambda x, w, bias, out, epilogue=None: _C.conv2d_direct(
-            x, w, bias, out, g.stride, g.padding, g.dilation, g.groups, **(epilogue or {}))
+        def direct(x, w, bias, out, epilogue=None, packed=None):
+            _C.conv2d_direct(x, w, bias, out, g.stride, g.padding, g.dilation, g.groups, **(epilogue or {}),
+                             **(packed or {}))
+        direct.packs_weights = True
+        return direct
     tile = WINOGRAD_TILES[algo]
-    return lambda x, w, bias, out, epilogue=None: _C.conv2d_winograd(
+    return lambda x, w, bias, out, epilogue=None, packed=None: _C.conv2d_winograd(
         x, w, None, (0, 0), bias, out, g.padding, g.groups, tile, kernel_size=w.shape[2], **(epilogue or {}))
 
 
 def conv2d_runner(x, w, g, algorithm, out):
-    """A callable (x, w, bias, out, epilogue) that runs _conv2d(x, w, bias, g, algorithm, out,
-    epilogue) for arrays with these shapes, dtypes and strides, its kernel chosen now: for callers
-    that run one validated signature many times (the compiled plans' conv steps), where choosing
-    again, the contiguity copies' checks and the Python frames between cost more than a small
-    layer's kernel. Arrays _conv2d would pad or copy first keep going through it."""
+    """A callable (x, w, bias, out, epilogue=None, packed=None) that runs _conv2d(x, w, bias, g,
+    algorithm, out, epilogue) for arrays with these shapes, dtypes and strides, its kernel chosen
+    now: for callers that run one validated signature many times (the compiled plans' conv
+    steps), where choosing again, the contiguity copies' checks and the Python frames between
+    cost more than a small layer's kernel. Arrays _conv2d would pad or copy first keep going
+    through it. Where the runner's `packs_weights` is True, packed may carry the weights packed
+    once by pack_forward_weights (for these shapes and w; the caller keeps them in step with w)."""
     if g.extra_pad != (0, 0) or out is None or not x.flags.c_contiguous or (
             not isinstance(w, WinogradWeights) and not w.flags.c_contiguous):
-        return lambda x, w, bias, out, epilogue=None: _conv2d(x, w, bias, g, algorithm, out, epilogue)
+        return lambda x, w, bias, out, epilogue=None, packed=None: _conv2d(x, w, bias, g, algorithm, out, epilogue)
     return _kernel_call(x, w, g, algorithm, out)
+
+
+def pack_forward_weights(x, w, g, out, bias):
+    """The weights w packed once for a conv2d_runner whose packs_weights is True, with these
+    shapes and with (bias=True) or without a bias: the keyword arguments to pass as its packed,
+    or None where its path packs no weights (depthwise). A copy: it goes stale if w changes."""
+    made = _C.conv2d_pack_forward_weights(x, w, out, g.stride, g.padding, g.dilation, g.groups, bias)
+    return None if made is None else {"packed": made[0], "packed_layout": made[1]}
 
 
 def conv_epilogue_kwargs(act, bounds, residual, residual_after_act):

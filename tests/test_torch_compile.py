@@ -224,6 +224,31 @@ def test_in_place_weight_updates_are_seen():
         assert rel_err(compiled(x), model(x)) <= 1e-4
 
 
+def test_prepacked_conv_weights_follow_weight_updates(monkeypatch):
+    """A conv step on the direct kernel packs its folded weights once (steps.Conv._packed_weights)
+    and packs again whenever the parameters change, never reading stale panels."""
+    from fastconv import _cpu
+    packs = []
+    real = _cpu.pack_forward_weights
+    monkeypatch.setattr(_cpu, "pack_forward_weights", lambda *a: packs.append(a[1].copy()) or real(*a))
+    model = randomize_batchnorm(nn.Sequential(nn.Conv2d(16, 24, 1), nn.BatchNorm2d(24), nn.ReLU(),
+                                              nn.Conv2d(24, 32, 3, stride=2, padding=1))).eval()
+    compiled = Compiled(model)
+    x = inputs(2, 16, 9, 9)
+    with torch.no_grad():
+        for _ in range(4):
+            assert rel_err(compiled(x), model(x)) <= 1e-4
+        assert len(packs) == 2, "each conv step packs its weights once, on its first kernel call"
+        model[0].weight.mul_(-2)
+        model[1].running_var.add_(3)
+        model[3].weight.add_(1)
+        for _ in range(2):
+            assert rel_err(compiled(x), model(x)) <= 1e-4
+        assert len(packs) == 4
+        folded = model[0].weight[:, :, 0, 0] * (model[1].weight / (model[1].running_var + model[1].eps).sqrt())[:, None]
+        assert any(torch.allclose(torch.from_numpy(p)[:, :, 0, 0], folded) for p in packs[2:])
+
+
 def test_channels_last_float64_and_dilated_strided_grouped_convs():
     model = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=2, dilation=2, groups=2), nn.ReLU(),
                           nn.Conv2d(8, 8, 3, padding="same", groups=8), nn.Hardtanh()).double().eval()

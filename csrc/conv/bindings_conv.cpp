@@ -1,5 +1,8 @@
 // Python bindings of the direct convolution kernels. Python validates arguments and
 // allocates outputs; here we re-check shapes/dtypes, release the GIL and run.
+#include <cstdlib>
+#include <string>
+
 #include "common/binding_util.h"
 #include "conv/direct/direct.h"
 #include "conv/strided/polyphase.h"
@@ -78,19 +81,70 @@ void weight_grad(const py::array& x, const py::array& dy, py::array& dw, const C
   by_dtype<float, double>(x, "input", go);
 }
 
+// The forward's prepacked weights (conv_forward_weight_layout), checked: the packed array's
+// dtype, size and alignment must fit (a ValueError / TypeError otherwise), and null where its
+// layout is not the one this call packs now (an ISA switched, a bias added since it was made),
+// which then packs the weights itself.
+template <typename T>
+const T* prepacked_weights(const py::object& packed, const std::string& layout, const ConvParams& p, bool bias) {
+  if (packed.is_none()) return nullptr;
+  const py::array a = packed.cast<py::array>();
+  check_array<T>(a, "packed", {conv_forward_packed_size<T>(p, bias)});
+  if (reinterpret_cast<uintptr_t>(a.data()) % 64) throw py::value_error("packed must be 64-byte aligned");
+  return layout == conv_forward_weight_layout<T>(p, bias) ? cptr<T>(a) : nullptr;
+}
+
 void bind(py::module_& m) {
   using P2 = std::pair<int64_t, int64_t>;
   m.def(
+      "conv2d_pack_forward_weights",
+      [](py::array x, py::array w, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups, bool bias) -> py::object {
+        const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
+        auto go = [&](auto tag) -> py::object {
+          using T = decltype(tag);
+          check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
+          const std::string layout = conv_forward_weight_layout<T>(p, bias);
+          if (layout.empty()) return py::none();
+          const int64_t n = conv_forward_packed_size<T>(p, bias);
+          // 64-byte aligned storage the array owns (numpy's own allocations are 16-byte aligned)
+          void* data = std::aligned_alloc(64, round_up(std::max<int64_t>(n, 1) * sizeof(T), 64));
+          if (!data) throw std::bad_alloc();
+          py::capsule owner(data, [](void* d) { std::free(d); });
+          py::array_t<T> packed({n}, {static_cast<py::ssize_t>(sizeof(T))}, static_cast<T*>(data), owner);
+          {
+            py::gil_scoped_release release;
+            pack_conv_forward_weights(cptr<T>(w), p, bias, static_cast<T*>(data));
+          }
+          return py::make_tuple(packed, layout);
+        };
+        return by_dtype<float, double>(w, "weight", go);
+      },
+      py::arg("input"), py::arg("weight"), py::arg("out"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+      py::arg("groups"), py::arg("bias"),
+      "(packed, layout): the forward's weights packed once for conv2d_direct(packed=, packed_layout=) with these "
+      "shapes (bias: whether the calls add one), or None where that path packs nothing.");
+  m.def(
       "conv2d_direct",
       [](py::array x, py::array w, py::object bias, py::array y, P2 stride, P2 pad, P2 dil, int64_t groups, int act,
-         double lo, double hi, py::object residual, bool residual_after_act) {
+         double lo, double hi, py::object residual, bool residual_after_act, py::object packed,
+         const std::string& packed_layout) {
         const ConvParams p = conv_params(x, w, stride, pad, dil, groups, y.shape(2), y.shape(3));
+        const void* pre = nullptr;
+        if (!packed.is_none())
+          pre = w.dtype().is(py::dtype::of<float>())
+                    ? static_cast<const void*>(prepacked_weights<float>(packed, packed_layout, p, !bias.is_none()))
+                    : static_cast<const void*>(prepacked_weights<double>(packed, packed_layout, p, !bias.is_none()));
         forward(x, w, bias, y, p, {act, lo, hi, residual, residual_after_act},
-                [&](auto* x_, auto* w_, auto* b_, auto* y_, auto* ep) { conv2d_direct_forward(x_, w_, b_, y_, p, ep); });
+                [&](auto* x_, auto* w_, auto* b_, auto* y_, auto* ep) {
+                  conv2d_direct_forward(x_, w_, b_, y_, p, ep, static_cast<decltype(w_)>(pre));
+                });
       },
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("stride"), py::arg("padding"),
-      py::arg("dilation"), py::arg("groups"), FASTCONV_EPILOGUE_PY_ARGS,
-      "Direct conv2d into out (N,K,OH,OW), then the output epilogue (act, residual) where given.");
+      py::arg("dilation"), py::arg("groups"), FASTCONV_EPILOGUE_PY_ARGS, py::arg("packed") = py::none(),
+      py::arg("packed_layout") = "",
+      "Direct conv2d into out (N,K,OH,OW), then the output epilogue (act, residual) where given; with packed and "
+      "packed_layout from conv2d_pack_forward_weights, reading the prepacked weights (weight must be what they "
+      "were packed from).");
   // Strided convs (dilation 1) whose phase kernels are 3x3 (conv/strided/polyphase.h), with
   // Winograd F(tile, 3) on the phase images: forward, input gradient, weight gradient.
   auto polyphase_winograd = [](const py::array& x, const py::array& w, const py::array& y, P2 stride, P2 pad,

@@ -10,6 +10,8 @@
 #include "conv/direct/direct.h"
 
 #include <algorithm>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/cpu.h"
@@ -18,6 +20,7 @@
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/depthwise/depthwise.h"
+#include "conv/direct/direct_pack.h"
 #include "conv/direct/im2col.h"
 #include "conv/pointwise/pointwise.h"
 #include "conv/strided/polyphase.h"
@@ -146,20 +149,83 @@ const char* direct_path_name(DirectPath path) {
 }
 
 template <typename T>
-void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
-                           const OutputEpilogue<T>* ep) {
+std::string conv_forward_weight_layout(const ConvParams& p, bool bias) {
   const DirectPath path = direct_path<T>(p, DirectPass::forward);
-  if (path == DirectPath::pointwise) return conv2d_pointwise_forward(x, w, bias, y, p, ep);
+  const char* gemm = micro_kernel<T>(active_isa(), p.Kg()).name;
+  switch (path) {
+    case DirectPath::pointwise: return pointwise_forward_layout(p, std::is_same_v<T, float>, bias, gemm);
+    case DirectPath::batched_pixel_rows: return std::string("pixel_panels/") + batched_pixel_rows_kernel<T>(p).name;
+    case DirectPath::batched:
+    case DirectPath::shifted:
+    case DirectPath::phase_shifted:
+    case DirectPath::im2col: return std::string("panels/") + gemm;
+    case DirectPath::depthwise:
+    case DirectPath::polyphase: break;
+  }
+  return "";
+}
+
+namespace {
+
+// Panels of `width` rows of every group's weights (Kg x Cg*R*S, row-major) for the reduction
+// slices of kc_step: group g, slice pc, panel r/width at g*round_up(Kg, width)*KK + pc*rows_pad +
+// (r/width)*kc*width. With width = MR that is pack_a_rowmajor_all's layout, the one gemm_driver
+// and the batched GEMM read; with width = NR, the pixel-rows GEMM's B panels of W^T.
+template <typename T>
+void pack_weight_panels_all(const T* w, const ConvParams& p, int width, int64_t kc_step, T* dst) {
+  const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
+  const int64_t KK = p.patch(), rows_pad = round_up(p.Kg(), width), panels = rows_pad / width;
+  const int64_t slices = ceil_div(KK, kc_step);
+  parallel_for(p.groups * slices * panels, [&](int64_t item) {
+    const int64_t g = item / (slices * panels), pc = item / panels % slices * kc_step, r = item % panels * width;
+    const int64_t kc = std::min(kc_step, KK - pc);
+    pack_weight_panel(w, p, transpose, width, g, r, pc, kc, dst + g * rows_pad * KK + pc * rows_pad + r * kc);
+  });
+}
+
+}  // namespace
+
+template <typename T>
+int64_t conv_forward_packed_size(const ConvParams& p, bool bias) {
+  const std::string layout = conv_forward_weight_layout<T>(p, bias);
+  if (layout.empty()) return 0;
+  if constexpr (std::is_same_v<T, float>)
+    if (layout.rfind("pointwise_small/", 0) == 0) return pointwise_small_packed_size(p);
+  const int width = layout.rfind("pixel_panels/", 0) == 0 ? batched_pixel_rows_kernel<T>(p).nr
+                                                           : micro_kernel<T>(active_isa(), p.Kg()).mr;
+  return p.groups * round_up(p.Kg(), width) * p.patch();
+}
+
+template <typename T>
+void pack_conv_forward_weights(const T* w, const ConvParams& p, bool bias, T* dst) {
+  const std::string layout = conv_forward_weight_layout<T>(p, bias);
+  if constexpr (std::is_same_v<T, float>)
+    if (layout.rfind("pointwise_small/", 0) == 0) return pack_pointwise_small_weights(w, p, dst);
+  if (layout.rfind("pixel_panels/", 0) == 0) {
+    const MicroKernel<T> uk = batched_pixel_rows_kernel<T>(p);
+    return pack_weight_panels_all(w, p, uk.nr, slice_kc(p.patch(), uk.kc), dst);
+  }
+  if (layout.rfind("panels/", 0) == 0) {
+    const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
+    return pack_weight_panels_all(w, p, uk.mr, slice_kc(p.patch(), uk.kc), dst);
+  }
+}
+
+template <typename T>
+void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
+                           const OutputEpilogue<T>* ep, const T* prepacked) {
+  const DirectPath path = direct_path<T>(p, DirectPass::forward);
+  if (path == DirectPath::pointwise) return conv2d_pointwise_forward(x, w, bias, y, p, ep, prepacked);
   if (ep) {  // the other families: the conv, then the epilogue as a pass of its own
-    conv2d_direct_forward(x, w, bias, y, p);
+    conv2d_direct_forward(x, w, bias, y, p, static_cast<const OutputEpilogue<T>*>(nullptr), prepacked);
     return epilogue_in_place(*ep, static_cast<const T*>(nullptr), p.N, p.K, p.out_pixels());
   }
   switch (path) {
     case DirectPath::depthwise: return depthwise_forward(x, w, bias, y, p);
-    case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false);
-    case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true);
+    case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false, prepacked);
+    case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true, prepacked);
     case DirectPath::shifted:
-    case DirectPath::phase_shifted: return conv2d_shifted_forward(x, w, bias, y, p);
+    case DirectPath::phase_shifted: return conv2d_shifted_forward(x, w, bias, y, p, prepacked);
     case DirectPath::pointwise: break;  // (taken above)
     case DirectPath::polyphase: return conv2d_polyphase_forward(x, w, bias, y, p);
     case DirectPath::im2col: break;
@@ -169,9 +235,13 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels();
   const int64_t mpad = round_up(Kg, mr);
 
-  AlignedBuffer<T> wpack(G * mpad * KK);
-  for (int64_t g = 0; g < G; ++g)
-    pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack.data() + g * mpad * KK);
+  AlignedBuffer<T> wpack;
+  if (!prepacked) {
+    wpack.resize(G * mpad * KK);
+    for (int64_t g = 0; g < G; ++g)
+      pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack.data() + g * mpad * KK);
+  }
+  const T* weights = prepacked ? prepacked : wpack.data();
 
   const int threads = max_threads();
   const int64_t pb = pixel_block(P, p.N * G, uk.nc, nr, threads);
@@ -189,7 +259,7 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
     bbuf.resize(uk.kc * round_up(uk.nc, nr));
     const T* xg = x + (n * p.C + g * p.Cg()) * p.H * p.W;
     T* yg = y + (n * p.K + g * Kg + m0) * P;
-    const T* ag = wpack.data() + g * mpad * KK;
+    const T* ag = weights + g * mpad * KK;
     if (bias)
       for (int64_t m = m0; m < m1; ++m) std::fill(yg + (m - m0) * P + j0, yg + (m - m0) * P + j1, bias[g * Kg + m]);
     gemm_driver(
@@ -323,9 +393,15 @@ void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams&
 template DirectPath direct_path<float>(const ConvParams&, DirectPass);
 template DirectPath direct_path<double>(const ConvParams&, DirectPass);
 template void conv2d_direct_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,
-                                           const OutputEpilogue<float>*);
+                                           const OutputEpilogue<float>*, const float*);
 template void conv2d_direct_forward<double>(const double*, const double*, const double*, double*, const ConvParams&,
-                                            const OutputEpilogue<double>*);
+                                            const OutputEpilogue<double>*, const double*);
+template std::string conv_forward_weight_layout<float>(const ConvParams&, bool);
+template std::string conv_forward_weight_layout<double>(const ConvParams&, bool);
+template int64_t conv_forward_packed_size<float>(const ConvParams&, bool);
+template int64_t conv_forward_packed_size<double>(const ConvParams&, bool);
+template void pack_conv_forward_weights<float>(const float*, const ConvParams&, bool, float*);
+template void pack_conv_forward_weights<double>(const double*, const ConvParams&, bool, double*);
 template void conv2d_direct_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_direct_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_direct_weight_grad<float>(const float*, const float*, float*, const ConvParams&);

@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+
+#include "common/gemm.h"
 #include "common/params.h"
 #include "elementwise/epilogue.h"
 
@@ -52,13 +55,38 @@ const char* direct_path_name(DirectPath path);
 // y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null), then the output
 // epilogue ep (activation, residual; elementwise/epilogue.h) where ep is given: inside the
 // pointwise family's output pass, after the conv in the other families.
+// prepacked: w packed by pack_conv_forward_weights for this call's layout (see below), or null.
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
-                           const OutputEpilogue<T>* ep = nullptr);
+                           const OutputEpilogue<T>* ep = nullptr, const T* prepacked = nullptr);
+
+// Forward weights packed once, for callers that run a layer many times with the same weights
+// (the compiled plans' conv steps): the GEMM paths then read the packed panels instead of
+// packing W on every call (20-25% of a 512-channel layer at 7x7 or 14x14 maps, where W is
+// large against the pixels). conv_forward_weight_layout names the layout the forward of p (with
+// or without a bias) packs now, "" where it has none to keep (depthwise, polyphase): the path
+// and its micro-kernel ("panels/gemm_12x32__avx512", "pixel_panels/...", "pointwise_small/...").
+// A prepacked buffer is only ever used under the name it was made for (an ISA switched since,
+// or a bias added, packs again). Its size is conv_forward_packed_size values, 64-byte aligned.
+template <typename T>
+std::string conv_forward_weight_layout(const ConvParams& p, bool bias);
+template <typename T>
+int64_t conv_forward_packed_size(const ConvParams& p, bool bias);
+template <typename T>
+void pack_conv_forward_weights(const T* w, const ConvParams& p, bool bias, T* dst);
+
+// The micro-kernel of the batched forward with pixels as rows: strided maps take the row tile
+// that pads their pixel count least (49 pixels: 8x48, 56 rows).
+template <typename T>
+MicroKernel<T> batched_pixel_rows_kernel(const ConvParams& p) {
+  const bool strided = p.stride_h != 1 || p.stride_w != 1;
+  return strided ? micro_kernel<T>(active_isa(), p.N * p.out_pixels()) : micro_kernel<T>(active_isa());
+}
 
 // The stride-1 path of conv2d_direct_forward (direct_shifted.cpp): no im2col packing.
 template <typename T>
-void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p);
+void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
+                            const T* prepacked = nullptr);
 
 template <typename T>
 void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);
@@ -79,7 +107,8 @@ bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size);
 // NR-column panels than the other way round (few pixels: 72 at 512->512 @3 N=8).
 bool pixel_rows_pay(const ConvParams& p, int mr, int nr);
 template <typename T>
-void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, bool pixel_rows);
+void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, bool pixel_rows,
+                            const T* prepacked = nullptr);
 template <typename T>
 void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, bool pixel_rows);
 template <typename T>

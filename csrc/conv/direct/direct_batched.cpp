@@ -83,11 +83,12 @@ void scatter_to_images(const T* tile, int64_t ks, int64_t qs, int64_t g, int64_t
   }
 }
 
-// y = the batched GEMM. pack_panel(g, row0, pc, kc, dst) packs rows [row0, row0+MR) of group
-// g's A for reduction slice [pc, pc+kc) (zero past Kg). Per slice, the work item's A panels
-// (packed once, L2) and the B slice (kc x column block, L2) meet in a per-thread C tile.
-template <typename T, typename PackPanel>
-void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack, PackPanel&& pack_panel,
+// y = the batched GEMM. panels(g, r0, r1, pc, kc, buf) gives group g's A rows [r0, r1) for
+// reduction slice [pc, pc+kc) as MR-row panels (zero past Kg; panel r at (r - r0) * kc): packed
+// into buf, or a prepacked block. Per slice, the work item's A panels (L2) and the B slice
+// (kc x column block, L2) meet in a per-thread C tile.
+template <typename T, typename Panels>
+void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack, Panels&& panels,
                   const T* bias, T* y) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels(), NQ = p.N * P;
@@ -115,11 +116,11 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
     for (int64_t pc = 0; pc < KK; pc += kc_step) {
       const int64_t kc = std::min(kc_step, KK - pc);
       const T* bslice = bpack + g * KK * NQpad + pc * NQpad;
-      for (int64_t ir = m0; ir < m1; ir += mr) pack_panel(g, ir, pc, kc, abuf + (ir - m0) * kc);
+      const T* a = panels(g, m0, m1, pc, kc, abuf);
       // Column panels outer: one B panel stays in L1 while the chunk's A panels stream from L2.
       for (int64_t jr = j0; jr < j1; jr += nr)
         for (int64_t ir = m0; ir < m1; ir += mr)
-          uk.fn(kc, abuf + (ir - m0) * kc, bslice + (jr / nr) * kc * nr, tile + (ir - m0) * ldt + (jr - j0), ldt, pc > 0);
+          uk.fn(kc, a + (ir - m0) * kc, bslice + (jr / nr) * kc * nr, tile + (ir - m0) * ldt + (jr - j0), ldt, pc > 0);
     }
     scatter_to_images(tile, ldt, 1, g, m0, m1, j0, std::min(j1, NQ), bias, p, y);
   });
@@ -127,10 +128,10 @@ void batched_gemm(const MicroKernel<T>& uk, const ConvParams& p, const T* bpack,
 
 // The same GEMM transposed, for batches with few pixels: Y^T[N*P x Kg] = im2col^T * W^T, the
 // pixels in MR-row panels (apack: pack_batch_im2col with MR-wide panels), the output channels
-// in NR-column panels packed by pack_panel(g, col0, pc, kc, dst) (NR wide). 512->512 @3 N=8
-// has 72 pixels: 96 columns (a third wasted) the usual way round, 72 rows this way.
-template <typename T, typename PackPanel>
-void batched_gemm_pixel_rows(const MicroKernel<T>& uk, const ConvParams& p, const T* apack, PackPanel&& pack_panel,
+// in NR-column panels given by panels(g, c0, c1, pc, kc, buf) (NR wide, as batched_gemm's).
+// 512->512 @3 N=8 has 72 pixels: 96 columns (a third wasted) the usual way round, 72 rows this way.
+template <typename T, typename Panels>
+void batched_gemm_pixel_rows(const MicroKernel<T>& uk, const ConvParams& p, const T* apack, Panels&& panels,
                              const T* bias, T* y) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), KK = p.patch(), P = p.out_pixels(), NQ = p.N * P;
@@ -154,11 +155,11 @@ void batched_gemm_pixel_rows(const MicroKernel<T>& uk, const ConvParams& p, cons
     for (int64_t pc = 0; pc < KK; pc += kc_step) {
       const int64_t kc = std::min(kc_step, KK - pc);
       const T* aslice = apack + g * KK * NQpad + pc * NQpad;
-      for (int64_t jr = 0; jr < ncols; jr += nr) pack_panel(g, k0 + jr, pc, kc, bbuf + jr * kc);
+      const T* b = panels(g, k0, k0 + ncols, pc, kc, bbuf);
       // Column panels outer: one B panel stays in L1 while the pixel panels stream from L2.
       for (int64_t jr = 0; jr < ncols; jr += nr)
         for (int64_t ir = 0; ir < NQpad; ir += mr)
-          uk.fn(kc, aslice + (ir / mr) * kc * mr, bbuf + jr * kc, tile + ir * ldt + jr, ldt, pc > 0);
+          uk.fn(kc, aslice + (ir / mr) * kc * mr, b + jr * kc, tile + ir * ldt + jr, ldt, pc > 0);
     }
     scatter_to_images(tile, 1, ldt, g, k0, k1, 0, NQ, bias, p, y);
   });
@@ -212,54 +213,51 @@ bool batched_weight_grad_pays(const ConvParams& p, int nr, size_t elem_size) {
 }
 
 template <typename T>
-void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, bool pixel_rows) {
+void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, bool pixel_rows,
+                            const T* prepacked) {
   const Isa isa = active_isa();
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
+  const int64_t KK = p.patch();
+  // Group g's weight rows [r0, r1) for slice pc as panels of `width` rows: from the prepacked
+  // whole (pack_weight_panels_all's layout) or packed into buf.
+  auto panels_of_width = [&](int width) {
+    const int64_t rows_pad = round_up(p.Kg(), width);
+    return [&, width, rows_pad](int64_t g, int64_t r0, int64_t r1, int64_t pc, int64_t kc, T* buf) -> const T* {
+      if (prepacked) return prepacked + g * rows_pad * KK + pc * rows_pad + (r0 / width) * kc * width;
+      for (int64_t r = r0; r < r1; r += width) pack_weight_panel(w, p, transpose, width, g, r, pc, kc, buf + (r - r0) * kc);
+      return buf;
+    };
+  };
   if (pixel_rows) {
-    // Strided maps (direct_path) pick the row tile for their pixel count.
-    const bool strided = p.stride_h != 1 || p.stride_w != 1;
-    const MicroKernel<T> uk = strided ? micro_kernel<T>(isa, p.N * p.out_pixels()) : micro_kernel<T>(isa);
-    const AlignedBuffer<T> apack = pack_batch_im2col(x, p, uk.mr, slice_kc(p.patch(), uk.kc));
-    batched_gemm_pixel_rows(
-        uk, p, apack.data(),
-        [&](int64_t g, int64_t col0, int64_t pc, int64_t kc, T* dst) {
-          pack_weight_panel(w, p, transpose, uk.nr, g, col0, pc, kc, dst);
-        },
-        bias, y);
+    const MicroKernel<T> uk = batched_pixel_rows_kernel<T>(p);
+    const AlignedBuffer<T> apack = pack_batch_im2col(x, p, uk.mr, slice_kc(KK, uk.kc));
+    batched_gemm_pixel_rows(uk, p, apack.data(), panels_of_width(uk.nr), bias, y);
     return;
   }
   const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
-  const AlignedBuffer<T> bpack = pack_batch_im2col(x, p, uk.nr, slice_kc(p.patch(), uk.kc));
-  batched_gemm(
-      uk, p, bpack.data(),
-      [&](int64_t g, int64_t row0, int64_t pc, int64_t kc, T* dst) {
-        pack_weight_panel(w, p, transpose, uk.mr, g, row0, pc, kc, dst);
-      },
-      bias, y);
+  const AlignedBuffer<T> bpack = pack_batch_im2col(x, p, uk.nr, slice_kc(KK, uk.kc));
+  batched_gemm(uk, p, bpack.data(), panels_of_width(uk.mr), bias, y);
 }
 
 template <typename T>
 void conv2d_batched_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p, bool pixel_rows) {
   const ConvParams q = adjoint_params(p);
+  // The adjoint's rows [r0, r1) for slice pc as panels of `width` (the flipped, transposed kernel).
+  auto flipped_panels = [&](int width) {
+    return [&, width](int64_t g, int64_t r0, int64_t r1, int64_t pc, int64_t kc, T* buf) -> const T* {
+      for (int64_t r = r0; r < r1; r += width) pack_flipped_weight_panel(w, p, width, g, r, pc, kc, buf + (r - r0) * kc);
+      return buf;
+    };
+  };
   if (pixel_rows) {
     const MicroKernel<T> uk = micro_kernel<T>(active_isa());
     const AlignedBuffer<T> apack = pack_batch_im2col(dy, q, uk.mr, slice_kc(q.patch(), uk.kc));
-    batched_gemm_pixel_rows(
-        uk, q, apack.data(),
-        [&](int64_t g, int64_t col0, int64_t pc, int64_t kc, T* dst) {
-          pack_flipped_weight_panel(w, p, uk.nr, g, col0, pc, kc, dst);
-        },
-        static_cast<const T*>(nullptr), dx);
+    batched_gemm_pixel_rows(uk, q, apack.data(), flipped_panels(uk.nr), static_cast<const T*>(nullptr), dx);
     return;
   }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), q.Kg());
   const AlignedBuffer<T> bpack = pack_batch_im2col(dy, q, uk.nr, slice_kc(q.patch(), uk.kc));
-  batched_gemm(
-      uk, q, bpack.data(),
-      [&](int64_t g, int64_t row0, int64_t pc, int64_t kc, T* dst) {
-        pack_flipped_weight_panel(w, p, uk.mr, g, row0, pc, kc, dst);
-      },
-      static_cast<const T*>(nullptr), dx);
+  batched_gemm(uk, q, bpack.data(), flipped_panels(uk.mr), static_cast<const T*>(nullptr), dx);
 }
 
 // dw[Kg x Cg*R*S] = sum over the batch's real pixels q = n*P + pixel of dy[Kg x q] * im2col^T[q x Cg*R*S].
@@ -305,8 +303,10 @@ void conv2d_batched_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
       });
 }
 
-template void conv2d_batched_forward<float>(const float*, const float*, const float*, float*, const ConvParams&, bool);
-template void conv2d_batched_forward<double>(const double*, const double*, const double*, double*, const ConvParams&, bool);
+template void conv2d_batched_forward<float>(const float*, const float*, const float*, float*, const ConvParams&, bool,
+                                            const float*);
+template void conv2d_batched_forward<double>(const double*, const double*, const double*, double*, const ConvParams&, bool,
+                                             const double*);
 template void conv2d_batched_input_grad<float>(const float*, const float*, float*, const ConvParams&, bool);
 template void conv2d_batched_input_grad<double>(const double*, const double*, double*, const ConvParams&, bool);
 template void conv2d_batched_weight_grad<float>(const float*, const float*, float*, const ConvParams&);

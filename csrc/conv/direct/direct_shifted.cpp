@@ -101,10 +101,12 @@ ShiftedSource<T> phase_source(const T* x, const ConvParams& p, int64_t slack) {
 }  // namespace
 
 // The stride-1 forward with the weights supplied by pack_weights(uk, wpack), which fills
-// wpack (G x round_up(Kg, MR) x Cg*R*S values) in the layout gemm_driver reads.
+// wpack (G x round_up(Kg, MR) x Cg*R*S values) in the layout gemm_driver reads, or by
+// `prepacked` (the same layout, packed before the call) where that is not null.
 // Strides other than 1 read the phase images (phase_source) instead of the padded input.
 template <typename T, typename PackWeights>
-void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y, const ConvParams& p) {
+void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y, const ConvParams& p,
+                     const T* prepacked = nullptr) {
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch();
@@ -119,8 +121,12 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
 
   // Weights packed once: for each kc-slice of the reduction, all Kg rows in MR panels.
   const int64_t kc_step = slice_kc(KK, uk.kc);
-  AlignedBuffer<T> wpack(G * mpad * KK);
-  pack_weights(uk, wpack.data());
+  AlignedBuffer<T> wpack;
+  if (!prepacked) {
+    wpack.resize(G * mpad * KK);
+    pack_weights(uk, wpack.data());
+  }
+  const T* weights = prepacked ? prepacked : wpack.data();
 
   // Work items: images x groups x virtual-pixel blocks x output-channel chunks.
   const int threads = max_threads();
@@ -152,7 +158,7 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
     AlignedBuffer<T>& tmp = tmps[thread_id()];
     tmp.resize(round_up(mstep, mr) * ldt);
     const T* xg = src.buf.data() + (n * p.C + g * Cg) * HpWp + v0;
-    const T* ag = wpack.data() + g * mpad * KK;
+    const T* ag = weights + g * mpad * KK;
     for (int64_t pc = 0; pc < KK; pc += kc_step) {
       const int64_t kc = std::min<int64_t>(kc_step, KK - pc);
       const T* ablock = ag + pc * mpad + (m0 / mr) * kc * mr;
@@ -182,7 +188,7 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
 }
 
 template <typename T>
-void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p) {
+void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, const T* prepacked) {
   const int64_t Kg = p.Kg(), KK = p.patch();
   shifted_forward(
       x,
@@ -190,7 +196,7 @@ void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const C
         for (int64_t g = 0; g < p.groups; ++g)
           pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack + g * round_up(Kg, uk.mr) * KK);
       },
-      bias, y, p);
+      bias, y, p, prepacked);
 }
 
 // Input gradient, stride 1: a stride-1 forward conv of dy with the kernel flipped in space and
@@ -280,8 +286,10 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
 
 template void conv2d_shifted_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_shifted_input_grad<double>(const double*, const double*, double*, const ConvParams&);
-template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);
-template void conv2d_shifted_forward<double>(const double*, const double*, const double*, double*, const ConvParams&);
+template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,
+                                            const float*);
+template void conv2d_shifted_forward<double>(const double*, const double*, const double*, double*, const ConvParams&,
+                                             const double*);
 
 template void conv2d_shifted_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_shifted_weight_grad<double>(const double*, const double*, double*, const ConvParams&);

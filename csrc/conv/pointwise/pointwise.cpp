@@ -275,16 +275,37 @@ int panel_width(int64_t len, int max_np) {
   return best;
 }
 
-// pack_a(g, m0, rows, ch, pc, kc, dst): A rows [m0, m0+rows) x reduction [pc, pc+kc) of group g
-// into dst[k*ch + i] (zero for i >= rows). src_of(g): B's PixelColumns. store(g, m0, rows, ct,
-// ldct, q0, q1): writes C rows [m0, m0+rows) x columns [q0, q1) from ct[(q-q0)*ldct + i].
-template <typename PackA, typename SrcOf, typename Store>
+// How pointwise_small_gemm cuts A[M x Kr]: row blocks of bw (the last one shorter), each
+// padded to ch = round_up(rows, vec) lanes, and reduction slices of kc_step: kc x max_ch packed
+// values within 192 KiB (L2; the panels' accumulators are stored and reloaded once per slice),
+// multiples of 16 (whole transposes) where the reduction allows. Measured on Zen 4: 1-3% faster
+// than slices within L1 (128 deep). A whole prepacked A (pack_pointwise_forward_weights) keeps
+// block mb's slice pc at ((g * mblocks + mb) * Kr + pc) * bw (bw is a multiple of vec).
+struct SmallBlocking {
+  int64_t bw, mblocks, kc_step;
+  int64_t offset(int64_t g, int64_t m0, int64_t Kr, int64_t pc) const { return ((g * mblocks + m0 / bw) * Kr + pc) * bw; }
+};
+
+SmallBlocking small_blocking(const PointwiseTileKernels& kern, int64_t M, int64_t Kr) {
+  const int64_t bw = round_up(ceil_div(M, ceil_div(M, kern.max_ch)), kern.vec);
+  const int64_t kc_max = std::max<int64_t>(16, (196608 / 4 / kern.max_ch) / 16 * 16);
+  int64_t kc_step = slice_kc(Kr, kc_max);
+  if (kc_step > 16) kc_step = std::min(round_up(kc_step, 16), kc_max);
+  return {bw, ceil_div(M, bw), kc_step};
+}
+
+// a_slice(g, m0, rows, ch, pc, kc, buf): A rows [m0, m0+rows) x reduction [pc, pc+kc) of group g
+// as [k*ch + i] (zero for i >= rows), 64-byte aligned: packed into buf, or a prepacked slice.
+// src_of(g): B's PixelColumns. store(g, m0, rows, ct, ldct, q0, q1): writes C rows
+// [m0, m0+rows) x columns [q0, q1) from ct[(q-q0)*ldct + i].
+template <typename ASlice, typename SrcOf, typename Store>
 void pointwise_small_gemm(const PointwiseTileKernels& kern, int64_t G, int64_t M, int64_t Kr, int64_t N, int64_t P,
-                          PackA&& pack_a, SrcOf&& src_of, Store&& store) {
+                          ASlice&& a_slice, SrcOf&& src_of, Store&& store) {
   const int64_t Q = N * P;
   if (Q == 0 || M == 0) return;
   const int threads = max_threads(), vec = kern.vec, ldp = kern.max_np;
-  const int64_t bw = round_up(ceil_div(M, ceil_div(M, kern.max_ch)), vec), mblocks = ceil_div(M, bw);
+  const SmallBlocking blocking = small_blocking(kern, M, Kr);
+  const int64_t bw = blocking.bw, mblocks = blocking.mblocks, kc_step = blocking.kc_step;
   const bool per_image = N == 1 || P >= kern.max_np;
   const bool in_place = per_image && src_of(0).dense();
   std::vector<int64_t> pq;  // panel j: columns [pq[j], pq[j] + pn[j])
@@ -312,12 +333,6 @@ void pointwise_small_gemm(const PointwiseTileKernels& kern, int64_t G, int64_t M
       }
     });
   }
-  // Reduction slices: kc x max_ch packed values within 192 KiB (L2; the panels' accumulators
-  // are stored and reloaded once per slice), multiples of 16 (whole transposes) where the
-  // reduction allows. Measured on Zen 4: 1-3% faster than slices within L1 (128 deep).
-  const int64_t kc_max = std::max<int64_t>(16, (196608 / 4 / kern.max_ch) / 16 * 16);
-  int64_t kc_step = slice_kc(Kr, kc_max);
-  if (kc_step > 16) kc_step = std::min(round_up(kc_step, 16), kc_max);
   const int64_t tiles = G * mblocks * T, ranges = std::min<int64_t>(tiles, 2 * threads);
   std::vector<AlignedBuffer<float>> wbufs(threads), ctiles(threads);
   parallel_for(ranges, [&](int64_t r) {
@@ -335,7 +350,7 @@ void pointwise_small_gemm(const PointwiseTileKernels& kern, int64_t G, int64_t M
       const auto src = src_of(g);
       for (int64_t pc = 0; pc < Kr; pc += kc_step) {
         const int64_t kc = std::min(kc_step, Kr - pc);
-        pack_a(g, m0, rows, ch, pc, kc, wbuf);
+        const float* a = a_slice(g, m0, rows, ch, pc, kc, wbuf);
         for (int64_t j = ja; j < jb; ++j) {
           const float* b;
           int64_t ldb;
@@ -346,7 +361,7 @@ void pointwise_small_gemm(const PointwiseTileKernels& kern, int64_t G, int64_t M
             b = bpack.data() + (g * T + j) * Kr * ldp + pc * ldp;
             ldb = ldp;
           }
-          kern.tile(kc, wbuf, ch, b, ldb, pn[j], ct + (pq[j] - qa) * ch, ch, pc > 0);
+          kern.tile(kc, a, ch, b, ldb, pn[j], ct + (pq[j] - qa) * ch, ch, pc > 0);
         }
       }
       store(g, m0, rows, ct, int64_t(ch), qa, qb);
@@ -410,20 +425,60 @@ const char* pointwise_variant(const ConvParams& p, PointwisePass pass, bool floa
   return small_maps(p, fwd ? p.Kg() : p.Cg(), fwd ? p.Cg() : p.Kg(), fwd && bias, float32) ? "small_maps" : "gemm";
 }
 
+namespace {
+
+// The forward's A slice of rows [m0, m0 + rows) x reduction [pc, pc + kc) of group g for the
+// small-map path ([k][ch], a transpose of the weight rows), into dst.
+void pack_small_forward_slice(const float* w, const ConvParams& p, TransposePanelFn<float> transpose, int64_t g,
+                              int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* dst) {
+  const int64_t Kg = p.Kg(), Cg = p.Cg();
+  const float* rowp[64];
+  for (int i = 0; i < ch; ++i) rowp[i] = i < rows ? w + (g * Kg + m0 + i) * Cg + pc : nullptr;
+  transpose(rowp, ch, kc, dst);
+}
+
+}  // namespace
+
+std::string pointwise_forward_layout(const ConvParams& p, bool float32, bool bias, const char* gemm_kernel) {
+  if (float32 && small_maps(p, p.Kg(), p.Cg(), bias, true))
+    return std::string("pointwise_small/") + pointwise_tile_kernel_name(active_isa());
+  return std::string("panels/") + gemm_kernel;
+}
+
+int64_t pointwise_small_packed_size(const ConvParams& p) {
+  const SmallBlocking b = small_blocking(pointwise_tile_kernels(active_isa()), p.Kg(), p.Cg());
+  return p.groups * b.mblocks * b.bw * p.Cg();
+}
+
+void pack_pointwise_small_weights(const float* w, const ConvParams& p, float* dst) {
+  const PointwiseTileKernels& kern = pointwise_tile_kernels(active_isa());
+  const TransposePanelFn<float> transpose = transpose_panel<float>(active_isa());
+  const int64_t Kg = p.Kg(), Cg = p.Cg();
+  const SmallBlocking b = small_blocking(kern, Kg, Cg);
+  const int64_t slices = ceil_div(Cg, b.kc_step);
+  parallel_for(p.groups * b.mblocks * slices, [&](int64_t item) {
+    const int64_t g = item / (b.mblocks * slices), m0 = (item / slices % b.mblocks) * b.bw;
+    const int64_t pc = item % slices * b.kc_step, kc = std::min(b.kc_step, Cg - pc), rows = std::min(b.bw, Kg - m0);
+    pack_small_forward_slice(w, p, transpose, g, m0, rows, static_cast<int>(round_up(rows, kern.vec)), pc, kc,
+                             dst + b.offset(g, m0, Cg, pc));
+  });
+}
+
 template <typename T>
 void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
-                              const OutputEpilogue<T>* ep) {
+                              const OutputEpilogue<T>* ep, const T* prepacked) {
   if constexpr (std::is_same_v<T, float>) {
     if (small_maps(p, p.Kg(), p.Cg(), bias != nullptr, true)) {
       const PointwiseTileKernels& kern = pointwise_tile_kernels(active_isa());
       const TransposePanelFn<float> transpose = transpose_panel<float>(active_isa());
       const int64_t Kg = p.Kg(), Cg = p.Cg();
+      const SmallBlocking blocking = small_blocking(kern, Kg, Cg);
       pointwise_small_gemm(
           kern, p.groups, Kg, Cg, p.N, p.out_pixels(),
-          [&](int64_t g, int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* dst) {
-            const float* rowp[64];
-            for (int i = 0; i < ch; ++i) rowp[i] = i < rows ? w + (g * Kg + m0 + i) * Cg + pc : nullptr;
-            transpose(rowp, ch, kc, dst);
+          [&](int64_t g, int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* buf) -> const float* {
+            if (prepacked) return prepacked + blocking.offset(g, m0, Cg, pc);
+            pack_small_forward_slice(w, p, transpose, g, m0, rows, ch, pc, kc, buf);
+            return buf;
           },
           [&](int64_t g) { return input_columns(x, p, g); },
           [&](int64_t g, int64_t m0, int64_t rows, const float* ct, int64_t ldct, int64_t q0, int64_t q1) {
@@ -442,12 +497,16 @@ void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const
   }
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), mpad = round_up(Kg, uk.mr);
-  AlignedBuffer<T> apack(G * mpad * Cg);
-  for (int64_t g = 0; g < G; ++g)
-    pack_a_rowmajor_all(w + g * Kg * Cg, Cg, Kg, Cg, uk, apack.data() + g * mpad * Cg);
+  AlignedBuffer<T> apack;
+  if (!prepacked) {
+    apack.resize(G * mpad * Cg);
+    for (int64_t g = 0; g < G; ++g)
+      pack_a_rowmajor_all(w + g * Kg * Cg, Cg, Kg, Cg, uk, apack.data() + g * mpad * Cg);
+  }
   pointwise_gemm(
-      uk, G, Kg, Cg, p.N, p.out_pixels(), apack.data(), [&](int64_t g) { return input_columns(x, p, g); },
-      [&](int64_t g) { return output_columns(y, p, g); }, bias, ep);
+      uk, G, Kg, Cg, p.N, p.out_pixels(), prepacked ? prepacked : apack.data(),
+      [&](int64_t g) { return input_columns(x, p, g); }, [&](int64_t g) { return output_columns(y, p, g); }, bias,
+      ep);
 }
 
 template <typename T>
@@ -462,12 +521,14 @@ void conv2d_pointwise_input_grad(const T* dy, const T* w, T* dx, const ConvParam
       std::vector<std::vector<int64_t>> offs(max_threads());
       pointwise_small_gemm(
           kern, p.groups, Cg, Kg, p.N, p.out_pixels(),
-          [&](int64_t g, int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* dst) {
+          [&](int64_t g, int64_t m0, int64_t rows, int ch, int64_t pc, int64_t kc, float* buf) -> const float* {
+            float* dst = buf;
             for (int64_t k = 0; k < kc; ++k, dst += ch) {
               const float* s = w + (g * Kg + pc + k) * Cg + m0;
               std::copy(s, s + rows, dst);
               std::fill(dst + rows, dst + ch, 0.0f);
             }
+            return buf;
           },
           [&](int64_t g) { return output_columns(dy, p, g); },
           [&](int64_t g, int64_t m0, int64_t rows, const float* ct, int64_t ldct, int64_t q0, int64_t q1) {
@@ -578,9 +639,9 @@ void conv2d_pointwise_weight_grad(const T* x, const T* dy, T* dw, const ConvPara
 }
 
 template void conv2d_pointwise_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,
-                                              const OutputEpilogue<float>*);
+                                              const OutputEpilogue<float>*, const float*);
 template void conv2d_pointwise_forward<double>(const double*, const double*, const double*, double*, const ConvParams&,
-                                               const OutputEpilogue<double>*);
+                                               const OutputEpilogue<double>*, const double*);
 template void conv2d_pointwise_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_pointwise_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_pointwise_weight_grad<float>(const float*, const float*, float*, const ConvParams&);

@@ -71,5 +71,6 @@ const KernelTable<PointwiseTileKernels> kPointwiseTile("pointwise_tile", "float3
 }  // namespace
 
 const PointwiseTileKernels& pointwise_tile_kernels(Isa isa) { return kPointwiseTile.pick(isa).kernels; }
+const char* pointwise_tile_kernel_name(Isa isa) { return kPointwiseTile.pick(isa).name; }
 
 }  // namespace fastconv

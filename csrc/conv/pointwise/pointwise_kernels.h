@@ -36,5 +36,6 @@ struct PointwiseTileKernels {
 
 // The variant for the given ISA (the scalar one always exists).
 const PointwiseTileKernels& pointwise_tile_kernels(Isa isa);
+const char* pointwise_tile_kernel_name(Isa isa);
 
 }  // namespace fastconv
