@@ -85,6 +85,19 @@ inline bool consecutive(const int64_t* off, int64_t count) { return off[count - 
 template <typename T>
 void pack_columns(const PixelColumns<const T*>& src, int64_t k0, int64_t kc, const int64_t* off, int64_t ncols,
                   int nr, T* dst) {
+  if (consecutive(off, ncols)) {
+    // One run of columns (a dense input's block within an image): row by row, so each row's
+    // segment is read front to back (the prefetchers follow it) and written to every panel.
+    const int64_t panels = ceil_div(ncols, nr), tail = ncols - (panels - 1) * nr;
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* row = src.base + (k0 + k) * src.plane + off[0];
+      T* d = dst + k * nr;
+      for (int64_t jp = 0; jp + 1 < panels; ++jp, d += kc * nr, row += nr) std::copy(row, row + nr, d);
+      std::copy(row, row + tail, d);
+      std::fill(d + tail, d + nr, T(0));
+    }
+    return;
+  }
   for (int64_t jp = 0; jp < ncols; jp += nr) {
     const int64_t cnt = std::min<int64_t>(nr, ncols - jp);
     const int64_t* o = off + jp;
