@@ -415,11 +415,12 @@ def epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out):
     return y
 
 
-def max_pool2d(x, g, out):
+def max_pool2d(x, g, out, indices=True):
+    """(y, idx); idx None where indices=False (a kernel without the index selects: inference)."""
     x = np.ascontiguousarray(x)
     shape = x.shape[:2] + g.out_hw
     y = out if out is not None else np.empty(shape, x.dtype)
-    idx = np.empty(shape, np.int64)
+    idx = np.empty(shape, np.int64) if indices else None
     _C.max_pool2d(x, y, idx, g.kernel, g.stride, g.padding, g.dilation)
     return y, idx
 

@@ -283,18 +283,19 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if shape[0] == 0:
         y, idx = _empty_batch(backend, shape[:2] + g.out_hw, dtype, out), np.zeros(shape[:2] + g.out_hw, np.int64)
     else:
-        y, idx = backend.max_pool2d(x, g, None if unbatched else out)
+        # indices only where asked for: the values-only kernel skips their selects and stores
+        y, idx = backend.max_pool2d(x, g, None if unbatched else out, indices=return_indices)
         if not unbatched:
             _plans.remember(key, _max_pool_plan(backend.max_pool2d, g, return_indices))
-    if unbatched:
-        y, idx = y[0], idx[0]
-    return (y, idx) if return_indices else y
+    if not return_indices:
+        return y[0] if unbatched else y
+    return (y[0], idx[0]) if unbatched else (y, idx)
 
 
 def _max_pool_plan(run, g, return_indices):
     if return_indices:
         return lambda x: run(x, g, None)
-    return lambda x: run(x, g, None)[0]
+    return lambda x: run(x, g, None, indices=False)[0]
 
 
 def max_pool2d_backward(grad_output, indices, input_size, *, out=None):

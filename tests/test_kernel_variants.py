@@ -223,6 +223,24 @@ def run_max_pool_window(entry, rng):
         np.testing.assert_array_equal(idx, want_idx, err_msg=str((shape, k, s, pad, ceil)))
 
 
+def run_max_pool_values(entry, rng):
+    """The values-only kernel (no indices asked for: inference), on the window kernel's cases plus
+    2x2/2 and a row of NaNs: the reference's values, NaN propagating, -inf kept."""
+    dt = np.dtype(entry["dtype"])
+    cases = [((1, 2, 55, 55), 3, 2, 0, False), ((2, 3, 16, 19), 3, 2, 1, False), ((1, 2, 13, 13), 3, 2, 0, True),
+             ((1, 1, 9, 40), (2, 3), (1, 3), (1, 1), False), ((1, 2, 7, 33), 3, 1, 1, False),
+             ((1, 1, 3, 4), 5, 2, 2, True), ((1, 1, 6, 70), (1, 4), (2, 4), 0, True), ((2, 3, 9, 37), 2, 2, 0, False),
+             ((1, 2, 112, 112), 3, 2, 1, False)]
+    for shape, k, s, pad, ceil in cases:
+        x = rng.standard_normal(shape).astype(dt)
+        x.flat[7] = np.nan
+        x.flat[x.size // 2] = -np.inf
+        x[-1, -1, -1, :] = np.nan
+        y = F.max_pool2d(x, k, s, pad, ceil_mode=ceil)
+        want_y, _ = reference.max_pool2d(x, k, s, pad, ceil_mode=ceil)
+        np.testing.assert_array_equal(y, want_y, err_msg=str((shape, k, s, pad, ceil)))
+
+
 def run_depthwise(entry, rng):
     """One window's kernels (depthwise_3x3 / _5x5 / _any): forward, input and weight gradient with
     channel multiplier 2, strides 1 and 2, on a narrow plane (the flat window) and a wide one (the
@@ -366,6 +384,7 @@ RUNNERS = {
     "winograd_input_grad": run_winograd_input_grad,
     "max_pool2d": run_max_pool,
     "max_pool2d_window": run_max_pool_window,
+    "max_pool2d_values": run_max_pool_values,
     "depthwise_3x3": run_depthwise,
     "depthwise_5x5": run_depthwise,
     "depthwise_any": run_depthwise,

@@ -18,15 +18,22 @@ PoolParams pool_params(const py::array& x, int64_t OH, int64_t OW, P2 k, P2 s, P
 }
 
 void bind(py::module_& m) {
-  m.def("max_pool2d", [](py::array x, py::array y, py::array idx, P2 k, P2 s, P2 pad, P2 dil) {
+  // idx None: the values only (a kernel without the index selects, for inference).
+  m.def("max_pool2d", [](py::array x, py::array y, py::object idx, P2 k, P2 s, P2 pad, P2 dil) {
     const PoolParams p = pool_params(x, y.shape(2), y.shape(3), k, s, pad, dil);
     auto run = [&](auto tag) {
       using T = decltype(tag);
       check_array<T>(x, "input", {p.N, p.C, p.H, p.W});
       check_array<T>(y, "out", {p.N, p.C, p.OH, p.OW}, true);
-      check_array<int64_t>(idx, "indices", {p.N, p.C, p.OH, p.OW}, true);
+      py::array ia;
+      int64_t* ip = nullptr;
+      if (!idx.is_none()) {
+        ia = idx.cast<py::array>();
+        check_array<int64_t>(ia, "indices", {p.N, p.C, p.OH, p.OW}, true);
+        ip = mptr<int64_t>(ia);
+      }
       py::gil_scoped_release release;
-      max_pool2d_forward<T>(cptr<T>(x), mptr<T>(y), mptr<int64_t>(idx), p);
+      max_pool2d_forward<T>(cptr<T>(x), mptr<T>(y), ip, p);
     };
     by_dtype<float, double>(x, "input", run);
   });

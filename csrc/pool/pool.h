@@ -6,7 +6,8 @@
 
 namespace fastconv {
 
-// y[N,C,OH,OW], idx[N,C,OH,OW] (flat h*W+w within each plane; first maximum wins; NaN wins)
+// y[N,C,OH,OW], idx[N,C,OH,OW] (flat h*W+w within each plane; first maximum wins; NaN wins).
+// idx null: the values only (inference), the same y.
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolParams& p);
 

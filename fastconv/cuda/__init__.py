@@ -111,12 +111,14 @@ def conv2d_weight(x, weight_shape, dy, g, algorithm, out):
     return conv_direct.conv2d_weight(x, shape, dy, g, dw, stream)
 
 
-def max_pool2d(x, g, out):
+def max_pool2d(x, g, out, indices=True):
+    """(y, idx); idx None where indices=False (the kernel writes them regardless)."""
     from fastconv.cuda import _device, pool
     (x,), stream = _prep(x)
     shape = tuple(x.shape[:2]) + tuple(g.out_hw)
     y = _device.check_out(out, shape, x.dtype) if out is not None else _device.empty(shape, x.dtype, stream)
-    return pool.max_pool2d(x, g, y, stream)
+    y, idx = pool.max_pool2d(x, g, y, stream)
+    return y, idx if indices else None
 
 
 def max_pool2d_backward(dy, indices, input_shape, out):

@@ -17,7 +17,7 @@ from fastconv._validate import int_pair
 from fastconv.device import device_of, to_device, to_host
 from fastconv.nn import _ops
 from fastconv.nn import init
-from fastconv.nn.grad_mode import needed, saved
+from fastconv.nn.grad_mode import is_grad_enabled, needed, saved
 from fastconv.nn.module import Module, Parameter
 
 
@@ -158,9 +158,11 @@ class MaxPool2d(Module):
 
     def forward(self, x):  # (N, C, H, W) -> (N, C, OH, OW)
         self._in_shape = tuple(x.shape)
-        y, idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                              self.ceil_mode, return_indices=True)
-        self._idx = saved(idx)
+        pool = (self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        if not is_grad_enabled():  # nothing to save: the values-only kernel
+            self._idx = None
+            return F.max_pool2d(x, *pool)
+        y, self._idx = F.max_pool2d(x, *pool, return_indices=True)
         return y
 
     def backward(self, dy, need_input_grad=True):

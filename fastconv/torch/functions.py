@@ -217,8 +217,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         y, indices = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode, True)
         return (y.squeeze(0), indices.squeeze(0)) if return_indices else y.squeeze(0)
     pool = (kernel_size, stride, padding, dilation, ceil_mode)
-    y, indices = MaxPool2dFunction.apply(input, pool) if needs_graph(input) else _max_pool2d(input, *pool)
-    return (y, indices) if return_indices else y
+    if needs_graph(input):
+        y, indices = MaxPool2dFunction.apply(input, pool)
+        return (y, indices) if return_indices else y
+    if not return_indices:  # no graph, no indices asked for: the values-only kernel
+        return to_tensor(F.max_pool2d(to_array(input), *pool), input.device)
+    return _max_pool2d(input, *pool)
 
 
 @torch.compiler.disable
