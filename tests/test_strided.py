@@ -154,7 +154,7 @@ def test_polyphase_winograd_binding_refuses_other_kernels():
     (dict(n=1, c=128, h=56, w=56, k=128, r=3, stride=2, pad=1), "phase_shifted"),  # ResNet-50 layer2.0.conv2
     (dict(n=1, c=3, h=224, w=224, k=32, r=3, stride=2, pad=1), "phase_shifted"),   # MobileNetV2 stem
     (dict(n=1, c=256, h=28, w=28, k=256, r=3, stride=2, pad=1), "batched_pixel_rows"),  # 196 pixels
-    (dict(n=1, c=512, h=14, w=14, k=512, r=3, stride=2, pad=1), "batched_pixel_rows"),  # 49 pixels: 56 rows of 8x48
+    (dict(n=1, c=512, h=14, w=14, k=512, r=3, stride=2, pad=1), "batched_pixel_rows"),  # 49 pixels: 54 rows of 6x64
 ])
 def test_strided_forward_paths(shape, forward):
     got = paths(**shape)

@@ -89,6 +89,14 @@ void gemm_8x48__avx512_offsets(int64_t kc, const float* a, const float* b, const
   tile_f32<8, 3, true>(kc, a, b, off, c, ldc, acc);
 }
 
+void gemm_6x64__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
+  tile_f32<6, 4, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_6x64__avx512_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                               int64_t ldc, bool acc) {
+  tile_f32<6, 4, true>(kc, a, b, off, c, ldc, acc);
+}
+
 void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc) {
   tile_f64<false>(kc, a, b, nullptr, c, ldc, acc);
 }
