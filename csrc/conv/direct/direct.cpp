@@ -108,8 +108,13 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
         return waste <= 1.25 ? DirectPath::phase_shifted : DirectPath::im2col;
       }
       if (!batched_direct_pays(p, uk.nr, sizeof(T), false)) return DirectPath::shifted;
-      return pixel_rows_pay(p, micro_kernel<T>(isa).mr, micro_kernel<T>(isa).nr) ? DirectPath::batched_pixel_rows
-                                                                                : DirectPath::batched;
+      // Each orientation with the tile it would run (pixels as rows: 49 -> 54 rows of 6x64 at
+      // 7x7, where columns of 32 pad 49 to 64).
+      const MicroKernel<T> ukr = batched_pixel_rows_kernel<T>(p);
+      const int64_t NQ = p.N * p.out_pixels();
+      const double rows = double(round_up(NQ, ukr.mr)) * round_up(p.Kg(), ukr.nr);
+      const double cols = double(round_up(NQ, uk.nr)) * round_up(p.Kg(), uk.mr);
+      return rows < 0.9 * cols ? DirectPath::batched_pixel_rows : DirectPath::batched;
     }
     case DirectPass::input_grad: {
       if (depthwise_input_grad_fits(p)) return DirectPath::depthwise;

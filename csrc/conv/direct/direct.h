@@ -75,12 +75,11 @@ int64_t conv_forward_packed_size(const ConvParams& p, bool bias);
 template <typename T>
 void pack_conv_forward_weights(const T* w, const ConvParams& p, bool bias, T* dst);
 
-// The micro-kernel of the batched forward with pixels as rows: strided maps take the row tile
-// that pads their pixel count least (49 pixels: 8x48, 56 rows).
+// The micro-kernel of the batched forward with pixels as rows: the row tile that pads the
+// batch's pixel count least (49 pixels: 6x64, 54 rows).
 template <typename T>
 MicroKernel<T> batched_pixel_rows_kernel(const ConvParams& p) {
-  const bool strided = p.stride_h != 1 || p.stride_w != 1;
-  return strided ? micro_kernel<T>(active_isa(), p.N * p.out_pixels()) : micro_kernel<T>(active_isa());
+  return micro_kernel<T>(active_isa(), p.N * p.out_pixels());
 }
 
 // The stride-1 path of conv2d_direct_forward (direct_shifted.cpp): no im2col packing.
