@@ -1,5 +1,5 @@
 // Packing a whole row-major A (weights) into the layout gemm_driver reads, in parallel.
-// Layout: for each reduction slice pc (length slice_kc(cols, uk.kc)), all row panels:
+// Layout: for each reduction slice pc (length slice_kc(cols, kc_max)), all row panels:
 //   dst[pc * round_up(rows, MR) + panel * kc * MR + k * MR + i] = a[(panel*MR + i) * lda + pc + k]
 // Weights are packed on every call, so at batch 1 on wide layers (512x4608) this must not be a
 // serial scalar loop: each (slice, panel) is one in-register transpose of MR rows.
@@ -13,11 +13,11 @@
 
 namespace fastconv {
 
+// mr rows per panel, reduction slices of slice_kc(cols, kc_max) (a micro-kernel's mr and kc, or
+// its nr for panels of the transposed operand).
 template <typename T>
-void pack_a_rowmajor_all(const T* a, int64_t lda, int64_t rows, int64_t cols, const MicroKernel<T>& uk,
-                         T* dst) {
-  const int mr = uk.mr;
-  const int64_t mpad = round_up(rows, mr), panels = mpad / mr, kcb = slice_kc(cols, uk.kc);
+void pack_a_rowmajor_all(const T* a, int64_t lda, int64_t rows, int64_t cols, int mr, int64_t kc_max, T* dst) {
+  const int64_t mpad = round_up(rows, mr), panels = mpad / mr, kcb = slice_kc(cols, kc_max);
   const int64_t slices = (cols + kcb - 1) / kcb;
   const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
   parallel_for(slices * panels, [&](int64_t item) {

@@ -81,17 +81,18 @@ void weight_grad(const py::array& x, const py::array& dy, py::array& dw, const C
   by_dtype<float, double>(x, "input", go);
 }
 
-// The forward's prepacked weights (conv_forward_weight_layout), checked: the packed array's
-// dtype, size and alignment must fit (a ValueError / TypeError otherwise), and null where its
-// layout is not the one this call packs now (an ISA switched, a bias added since it was made),
-// which then packs the weights itself.
+// The forward's prepacked weights (forward_weight_layout), checked: the packed array's dtype,
+// size and alignment must fit (a ValueError / TypeError otherwise), and null where its layout is
+// not the one this call packs now (an ISA switched, a bias added since it was made), which then
+// packs the weights itself.
 template <typename T>
 const T* prepacked_weights(const py::object& packed, const std::string& layout, const ConvParams& p, bool bias) {
   if (packed.is_none()) return nullptr;
   const py::array a = packed.cast<py::array>();
-  check_array<T>(a, "packed", {conv_forward_packed_size<T>(p, bias)});
+  const ForwardWeightLayout now = forward_weight_layout<T>(p, bias);
+  check_array<T>(a, "packed", {now.size});
   if (reinterpret_cast<uintptr_t>(a.data()) % 64) throw py::value_error("packed must be 64-byte aligned");
-  return layout == conv_forward_weight_layout<T>(p, bias) ? cptr<T>(a) : nullptr;
+  return layout == now.name ? cptr<T>(a) : nullptr;
 }
 
 void bind(py::module_& m) {
@@ -103,9 +104,9 @@ void bind(py::module_& m) {
         auto go = [&](auto tag) -> py::object {
           using T = decltype(tag);
           check_array<T>(w, "weight", {p.K, p.Cg(), p.R, p.S});
-          const std::string layout = conv_forward_weight_layout<T>(p, bias);
-          if (layout.empty()) return py::none();
-          const int64_t n = conv_forward_packed_size<T>(p, bias);
+          const ForwardWeightLayout layout = forward_weight_layout<T>(p, bias);
+          if (layout.kind == ForwardPacking::none) return py::none();
+          const int64_t n = layout.size;
           // 64-byte aligned storage the array owns (numpy's own allocations are 16-byte aligned)
           void* data = std::aligned_alloc(64, round_up(std::max<int64_t>(n, 1) * sizeof(T), 64));
           if (!data) throw std::bad_alloc();
@@ -113,9 +114,9 @@ void bind(py::module_& m) {
           py::array_t<T> packed({n}, {static_cast<py::ssize_t>(sizeof(T))}, static_cast<T*>(data), owner);
           {
             py::gil_scoped_release release;
-            pack_conv_forward_weights(cptr<T>(w), p, bias, static_cast<T*>(data));
+            pack_conv_forward_weights(cptr<T>(w), p, layout, static_cast<T*>(data));
           }
-          return py::make_tuple(packed, layout);
+          return py::make_tuple(packed, layout.name);
         };
         return by_dtype<float, double>(w, "weight", go);
       },

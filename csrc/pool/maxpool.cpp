@@ -273,11 +273,16 @@ FASTCONV_ALWAYS_INLINE T max_or_nan(T best, T v) {
   return (v > best) | (v != v) ? v : best;
 }
 
+// The padded row's length: the left padding and the input row, or as far as the last window reads.
+inline int64_t values_row_length(const PoolParams& p) {
+  return std::max<int64_t>(p.pad_w + p.W, (p.OW - 1) * p.stride_w + p.kw);
+}
+
 template <typename T, int S>  // S: the horizontal stride, or 0 for one known only at run time
 FASTCONV_ALWAYS_INLINE void max_pool_values(const T* __restrict in, T* __restrict out, const PoolParams& p,
                                             T* __restrict row) {
   const int64_t W = p.W, OW = p.OW, kw = p.kw, sw = S ? S : p.stride_w, pad_w = p.pad_w;
-  const int64_t span = std::max<int64_t>(pad_w + W, (OW - 1) * sw + kw);  // the padded row's length
+  const int64_t span = values_row_length(p);
   for (int64_t w = 0; w < pad_w; ++w) row[w] = -std::numeric_limits<T>::infinity();
   for (int64_t w = pad_w + W; w < span; ++w) row[w] = -std::numeric_limits<T>::infinity();
   T* mid = row + pad_w;
@@ -339,8 +344,7 @@ void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolParams& p) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   if (!idx && p.dil_h == 1 && p.dil_w == 1) {
     const MaxPoolValuesFn<T> pool = max_pool_values_kernels(x).active();
-    const int64_t span = std::max<int64_t>(p.pad_w + p.W, (p.OW - 1) * p.stride_w + p.kw);
-    std::vector<std::vector<T>> rows(max_threads(), std::vector<T>(span));
+    std::vector<std::vector<T>> rows(max_threads(), std::vector<T>(values_row_length(p)));
     parallel_for(p.N * p.C, [&](int64_t plane) { pool(x + plane * HW, y + plane * OHW, p, rows[thread_id()].data()); });
     return;
   }

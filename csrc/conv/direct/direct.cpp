@@ -16,13 +16,13 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
-#include "common/pack.h"
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/depthwise/depthwise.h"
 #include "conv/direct/direct_pack.h"
 #include "conv/direct/im2col.h"
 #include "conv/pointwise/pointwise.h"
+#include "conv/pointwise/pointwise_kernels.h"
 #include "conv/strided/polyphase.h"
 #include "conv/weight_grad_split.h"
 
@@ -154,66 +154,50 @@ const char* direct_path_name(DirectPath path) {
 }
 
 template <typename T>
-std::string conv_forward_weight_layout(const ConvParams& p, bool bias) {
-  const DirectPath path = direct_path<T>(p, DirectPass::forward);
-  const char* gemm = micro_kernel<T>(active_isa(), p.Kg()).name;
-  switch (path) {
-    case DirectPath::pointwise: return pointwise_forward_layout(p, std::is_same_v<T, float>, bias, gemm);
-    case DirectPath::batched_pixel_rows: return std::string("pixel_panels/") + batched_pixel_rows_kernel<T>(p).name;
+ForwardWeightLayout forward_weight_layout(const ConvParams& p, bool bias) {
+  ForwardWeightLayout layout;
+  const Isa isa = active_isa();
+  const MicroKernel<T> uk = micro_kernel<T>(isa, p.Kg());
+  int width = uk.mr;  // GEMM row panels, as gemm_driver and the batched GEMM read them
+  int64_t kc_max = uk.kc;
+  std::string name = std::string("panels/") + uk.name;
+  switch (direct_path<T>(p, DirectPass::forward)) {
+    case DirectPath::depthwise:
+    case DirectPath::polyphase: return layout;
+    case DirectPath::pointwise:
+      if (std::is_same_v<T, float> &&
+          std::string(pointwise_variant(p, PointwisePass::forward, true, bias)) == "small_maps") {
+        layout.kind = ForwardPacking::pointwise_small;
+        layout.size = pointwise_small_packed_size(p);
+        layout.name = std::string("pointwise_small/") + pointwise_tile_kernel_name(isa);
+        return layout;
+      }
+      break;
+    case DirectPath::batched_pixel_rows: {  // W^T as the B operand: panels NR wide
+      const MicroKernel<T> ukr = batched_pixel_rows_kernel<T>(p);
+      width = ukr.nr;
+      kc_max = ukr.kc;
+      name = std::string("pixel_panels/") + ukr.name;
+      break;
+    }
     case DirectPath::batched:
     case DirectPath::shifted:
     case DirectPath::phase_shifted:
-    case DirectPath::im2col: return std::string("panels/") + gemm;
-    case DirectPath::depthwise:
-    case DirectPath::polyphase: break;
+    case DirectPath::im2col: break;
   }
-  return "";
+  layout.kind = ForwardPacking::panels;
+  layout.width = width;
+  layout.kc_max = kc_max;
+  layout.size = p.groups * round_up(p.Kg(), width) * p.patch();
+  layout.name = name;
+  return layout;
 }
 
-namespace {
-
-// Panels of `width` rows of every group's weights (Kg x Cg*R*S, row-major) for the reduction
-// slices of kc_step: group g, slice pc, panel r/width at g*round_up(Kg, width)*KK + pc*rows_pad +
-// (r/width)*kc*width. With width = MR that is pack_a_rowmajor_all's layout, the one gemm_driver
-// and the batched GEMM read; with width = NR, the pixel-rows GEMM's B panels of W^T.
 template <typename T>
-void pack_weight_panels_all(const T* w, const ConvParams& p, int width, int64_t kc_step, T* dst) {
-  const TransposePanelFn<T> transpose = transpose_panel<T>(active_isa());
-  const int64_t KK = p.patch(), rows_pad = round_up(p.Kg(), width), panels = rows_pad / width;
-  const int64_t slices = ceil_div(KK, kc_step);
-  parallel_for(p.groups * slices * panels, [&](int64_t item) {
-    const int64_t g = item / (slices * panels), pc = item / panels % slices * kc_step, r = item % panels * width;
-    const int64_t kc = std::min(kc_step, KK - pc);
-    pack_weight_panel(w, p, transpose, width, g, r, pc, kc, dst + g * rows_pad * KK + pc * rows_pad + r * kc);
-  });
-}
-
-}  // namespace
-
-template <typename T>
-int64_t conv_forward_packed_size(const ConvParams& p, bool bias) {
-  const std::string layout = conv_forward_weight_layout<T>(p, bias);
-  if (layout.empty()) return 0;
+void pack_conv_forward_weights(const T* w, const ConvParams& p, const ForwardWeightLayout& layout, T* dst) {
   if constexpr (std::is_same_v<T, float>)
-    if (layout.rfind("pointwise_small/", 0) == 0) return pointwise_small_packed_size(p);
-  const int width = layout.rfind("pixel_panels/", 0) == 0 ? batched_pixel_rows_kernel<T>(p).nr
-                                                           : micro_kernel<T>(active_isa(), p.Kg()).mr;
-  return p.groups * round_up(p.Kg(), width) * p.patch();
-}
-
-template <typename T>
-void pack_conv_forward_weights(const T* w, const ConvParams& p, bool bias, T* dst) {
-  const std::string layout = conv_forward_weight_layout<T>(p, bias);
-  if constexpr (std::is_same_v<T, float>)
-    if (layout.rfind("pointwise_small/", 0) == 0) return pack_pointwise_small_weights(w, p, dst);
-  if (layout.rfind("pixel_panels/", 0) == 0) {
-    const MicroKernel<T> uk = batched_pixel_rows_kernel<T>(p);
-    return pack_weight_panels_all(w, p, uk.nr, slice_kc(p.patch(), uk.kc), dst);
-  }
-  if (layout.rfind("panels/", 0) == 0) {
-    const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
-    return pack_weight_panels_all(w, p, uk.mr, slice_kc(p.patch(), uk.kc), dst);
-  }
+    if (layout.kind == ForwardPacking::pointwise_small) return pack_pointwise_small_weights(w, p, dst);
+  if (layout.kind == ForwardPacking::panels) pack_weight_panels_all(w, p, layout.width, layout.kc_max, dst);
 }
 
 template <typename T>
@@ -243,8 +227,7 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
   AlignedBuffer<T> wpack;
   if (!prepacked) {
     wpack.resize(G * mpad * KK);
-    for (int64_t g = 0; g < G; ++g)
-      pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack.data() + g * mpad * KK);
+    pack_weight_panels_all(w, p, mr, uk.kc, wpack.data());
   }
   const T* weights = prepacked ? prepacked : wpack.data();
 
@@ -401,12 +384,11 @@ template void conv2d_direct_forward<float>(const float*, const float*, const flo
                                            const OutputEpilogue<float>*, const float*);
 template void conv2d_direct_forward<double>(const double*, const double*, const double*, double*, const ConvParams&,
                                             const OutputEpilogue<double>*, const double*);
-template std::string conv_forward_weight_layout<float>(const ConvParams&, bool);
-template std::string conv_forward_weight_layout<double>(const ConvParams&, bool);
-template int64_t conv_forward_packed_size<float>(const ConvParams&, bool);
-template int64_t conv_forward_packed_size<double>(const ConvParams&, bool);
-template void pack_conv_forward_weights<float>(const float*, const ConvParams&, bool, float*);
-template void pack_conv_forward_weights<double>(const double*, const ConvParams&, bool, double*);
+template ForwardWeightLayout forward_weight_layout<float>(const ConvParams&, bool);
+template ForwardWeightLayout forward_weight_layout<double>(const ConvParams&, bool);
+template void pack_conv_forward_weights<float>(const float*, const ConvParams&, const ForwardWeightLayout&, float*);
+template void pack_conv_forward_weights<double>(const double*, const ConvParams&, const ForwardWeightLayout&,
+                                                double*);
 template void conv2d_direct_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_direct_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_direct_weight_grad<float>(const float*, const float*, float*, const ConvParams&);

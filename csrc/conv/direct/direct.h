@@ -63,17 +63,27 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
 // Forward weights packed once, for callers that run a layer many times with the same weights
 // (the compiled plans' conv steps): the GEMM paths then read the packed panels instead of
 // packing W on every call (20-25% of a 512-channel layer at 7x7 or 14x14 maps, where W is
-// large against the pixels). conv_forward_weight_layout names the layout the forward of p (with
-// or without a bias) packs now, "" where it has none to keep (depthwise, polyphase): the path
-// and its micro-kernel ("panels/gemm_12x32__avx512", "pixel_panels/...", "pointwise_small/...").
-// A prepacked buffer is only ever used under the name it was made for (an ISA switched since,
-// or a bias added, packs again). Its size is conv_forward_packed_size values, 64-byte aligned.
+// large against the pixels). forward_weight_layout says how the forward of p (with or without a
+// bias: the small-map 1x1 path's choice counts it) packs now, decided once:
+//   kind   none where the path keeps nothing (depthwise, polyphase); panels: pack_weight_panels_all
+//          with (width, kc_max) (GEMM row panels, or the pixel-rows GEMM's NR-wide panels of W^T);
+//          pointwise_small: the small-map 1x1 path's slices
+//   name   the layout and its micro-kernel ("panels/gemm_12x32__avx512", "pixel_panels/...",
+//          "pointwise_small/..."): a buffer packed earlier is used only under the name the call
+//          has now (an ISA switched since, or a bias added, packs again)
+//   size   values to allocate, 64-byte aligned
+enum class ForwardPacking { none, panels, pointwise_small };
+struct ForwardWeightLayout {
+  ForwardPacking kind = ForwardPacking::none;
+  int width = 0;
+  int64_t kc_max = 0;
+  int64_t size = 0;
+  std::string name;
+};
 template <typename T>
-std::string conv_forward_weight_layout(const ConvParams& p, bool bias);
+ForwardWeightLayout forward_weight_layout(const ConvParams& p, bool bias);
 template <typename T>
-int64_t conv_forward_packed_size(const ConvParams& p, bool bias);
-template <typename T>
-void pack_conv_forward_weights(const T* w, const ConvParams& p, bool bias, T* dst);
+void pack_conv_forward_weights(const T* w, const ConvParams& p, const ForwardWeightLayout& layout, T* dst);
 
 // The micro-kernel of the batched forward with pixels as rows: the row tile that pads the
 // batch's pixel count least (49 pixels: 6x64, 54 rows).

@@ -219,7 +219,7 @@ void conv2d_batched_forward(const T* x, const T* w, const T* bias, T* y, const C
   const TransposePanelFn<T> transpose = transpose_panel<T>(isa);
   const int64_t KK = p.patch();
   // Group g's weight rows [r0, r1) for slice pc as panels of `width` rows: from the prepacked
-  // whole (pack_weight_panels_all's layout) or packed into buf.
+  // whole (pack_weight_panels_all's layout, direct_pack.h) or packed into buf.
   auto panels_of_width = [&](int width) {
     const int64_t rows_pad = round_up(p.Kg(), width);
     return [&, width, rows_pad](int64_t g, int64_t r0, int64_t r1, int64_t pc, int64_t kc, T* buf) -> const T* {

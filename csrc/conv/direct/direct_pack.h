@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/pack.h"
 #include "common/params.h"
 #include "common/transpose.h"
 
@@ -19,6 +20,17 @@ void pack_weight_panel(const T* w, const ConvParams& p, TransposePanelFn<T> tran
   for (int i = 0; i < mr; ++i)
     rowp[i] = row0 + i < Kg ? w + (g * Kg + row0 + i) * KK + pc : nullptr;
   transpose(rowp, mr, kc, dst);
+}
+
+// Every group's forward weights (Kg x Cg*R*S, row-major) as panels of `width` rows for the
+// reduction slices of slice_kc(Cg*R*S, kc_max): group g at g * round_up(Kg, width) * Cg*R*S,
+// each in pack_a_rowmajor_all's layout. With a micro-kernel's (mr, kc) that is what gemm_driver
+// and the batched GEMM read; with (nr, kc), the pixel-rows GEMM's B panels of W^T.
+template <typename T>
+void pack_weight_panels_all(const T* w, const ConvParams& p, int width, int64_t kc_max, T* dst) {
+  const int64_t Kg = p.Kg(), KK = p.patch();
+  for (int64_t g = 0; g < p.groups; ++g)
+    pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, width, kc_max, dst + g * round_up(Kg, width) * KK);
 }
 
 // Input gradient (stride 1): the weights of the adjoint convolution, flipped in space and

@@ -13,7 +13,6 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
-#include "common/pack.h"
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
@@ -189,14 +188,9 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
 
 template <typename T>
 void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, const T* prepacked) {
-  const int64_t Kg = p.Kg(), KK = p.patch();
   shifted_forward(
-      x,
-      [&](const MicroKernel<T>& uk, T* wpack) {
-        for (int64_t g = 0; g < p.groups; ++g)
-          pack_a_rowmajor_all(w + g * Kg * KK, KK, Kg, KK, uk, wpack + g * round_up(Kg, uk.mr) * KK);
-      },
-      bias, y, p, prepacked);
+      x, [&](const MicroKernel<T>& uk, T* wpack) { pack_weight_panels_all(w, p, uk.mr, uk.kc, wpack); }, bias, y, p,
+      prepacked);
 }
 
 // Input gradient, stride 1: a stride-1 forward conv of dy with the kernel flipped in space and

@@ -19,10 +19,10 @@
 
 #include "common/cpu.h"
 #include "common/gemm.h"
-#include "common/pack.h"
 #include "common/parallel.h"
 #include "common/transpose.h"
 #include "common/workspace.h"
+#include "conv/direct/direct_pack.h"
 #include "conv/pointwise/pointwise_kernels.h"
 #include "conv/weight_grad_split.h"
 #include "elementwise/epilogue.h"
@@ -292,7 +292,7 @@ int panel_width(int64_t len, int max_np) {
 // padded to ch = round_up(rows, vec) lanes, and reduction slices of kc_step: kc x max_ch packed
 // values within 192 KiB (L2; the panels' accumulators are stored and reloaded once per slice),
 // multiples of 16 (whole transposes) where the reduction allows. Measured on Zen 4: 1-3% faster
-// than slices within L1 (128 deep). A whole prepacked A (pack_pointwise_forward_weights) keeps
+// than slices within L1 (128 deep). A whole prepacked A (pack_pointwise_small_weights) keeps
 // block mb's slice pc at ((g * mblocks + mb) * Kr + pc) * bw (bw is a multiple of vec).
 struct SmallBlocking {
   int64_t bw, mblocks, kc_step;
@@ -452,12 +452,6 @@ void pack_small_forward_slice(const float* w, const ConvParams& p, TransposePane
 
 }  // namespace
 
-std::string pointwise_forward_layout(const ConvParams& p, bool float32, bool bias, const char* gemm_kernel) {
-  if (float32 && small_maps(p, p.Kg(), p.Cg(), bias, true))
-    return std::string("pointwise_small/") + pointwise_tile_kernel_name(active_isa());
-  return std::string("panels/") + gemm_kernel;
-}
-
 int64_t pointwise_small_packed_size(const ConvParams& p) {
   const SmallBlocking b = small_blocking(pointwise_tile_kernels(active_isa()), p.Kg(), p.Cg());
   return p.groups * b.mblocks * b.bw * p.Cg();
@@ -513,8 +507,7 @@ void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const
   AlignedBuffer<T> apack;
   if (!prepacked) {
     apack.resize(G * mpad * Cg);
-    for (int64_t g = 0; g < G; ++g)
-      pack_a_rowmajor_all(w + g * Kg * Cg, Cg, Kg, Cg, uk, apack.data() + g * mpad * Cg);
+    pack_weight_panels_all(w, p, uk.mr, uk.kc, apack.data());
   }
   pointwise_gemm(
       uk, G, Kg, Cg, p.N, p.out_pixels(), prepacked ? prepacked : apack.data(),

@@ -7,8 +7,6 @@
 // the batch into one GEMM. No im2col, no padded copy: a stride-s input is read in place, every
 // s-th row and column, while the GEMM's panels are packed.
 #pragma once
-#include <string>
-
 #include "elementwise/epilogue.h"
 #include "common/params.h"
 
@@ -30,15 +28,11 @@ void set_pointwise_variant(const char* variant);  // throws std::invalid_argumen
 
 // ep: an activation / residual applied in the output pass (elementwise/epilogue.h), or null.
 // prepacked: the weights as pack_conv_forward_weights (conv/direct/direct.h) packed them for
-// the layout pointwise_forward_layout names for this call, or null to pack them here.
+// this call's layout (forward_weight_layout), or null to pack them here.
 template <typename T>
 void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
                               const OutputEpilogue<T>* ep = nullptr, const T* prepacked = nullptr);
 
-// The forward's weight layout for p: "pointwise_small/<tile kernel>" where the small-map path
-// runs (float32; the choice depends on whether a bias is added), else "panels/<gemm_kernel>"
-// (the GEMM panels of common/pack.h, pack_a_rowmajor_all per group).
-std::string pointwise_forward_layout(const ConvParams& p, bool float32, bool bias, const char* gemm_kernel);
 // The small-map path's whole packed A: its size in floats, and the packing.
 int64_t pointwise_small_packed_size(const ConvParams& p);
 void pack_pointwise_small_weights(const float* w, const ConvParams& p, float* dst);

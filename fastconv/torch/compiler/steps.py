@@ -121,7 +121,6 @@ class Conv(Step):
         self._prepared = {}  # tile -> weights.Derived
         self._checked = {}   # argument signature functional.conv2d accepted (_meta) -> its kernel call
         self._out_shapes = {}  # the same signature -> the output's shape (for calls without out)
-        self._geometry = {}  # the same signature -> its conv_geometry
         self._packed = {}    # (signature, bias added) -> (w, its prepacked forward weights or None)
 
     def _tile(self, shape, weight_shape):
@@ -163,13 +162,11 @@ class Conv(Step):
             if xn.shape[0] > 0:  # (functional answers an empty batch itself)
                 wshape = w.weight_shape if isinstance(w, _cpu.WinogradWeights) else w.shape
                 geometry = conv_geometry(xn.shape, wshape, *self.conv)
-                # (the runner last: another thread may find it at once)
-                self._out_shapes[key], self._geometry[key] = y.shape, geometry
+                self._out_shapes[key] = y.shape  # (first: another thread may find the runner at once)
                 self._checked[key] = _cpu.conv2d_runner(xn, w, geometry, "auto", y)
         if fuse:
             self.epilogue.apply(values, y, None, b, y)
         return torch.from_numpy(y) if out is None else out
-
 
     def _packed_weights(self, key, runner, x, w, y, bias):
         """The direct kernel's forward weights packed once per weight array, signature and bias
@@ -180,7 +177,7 @@ class Conv(Step):
             return None
         kept = self._packed.get((key, bias))
         if kept is None or kept[0] is not w:
-            kept = (w, _cpu.pack_forward_weights(x, w, self._geometry[key], y, bias))
+            kept = (w, _cpu.pack_forward_weights(x, w, conv_geometry(x.shape, w.shape, *self.conv), y, bias))
             self._packed[(key, bias)] = kept
         return kept[1]
 
