@@ -2,7 +2,8 @@
 multiplier): which shapes take it, and its forward, input gradient and weight gradient against the
 float64 reference on random shapes under every ISA, and against torch.
 
-The shapes cover both of its windows: narrow planes (output width <= 64, window <= 32 KB) are
+The 3x3 stride-1 padding-1 shapes with one output per channel take the dense path
+(tests/test_depthwise_dense.py covers it in depth). The other shapes cover both of its windows: narrow planes (output width <= 64, window <= 32 KB) are
 windowed whole ("flat"), wider ones stream rows through a ring; 3x3 and 5x5 have their own
 kernels, any other R x S the generic one. Widths run from 1 to 70 so that every vector tail
 (1..15 lanes of 16, 1..7 of 8) and maps narrower than one vector occur.
@@ -82,7 +83,9 @@ def paths(x, wt, y, kw):
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 def test_matches_reference(shape, dtype, isa, rng):
     x, wt, b, dy, kw = case(shape, dtype, rng)
-    assert set(paths(x, wt, dy, kw).values()) == {"depthwise"}
+    n, c, m, h, w, r, s, stride, pad, dil = shape
+    dense = (m, r, s, stride, pad, dil) == (1, 3, 3, 1, 1, 1)  # tests/test_depthwise_dense.py
+    assert set(paths(x, wt, dy, kw).values()) == {"depthwise_dense" if dense else "depthwise"}
     tol = TOL[dtype]
     y = F.conv2d(x, wt, b, **kw)
     assert y.dtype == dtype
@@ -208,7 +211,7 @@ def test_every_isa_lists_each_window_once():
     for e in _C.kernel_list():
         if e["op"].startswith("depthwise"):
             names[(e["op"], e["dtype"])].append(e["isa"])
-    assert set(names) == {(op, dt) for op in ("depthwise_3x3", "depthwise_5x5", "depthwise_any")
+    assert set(names) == {(op, dt) for op in ("depthwise_3x3", "depthwise_5x5", "depthwise_any", "depthwise_3x3_dense")
                           for dt in ("float32", "float64")}
     for (op, dt), isas in names.items():
         assert len(isas) == len(set(isas)) and "scalar" in isas

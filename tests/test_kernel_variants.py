@@ -261,6 +261,21 @@ def run_depthwise(entry, rng):
                 assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), reference.conv2d_weight(x, wt.shape, dy, **kw)) < tol
 
 
+def run_depthwise_dense(entry, rng):
+    """The dense 3x3 kernels (stride 1, padding 1, one output per channel): forward, input and
+    weight gradient on planes narrower than a vector, spanning rows, and wide, against the reference."""
+    dt = np.dtype(entry["dtype"])
+    tol = 1e-12 if dt == np.float64 else 1e-4
+    for h, w in ((9, 11), (1, 5), (13, 70)):
+        x = rng.standard_normal((2, 3, h, w)).astype(dt)
+        wt = rng.standard_normal((3, 1, 3, 3)).astype(dt)
+        kw = dict(stride=1, padding=1, groups=3)
+        assert rel_err(F.conv2d(x, wt, None, **kw), reference.conv2d(x, wt, None, **kw)) < tol
+        dy = rng.standard_normal(x.shape).astype(dt)
+        assert rel_err(F.conv2d_input(x.shape, wt, dy, **kw), reference.conv2d_input(x.shape, wt, dy, **kw)) < tol
+        assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), reference.conv2d_weight(x, wt.shape, dy, **kw)) < tol
+
+
 def u8_images(rng, n=3, h=19, w=37):
     """uint8 NHWC RGB images, and the same as float64 NCHW in [0, 1]."""
     x8 = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
@@ -388,6 +403,7 @@ RUNNERS = {
     "depthwise_3x3": run_depthwise,
     "depthwise_5x5": run_depthwise,
     "depthwise_any": run_depthwise,
+    "depthwise_3x3_dense": run_depthwise_dense,
     "color_adjust": run_color,
     "gaussian_blur": run_blur,
     "warp_affine": run_warp,

@@ -7,6 +7,10 @@
 // phases of a row narrower than a vector, from one load). Every function is always-inline and carries its
 // ISA's target attribute, so the kernel templates compile once per ISA (isa_target.h).
 //
+// The dense 3x3 kernels (depthwise_dense.inc) also load, store and FMA under a lane mask given
+// as bits (bit l: lane l; masked-off lanes read as zero and never fault, an FMA leaves them be),
+// shift a vector by one lane taking the lane shifted in from its neighbour, and clamp.
+//
 // ScalarVec<T> (one lane) is the portable baseline and the float64 path.
 #pragma once
 #include <algorithm>
@@ -31,8 +35,17 @@ struct ScalarVec {
   static FASTCONV_ALWAYS_INLINE void store_n(T* p, V v, int n) {
     if (n > 0) *p = v;
   }
+  static FASTCONV_ALWAYS_INLINE V load_bits(const T* p, uint32_t bits) { return bits & 1u ? *p : T(0); }
+  static FASTCONV_ALWAYS_INLINE void store_bits(T* p, V v, uint32_t bits) {
+    if (bits & 1u) *p = v;
+  }
   static FASTCONV_ALWAYS_INLINE V fma(V a, V b, V c) { return a * b + c; }
   static FASTCONV_ALWAYS_INLINE V add(V a, V b) { return a + b; }
+  static FASTCONV_ALWAYS_INLINE V fma_bits(V a, V b, V c, uint32_t bits) { return bits & 1u ? a * b + c : c; }
+  static FASTCONV_ALWAYS_INLINE V shift_in_prev(V prev, V) { return prev; }
+  static FASTCONV_ALWAYS_INLINE V shift_in_next(V, V next) { return next; }
+  static FASTCONV_ALWAYS_INLINE V max(V a, V b) { return a > b ? a : b; }
+  static FASTCONV_ALWAYS_INLINE V min(V a, V b) { return a < b ? a : b; }
   static FASTCONV_ALWAYS_INLINE T hsum(V v) { return v; }
   static FASTCONV_ALWAYS_INLINE V even_of(V a, V) { return a; }
   static FASTCONV_ALWAYS_INLINE V every_second(V a, int) { return a; }
@@ -64,8 +77,35 @@ struct Avx2F32 {
     if (n >= 8) _mm256_storeu_ps(p, v);
     else _mm256_maskstore_ps(p, first_n(n), v);
   }
+  // Lane l of the mask from bit l of bits.
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE __m256i from_bits(uint32_t bits) {
+    const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int(bits)), lane_bit), lane_bit);
+  }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V load_bits(const float* p, uint32_t bits) {
+    return (bits & 0xFFu) == 0xFFu ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, from_bits(bits));
+  }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE void store_bits(float* p, V v, uint32_t bits) {
+    if ((bits & 0xFFu) == 0xFFu) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, from_bits(bits), v);
+  }
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V fma_bits(V a, V b, V c, uint32_t bits) {
+    return _mm256_fmadd_ps(a, _mm256_and_ps(b, _mm256_castsi256_ps(from_bits(bits))), c);
+  }
+  // (prev[7], cur[0..6]): the 128-bit halves (prev_hi, cur_lo) then a byte shift per half.
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V shift_in_prev(V prev, V cur) {
+    const __m256 t = _mm256_permute2f128_ps(prev, cur, 0x21);
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(cur), _mm256_castps_si256(t), 12));
+  }
+  // (cur[1..7], next[0])
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V shift_in_next(V cur, V next) {
+    const __m256 t = _mm256_permute2f128_ps(cur, next, 0x21);
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(t), _mm256_castps_si256(cur), 4));
+  }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V min(V a, V b) { return _mm256_min_ps(a, b); }
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE float hsum(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -105,8 +145,27 @@ struct Avx512F32 {
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE void store_n(float* p, V v, int n) {
     _mm512_mask_storeu_ps(p, first_n(n), v);
   }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V load_bits(const float* p, uint32_t bits) {
+    return _mm512_maskz_loadu_ps(__mmask16(bits), p);
+  }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE void store_bits(float* p, V v, uint32_t bits) {
+    if ((bits & 0xFFFFu) == 0xFFFFu) _mm512_storeu_ps(p, v);  // a masked store costs more on some cores
+    else _mm512_mask_storeu_ps(p, __mmask16(bits), v);
+  }
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V fma_bits(V a, V b, V c, uint32_t bits) {
+    return _mm512_mask3_fmadd_ps(a, b, c, __mmask16(bits));
+  }
+  // (prev[15], cur[0..14]) and (cur[1..15], next[0])
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V shift_in_prev(V prev, V cur) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), 15));
+  }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V shift_in_next(V cur, V next) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1));
+  }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V min(V a, V b) { return _mm512_min_ps(a, b); }
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE float hsum(V v) { return _mm512_reduce_add_ps(v); }
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V even_of(V a, V b) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);

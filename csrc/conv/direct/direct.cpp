@@ -19,6 +19,7 @@
 #include "common/parallel.h"
 #include "common/workspace.h"
 #include "conv/depthwise/depthwise.h"
+#include "conv/depthwise/depthwise_dense.h"
 #include "conv/direct/direct_pack.h"
 #include "conv/direct/im2col.h"
 #include "conv/pointwise/pointwise.h"
@@ -87,6 +88,8 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
                                                               ceil_div(p.S, p.stride_w) == 3)))
       return DirectPath::polyphase;
   }
+  // Stride 1, padding 1, 3x3, one channel per group: the dense depthwise path, every pass.
+  if (depthwise_dense_fits(p)) return DirectPath::depthwise_dense;
   switch (pass) {
     case DirectPass::forward: {
       if (depthwise_forward_fits(p)) return DirectPath::depthwise;
@@ -142,6 +145,7 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
 const char* direct_path_name(DirectPath path) {
   switch (path) {
     case DirectPath::depthwise: return "depthwise";
+    case DirectPath::depthwise_dense: return "depthwise_dense";
     case DirectPath::im2col: return "im2col";
     case DirectPath::shifted: return "shifted";
     case DirectPath::batched: return "batched";
@@ -163,6 +167,7 @@ ForwardWeightLayout forward_weight_layout(const ConvParams& p, bool bias) {
   std::string name = std::string("panels/") + uk.name;
   switch (direct_path<T>(p, DirectPass::forward)) {
     case DirectPath::depthwise:
+    case DirectPath::depthwise_dense:
     case DirectPath::polyphase: return layout;
     case DirectPath::pointwise:
       if (std::is_same_v<T, float> &&
@@ -205,12 +210,14 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
                            const OutputEpilogue<T>* ep, const T* prepacked) {
   const DirectPath path = direct_path<T>(p, DirectPass::forward);
   if (path == DirectPath::pointwise) return conv2d_pointwise_forward(x, w, bias, y, p, ep, prepacked);
+  if (path == DirectPath::depthwise_dense) return depthwise_dense_forward(x, w, bias, y, p, ep);
   if (ep) {  // the other families: the conv, then the epilogue as a pass of its own
     conv2d_direct_forward(x, w, bias, y, p, static_cast<const OutputEpilogue<T>*>(nullptr), prepacked);
     return epilogue_in_place(*ep, static_cast<const T*>(nullptr), p.N, p.K, p.out_pixels());
   }
   switch (path) {
     case DirectPath::depthwise: return depthwise_forward(x, w, bias, y, p);
+    case DirectPath::depthwise_dense: break;  // (taken above)
     case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false, prepacked);
     case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true, prepacked);
     case DirectPath::shifted:
@@ -266,6 +273,7 @@ void conv2d_direct_input_grad(const T* dy, const T* w, T* dx, const ConvParams& 
   const int64_t P = p.out_pixels(), HW = p.H * p.W;
   switch (direct_path<T>(p, DirectPass::input_grad)) {
     case DirectPath::depthwise: return depthwise_input_grad(dy, w, dx, p);
+    case DirectPath::depthwise_dense: return depthwise_dense_input_grad(dy, w, dx, p);
     case DirectPath::batched: return conv2d_batched_input_grad(dy, w, dx, p, false);
     case DirectPath::batched_pixel_rows: return conv2d_batched_input_grad(dy, w, dx, p, true);
     case DirectPath::shifted: return conv2d_shifted_input_grad(dy, w, dx, p);
@@ -327,6 +335,7 @@ template <typename T>
 void conv2d_direct_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
   switch (direct_path<T>(p, DirectPass::weight_grad)) {
     case DirectPath::depthwise: return depthwise_weight_grad(x, dy, dw, p);
+    case DirectPath::depthwise_dense: return depthwise_dense_weight_grad(x, dy, dw, p);
     case DirectPath::batched:
     case DirectPath::batched_pixel_rows: return conv2d_batched_weight_grad(x, dy, dw, p);
     case DirectPath::shifted: return conv2d_shifted_weight_grad(x, dy, dw, p);

@@ -47,14 +47,15 @@ inline ConvParams adjoint_params(const ConvParams& p) {
 //              every tap reading its own phase in place, no zero taps (direct_shifted.cpp)
 enum class DirectPass { forward, input_grad, weight_grad };
 // batched_pixel_rows: the batched GEMM transposed (pixels as rows; see pixel_rows_pay).
-enum class DirectPath { depthwise, im2col, shifted, batched, batched_pixel_rows, pointwise, polyphase, phase_shifted };
+enum class DirectPath { depthwise, depthwise_dense, im2col, shifted, batched, batched_pixel_rows, pointwise, polyphase, phase_shifted };
 template <typename T>
 DirectPath direct_path(const ConvParams& p, DirectPass pass);
 const char* direct_path_name(DirectPath path);
 
 // y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null), then the output
 // epilogue ep (activation, residual; elementwise/epilogue.h) where ep is given: inside the
-// pointwise family's output pass, after the conv in the other families.
+// pointwise family's and the dense depthwise path's output pass, after the conv in the other
+// families.
 // prepacked: w packed by pack_conv_forward_weights for this call's layout (see below), or null.
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,

@@ -1,0 +1,139 @@
+// The dense 3x3 depthwise passes (depthwise_dense.h) and their threading: work items are
+// (plane, block of elements); a plane is split into blocks only when the planes alone cannot
+// give every thread several items (batch 1 with few channels). The column-bit table is built
+// once per call for the active kernel's lane count.
+#include "conv/depthwise/depthwise_dense.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "common/parallel.h"
+#include "common/workspace.h"
+
+namespace fastconv {
+namespace {
+
+constexpr int64_t kItemsPerThread = 4;
+constexpr int64_t kMinBlock = 256;  // elements: a smaller block costs more in set-up than it computes
+constexpr int64_t kAlign = 16;      // blocks start on a multiple of every ISA's lane count
+
+// Lane bits per vector position (DwDenseJob::column_bits) for vectors of `lanes`.
+std::vector<uint32_t> column_bits(int64_t W, int lanes, int64_t& period) {
+  period = W / std::gcd(W, int64_t(lanes));
+  std::vector<uint32_t> bits(2 * period, 0u);
+  for (int64_t v = 0; v < period; ++v)
+    for (int l = 0; l < lanes; ++l) {
+      const int64_t col = (v * lanes + l) % W;
+      if (col != 0) bits[2 * v] |= 1u << l;
+      if (col != W - 1) bits[2 * v + 1] |= 1u << l;
+    }
+  return bits;
+}
+
+// Elements per block of a plane so that `outer` x blocks gives each thread kItemsPerThread items.
+int64_t block_elements(int64_t outer, int64_t plane, int threads) {
+  const int64_t want = kItemsPerThread * threads;
+  if (outer >= want) return plane;
+  const int64_t block = std::max(kMinBlock, ceil_div(plane * outer, want));
+  return std::min(plane, ceil_div(block, kAlign) * kAlign);
+}
+
+template <typename T>
+DwDenseJob<T> job_for(const T* src, const T* w, const ConvParams& p, std::vector<uint32_t>& bits, int lanes) {
+  DwDenseJob<T> j{};
+  j.src = src;
+  j.w = w;
+  j.planes = p.N * p.C;
+  j.channels = p.C;
+  j.H = p.H;
+  j.W = p.W;
+  bits = column_bits(p.W, lanes, j.period);
+  j.column_bits = bits.data();
+  return j;
+}
+
+// Runs every (plane, block) of the correlation; `after` (may be empty) runs on each finished
+// stretch of the output, given as (offset, length). Whole planes go to the kernel a claim at a
+// time (a 7x7 plane takes less time than two threads spend claiming items one at a time).
+template <typename T, class After>
+void run_correlation(const DwDenseJob<T>& j, const DepthwiseDenseKernels<T>& k, After&& after) {
+  const int threads = max_threads();
+  const int64_t HW = j.H * j.W, block = block_elements(j.planes, HW, threads), blocks = ceil_div(HW, block);
+  if (blocks == 1) {
+    const int64_t claim = std::max<int64_t>(1, j.planes / (4 * kItemsPerThread * threads));
+    parallel_for_chunks(j.planes, claim, [&](int64_t first, int64_t last) {
+      k.correlate(j, first, last, 0, HW);
+      after(first * HW, (last - first) * HW);
+    });
+    return;
+  }
+  parallel_for(j.planes * blocks, [&](int64_t item) {
+    const int64_t plane = item / blocks, e0 = (item % blocks) * block, e1 = std::min(HW, e0 + block);
+    k.correlate(j, plane, plane + 1, e0, e1);
+    after(plane * HW + e0, e1 - e0);
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void depthwise_dense_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
+                             const OutputEpilogue<T>* ep) {
+  const DepthwiseDenseKernels<T>& k = depthwise_dense_kernels<T>();
+  std::vector<uint32_t> bits;
+  DwDenseJob<T> j = job_for(x, w, p, bits, k.lanes);
+  j.bias = bias;
+  j.out = y;
+  // SiLU is no register op of the kernels: it runs on each block while the block is in cache.
+  const bool in_registers = !ep || ep->act != kActSilu;
+  j.ep = in_registers ? ep : nullptr;
+  run_correlation(j, k, [&](int64_t at, int64_t n) {
+    if (!in_registers) epilogue_in_place_rows(*ep, y + at, 0, 1, static_cast<const T*>(nullptr), n);
+  });
+}
+
+template <typename T>
+void depthwise_dense_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
+  const DepthwiseDenseKernels<T>& k = depthwise_dense_kernels<T>();
+  std::vector<uint32_t> bits;
+  DwDenseJob<T> j = job_for(dy, w, p, bits, k.lanes);
+  j.flipped = true;
+  j.out = dx;
+  run_correlation(j, k, [](int64_t, int64_t) {});
+}
+
+// Items are (channel, block of elements) over all images; with several blocks each writes its
+// own partial dw, summed in block order afterwards (the same result on every run).
+template <typename T>
+void depthwise_dense_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) {
+  const DepthwiseDenseKernels<T>& k = depthwise_dense_kernels<T>();
+  std::vector<uint32_t> bits;
+  DwDenseJob<T> j = job_for(x, static_cast<const T*>(nullptr), p, bits, k.lanes);
+  j.dy = dy;
+  const int threads = max_threads();
+  const int64_t HW = p.H * p.W, block = block_elements(p.C, HW, threads), blocks = ceil_div(HW, block);
+  std::vector<T> partial(blocks > 1 ? p.C * blocks * 9 : 0);
+  parallel_for(p.C * blocks, [&](int64_t item) {
+    const int64_t c = item / blocks, e0 = (item % blocks) * block;
+    k.weight_grad(j, c, e0, std::min(HW, e0 + block), blocks > 1 ? partial.data() + item * 9 : dw + c * 9);
+  });
+  if (blocks == 1) return;
+  for (int64_t c = 0; c < p.C; ++c)
+    for (int t = 0; t < 9; ++t) {
+      T sum = T(0);
+      for (int64_t b = 0; b < blocks; ++b) sum += partial[(c * blocks + b) * 9 + t];
+      dw[c * 9 + t] = sum;
+    }
+}
+
+template void depthwise_dense_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,
+                                             const OutputEpilogue<float>*);
+template void depthwise_dense_forward<double>(const double*, const double*, const double*, double*,
+                                              const ConvParams&, const OutputEpilogue<double>*);
+template void depthwise_dense_input_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void depthwise_dense_input_grad<double>(const double*, const double*, double*, const ConvParams&);
+template void depthwise_dense_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
+template void depthwise_dense_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
+
+}  // namespace fastconv
