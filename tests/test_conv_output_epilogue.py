@@ -1,8 +1,8 @@
 """The output epilogue the native conv calls take (csrc/elementwise/epilogue.h): an activation
 and a residual add applied in the conv's own call, inside the pointwise GEMMs' output pass and
-the dense depthwise kernels' registers, and as a pass after the conv in the other families. The compiled conv steps use it
-(fastconv._cpu.conv2d_runner); here each family is checked against the float64 reference on
-every ISA, and bad arguments are refused by name."""
+the dense depthwise kernels' registers, and as a pass after the conv in the other families. The
+compiled conv steps use it (fastconv._cpu.conv2d_runner); here each family is checked against
+the float64 reference on every ISA, and bad arguments are refused by name."""
 import numpy as np
 import pytest
 
@@ -40,7 +40,8 @@ SHAPES = [
     (2, 12, 11, 9, 16, 1, 2, 0, 4, "pointwise, strided and grouped"),
     (1, 16, 13, 13, 16, 3, 1, 1, 16, "dense depthwise, in registers"),
     (2, 20, 5, 9, 20, 3, 1, 1, 20, "dense depthwise, planes narrower than a vector"),
-    (1, 16, 13, 13, 16, 3, 2, 1, 16, "depthwise window"),
+    (1, 16, 13, 13, 16, 3, 2, 1, 16, "dense depthwise, stride 2"),
+    (1, 16, 13, 13, 32, 3, 2, 1, 16, "depthwise window"),
     (2, 8, 12, 10, 12, 3, 1, 1, 1, "shifted rows / batched"),
     (1, 6, 17, 15, 10, 3, 2, 1, 1, "phase images"),
     (1, 3, 23, 23, 8, 7, 2, 3, 1, "stem"),

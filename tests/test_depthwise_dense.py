@@ -1,10 +1,11 @@
-"""The dense 3x3 depthwise path (csrc/conv/depthwise/depthwise_dense.*): stride 1, padding 1, one
-output channel per input channel, computed along the flattened plane with out-of-plane taps
-masked off. Which shapes take it; forward (with bias and the fused epilogue), input and weight
-gradient against the float64 reference under every ISA on shapes whose widths put row ends in
-every lane of a vector (1..70 wide: planes narrower than a vector, vectors spanning several
-rows, a plane's end mid-vector); NaN reaching exactly the outputs that read it; row blocks
-across thread counts; torch.
+"""The dense 3x3 depthwise path (csrc/conv/depthwise/depthwise_dense.*): stride 1 or 2, padding 1,
+one output channel per input channel, computed along the flattened output plane with
+out-of-plane taps masked off (stride 2 on the source's four phases). Which shapes take it;
+forward (with bias and the fused epilogue), input gradient (stride 1) and weight gradient
+against the float64 reference under every ISA on shapes whose widths put row ends in every lane
+of a vector (1..70 wide, odd and even: planes narrower than a vector, vectors spanning several
+rows, a plane's end mid-vector); NaN reaching exactly the outputs that read it; blocks of a
+plane across thread counts; torch.
 
 float32 tolerances as in test_depthwise.py: a forward / input-gradient value sums 9 products
 (2e-5 leaves room for cancellation); a weight-gradient value sums N*H*W products in per-lane
@@ -20,7 +21,7 @@ from fastconv import _C, _cpu
 from conftest import rel_err, torch
 
 TOL = {np.float64: dict(fwd=1e-12, dw=1e-12), np.float32: dict(fwd=2e-5, dw=1e-4)}
-KW = lambda c: dict(stride=1, padding=1, groups=c)
+KW = lambda c, stride=1: dict(stride=stride, padding=1, groups=c)
 
 
 def random_shapes(count, seed):
@@ -40,12 +41,12 @@ SHAPES = [(1, 8, 14, 14), (2, 5, 7, 7), (1, 3, 28, 28), (3, 2, 1, 1), (1, 4, 1, 
           (1, 2, 4, 4), (1, 3, 2, 16), (2, 2, 3, 17), (1, 2, 56, 56)] + random_shapes(30, 20261208)
 
 
-def case(shape, dtype, rng):
+def case(shape, dtype, rng, stride=1):
     n, c, h, w = shape
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = rng.standard_normal((c, 1, 3, 3)).astype(dtype)
     b = rng.standard_normal(c).astype(dtype)
-    dy = rng.standard_normal((n, c, h, w)).astype(dtype)
+    dy = rng.standard_normal((n, c, (h - 1) // stride + 1, (w - 1) // stride + 1)).astype(dtype)
     return x, wt, b, dy
 
 
@@ -53,18 +54,21 @@ def paths(x, wt, y=None, stride=1, padding=1, dilation=1, groups=None):
     pair = lambda v: (v, v)
     g = groups or x.shape[1]
     if y is None:
-        side = (x.shape[2] + 2 * padding - dilation * (wt.shape[2] - 1) - 1) // stride + 1
-        y = np.zeros((x.shape[0], wt.shape[0], side, side), x.dtype)
+        oh, ow = ((n + 2 * padding - dilation * (k - 1) - 1) // stride + 1 for n, k in zip(x.shape[2:], wt.shape[2:]))
+        y = np.zeros((x.shape[0], wt.shape[0], oh, ow), x.dtype)
     return {p: _C.conv2d_direct_path(x, wt, y, pair(stride), pair(padding), pair(dilation), g, p)
             for p in ("forward", "input_grad", "weight_grad")}
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "n{}c{}_{}x{}".format(*s))
-def test_matches_reference(shape, dtype, isa, rng):
-    x, wt, b, dy = case(shape, dtype, rng)
-    kw = KW(shape[1])
-    assert set(paths(x, wt, dy).values()) == {"depthwise_dense"}
+def test_matches_reference(shape, dtype, stride, isa, rng):
+    x, wt, b, dy = case(shape, dtype, rng, stride)
+    kw = KW(shape[1], stride)
+    dense = {"forward": "depthwise_dense", "weight_grad": "depthwise_dense",
+             "input_grad": "depthwise_dense" if stride == 1 else "depthwise"}
+    assert paths(x, wt, stride=stride) == dense
     tol = TOL[dtype]
     assert rel_err(F.conv2d(x, wt, b, **kw), R.conv2d(x, wt, b, **kw)) < tol["fwd"]
     assert rel_err(F.conv2d_input(x.shape, wt, dy, **kw), R.conv2d_input(x.shape, wt, dy, **kw)) < tol["fwd"]
@@ -75,9 +79,10 @@ def test_only_its_geometry_takes_it():
     x = np.zeros((1, 4, 9, 9), np.float32)
     w3 = np.zeros((4, 1, 3, 3), np.float32)
     assert set(paths(x, w3).values()) == {"depthwise_dense"}
+    assert paths(x, w3, stride=2)["forward"] == paths(x, w3, stride=2)["weight_grad"] == "depthwise_dense"
     others = [
         (np.zeros((8, 1, 3, 3), np.float32), dict()),             # two outputs per channel
-        (w3, dict(stride=2)),                                     # strided
+        (w3, dict(stride=3)),                                     # stride 3
         (w3, dict(padding=0)), (w3, dict(padding=2)),             # other paddings
         (w3, dict(dilation=2, padding=2)),                        # dilated
         (np.zeros((4, 1, 5, 5), np.float32), dict(padding=2)),    # 5x5
@@ -87,21 +92,24 @@ def test_only_its_geometry_takes_it():
         assert "depthwise_dense" not in paths(x, wt, **geometry).values(), geometry
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("width", [5, 16, 21, 70])  # narrower than a vector, one vector, across rows, many
-def test_nan_reaches_exactly_the_outputs_whose_window_holds_it(width, isa):
+def test_nan_reaches_exactly_the_outputs_whose_window_holds_it(width, stride, isa):
     """The masks that replace the padding never let a value reach an output that does not read it:
     not across a row end, not across the plane's end into the next channel."""
-    for row, col in ((0, 0), (4, width - 1), (8, width // 2)):
+    kw = KW(3, stride)
+    for row, col in ((0, 0), (4, width - 1), (8, width // 2), (3, 1)):
         x = np.ones((2, 3, 9, width), np.float32)
         x[1, 1, row, col] = np.nan
         wt = np.ones((3, 1, 3, 3), np.float32)
-        y = F.conv2d(x, wt, None, **KW(3))
-        reaches = R.conv2d(np.isnan(x).astype(np.float64), wt.astype(np.float64), None, **KW(3)) > 0
+        y = F.conv2d(x, wt, None, **kw)
+        reaches = R.conv2d(np.isnan(x).astype(np.float64), wt.astype(np.float64), None, **kw) > 0
         np.testing.assert_array_equal(np.isnan(y), reaches)
-        dx = F.conv2d_input(x.shape, wt, x, **KW(3))  # x as dy: the same window, flipped
-        np.testing.assert_array_equal(np.isnan(dx), reaches)
-        dw = F.conv2d_weight(x, wt.shape, np.ones_like(x), **KW(3))
-        want = R.conv2d_weight(np.isnan(x).astype(np.float64), wt.shape, np.ones(x.shape), **KW(3)) > 0
+        if stride == 1:
+            dx = F.conv2d_input(x.shape, wt, x, **kw)  # x as dy: the same window, flipped
+            np.testing.assert_array_equal(np.isnan(dx), reaches)
+        dw = F.conv2d_weight(x, wt.shape, np.ones(y.shape, np.float32), **kw)
+        want = R.conv2d_weight(np.isnan(x).astype(np.float64), wt.shape, np.ones(y.shape), **kw) > 0
         np.testing.assert_array_equal(np.isnan(dw), want)
 
 
@@ -117,12 +125,14 @@ def test_weight_gradient_ignores_what_no_tap_reads(isa, rng):
     assert np.isfinite(got[0, 0, :, 0]).all() and np.isfinite(got[1]).all()
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("threads", [1, 3, 8])
-def test_blocks_of_a_plane_across_threads(threads, rng):
+def test_blocks_of_a_plane_across_threads(threads, stride, rng):
     """Few planes split each plane into element blocks (the weight gradient then sums one partial
-    per block, in block order): every thread count gives the reference."""
-    x, wt, b, dy = case((1, 2, 37, 70), np.float64, rng)
-    kw = KW(2)
+    per block, in block order; stride 2 splits each block's phase rows): every thread count gives
+    the reference."""
+    x, wt, b, dy = case((1, 2, 75, 70), np.float64, rng, stride)
+    kw = KW(2, stride)
     before = fastconv.get_num_threads()
     try:
         fastconv.set_num_threads(threads)
@@ -137,27 +147,28 @@ def test_blocks_of_a_plane_across_threads(threads, rng):
 def test_epilogue_residual_is_read_at_each_block(rng):
     """The in-register epilogue reads the residual at the output's own offset, planes split
     into blocks or not (batch 1 with two channels: blocks; 40 channels: whole planes)."""
-    for c in (2, 40):
-        x = rng.standard_normal((1, c, 33, 35)).astype(np.float32)
+    for c, stride in ((2, 1), (40, 1), (2, 2), (40, 2)):
+        x = rng.standard_normal((1, c, 65, 67)).astype(np.float32)
         wt = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
-        res = rng.standard_normal(x.shape).astype(np.float32)
-        y = np.empty_like(x)
-        _C.conv2d_direct(x, wt, None, y, (1, 1), (1, 1), (1, 1), c, **_cpu.conv_epilogue_kwargs("relu", None, res, False))
-        want = np.maximum(R.conv2d(x.astype(np.float64), wt.astype(np.float64), None, **KW(c)) + res, 0)
-        assert rel_err(y, want) < 2e-5
+        conv = R.conv2d(x.astype(np.float64), wt.astype(np.float64), None, **KW(c, stride))
+        res = rng.standard_normal(conv.shape).astype(np.float32)
+        y = np.empty(conv.shape, np.float32)
+        _C.conv2d_direct(x, wt, None, y, (stride, stride), (1, 1), (1, 1), c,
+                         **_cpu.conv_epilogue_kwargs("relu", None, res, False))
+        assert rel_err(y, np.maximum(conv + res, 0)) < 2e-5
 
 
 @pytest.mark.skipif(torch is None, reason="torch not installed")
-@pytest.mark.parametrize("c,h", [(32, 28), (16, 14), (24, 7), (8, 57)])
-def test_matches_torch(c, h, isa, rng):
+@pytest.mark.parametrize("c,h,stride", [(32, 28, 1), (16, 14, 1), (24, 7, 1), (8, 57, 1), (24, 28, 2), (16, 15, 2)])
+def test_matches_torch(c, h, stride, isa, rng):
     x = rng.standard_normal((2, c, h, h)).astype(np.float32)
     wt = (rng.standard_normal((c, 1, 3, 3)) / 3).astype(np.float32)
     b = rng.standard_normal(c).astype(np.float32)
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(wt, requires_grad=True)
-    ty = torch.nn.functional.conv2d(tx, tw, torch.from_numpy(b), 1, 1, 1, c)
+    ty = torch.nn.functional.conv2d(tx, tw, torch.from_numpy(b), stride, 1, 1, c)
     dy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
     ty.backward(torch.from_numpy(dy))
-    kw = KW(c)
+    kw = KW(c, stride)
     assert rel_err(F.conv2d(x, wt, b, **kw), ty.detach().numpy()) < 2e-5
     assert rel_err(F.conv2d_input(x.shape, wt, dy, **kw), tx.grad.numpy()) < 2e-5
     assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), tw.grad.numpy()) < 1e-4

@@ -42,7 +42,7 @@ def test_small_maps_with_many_channels_take_the_batched_path(dtype):
     (dict(n=4, c=64, h=5, w=7, k=64, r=3, stride=2, pad=2), {"im2col", "batched_pixel_rows"}),
     # depthwise keeps its own kernels
     (dict(n=8, c=128, h=3, w=3, k=128, r=3, groups=128), {"depthwise_dense"}),
-    (dict(n=8, c=128, h=6, w=6, k=128, r=3, stride=2, groups=128), {"depthwise"}),
+    (dict(n=8, c=128, h=6, w=6, k=256, r=3, stride=2, groups=128), {"depthwise"}),
     # few output channels (LeNet c3): the gather would cost more than the padded columns
     (dict(n=64, c=6, h=14, w=14, k=16, r=5, pad=0), {"shifted"}),
     # large maps: the shifted rows waste little

@@ -7,6 +7,7 @@ AVX-512 host too. GEMM tiles (including the 8x48 tile, picked only for some row 
 float64 tiles) are also run directly, one full tile at a time. Entries that need an ISA this CPU
 lacks are skipped with the reason; they run on hosts that have it.
 """
+import itertools
 import re
 
 import numpy as np
@@ -262,16 +263,18 @@ def run_depthwise(entry, rng):
 
 
 def run_depthwise_dense(entry, rng):
-    """The dense 3x3 kernels (stride 1, padding 1, one output per channel): forward, input and
-    weight gradient on planes narrower than a vector, spanning rows, and wide, against the reference."""
+    """The dense 3x3 kernels (stride 1 and 2, padding 1, one output per channel): forward, input
+    and weight gradient on planes narrower than a vector, spanning rows, and wide, against the
+    reference."""
     dt = np.dtype(entry["dtype"])
     tol = 1e-12 if dt == np.float64 else 1e-4
-    for h, w in ((9, 11), (1, 5), (13, 70)):
+    for (h, w), stride in itertools.product(((9, 11), (1, 5), (13, 70)), (1, 2)):
         x = rng.standard_normal((2, 3, h, w)).astype(dt)
         wt = rng.standard_normal((3, 1, 3, 3)).astype(dt)
-        kw = dict(stride=1, padding=1, groups=3)
-        assert rel_err(F.conv2d(x, wt, None, **kw), reference.conv2d(x, wt, None, **kw)) < tol
-        dy = rng.standard_normal(x.shape).astype(dt)
+        kw = dict(stride=stride, padding=1, groups=3)
+        y = F.conv2d(x, wt, None, **kw)
+        assert rel_err(y, reference.conv2d(x, wt, None, **kw)) < tol
+        dy = rng.standard_normal(y.shape).astype(dt)
         assert rel_err(F.conv2d_input(x.shape, wt, dy, **kw), reference.conv2d_input(x.shape, wt, dy, **kw)) < tol
         assert rel_err(F.conv2d_weight(x, wt.shape, dy, **kw), reference.conv2d_weight(x, wt.shape, dy, **kw)) < tol
 

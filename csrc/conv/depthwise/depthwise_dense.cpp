@@ -1,7 +1,8 @@
 // The dense 3x3 depthwise passes (depthwise_dense.h) and their threading: work items are
-// (plane, block of elements); a plane is split into blocks only when the planes alone cannot
-// give every thread several items (batch 1 with few channels). The column-bit table is built
-// once per call for the active kernel's lane count.
+// (plane, block of output elements); a plane is split into blocks only when the planes alone
+// cannot give every thread several items (batch 1 with few channels). The column-bit table is
+// built once per call for the active kernel's lane count; stride 2's phase scratch once per
+// thread, before the parallel loop.
 #include "conv/depthwise/depthwise_dense.h"
 
 #include <algorithm>
@@ -39,18 +40,40 @@ int64_t block_elements(int64_t outer, int64_t plane, int threads) {
   return std::min(plane, ceil_div(block, kAlign) * kAlign);
 }
 
+// The job over source planes src (H x W) into the output planes (OH x OW).
 template <typename T>
 DwDenseJob<T> job_for(const T* src, const T* w, const ConvParams& p, std::vector<uint32_t>& bits, int lanes) {
   DwDenseJob<T> j{};
   j.src = src;
+  j.src_h = p.H;
+  j.src_w = p.W;
+  j.stride = int(p.stride_h);
   j.w = w;
   j.planes = p.N * p.C;
   j.channels = p.C;
-  j.H = p.H;
-  j.W = p.W;
-  bits = column_bits(p.W, lanes, j.period);
+  j.H = p.OH;
+  j.W = p.OW;
+  j.phase_stride = depthwise_dense_phase_stride(p.OH, p.OW);
+  bits = column_bits(p.OW, lanes, j.period);
   j.column_bits = bits.data();
   return j;
+}
+
+// Stride 2's phase planes, one set per thread (zeroed: the lanes a masked load drops may still
+// read them, and stay defined); nothing at stride 1.
+template <typename T>
+std::vector<AlignedBuffer<T>> phase_scratch(const DwDenseJob<T>& j, int threads) {
+  std::vector<AlignedBuffer<T>> scratch(j.stride == 2 ? threads : 0);
+  for (auto& s : scratch) {
+    s.resize(4 * j.phase_stride);
+    s.zero();
+  }
+  return scratch;
+}
+
+template <typename T>
+T* scratch_of(std::vector<AlignedBuffer<T>>& scratch) {
+  return scratch.empty() ? nullptr : scratch[thread_id()].data();
 }
 
 // Runs every (plane, block) of the correlation; `after` (may be empty) runs on each finished
@@ -60,17 +83,18 @@ template <typename T, class After>
 void run_correlation(const DwDenseJob<T>& j, const DepthwiseDenseKernels<T>& k, After&& after) {
   const int threads = max_threads();
   const int64_t HW = j.H * j.W, block = block_elements(j.planes, HW, threads), blocks = ceil_div(HW, block);
+  std::vector<AlignedBuffer<T>> scratch = phase_scratch(j, threads);
   if (blocks == 1) {
     const int64_t claim = std::max<int64_t>(1, j.planes / (4 * kItemsPerThread * threads));
     parallel_for_chunks(j.planes, claim, [&](int64_t first, int64_t last) {
-      k.correlate(j, first, last, 0, HW);
+      k.correlate(j, first, last, 0, HW, scratch_of(scratch));
       after(first * HW, (last - first) * HW);
     });
     return;
   }
   parallel_for(j.planes * blocks, [&](int64_t item) {
     const int64_t plane = item / blocks, e0 = (item % blocks) * block, e1 = std::min(HW, e0 + block);
-    k.correlate(j, plane, plane + 1, e0, e1);
+    k.correlate(j, plane, plane + 1, e0, e1, scratch_of(scratch));
     after(plane * HW + e0, e1 - e0);
   });
 }
@@ -112,11 +136,13 @@ void depthwise_dense_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
   DwDenseJob<T> j = job_for(x, static_cast<const T*>(nullptr), p, bits, k.lanes);
   j.dy = dy;
   const int threads = max_threads();
-  const int64_t HW = p.H * p.W, block = block_elements(p.C, HW, threads), blocks = ceil_div(HW, block);
+  const int64_t HW = p.OH * p.OW, block = block_elements(p.C, HW, threads), blocks = ceil_div(HW, block);
   std::vector<T> partial(blocks > 1 ? p.C * blocks * 9 : 0);
+  std::vector<AlignedBuffer<T>> scratch = phase_scratch(j, threads);
   parallel_for(p.C * blocks, [&](int64_t item) {
     const int64_t c = item / blocks, e0 = (item % blocks) * block;
-    k.weight_grad(j, c, e0, std::min(HW, e0 + block), blocks > 1 ? partial.data() + item * 9 : dw + c * 9);
+    k.weight_grad(j, c, e0, std::min(HW, e0 + block), blocks > 1 ? partial.data() + item * 9 : dw + c * 9,
+                  scratch_of(scratch));
   });
   if (blocks == 1) return;
   for (int64_t c = 0; c < p.C; ++c)

@@ -1,15 +1,20 @@
-// The depthwise family's dense 3x3 path: stride 1, padding 1, dilation 1, one output channel
-// per group (MobileNet's depthwise layers). It computes straight from the NCHW planes, no
-// padded window: vector lanes run along the flattened plane (one vector may span several rows
-// of a narrow map: a 7x7 plane is 4 vectors, not 7 rows), and a tap whose source lies outside
-// the plane is a masked-off lane of its load. Which lanes are off depends on the lane's column
-// (left and right taps), on whether the vector touches the first or last row (top and bottom
-// taps) and on the plane's end, all as lane bits: the column bits repeat every
-// W / gcd(W, lanes) vectors, so a table of that many entries serves every plane.
+// The depthwise family's dense 3x3 path: stride 1 or 2, padding 1, dilation 1, one output
+// channel per group (MobileNet's depthwise layers). Vector lanes run along the flattened output
+// plane (one vector may span several rows of a narrow map: a 7x7 plane is 4 vectors, not 7
+// rows), and a tap whose source lies outside the plane is a masked-off lane. Which lanes are off
+// depends on the lane's column (left and right taps), on whether the vector touches the first or
+// last row (top and bottom taps) and on the plane's end, all as lane bits: the column bits
+// repeat every OW / gcd(OW, lanes) vectors, so a table of that many entries serves every plane.
+//
+// Stride 1 reads the source plane in place: tap (r, s) of output i is source i + (r-1) W + (s-1).
+// Stride 2 first splits the source plane into its four phases (even / odd rows x even / odd
+// columns, each OH x OW, zero where the plane ends), in a per-thread scratch: output (oh, ow)
+// then reads each phase at (oh, ow), (oh, ow - 1), (oh - 1, ow) or (oh - 1, ow - 1), flat offsets
+// 0, -1, -OW, -OW - 1 of the output's own index, so the same flat vectors serve it.
 //
 //   forward      y[n, c] = act(x[n, c] (*) w[c] + bias[c] (+ residual))   the epilogue in registers
-//   input grad   dx[n, c] = dy[n, c] (*) flip(w[c])                       (the same correlation)
-//   weight grad  dw[c][r][s] = sum_{n, i} dy[n, c][i] * x[n, c][i + (r-1) W + (s-1)]   per lane,
+//   input grad   dx[n, c] = dy[n, c] (*) flip(w[c])                       (stride 1: the same correlation)
+//   weight grad  dw[c][r][s] = sum_{n, i} dy[n, c][i] * (tap (r, s) of output i)   per lane,
 //                                                                          summed across lanes once
 // The ring / flat window path (depthwise.h) keeps every other depthwise shape.
 #pragma once
@@ -21,21 +26,28 @@
 
 namespace fastconv {
 
-// Stride 1, padding 1, dilation 1, a 3x3 window, one input and one output channel per group.
+// Stride 1 or 2 (both axes alike), padding 1, dilation 1, a 3x3 window, one input and one output
+// channel per group: the forward and the weight gradient.
 inline bool depthwise_dense_fits(const ConvParams& p) {
-  return p.groups > 1 && p.Cg() == 1 && p.Kg() == 1 && p.R == 3 && p.S == 3 && p.stride_h == 1 &&
-         p.stride_w == 1 && p.pad_h == 1 && p.pad_w == 1 && p.dil_h == 1 && p.dil_w == 1;
+  return p.groups > 1 && p.Cg() == 1 && p.Kg() == 1 && p.R == 3 && p.S == 3 && p.stride_h == p.stride_w &&
+         (p.stride_h == 1 || p.stride_h == 2) && p.pad_h == 1 && p.pad_w == 1 && p.dil_h == 1 && p.dil_w == 1;
 }
+
+// The input gradient: stride 1 only (it is then the same correlation, the window flipped).
+inline bool depthwise_dense_input_grad_fits(const ConvParams& p) { return depthwise_dense_fits(p) && p.stride_h == 1; }
 
 template <typename T>
 struct DwDenseJob {
-  const T* src;  // [planes][H][W]: x (forward, weight grad) or dy (input grad); plane = n * channels + c
+  const T* src;  // [planes][src_h][src_w]: x (forward, weight grad) or dy (input grad); plane = n * channels + c
+  int64_t src_h, src_w;
+  int stride;    // 1 or 2
   const T* w;    // [channels][3][3]
   bool flipped;  // read each window rotated by 180 degrees (the input gradient)
   const T* bias;  // [channels] or null
   T* out;         // [planes][H][W] (correlate)
   const T* dy;    // [planes][H][W] (weight grad)
-  int64_t planes, channels, H, W;
+  int64_t planes, channels, H, W;  // H x W: the output plane
+  int64_t phase_stride;  // stride 2: elements from one phase plane to the next in the scratch
   // Per vector v of a plane, at [2 * (v % period)]: the lanes whose column is not 0 (their left
   // tap lies inside the plane); at [+1]: whose column is not W - 1.
   const uint32_t* column_bits;
@@ -44,13 +56,18 @@ struct DwDenseJob {
   const OutputEpilogue<T>* ep;
 };
 
+// Stride 2's per-thread scratch: the four phase planes, and a margin the masked-off lanes of the
+// row above may point into.
+inline int64_t depthwise_dense_phase_stride(int64_t OH, int64_t OW) { return (OH * OW + 15) / 16 * 16 + 16; }
+
 template <typename T>
 struct DepthwiseDenseKernels {
   int lanes;
-  // out[plane][e0, e1) for planes [plane0, plane1) (e0 a multiple of 16, e1 one too or H * W)
-  void (*correlate)(const DwDenseJob<T>& j, int64_t plane0, int64_t plane1, int64_t e0, int64_t e1);
+  // out[plane][e0, e1) for planes [plane0, plane1) (e0 a multiple of 16, e1 one too or H * W);
+  // phases: stride 2's scratch (4 * phase_stride elements), unused at stride 1
+  void (*correlate)(const DwDenseJob<T>& j, int64_t plane0, int64_t plane1, int64_t e0, int64_t e1, T* phases);
   // dw9[r * 3 + s] = the sum over images n of channel c's output elements [e0, e1)
-  void (*weight_grad)(const DwDenseJob<T>& j, int64_t c, int64_t e0, int64_t e1, T* dw9);
+  void (*weight_grad)(const DwDenseJob<T>& j, int64_t c, int64_t e0, int64_t e1, T* dw9, T* phases);
 };
 
 // The active ISA's kernels.

@@ -9,7 +9,8 @@
 //
 // The dense 3x3 kernels (depthwise_dense.inc) also load, store and FMA under a lane mask given
 // as bits (bit l: lane l; masked-off lanes read as zero and never fault, an FMA leaves them be),
-// shift a vector by one lane taking the lane shifted in from its neighbour, and clamp.
+// shift a vector by one lane taking the lane shifted in from its neighbour, clamp, and split a
+// row into its even and odd elements (the stride-2 phases).
 //
 // ScalarVec<T> (one lane) is the portable baseline and the float64 path.
 #pragma once
@@ -48,6 +49,8 @@ struct ScalarVec {
   static FASTCONV_ALWAYS_INLINE V min(V a, V b) { return a < b ? a : b; }
   static FASTCONV_ALWAYS_INLINE T hsum(V v) { return v; }
   static FASTCONV_ALWAYS_INLINE V even_of(V a, V) { return a; }
+  static FASTCONV_ALWAYS_INLINE V odd_of(V, V b) { return b; }
+  static FASTCONV_ALWAYS_INLINE V zero_unless(V v, uint32_t bits) { return bits & 1u ? v : T(0); }
   static FASTCONV_ALWAYS_INLINE V every_second(V a, int) { return a; }
   static FASTCONV_ALWAYS_INLINE void spread_with_zeros(V v, V& lo, V& hi) {
     lo = v;
@@ -116,6 +119,12 @@ struct Avx2F32 {
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V even_of(V a, V b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
   }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V odd_of(V a, V b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+  }
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V zero_unless(V v, uint32_t bits) {
+    return _mm256_and_ps(v, _mm256_castsi256_ps(from_bits(bits)));
+  }
   // Lanes base, base+2, base+4, ... of v (lanes past the end hold anything).
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V every_second(V v, int base) {
     const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
@@ -170,6 +179,13 @@ struct Avx512F32 {
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V even_of(V a, V b) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     return _mm512_permutex2var_ps(a, even, b);
+  }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V odd_of(V a, V b) {
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return _mm512_permutex2var_ps(a, odd, b);
+  }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V zero_unless(V v, uint32_t bits) {
+    return _mm512_maskz_mov_ps(__mmask16(bits), v);
   }
   // Lanes base, base+2, base+4, ... of v (lanes past the end hold anything).
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V every_second(V v, int base) {
