@@ -224,6 +224,24 @@ def test_in_place_weight_updates_are_seen():
         assert rel_err(compiled(x), model(x)) <= 1e-4
 
 
+def test_replayed_calls_see_new_storage_and_other_layouts():
+    """A conv step replays its last validated call (steps.Conv._replay) only while the weights are
+    the same tensors with the same storage and version, and the input has the same shape and is
+    contiguous: a parameter given new storage (.data =), a channels-last input of the same shape,
+    and a new batch size each take the full path and give eager's results."""
+    model = randomize_batchnorm(nn.Sequential(ConvBnRelu(3, 8), ResidualBlock(8, downsample=False))).eval()
+    compiled = Compiled(model)
+    x = inputs(2, 3, 9, 9)
+    with torch.no_grad():
+        for _ in range(3):
+            assert rel_err(compiled(x), model(x)) <= 1e-4
+        model[0].conv.weight.data = torch.randn_like(model[0].conv.weight)
+        assert rel_err(compiled(x), model(x)) <= 1e-4
+        assert rel_err(compiled(x.to(memory_format=torch.channels_last)), model(x)) <= 1e-4
+        assert rel_err(compiled(x[:1]), model(x[:1])) <= 1e-4
+        assert rel_err(compiled(x), model(x)) <= 1e-4
+
+
 def test_prepacked_conv_weights_follow_weight_updates(monkeypatch):
     """A conv step on the direct kernel packs its folded weights once (steps.Conv._packed_weights)
     and packs again whenever the parameters change, never reading stale panels."""

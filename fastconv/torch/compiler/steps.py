@@ -122,6 +122,7 @@ class Conv(Step):
         self._checked = {}   # argument signature functional.conv2d accepted (_meta) -> its kernel call
         self._out_shapes = {}  # the same signature -> the output's shape (for calls without out)
         self._packed = {}    # (signature, bias added) -> (w, its prepacked forward weights or None)
+        self._fast = None    # the last validated call, replayed while its signature holds (_replay)
 
     def _tile(self, shape, weight_shape):
         tile = self._tiles.get(shape)
@@ -140,6 +141,57 @@ class Conv(Step):
         return weights.Derived(derive)
 
     def run(self, values, out):
+        fast = self._fast
+        if fast is not None:
+            y = fast(values, out)
+            if y is not None:
+                return y
+        return self._run(values, out)
+
+    def _replay(self, x, prepared, w, bias_arg, runner, y, fused, packed):
+        """A call that repeats this validated one with nothing re-derived while it applies (~2 us
+        instead of ~8 for the lookups and signature checks of _run, per step of every call): the
+        same input shape and dtype (contiguous), the same prepared weights (the sources
+        unchanged), an out of the same signature or none, a residual of the output's signature.
+        It answers None where any of that differs, and _run takes the call."""
+        ix, x_shape, x_dtype = self.x, x.shape, x.dtype
+        y_shape, y_dtype = y.shape, y.dtype
+        residual_index = self.epilogue.residual if fused is not None else None
+        fused_static = None if fused is None else {k: v for k, v in fused.items() if k != "residual"}
+        weight_index, bias_index, bn_sources = self.weight, self.bias, self.bn_sources
+        apply_epilogue = not self.epilogue.empty() and fused is None
+        if apply_epilogue or not isinstance(w, np.ndarray) and not isinstance(w, _cpu.WinogradWeights):
+            return None
+
+        def replay(values, out):
+            x = values[ix]
+            if x.shape != x_shape or x.dtype != x_dtype or not x.is_contiguous():
+                return None
+            srcs = [None if i is None else values[i] for i in bn_sources]
+            got = prepared.get(values[weight_index], None if bias_index is None else values[bias_index], *srcs)
+            if got[0] is not w:
+                return None
+            if out is None:
+                yn = np.empty(y_shape, y_dtype)
+            else:
+                if out.shape != y_shape or out.dtype is not torch_dtype:
+                    return None
+                yn = out.numpy()
+            epi = None
+            if fused_static is not None:
+                epi = fused_static
+                if residual_index is not None:
+                    r = values[residual_index]
+                    if r.shape != y_shape or r.dtype is not torch_dtype or not r.is_contiguous():
+                        return None
+                    epi = dict(fused_static, residual=r.numpy())
+            runner(x.numpy(), w, bias_arg, yn, epi, packed)
+            return torch.from_numpy(yn) if out is None else out
+
+        torch_dtype = torch.from_numpy(np.empty(0, y_dtype)).dtype
+        return replay
+
+    def _run(self, values, out):
         x = values[self.x]
         tile = self._tile(tuple(x.shape), tuple(values[self.weight].shape))
         prepared = self._prepared.get(tile) or self._prepared.setdefault(tile, self._prepare(tile))
@@ -156,6 +208,8 @@ class Conv(Step):
             bias_arg = bias if fused is None else b
             packed = self._packed_weights(key, runner, xn, w, y, bias_arg is not None)
             runner(xn, w, bias_arg, y, fused, packed)
+            if not x.requires_grad:
+                self._fast = self._replay(x, prepared, w, bias_arg, runner, y, fused, packed)
             fuse = fuse and fused is None
         else:
             y = F.conv2d(xn, w, bias, *self.conv, out=outn)
