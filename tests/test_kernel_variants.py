@@ -108,6 +108,21 @@ def run_gemm(entry, rng):
             want = a.astype(np.float64).T @ b.astype(np.float64) + (c0[:, :nr] if accumulate else 0)
             assert rel_err(c[:, :nr], want) < tol
             np.testing.assert_array_equal(c[:, nr:], c0[:, nr:])  # nothing written past the tile
+        # the epilogue variant: bias per row, the activation, the residual before or after it
+        bias = rng.standard_normal(mr).astype(dt)
+        for act, lo, hi in ((0, 0.0, 0.0), (1, 0.0, 0.0), (2, -0.5, 0.75)):
+            for after in (False, True):
+                c0 = rng.standard_normal((mr, nr + 5)).astype(dt)
+                res = rng.standard_normal(c0.shape).astype(dt)
+                c = c0.copy()
+                _C.gemm_tile(entry["name"], a, b, c, True, bias=bias, act=act, lo=lo, hi=hi, residual=res,
+                             residual_after_act=after)
+                z = a.astype(np.float64).T @ b.astype(np.float64) + c0[:, :nr] + bias[:, None]
+                z = z if after else z + res[:, :nr]
+                z = z if act == 0 else np.maximum(z, 0) if act == 1 else np.clip(z, lo, hi)
+                z = z + res[:, :nr] if after else z
+                assert rel_err(c[:, :nr], z) < tol, (act, after)
+                np.testing.assert_array_equal(c[:, nr:], c0[:, nr:])
         # the shifted-rows variant: row k of B starts at an arbitrary offset of one flat array
         flat = rng.standard_normal(kc * nr + 3 * nr).astype(dt)
         offsets = rng.integers(0, flat.size - nr + 1, kc)

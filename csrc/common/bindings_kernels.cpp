@@ -38,9 +38,19 @@ struct AlignedFree {
 // C[MR x NR] (+)= Apanel^T Bpanel: a is (kc, MR) packed, b is (kc, NR) packed (copied to a
 // 64-byte aligned panel, as the packing code provides) or, with offsets, any array whose row
 // k starts at flat element offsets[k] (read in place, as shifted-row convolution does).
+// With an epilogue (bias: MR values; residual: c's shape; act: epilogue.h's code, no SiLU), the
+// tile's epilogue variant runs it on the values before the store.
+struct TileEpilogueArgs {
+  py::object bias, residual;
+  int act;
+  double lo, hi;
+  bool residual_after_act;
+  bool given() const { return !bias.is_none() || !residual.is_none() || act != kActNone; }
+};
+
 template <typename T>
 void run_tile(const std::string& name, const py::array& a, const py::array& b, py::array& c, bool accumulate,
-              const py::object& offsets) {
+              const py::object& offsets, const TileEpilogueArgs& ea) {
   const MicroKernel<T> uk = runnable_micro_kernel<T>(name);
   const int64_t kc = a.ndim() == 2 ? a.shape(0) : -1;
   check_array<T>(a, "a", {kc, uk.mr});
@@ -54,10 +64,37 @@ void run_tile(const std::string& name, const py::array& a, const py::array& b, p
         static_cast<T*>(std::aligned_alloc(64, round_up(sizeof(T) * kc * uk.nr + 1, 64))));
     if (!panel) throw std::bad_alloc();
     std::copy(cptr<T>(b), cptr<T>(b) + kc * uk.nr, panel.get());
+    if (ea.given()) {
+      if (ea.act != kActNone && ea.act != kActRelu && ea.act != kActClamp)
+        throw py::value_error("act must be 0 (none), 1 (relu) or 2 (clamp) for a tile epilogue");
+      TileEpilogue<T> e;
+      auto array_arg = [](const py::object& o, const char* name) {
+        if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + " must be a numpy array");
+        return py::reinterpret_borrow<py::array>(o);  // the caller's array itself: its data outlives the call
+      };
+      if (!ea.bias.is_none()) {
+        const py::array bias = array_arg(ea.bias, "bias");
+        check_array<T>(bias, "bias", {uk.mr});
+        e.bias = cptr<T>(bias);
+      }
+      if (!ea.residual.is_none()) {
+        const py::array residual = array_arg(ea.residual, "residual");
+        check_array<T>(residual, "residual", {uk.mr, ldc});
+        e.residual = cptr<T>(residual);
+      }
+      e.act = ea.act;
+      e.lo = T(ea.lo);
+      e.hi = T(ea.hi);
+      e.residual_after_act = ea.residual_after_act;
+      py::gil_scoped_release release;
+      uk.fn_epilogue(kc, cptr<T>(a), panel.get(), mptr<T>(c), ldc, accumulate, e);
+      return;
+    }
     py::gil_scoped_release release;
     uk.fn(kc, cptr<T>(a), panel.get(), mptr<T>(c), ldc, accumulate);
     return;
   }
+  if (ea.given()) throw py::value_error("a tile epilogue runs on packed B panels only (no offsets)");
   const py::array_t<int64_t, py::array::c_style | py::array::forcecast> off(offsets);
   check_array<int64_t>(off, "offsets", {kc});
   check_array<T>(b, "b", {b.size()});
@@ -87,10 +124,15 @@ void bind_kernel_list(py::module_& m) {
     return std::string(micro_kernel_f32_for_rows(isa_arg(isa), rows).name);
   }, py::arg("isa"), py::arg("rows"), "The float32 GEMM tile chosen for a GEMM with that many rows.");
   m.def("gemm_tile", [](const std::string& name, const py::array& a, const py::array& b, py::array c,
-                        bool accumulate, const py::object& offsets) {
-    by_dtype<float, double>(a, "a", [&](auto tag) { run_tile<decltype(tag)>(name, a, b, c, accumulate, offsets); });
+                        bool accumulate, const py::object& offsets, const py::object& bias, int act, double lo,
+                        double hi, const py::object& residual, bool residual_after_act) {
+    const TileEpilogueArgs ea{bias, residual, act, lo, hi, residual_after_act};
+    by_dtype<float, double>(a, "a", [&](auto tag) { run_tile<decltype(tag)>(name, a, b, c, accumulate, offsets, ea); });
   }, py::arg("name"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"), py::arg("offsets") = py::none(),
-     "Run one full tile of the named GEMM micro-kernel (tests and bench/bench_kernels.py).");
+     py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("lo") = 0.0, py::arg("hi") = 0.0,
+     py::arg("residual") = py::none(), py::arg("residual_after_act") = false,
+     "Run one full tile of the named GEMM micro-kernel (tests and bench/bench_kernels.py); with bias, "
+     "act (0 none, 1 relu, 2 clamp to [lo, hi]) or residual, its epilogue variant.");
 }
 FASTCONV_REGISTER_BINDINGS(bind_kernel_list);
 

@@ -13,8 +13,33 @@
 #include <cstdint>
 
 #include "common/cpu.h"
+#include "elementwise/epilogue.h"
 
 namespace fastconv {
+
+// What a tile applies to its values in registers before it stores them (the conv output
+// epilogue of elementwise/epilogue.h, less SiLU): c = act(c + bias[i] (+ residual)), or
+// act(c + bias[i]) + residual. Pointers are the tile's own: bias[i] for its row i, the
+// residual laid out as c (the same ldc).
+template <typename T>
+struct TileEpilogue {
+  const T* bias = nullptr;
+  const T* residual = nullptr;
+  int act = kActNone;  // kActNone, kActRelu or kActClamp
+  T lo = T(0), hi = T(0);
+  bool residual_after_act = false;
+};
+
+// The scalar form of the same, for one value of row i at offset j (partial tiles, scalar tiles).
+template <typename T>
+inline T tile_epilogue_value(const TileEpilogue<T>& e, T v, int64_t i, int64_t j, int64_t ldc) {
+  if (e.bias) v += e.bias[i];
+  if (e.residual && !e.residual_after_act) v += e.residual[i * ldc + j];
+  if (e.act == kActRelu) v = v > T(0) ? v : T(0);
+  else if (e.act == kActClamp) v = std::min(std::max(v, e.lo), e.hi);
+  if (e.residual && e.residual_after_act) v += e.residual[i * ldc + j];
+  return v;
+}
 
 template <typename T>
 struct MicroKernel {
@@ -24,8 +49,12 @@ struct MicroKernel {
   // unaligned). Stride-1 convolution uses it to read shifted input rows with no packing.
   using OffsetsFn = void (*)(int64_t kc, const T* a, const T* b, const int64_t* offsets, T* c,
                              int64_t ldc, bool accumulate);
+  // The plain tile with an epilogue on its values before the store (the last reduction slice).
+  using EpilogueFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate,
+                              const TileEpilogue<T>& e);
   Fn fn;
   OffsetsFn fn_offsets;
+  EpilogueFn fn_epilogue;
   int mr, nr;
   int kc, nc;  // cache blocking: kc rows of a B panel stay in L1, kc x nc of B in L2
   const char* name;
@@ -97,9 +126,12 @@ inline int64_t slice_kc(int64_t K, int64_t kc_max) {
 //   get_a(k0, kc)                -> pointer to the packed A panels for all M rows of that slice
 //   pack_b(k0, kc, j0, nc, dst)  -> packs B rows [k0,k0+kc) x cols [j0,j0+nc) into NR panels
 // accumulate=false overwrites C; true adds to it. bbuf holds uk.kc*round_up(uk.nc, NR) values.
+// ep (may be null): applied by each tile of the last reduction slice before its store, its
+// bias for C's row 0 and its residual laid out as C.
 template <typename T, typename GetA, typename PackB>
 void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int64_t n1,
-                 GetA&& get_a, PackB&& pack_b, T* C, int64_t ldc, bool accumulate, T* bbuf) {
+                 GetA&& get_a, PackB&& pack_b, T* C, int64_t ldc, bool accumulate, T* bbuf,
+                 const TileEpilogue<T>* ep = nullptr) {
   const int mr = uk.mr, nr = uk.nr;
   alignas(64) T tile[32 * 64];  // one partial MR x NR tile (mr*nr <= 2048)
   const int64_t kc_step = slice_kc(K, uk.kc);
@@ -108,6 +140,7 @@ void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int
     for (int64_t pc = 0; pc < K; pc += kc_step) {
       const int64_t kc = std::min<int64_t>(kc_step, K - pc);
       const bool acc = accumulate || pc > 0;
+      const bool last = ep && pc + kc >= K;
       pack_b(pc, kc, jc, nc, bbuf);
       const T* ablock = get_a(pc, kc);
       for (int64_t jr = 0; jr < nc; jr += nr) {
@@ -117,15 +150,23 @@ void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int
           const int64_t rows = std::min<int64_t>(mr, M - ir);
           const T* ap = ablock + (ir / mr) * kc * mr;
           T* cp = C + ir * ldc + jc + jr;
+          TileEpilogue<T> te;
+          if (last) {
+            te = *ep;
+            te.bias = ep->bias ? ep->bias + ir : nullptr;
+            te.residual = ep->residual ? ep->residual + ir * ldc + jc + jr : nullptr;
+          }
           if (rows == mr && cols == nr) {
-            uk.fn(kc, ap, bp, cp, ldc, acc);
+            if (last) uk.fn_epilogue(kc, ap, bp, cp, ldc, acc, te);
+            else uk.fn(kc, ap, bp, cp, ldc, acc);
           } else {
             if (acc)
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j) tile[i * nr + j] = cp[i * ldc + j];
             uk.fn(kc, ap, bp, tile, nr, acc);
             for (int64_t i = 0; i < rows; ++i)
-              for (int64_t j = 0; j < cols; ++j) cp[i * ldc + j] = tile[i * nr + j];
+              for (int64_t j = 0; j < cols; ++j)
+                cp[i * ldc + j] = last ? tile_epilogue_value(te, tile[i * nr + j], i, j, ldc) : tile[i * nr + j];
           }
         }
       }

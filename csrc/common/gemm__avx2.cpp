@@ -18,6 +18,10 @@ struct F32 {
   static V broadcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static V set1(T v) { return _mm256_set1_ps(v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
 };
 struct F64 {
   using T = double;
@@ -28,12 +32,32 @@ struct F64 {
   static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static V set1(T v) { return _mm256_set1_pd(v); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }
+  static V min(V a, V b) { return _mm256_min_pd(a, b); }
 };
+
+// The tile epilogue (gemm.h) on one accumulator of row i, vector v, before its store.
+template <typename Ops>
+inline typename Ops::V epilogue_value(const TileEpilogue<typename Ops::T>& e, typename Ops::V x, int i, int v,
+                                      int64_t ldc) {
+  using V = typename Ops::V;
+  x = Ops::add(x, Ops::set1(e.bias ? e.bias[i] : typename Ops::T(0)));
+  const typename Ops::T* r = e.residual ? e.residual + i * ldc + Ops::kLanes * v : nullptr;
+  if (r && !e.residual_after_act) x = Ops::add(x, Ops::load(r));
+  const V lo = Ops::set1(e.act == kActRelu ? typename Ops::T(0) : e.lo);
+  if (e.act == kActRelu) x = Ops::max(x, lo);
+  else if (e.act == kActClamp) x = Ops::min(Ops::max(x, lo), Ops::set1(e.hi));
+  if (r && e.residual_after_act) x = Ops::add(x, Ops::load(r));
+  return x;
+}
 
 // B row k is the packed panel row (b + k*NR) or, for the offsets variant, b + offsets[k].
 template <typename Ops, bool kOffsets>
 inline void tile_6x2(int64_t kc, const typename Ops::T* a, const typename Ops::T* b, const int64_t* offsets,
-                     typename Ops::T* c, int64_t ldc, bool accumulate) {
+                     typename Ops::T* c, int64_t ldc, bool accumulate,
+                     const TileEpilogue<typename Ops::T>* ep = nullptr) {
   constexpr int MR = 6, L = Ops::kLanes;
   typename Ops::V acc0[MR], acc1[MR];
 #pragma GCC unroll 6
@@ -52,6 +76,12 @@ inline void tile_6x2(int64_t kc, const typename Ops::T* a, const typename Ops::T
     }
     a += MR;
   }
+  if (ep)
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = epilogue_value<Ops>(*ep, acc0[i], i, 0, ldc);
+      acc1[i] = epilogue_value<Ops>(*ep, acc1[i], i, 1, ldc);
+    }
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
     Ops::store(c + i * ldc, acc0[i]);
@@ -74,6 +104,14 @@ void gemm_6x8__avx2(int64_t kc, const double* a, const double* b, double* c, int
 void gemm_6x8__avx2_offsets(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
                             int64_t ldc, bool acc) {
   tile_6x2<F64, true>(kc, a, b, off, c, ldc, acc);
+}
+void gemm_6x16__avx2_epilogue(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc,
+                              const TileEpilogue<float>& e) {
+  tile_6x2<F32, false>(kc, a, b, nullptr, c, ldc, acc, &e);
+}
+void gemm_6x8__avx2_epilogue(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc,
+                             const TileEpilogue<double>& e) {
+  tile_6x2<F64, false>(kc, a, b, nullptr, c, ldc, acc, &e);
 }
 
 }  // namespace fastconv

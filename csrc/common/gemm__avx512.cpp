@@ -10,13 +10,61 @@
 namespace fastconv {
 namespace {
 
+// The tile epilogue (gemm.h) on MR x NV accumulators (of any lane type V: Ops supplies the
+// operations), before their store.
+template <typename Ops, int MR, int NV>
+inline void epilogue_on(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
+  using V = typename Ops::V;
+  const V lo = Ops::set1(e.act == kActRelu ? typename Ops::T(0) : e.lo), hi = Ops::set1(e.hi);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    const V bias = Ops::set1(e.bias ? e.bias[i] : typename Ops::T(0));
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      V x = Ops::add(acc[i][v], bias);
+      const typename Ops::T* r = e.residual ? e.residual + i * ldc + Ops::kLanes * v : nullptr;
+      if (r && !e.residual_after_act) x = Ops::add(x, Ops::load(r));
+      if (e.act == kActRelu) x = Ops::max(x, lo);
+      else if (e.act == kActClamp) x = Ops::min(Ops::max(x, lo), hi);
+      if (r && e.residual_after_act) x = Ops::add(x, Ops::load(r));
+      acc[i][v] = x;
+    }
+  }
+}
+
+struct Zmm32 {
+  using T = float;
+  using V = __m512;
+  static constexpr int kLanes = 16;
+  static V set1(T v) { return _mm512_set1_ps(v); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+};
+struct Zmm64 {
+  using T = double;
+  using V = __m512d;
+  static constexpr int kLanes = 8;
+  static V set1(T v) { return _mm512_set1_pd(v); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V max(V a, V b) { return _mm512_max_pd(a, b); }
+  static V min(V a, V b) { return _mm512_min_pd(a, b); }
+};
+
+template <int MR, int NV>
+inline void epilogue_in_registers(const TileEpilogue<float>& e, __m512 (&acc)[MR][NV], int64_t ldc) {
+  epilogue_on<Zmm32, MR, NV>(e, acc, ldc);
+}
+
 // MR rows (output channels, broadcast) x NV zmm vectors of 16 columns (pixels).
 // MR * NV accumulators + NV B registers + 1 broadcast must fit the 32 zmm registers.
 // B row k is either the packed panel row (b + k*NR, aligned) or, for the offsets variant,
 // b + offsets[k] (unaligned, read in place from the padded input).
 template <int MR, int NV, bool kOffsets>
 inline void tile_f32(int64_t kc, const float* a, const float* b, const int64_t* offsets, float* c,
-                     int64_t ldc, bool accumulate) {
+                     int64_t ldc, bool accumulate, const TileEpilogue<float>* ep = nullptr) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -36,6 +84,7 @@ inline void tile_f32(int64_t kc, const float* a, const float* b, const int64_t* 
     }
     a += MR;
   }
+  if (ep) epilogue_in_registers(*ep, acc, ldc);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -45,7 +94,7 @@ inline void tile_f32(int64_t kc, const float* a, const float* b, const int64_t* 
 // f64: 12 rows x 16 columns (two zmm of 8 doubles).
 template <bool kOffsets>
 inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t* offsets, double* c,
-                     int64_t ldc, bool accumulate) {
+                     int64_t ldc, bool accumulate, const TileEpilogue<double>* ep = nullptr) {
   constexpr int MR = 12;
   __m512d acc0[MR], acc1[MR];
 #pragma GCC unroll 12
@@ -65,6 +114,12 @@ inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t
     }
     a += MR;
   }
+  if (ep) {
+    __m512d acc[MR][2];
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc0[i], acc[i][1] = acc1[i];
+    epilogue_on<Zmm64, MR, 2>(*ep, acc, ldc);
+    for (int i = 0; i < MR; ++i) acc0[i] = acc[i][0], acc1[i] = acc[i][1];
+  }
 #pragma GCC unroll 12
   for (int i = 0; i < MR; ++i) {
     _mm512_storeu_pd(c + i * ldc, acc0[i]);
@@ -77,12 +132,20 @@ inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t
 void gemm_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
   tile_f32<12, 2, false>(kc, a, b, nullptr, c, ldc, acc);
 }
+void gemm_12x32__avx512_epilogue(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc,
+                       const TileEpilogue<float>& e) {
+  tile_f32<12, 2, false>(kc, a, b, nullptr, c, ldc, acc, &e);
+}
 void gemm_12x32__avx512_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
                                 int64_t ldc, bool acc) {
   tile_f32<12, 2, true>(kc, a, b, off, c, ldc, acc);
 }
 void gemm_8x48__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
   tile_f32<8, 3, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_8x48__avx512_epilogue(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc,
+                       const TileEpilogue<float>& e) {
+  tile_f32<8, 3, false>(kc, a, b, nullptr, c, ldc, acc, &e);
 }
 void gemm_8x48__avx512_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
                                int64_t ldc, bool acc) {
@@ -91,6 +154,10 @@ void gemm_8x48__avx512_offsets(int64_t kc, const float* a, const float* b, const
 
 void gemm_6x64__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc) {
   tile_f32<6, 4, false>(kc, a, b, nullptr, c, ldc, acc);
+}
+void gemm_6x64__avx512_epilogue(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc,
+                       const TileEpilogue<float>& e) {
+  tile_f32<6, 4, false>(kc, a, b, nullptr, c, ldc, acc, &e);
 }
 void gemm_6x64__avx512_offsets(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
                                int64_t ldc, bool acc) {
@@ -103,6 +170,10 @@ void gemm_12x16__avx512(int64_t kc, const double* a, const double* b, double* c,
 void gemm_12x16__avx512_offsets(int64_t kc, const double* a, const double* b, const int64_t* off, double* c,
                                 int64_t ldc, bool acc) {
   tile_f64<true>(kc, a, b, off, c, ldc, acc);
+}
+void gemm_12x16__avx512_epilogue(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc,
+                                 const TileEpilogue<double>& e) {
+  tile_f64<false>(kc, a, b, nullptr, c, ldc, acc, &e);
 }
 
 }  // namespace fastconv
