@@ -15,7 +15,7 @@ import pytest
 
 import fastconv
 import fastconv.functional as F
-from fastconv import _C, reference
+from fastconv import _C, _cpu, reference
 from fastconv.augment import functional as AF
 from fastconv.augment import matrices as M
 from fastconv.augment import reference as AR
@@ -166,7 +166,14 @@ def run_pointwise_tile_forced(rng):
         for p in ("forward", "input_grad"):
             assert _C.pointwise_variant(x.shape, wt.shape, (stride, stride), groups, p) == "small_maps", (x.shape, p)
         y = F.conv2d(x, wt, b, stride, 0, 1, groups)
-        assert rel_err(y, reference.conv2d(x, wt, b, stride, 0, 1, groups)) < 1e-5
+        want = reference.conv2d(x, wt, b, stride, 0, 1, groups)
+        assert rel_err(y, want) < 1e-5
+        # the epilogue in the transposing store: clamp, the residual after it
+        res = rng.standard_normal(y.shape).astype(np.float32)
+        fused = np.empty_like(y)
+        _C.conv2d_direct(x, wt, b, fused, (stride, stride), (0, 0), (1, 1), groups,
+                         **_cpu.conv_epilogue_kwargs("clamp", (-0.5, 0.5), res, True))
+        assert rel_err(fused, np.clip(want, -0.5, 0.5) + res) < 1e-5
         dy = rng.standard_normal(y.shape).astype(np.float32)
         dx = F.conv2d_input(x.shape, wt, dy, stride, 0, 1, groups)
         assert rel_err(dx, reference.conv2d_input(x.shape, wt, dy, stride, 0, 1, groups)) < 1e-5

@@ -11,25 +11,40 @@ namespace fastconv {
 namespace {
 
 // The tile epilogue (gemm.h) on MR x NV accumulators (of any lane type V: Ops supplies the
-// operations), before their store.
-template <typename Ops, int MR, int NV>
-inline void epilogue_on(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
+// operations), before their store: one straight-line body per activation and residual order
+// (ACT, RES: 0 none, 1 before the activation, 2 after), chosen once per tile.
+template <typename Ops, int ACT, int RES, int MR, int NV>
+inline void epilogue_body(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
   using V = typename Ops::V;
-  const V lo = Ops::set1(e.act == kActRelu ? typename Ops::T(0) : e.lo), hi = Ops::set1(e.hi);
+  using T = typename Ops::T;
+  const V lo = Ops::set1(ACT == kActRelu ? T(0) : e.lo), hi = Ops::set1(e.hi);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
-    const V bias = Ops::set1(e.bias ? e.bias[i] : typename Ops::T(0));
+    const V bias = Ops::set1(e.bias ? e.bias[i] : T(0));
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       V x = Ops::add(acc[i][v], bias);
-      const typename Ops::T* r = e.residual ? e.residual + i * ldc + Ops::kLanes * v : nullptr;
-      if (r && !e.residual_after_act) x = Ops::add(x, Ops::load(r));
-      if (e.act == kActRelu) x = Ops::max(x, lo);
-      else if (e.act == kActClamp) x = Ops::min(Ops::max(x, lo), hi);
-      if (r && e.residual_after_act) x = Ops::add(x, Ops::load(r));
+      if constexpr (RES == 1) x = Ops::add(x, Ops::load(e.residual + i * ldc + Ops::kLanes * v));
+      if constexpr (ACT == kActRelu) x = Ops::max(x, lo);
+      if constexpr (ACT == kActClamp) x = Ops::min(Ops::max(x, lo), hi);
+      if constexpr (RES == 2) x = Ops::add(x, Ops::load(e.residual + i * ldc + Ops::kLanes * v));
       acc[i][v] = x;
     }
   }
+}
+
+template <typename Ops, int ACT, int MR, int NV>
+inline void epilogue_act(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
+  if (!e.residual) epilogue_body<Ops, ACT, 0>(e, acc, ldc);
+  else if (e.residual_after_act) epilogue_body<Ops, ACT, 2>(e, acc, ldc);
+  else epilogue_body<Ops, ACT, 1>(e, acc, ldc);
+}
+
+template <typename Ops, int MR, int NV>
+inline void epilogue_on(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
+  if (e.act == kActRelu) epilogue_act<Ops, kActRelu>(e, acc, ldc);
+  else if (e.act == kActClamp) epilogue_act<Ops, kActClamp>(e, acc, ldc);
+  else epilogue_act<Ops, kActNone>(e, acc, ldc);
 }
 
 struct Zmm32 {

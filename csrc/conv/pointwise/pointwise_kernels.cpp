@@ -10,7 +10,7 @@ namespace fastconv {
 void pointwise_tile__avx512(int64_t kc, const float* w, int ch, const float* b, int64_t ldb, int np, float* c,
                             int64_t ldc, bool accumulate);
 void pointwise_store__avx512(const float* ct, int64_t ldct, int rows, int64_t count, float* y, int64_t ldy,
-                             const float* bias);
+                             const TileEpilogue<float>& e);
 void pointwise_tile__avx2(int64_t kc, const float* w, int ch, const float* b, int64_t ldb, int np, float* c,
                           int64_t ldc, bool accumulate);
 
@@ -46,11 +46,10 @@ void pointwise_tile__scalar(int64_t kc, const float* w, int ch, const float* b, 
 }
 
 void pointwise_store__scalar(const float* ct, int64_t ldct, int rows, int64_t count, float* y, int64_t ldy,
-                             const float* bias) {
+                             const TileEpilogue<float>& e) {
   for (int i = 0; i < rows; ++i) {
-    const float bi = bias ? bias[i] : 0.0f;
     float* yi = y + i * ldy;
-    for (int64_t q = 0; q < count; ++q) yi[q] = ct[q * ldct + i] + bi;
+    for (int64_t q = 0; q < count; ++q) yi[q] = tile_epilogue_value(e, ct[q * ldct + i], i, q, ldy);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "common/cpu.h"
+#include "common/gemm.h"
 
 namespace fastconv {
 
@@ -22,10 +23,11 @@ struct PointwiseTileKernels {
   // [kc][np'] panel). c: pixel-major, ch values per pixel.
   using TileFn = void (*)(int64_t kc, const float* w, int ch, const float* b, int64_t ldb, int np, float* c,
                           int64_t ldc, bool accumulate);
-  // The transposing store: y[i*ldy + q] = ct[q*ldct + i] (+ bias[i])   for i < rows, q < count.
+  // The transposing store: y[i*ldy + q] = epilogue(ct[q*ldct + i])   for i < rows, q < count,
+  // the epilogue (common/gemm.h: bias[i], activation, residual laid out as y) on the way.
   // ct rows hold at least round_up(rows, vec) readable values.
   using StoreFn = void (*)(const float* ct, int64_t ldct, int rows, int64_t count, float* y, int64_t ldy,
-                           const float* bias);
+                           const TileEpilogue<float>& e);
   TileFn tile;
   StoreFn store;
   int vec, max_ch, max_np;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "common/gemm.h"
 #include "common/transpose16__avx512.h"
 
 namespace fastconv {
@@ -64,20 +65,31 @@ void pointwise_tile__avx512(int64_t kc, const float* w, int ch, const float* b, 
 }
 
 // 16 channels x 16 pixels per step: 16 pixel rows of ct loaded, transposed, stored as 16
-// channel rows (masked to the pixels left), the bias added on the way.
+// channel rows (masked to the pixels left), the epilogue applied on the way: bias, activation,
+// residual (the output epilogue in one pass, not a pass of its own after the GEMM).
 void pointwise_store__avx512(const float* ct, int64_t ldct, int rows, int64_t count, float* y, int64_t ldy,
-                             const float* bias) {
+                             const TileEpilogue<float>& e) {
+  const __m512 lo = _mm512_set1_ps(e.act == kActRelu ? 0.0f : e.lo), hi = _mm512_set1_ps(e.hi);
   for (int i0 = 0; i0 < rows; i0 += 16) {
     const int ni = rows - i0 < 16 ? rows - i0 : 16;
     __m512 bv[16];
-    for (int i = 0; i < 16; ++i) bv[i] = _mm512_set1_ps(bias && i < ni ? bias[i0 + i] : 0.0f);
+    for (int i = 0; i < 16; ++i) bv[i] = _mm512_set1_ps(e.bias && i < ni ? e.bias[i0 + i] : 0.0f);
     for (int64_t q0 = 0; q0 < count; q0 += 16) {
       const int nq = count - q0 < 16 ? static_cast<int>(count - q0) : 16;
       const __mmask16 mask = static_cast<__mmask16>((1u << nq) - 1u);
       __m512 r[16];
       for (int q = 0; q < 16; ++q) r[q] = q < nq ? _mm512_loadu_ps(ct + (q0 + q) * ldct + i0) : _mm512_setzero_ps();
       transpose16(r);
-      for (int i = 0; i < ni; ++i) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + q0, mask, _mm512_add_ps(r[i], bv[i]));
+      for (int i = 0; i < ni; ++i) {
+        __m512 v = _mm512_add_ps(r[i], bv[i]);
+        const float* res = e.residual ? e.residual + (i0 + i) * ldy + q0 : nullptr;
+        if (res && !e.residual_after_act) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
+        if (e.act == kActRelu) v = _mm512_max_ps(v, lo);
+        else if (e.act == kActClamp) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        if (res && e.residual_after_act) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
+        if (nq == 16) _mm512_storeu_ps(y + (i0 + i) * ldy + q0, v);  // a masked store costs more on some cores
+        else _mm512_mask_storeu_ps(y + (i0 + i) * ldy + q0, mask, v);
+      }
     }
   }
 }
