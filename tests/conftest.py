@@ -38,6 +38,22 @@ def rel_err(got, ref):
     return float(np.abs(got - ref).max() / (scale if scale > 0 else 1.0))
 
 
+def conv_passes_at_threads(threads, x, wt, b, dy, kw):
+    """fastconv's forward, input and weight gradient of one conv, run on `threads` threads (the
+    thread count restored after), beside the float64 reference's: each pair must agree."""
+    import fastconv.reference as reference
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(threads)
+        F = fastconv.functional
+        got = (F.conv2d(x, wt, b, **kw), F.conv2d_input(x.shape, wt, dy, **kw), F.conv2d_weight(x, wt.shape, dy, **kw))
+    finally:
+        fastconv.set_num_threads(before)
+    want = (reference.conv2d(x, wt, b, **kw), reference.conv2d_input(x.shape, wt, dy, **kw),
+            reference.conv2d_weight(x, wt.shape, dy, **kw))
+    return zip(got, want)
+
+
 # Winograd's float32 bound per tile, as max |error| / max |float64 reference|: its error grows
 # with the tile (the transforms' points reach +-2 and +-1/2), so it is stated against the output's
 # scale, not element-wise.

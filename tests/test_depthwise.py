@@ -17,11 +17,10 @@ added at the end: error ~ sqrt(N*OH*OW) * 6e-8 relative, hence 1e-4.
 import numpy as np
 import pytest
 
-import fastconv
 import fastconv.functional as F
 import fastconv.reference as R
 from fastconv import _C
-from conftest import ISAS, rel_err, torch
+from conftest import ISAS, conv_passes_at_threads, rel_err, torch
 
 TOL = {np.float64: dict(fwd=1e-12, dx=1e-12, dw=1e-12), np.float32: dict(fwd=2e-5, dx=2e-5, dw=1e-4)}
 
@@ -117,14 +116,7 @@ def test_row_blocks_and_partial_weight_gradients(threads, rng):
     partial per block): the results do not depend on the thread count."""
     shape = (1, 2, 2, 37, 70, 3, 3, 1, 1, 1)
     x, wt, b, dy, kw = case(shape, np.float64, rng)
-    before = fastconv.get_num_threads()
-    try:
-        fastconv.set_num_threads(threads)
-        got = (F.conv2d(x, wt, b, **kw), F.conv2d_input(x.shape, wt, dy, **kw), F.conv2d_weight(x, wt.shape, dy, **kw))
-    finally:
-        fastconv.set_num_threads(before)
-    want = (R.conv2d(x, wt, b, **kw), R.conv2d_input(x.shape, wt, dy, **kw), R.conv2d_weight(x, wt.shape, dy, **kw))
-    for g, w in zip(got, want):
+    for g, w in conv_passes_at_threads(threads, x, wt, b, dy, kw):
         assert rel_err(g, w) < 1e-12
 
 

@@ -14,11 +14,10 @@ partial sums (1e-4).
 import numpy as np
 import pytest
 
-import fastconv
 import fastconv.functional as F
 import fastconv.reference as R
 from fastconv import _C, _cpu
-from conftest import rel_err, torch
+from conftest import conv_passes_at_threads, rel_err, torch
 
 TOL = {np.float64: dict(fwd=1e-12, dw=1e-12), np.float32: dict(fwd=2e-5, dw=1e-4)}
 KW = lambda c, stride=1: dict(stride=stride, padding=1, groups=c)
@@ -133,14 +132,7 @@ def test_blocks_of_a_plane_across_threads(threads, stride, rng):
     the reference."""
     x, wt, b, dy = case((1, 2, 75, 70), np.float64, rng, stride)
     kw = KW(2, stride)
-    before = fastconv.get_num_threads()
-    try:
-        fastconv.set_num_threads(threads)
-        got = (F.conv2d(x, wt, b, **kw), F.conv2d_input(x.shape, wt, dy, **kw), F.conv2d_weight(x, wt.shape, dy, **kw))
-    finally:
-        fastconv.set_num_threads(before)
-    want = (R.conv2d(x, wt, b, **kw), R.conv2d_input(x.shape, wt, dy, **kw), R.conv2d_weight(x, wt.shape, dy, **kw))
-    for g, w in zip(got, want):
+    for g, w in conv_passes_at_threads(threads, x, wt, b, dy, kw):
         assert rel_err(g, w) < 1e-12
 
 

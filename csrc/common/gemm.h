@@ -30,6 +30,23 @@ struct TileEpilogue {
   bool residual_after_act = false;
 };
 
+// The tile epilogue of an output block at `at` (an address in ep->y) whose rows' bias starts at
+// `bias` (may be null): the conv's output epilogue (may be null: bias only), its residual at the
+// block's own offset.
+template <typename T>
+inline TileEpilogue<T> tile_epilogue_for(const OutputEpilogue<T>* ep, const T* bias, const T* at) {
+  TileEpilogue<T> e;
+  e.bias = bias;
+  if (ep) {
+    e.act = ep->act;
+    e.lo = ep->lo;
+    e.hi = ep->hi;
+    e.residual = ep->residual ? ep->residual + (at - ep->y) : nullptr;
+    e.residual_after_act = ep->residual_after_act;
+  }
+  return e;
+}
+
 // The scalar form of the same, for one value of row i at offset j (partial tiles, scalar tiles).
 template <typename T>
 inline T tile_epilogue_value(const TileEpilogue<T>& e, T v, int64_t i, int64_t j, int64_t ldc) {

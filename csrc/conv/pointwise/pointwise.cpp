@@ -228,15 +228,7 @@ void pointwise_gemm(const MicroKernel<T>& uk, int64_t G, int64_t M, int64_t Kr, 
       // alternating, Zen 4: 256 -> 128 at 56x56 batch 8, over two slices; 64 -> 256 with a
       // residual, whose rows the tiles read at a stride of one plane). SiLU has no register form.
       const bool in_tiles = (!ep || (ep->act != kActSilu && !ep->residual)) && kc_step >= Kr;
-      TileEpilogue<T> te;
-      te.bias = bias ? bias + g * M + m0 : nullptr;
-      if (ep) {
-        te.act = ep->act;
-        te.lo = ep->lo;
-        te.hi = ep->hi;
-        te.residual = ep->residual ? ep->residual + (c - ep->y) : nullptr;
-        te.residual_after_act = ep->residual_after_act;
-      }
+      const TileEpilogue<T> te = tile_epilogue_for(ep, bias ? bias + g * M + m0 : nullptr, c);
       gemm_driver(
           uk, m1 - m0, Kr, pix0, pix0 + ncols, [&](int64_t pc, int64_t kc) { return ag + pc * mpad + (m0 / mr) * kc * mr; },
           [&](int64_t pc, int64_t kc, int64_t jj, int64_t nc, T* d) { pack_columns(src, pc, kc, off_in + jj - pix0, nc, nr, d); },
@@ -509,16 +501,8 @@ void conv2d_pointwise_forward(const T* x, const T* w, const T* bias, T* y, const
             const auto dst = output_columns(y, p, g);
             for_image_runs(q0, q1, p.out_pixels(), [&](int64_t n, int64_t pix, int64_t cnt, int64_t pos) {
               float* at = dst.base + n * dst.image + m0 * dst.plane + pix;
-              TileEpilogue<float> e;
-              e.bias = bias ? bias + g * Kg + m0 : nullptr;
-              if (in_store) {
-                e.act = ep->act;
-                e.lo = ep->lo;
-                e.hi = ep->hi;
-                e.residual = ep->residual ? ep->residual + (at - ep->y) : nullptr;
-                e.residual_after_act = ep->residual_after_act;
-              }
-              kern.store(ct + pos * ldct, ldct, int(rows), cnt, at, dst.plane, e);
+              kern.store(ct + pos * ldct, ldct, int(rows), cnt, at, dst.plane,
+                         tile_epilogue_for(in_store ? ep : nullptr, bias ? bias + g * Kg + m0 : nullptr, at));
             });
           });
       // SiLU as a pass of its own: the store has no register form of it, and a call per stored
