@@ -117,11 +117,17 @@ void depthwise_dense_forward(const T* x, const T* w, const T* bias, T* y, const 
   });
 }
 
+// Stride 1: the forward's correlation of dy with the flipped window. Stride 2: over dy's grid
+// (OH x OW), dx's phases zipped into dx (H x W).
 template <typename T>
 void depthwise_dense_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p) {
   const DepthwiseDenseKernels<T>& k = depthwise_dense_kernels<T>();
   std::vector<uint32_t> bits;
   DwDenseJob<T> j = job_for(dy, w, p, bits, k.lanes);
+  j.src_h = p.OH;
+  j.src_w = p.OW;
+  j.dx_h = p.H;
+  j.dx_w = p.W;
   j.flipped = true;
   j.out = dx;
   run_correlation(j, k, [](int64_t, int64_t) {});

@@ -13,7 +13,8 @@
 // 0, -1, -OW, -OW - 1 of the output's own index, so the same flat vectors serve it.
 //
 //   forward      y[n, c] = act(x[n, c] (*) w[c] + bias[c] (+ residual))   the epilogue in registers
-//   input grad   dx[n, c] = dy[n, c] (*) flip(w[c])                       (stride 1: the same correlation)
+//   input grad   dx[n, c] = dy[n, c] (*) flip(w[c])                       (stride 1: the same correlation;
+//                stride 2: dx's phases from dy, then interleaved into dx's rows)
 //   weight grad  dw[c][r][s] = sum_{n, i} dy[n, c][i] * (tap (r, s) of output i)   per lane,
 //                                                                          summed across lanes once
 // The ring / flat window path (depthwise.h) keeps every other depthwise shape.
@@ -33,8 +34,9 @@ inline bool depthwise_dense_fits(const ConvParams& p) {
          (p.stride_h == 1 || p.stride_h == 2) && p.pad_h == 1 && p.pad_w == 1 && p.dil_h == 1 && p.dil_w == 1;
 }
 
-// The input gradient: stride 1 only (it is then the same correlation, the window flipped).
-inline bool depthwise_dense_input_grad_fits(const ConvParams& p) { return depthwise_dense_fits(p) && p.stride_h == 1; }
+// The input gradient too: at stride 1 the same correlation, the window flipped; at stride 2 dx's
+// four phases, each a correlation of dy with 1, 2 or 4 taps at offsets (0, 0) .. (+1, +1).
+inline bool depthwise_dense_input_grad_fits(const ConvParams& p) { return depthwise_dense_fits(p); }
 
 template <typename T>
 struct DwDenseJob {
@@ -48,6 +50,7 @@ struct DwDenseJob {
   const T* dy;    // [planes][H][W] (weight grad)
   int64_t planes, channels, H, W;  // H x W: the output plane
   int64_t phase_stride;  // stride 2: elements from one phase plane to the next in the scratch
+  int64_t dx_h, dx_w;    // the stride-2 input gradient: dx's plane (the grid is dy's, H x W)
   // Per vector v of a plane, at [2 * (v % period)]: the lanes whose column is not 0 (their left
   // tap lies inside the plane); at [+1]: whose column is not W - 1.
   const uint32_t* column_bits;

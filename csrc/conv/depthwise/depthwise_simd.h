@@ -9,8 +9,8 @@
 //
 // The dense 3x3 kernels (depthwise_dense.inc) also load, store and FMA under a lane mask given
 // as bits (bit l: lane l; masked-off lanes read as zero and never fault, an FMA leaves them be),
-// shift a vector by one lane taking the lane shifted in from its neighbour, clamp, and split a
-// row into its even and odd elements (the stride-2 phases).
+// shift a vector by one lane taking the lane shifted in from its neighbour, clamp, split a row
+// into its even and odd elements and zip two back into one (the stride-2 phases).
 //
 // ScalarVec<T> (one lane) is the portable baseline and the float64 path.
 #pragma once
@@ -50,6 +50,10 @@ struct ScalarVec {
   static FASTCONV_ALWAYS_INLINE T hsum(V v) { return v; }
   static FASTCONV_ALWAYS_INLINE V even_of(V a, V) { return a; }
   static FASTCONV_ALWAYS_INLINE V odd_of(V, V b) { return b; }
+  static FASTCONV_ALWAYS_INLINE void zip(V e, V o, V& lo, V& hi) {
+    lo = e;
+    hi = o;
+  }
   static FASTCONV_ALWAYS_INLINE V zero_unless(V v, uint32_t bits) { return bits & 1u ? v : T(0); }
   static FASTCONV_ALWAYS_INLINE V every_second(V a, int) { return a; }
   static FASTCONV_ALWAYS_INLINE void spread_with_zeros(V v, V& lo, V& hi) {
@@ -122,6 +126,12 @@ struct Avx2F32 {
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V odd_of(V a, V b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
   }
+  // (e0 o0 e1 o1 ... e3 o3) and (e4 o4 ... e7 o7): unpack within halves, then the halves in order.
+  static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE void zip(V e, V o, V& lo, V& hi) {
+    const __m256 l = _mm256_unpacklo_ps(e, o), h = _mm256_unpackhi_ps(e, o);
+    lo = _mm256_permute2f128_ps(l, h, 0x20);
+    hi = _mm256_permute2f128_ps(l, h, 0x31);
+  }
   static FASTCONV_TARGET(avx2) FASTCONV_ALWAYS_INLINE V zero_unless(V v, uint32_t bits) {
     return _mm256_and_ps(v, _mm256_castsi256_ps(from_bits(bits)));
   }
@@ -183,6 +193,10 @@ struct Avx512F32 {
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V odd_of(V a, V b) {
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     return _mm512_permutex2var_ps(a, odd, b);
+  }
+  static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE void zip(V e, V o, V& lo, V& hi) {
+    lo = _mm512_permutex2var_ps(e, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), o);
+    hi = _mm512_permutex2var_ps(e, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), o);
   }
   static FASTCONV_TARGET(avx512) FASTCONV_ALWAYS_INLINE V zero_unless(V v, uint32_t bits) {
     return _mm512_maskz_mov_ps(__mmask16(bits), v);
