@@ -5,8 +5,8 @@ Two ways to decide, per module:
 - **by rule** (no example input): the configurations bench/ measures fastconv ahead in. 3x3
   stride-1 dilation-1 ungrouped convolutions (Winograd: VGG-16's nine 3x3 layer shapes run
   1.50x torch forward, 1.33x backward, worst 1.09x / 0.98x; README "Results"), depthwise
-  convolutions (one filter per channel: MobileNetV2's ten depthwise layers run 1.8-4.2x torch
-  forward, 1.35-3.2x backward, bench/RESULTS.md 2026-12-07 late night), max / avg pooling
+  convolutions (one filter per channel: MobileNetV2's ten depthwise layers run 1.8-3.8x torch
+  forward, 1.7-3.1x backward, bench/RESULTS.md 2026-12-07 late night), max / avg pooling
   (3.0-4.0x) and linear layers (the patched module runs fastconv's few-rows kernels on 1-8 rows
   and torch's own forward otherwise).
   Every other conv (1x1, strided, grouped, 5x5, 7x7, 11x11) stays on torch: it is not ahead on
@@ -54,7 +54,7 @@ def by_rule(module, winograd_shape):
     if winograd_shape and g == 1:
         return True, "3x3 stride-1 conv: fastconv's Winograd 1.5x torch on VGG-16's layers"
     if g > 1 and g == module.in_channels == module.out_channels:
-        return True, ("depthwise conv: fastconv's depthwise kernels 1.8-4.2x torch forward, 1.35-3.2x backward "
+        return True, ("depthwise conv: fastconv's depthwise kernels 1.8-3.8x torch forward, 1.7-3.1x backward "
                       "on MobileNetV2's layers")
     if g > 1:
         what = "depthwise" if g == module.in_channels else "grouped"
