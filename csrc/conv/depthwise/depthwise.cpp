@@ -1,7 +1,7 @@
-// The depthwise passes as DwJobs (depthwise_window.h), and their threading: work items are
-// (image, group, block of output rows); rows are split only when images x groups cannot give
-// every thread several items (batch 1 with few channels). Every buffer is sized before the
-// parallel loop.
+// The depthwise passes as DwJobs (depthwise_window.h), and their threading (depthwise_work.h):
+// work items are (image, group, block of output rows); rows are split only when images x groups
+// cannot give every thread several items (batch 1 with few channels). Every buffer is sized
+// before the parallel loop.
 #include "conv/depthwise/depthwise.h"
 
 #include <algorithm>
@@ -9,26 +9,19 @@
 
 #include "common/parallel.h"
 #include "conv/depthwise/depthwise_window.h"
+#include "conv/depthwise/depthwise_work.h"
 
 namespace fastconv {
 namespace {
 
-// Items per thread below which output rows are split: enough for dynamic scheduling to even
-// out, few enough that the rows a block re-reads at its top (span - row_step) stay cheap.
-constexpr int64_t kItemsPerThread = 4;
 constexpr int64_t kMinRowsPerBlock = 4;
 
-// Rows per block so that outer x blocks gives each thread kItemsPerThread items.
+// Rows per block so that outer x blocks gives each thread kDepthwiseItemsPerThread items (the
+// rows a block re-reads at its top: span - row_step).
 int64_t rows_per_block(int64_t outer, int64_t rows, int threads) {
-  const int64_t want = kItemsPerThread * threads;
+  const int64_t want = kDepthwiseItemsPerThread * threads;
   if (outer >= want) return rows;
   return std::min(rows, std::max(kMinRowsPerBlock, ceil_div(rows * outer, want)));
-}
-
-// Items per claim of the parallel loop: a 7x7 plane takes less time than two threads spend
-// claiming items one at a time; 4 * kItemsPerThread claims per thread still even out.
-int64_t items_per_claim(int64_t items, int threads) {
-  return std::max<int64_t>(1, items / (4 * kItemsPerThread * threads));
 }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -145,7 +138,7 @@ void run_correlation(const DwJob<T>& j) {
   const int64_t rows = j.flat ? j.out_h : rows_per_block(outer, j.out_h, threads);
   const int64_t blocks = ceil_div(j.out_h, rows);
   const int64_t items = outer * blocks;
-  parallel_for_chunks(items, items_per_claim(items, threads), [&](int64_t first, int64_t last) {
+  parallel_for_chunks(items, depthwise_items_per_claim(items, threads), [&](int64_t first, int64_t last) {
     DwScratch<T>& s = prepared(scratch[thread_id()]);
     for (int64_t item = first; item < last; ++item) {
       const int64_t b = item % blocks, ng = item / blocks;
@@ -208,7 +201,7 @@ void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) 
   const int64_t per_group = j.Kg * p.R * p.S;
   std::vector<T> partial(blocks > 1 ? p.groups * blocks * per_group : 0);
   const int64_t items = p.groups * blocks;
-  parallel_for_chunks(items, items_per_claim(items, threads), [&](int64_t first, int64_t last) {
+  parallel_for_chunks(items, depthwise_items_per_claim(items, threads), [&](int64_t first, int64_t last) {
     DwScratch<T>& s = prepared(scratch[thread_id()]);
     for (int64_t item = first; item < last; ++item) {
       const int64_t g = item / blocks, b = item % blocks;
@@ -216,14 +209,7 @@ void depthwise_weight_grad(const T* x, const T* dy, T* dw, const ConvParams& p) 
       k.weight_grad(j, g, b * rows, std::min(p.OH, (b + 1) * rows), s, out);
     }
   });
-  if (blocks == 1) return;
-  parallel_for(p.groups, [&](int64_t g) {
-    for (int64_t i = 0; i < per_group; ++i) {
-      T sum = T(0);
-      for (int64_t b = 0; b < blocks; ++b) sum += partial[(g * blocks + b) * per_group + i];
-      dw[g * per_group + i] = sum;
-    }
-  });
+  if (blocks > 1) sum_block_partials(partial.data(), p.groups, blocks, per_group, dw);
 }
 
 template void depthwise_forward<float>(const float*, const float*, const float*, float*, const ConvParams&);

@@ -11,11 +11,11 @@
 
 #include "common/parallel.h"
 #include "common/workspace.h"
+#include "conv/depthwise/depthwise_work.h"
 
 namespace fastconv {
 namespace {
 
-constexpr int64_t kItemsPerThread = 4;
 constexpr int64_t kMinBlock = 256;  // elements: a smaller block costs more in set-up than it computes
 constexpr int64_t kAlign = 16;      // blocks start on a multiple of every ISA's lane count
 
@@ -32,9 +32,10 @@ std::vector<uint32_t> column_bits(int64_t W, int lanes, int64_t& period) {
   return bits;
 }
 
-// Elements per block of a plane so that `outer` x blocks gives each thread kItemsPerThread items.
+// Elements per block of a plane so that `outer` x blocks gives each thread
+// kDepthwiseItemsPerThread items.
 int64_t block_elements(int64_t outer, int64_t plane, int threads) {
-  const int64_t want = kItemsPerThread * threads;
+  const int64_t want = kDepthwiseItemsPerThread * threads;
   if (outer >= want) return plane;
   const int64_t block = std::max(kMinBlock, ceil_div(plane * outer, want));
   return std::min(plane, ceil_div(block, kAlign) * kAlign);
@@ -78,15 +79,14 @@ T* scratch_of(std::vector<AlignedBuffer<T>>& scratch) {
 
 // Runs every (plane, block) of the correlation; `after` (may be empty) runs on each finished
 // stretch of the output, given as (offset, length). Whole planes go to the kernel a claim at a
-// time (a 7x7 plane takes less time than two threads spend claiming items one at a time).
+// time.
 template <typename T, class After>
 void run_correlation(const DwDenseJob<T>& j, const DepthwiseDenseKernels<T>& k, After&& after) {
   const int threads = max_threads();
   const int64_t HW = j.H * j.W, block = block_elements(j.planes, HW, threads), blocks = ceil_div(HW, block);
   std::vector<AlignedBuffer<T>> scratch = phase_scratch(j, threads);
   if (blocks == 1) {
-    const int64_t claim = std::max<int64_t>(1, j.planes / (4 * kItemsPerThread * threads));
-    parallel_for_chunks(j.planes, claim, [&](int64_t first, int64_t last) {
+    parallel_for_chunks(j.planes, depthwise_items_per_claim(j.planes, threads), [&](int64_t first, int64_t last) {
       k.correlate(j, first, last, 0, HW, scratch_of(scratch));
       after(first * HW, (last - first) * HW);
     });
@@ -150,13 +150,7 @@ void depthwise_dense_weight_grad(const T* x, const T* dy, T* dw, const ConvParam
     k.weight_grad(j, c, e0, std::min(HW, e0 + block), blocks > 1 ? partial.data() + item * 9 : dw + c * 9,
                   scratch_of(scratch));
   });
-  if (blocks == 1) return;
-  for (int64_t c = 0; c < p.C; ++c)
-    for (int t = 0; t < 9; ++t) {
-      T sum = T(0);
-      for (int64_t b = 0; b < blocks; ++b) sum += partial[(c * blocks + b) * 9 + t];
-      dw[c * 9 + t] = sum;
-    }
+  if (blocks > 1) sum_block_partials(partial.data(), p.C, blocks, int64_t(9), dw);
 }
 
 template void depthwise_dense_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,

@@ -28,15 +28,13 @@
 namespace fastconv {
 
 // Stride 1 or 2 (both axes alike), padding 1, dilation 1, a 3x3 window, one input and one output
-// channel per group: the forward and the weight gradient.
+// channel per group: every pass (the input gradient at stride 1 is the same correlation, the
+// window flipped; at stride 2, dx's four phases, each a correlation of dy with 1, 2 or 4 taps at
+// offsets (0, 0) .. (+1, +1)).
 inline bool depthwise_dense_fits(const ConvParams& p) {
   return p.groups > 1 && p.Cg() == 1 && p.Kg() == 1 && p.R == 3 && p.S == 3 && p.stride_h == p.stride_w &&
          (p.stride_h == 1 || p.stride_h == 2) && p.pad_h == 1 && p.pad_w == 1 && p.dil_h == 1 && p.dil_w == 1;
 }
-
-// The input gradient too: at stride 1 the same correlation, the window flipped; at stride 2 dx's
-// four phases, each a correlation of dy with 1, 2 or 4 taps at offsets (0, 0) .. (+1, +1).
-inline bool depthwise_dense_input_grad_fits(const ConvParams& p) { return depthwise_dense_fits(p); }
 
 template <typename T>
 struct DwDenseJob {

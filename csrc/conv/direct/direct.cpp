@@ -88,10 +88,8 @@ DirectPath direct_path(const ConvParams& p, DirectPass pass) {
                                                               ceil_div(p.S, p.stride_w) == 3)))
       return DirectPath::polyphase;
   }
-  // Stride 1 or 2, padding 1, 3x3, one channel per group: the dense depthwise path (the input
-  // gradient at stride 1 only).
-  if (pass == DirectPass::input_grad ? depthwise_dense_input_grad_fits(p) : depthwise_dense_fits(p))
-    return DirectPath::depthwise_dense;
+  // Stride 1 or 2, padding 1, 3x3, one channel per group: the dense depthwise path, every pass.
+  if (depthwise_dense_fits(p)) return DirectPath::depthwise_dense;
   switch (pass) {
     case DirectPass::forward: {
       if (depthwise_forward_fits(p)) return DirectPath::depthwise;
