@@ -3,12 +3,14 @@
 #include <immintrin.h>
 
 #include "common/gemm.h"
+#include "common/gemm_tile_epilogue.h"
 
 namespace fastconv {
 namespace {
 
 // 6 rows x two ymm vectors: 12 accumulators + 2 B registers + 1 broadcast = 15 of 16.
-// F32 / F64 adapt the tile to float (8 lanes) or double (4 lanes).
+// F32 / F64 adapt the tile (and its epilogue, gemm_tile_epilogue.h) to float (8 lanes) or
+// double (4 lanes).
 struct F32 {
   using T = float;
   using V = __m256;
@@ -38,21 +40,6 @@ struct F64 {
   static V min(V a, V b) { return _mm256_min_pd(a, b); }
 };
 
-// The tile epilogue (gemm.h) on one accumulator of row i, vector v, before its store.
-template <typename Ops>
-inline typename Ops::V epilogue_value(const TileEpilogue<typename Ops::T>& e, typename Ops::V x, int i, int v,
-                                      int64_t ldc) {
-  using V = typename Ops::V;
-  x = Ops::add(x, Ops::set1(e.bias ? e.bias[i] : typename Ops::T(0)));
-  const typename Ops::T* r = e.residual ? e.residual + i * ldc + Ops::kLanes * v : nullptr;
-  if (r && !e.residual_after_act) x = Ops::add(x, Ops::load(r));
-  const V lo = Ops::set1(e.act == kActRelu ? typename Ops::T(0) : e.lo);
-  if (e.act == kActRelu) x = Ops::max(x, lo);
-  else if (e.act == kActClamp) x = Ops::min(Ops::max(x, lo), Ops::set1(e.hi));
-  if (r && e.residual_after_act) x = Ops::add(x, Ops::load(r));
-  return x;
-}
-
 // B row k is the packed panel row (b + k*NR) or, for the offsets variant, b + offsets[k].
 template <typename Ops, bool kOffsets>
 inline void tile_6x2(int64_t kc, const typename Ops::T* a, const typename Ops::T* b, const int64_t* offsets,
@@ -76,12 +63,12 @@ inline void tile_6x2(int64_t kc, const typename Ops::T* a, const typename Ops::T
     }
     a += MR;
   }
-  if (ep)
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i) {
-      acc0[i] = epilogue_value<Ops>(*ep, acc0[i], i, 0, ldc);
-      acc1[i] = epilogue_value<Ops>(*ep, acc1[i], i, 1, ldc);
-    }
+  if (ep) {
+    typename Ops::V acc[MR][2];
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc0[i], acc[i][1] = acc1[i];
+    tile_epilogue_on<Ops>(*ep, acc, ldc);
+    for (int i = 0; i < MR; ++i) acc0[i] = acc[i][0], acc1[i] = acc[i][1];
+  }
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
     Ops::store(c + i * ldc, acc0[i]);

@@ -6,47 +6,12 @@
 #include <immintrin.h>
 
 #include "common/gemm.h"
+#include "common/gemm_tile_epilogue.h"
 
 namespace fastconv {
 namespace {
 
-// The tile epilogue (gemm.h) on MR x NV accumulators (of any lane type V: Ops supplies the
-// operations), before their store: one straight-line body per activation and residual order
-// (ACT, RES: 0 none, 1 before the activation, 2 after), chosen once per tile.
-template <typename Ops, int ACT, int RES, int MR, int NV>
-inline void epilogue_body(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
-  using V = typename Ops::V;
-  using T = typename Ops::T;
-  const V lo = Ops::set1(ACT == kActRelu ? T(0) : e.lo), hi = Ops::set1(e.hi);
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    const V bias = Ops::set1(e.bias ? e.bias[i] : T(0));
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      V x = Ops::add(acc[i][v], bias);
-      if constexpr (RES == 1) x = Ops::add(x, Ops::load(e.residual + i * ldc + Ops::kLanes * v));
-      if constexpr (ACT == kActRelu) x = Ops::max(x, lo);
-      if constexpr (ACT == kActClamp) x = Ops::min(Ops::max(x, lo), hi);
-      if constexpr (RES == 2) x = Ops::add(x, Ops::load(e.residual + i * ldc + Ops::kLanes * v));
-      acc[i][v] = x;
-    }
-  }
-}
-
-template <typename Ops, int ACT, int MR, int NV>
-inline void epilogue_act(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
-  if (!e.residual) epilogue_body<Ops, ACT, 0>(e, acc, ldc);
-  else if (e.residual_after_act) epilogue_body<Ops, ACT, 2>(e, acc, ldc);
-  else epilogue_body<Ops, ACT, 1>(e, acc, ldc);
-}
-
-template <typename Ops, int MR, int NV>
-inline void epilogue_on(const TileEpilogue<typename Ops::T>& e, typename Ops::V (&acc)[MR][NV], int64_t ldc) {
-  if (e.act == kActRelu) epilogue_act<Ops, kActRelu>(e, acc, ldc);
-  else if (e.act == kActClamp) epilogue_act<Ops, kActClamp>(e, acc, ldc);
-  else epilogue_act<Ops, kActNone>(e, acc, ldc);
-}
-
+// Lane operations for the tile epilogue (gemm_tile_epilogue.h).
 struct Zmm32 {
   using T = float;
   using V = __m512;
@@ -67,11 +32,6 @@ struct Zmm64 {
   static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static V min(V a, V b) { return _mm512_min_pd(a, b); }
 };
-
-template <int MR, int NV>
-inline void epilogue_in_registers(const TileEpilogue<float>& e, __m512 (&acc)[MR][NV], int64_t ldc) {
-  epilogue_on<Zmm32, MR, NV>(e, acc, ldc);
-}
 
 // MR rows (output channels, broadcast) x NV zmm vectors of 16 columns (pixels).
 // MR * NV accumulators + NV B registers + 1 broadcast must fit the 32 zmm registers.
@@ -99,7 +59,7 @@ inline void tile_f32(int64_t kc, const float* a, const float* b, const int64_t* 
     }
     a += MR;
   }
-  if (ep) epilogue_in_registers(*ep, acc, ldc);
+  if (ep) tile_epilogue_on<Zmm32>(*ep, acc, ldc);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -132,7 +92,7 @@ inline void tile_f64(int64_t kc, const double* a, const double* b, const int64_t
   if (ep) {
     __m512d acc[MR][2];
     for (int i = 0; i < MR; ++i) acc[i][0] = acc0[i], acc[i][1] = acc1[i];
-    epilogue_on<Zmm64, MR, 2>(*ep, acc, ldc);
+    tile_epilogue_on<Zmm64>(*ep, acc, ldc);
     for (int i = 0; i < MR; ++i) acc0[i] = acc[i][0], acc1[i] = acc[i][1];
   }
 #pragma GCC unroll 12
