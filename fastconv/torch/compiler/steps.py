@@ -149,8 +149,8 @@ class Conv(Step):
         return self._run(values, out)
 
     def _replay(self, x, prepared, w, bias_arg, runner, y, fused, packed):
-        """A call that repeats this validated one with nothing re-derived while it applies (~2 us
-        instead of ~8 for the lookups and signature checks of _run, per step of every call): the
+        """A call that repeats this validated one with nothing re-derived while it applies (~5 us
+        a step instead of _run's ~7.5, measured with the kernel stubbed out, on Zen 4): the
         same input shape and dtype (contiguous), the same prepared weights (the sources
         unchanged), an out of the same signature or none, a residual of the output's signature.
         It answers None where any of that differs, and _run takes the call."""
