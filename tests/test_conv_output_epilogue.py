@@ -36,6 +36,7 @@ def reference_epilogue(y, act, bounds, residual, after):
 SHAPES = [
     (1, 64, 20, 20, 40, 1, 1, 0, 1, "pointwise, output written in place"),
     (1, 420, 16, 17, 30, 1, 1, 0, 1, "pointwise in place, over several reduction slices"),
+    (2, 20, 111, 113, 100, 1, 1, 0, 1, "pointwise in place, output past the caches: rows outer"),
     (3, 24, 6, 5, 20, 1, 1, 0, 1, "pointwise, batch folded into shared blocks"),
     (1, 40, 7, 7, 56, 1, 1, 0, 1, "pointwise, small-map transposed tile"),
     (2, 12, 11, 9, 16, 1, 2, 0, 4, "pointwise, strided and grouped"),

@@ -59,6 +59,8 @@ SHAPES = [
     (1, 512, 7, 7, 2048, 1, 1),     # ResNet-50 layer4 expansion: many rows, 49 columns
     (1, 16, 15, 13, 96, 1, 1),      # few input, many output channels: the weight gradient as dw^T
     (2, 16, 9, 9, 64, 1, 2),        # the same per group
+    (2, 20, 111, 113, 100, 1, 1),   # a 10 MB output (one slice): tiles in row-panel order
+    (3, 16, 97, 95, 64, 1, 2),      # the same per group, the last column panel partial
 ]
 
 

@@ -145,10 +145,15 @@ inline int64_t slice_kc(int64_t K, int64_t kc_max) {
 // accumulate=false overwrites C; true adds to it. bbuf holds uk.kc*round_up(uk.nc, NR) values.
 // ep (may be null): applied by each tile of the last reduction slice before its store, its
 // bias for C's row 0 and its residual laid out as C.
+// Tile order within a slice: column panels outer (one B panel stays in L1 while the A panels
+// stream from L2), or with rows_outer each MR-row panel sweeps every column panel before the
+// next (the A panel stays in L1, the B panels stream from L2): C is then written as MR long
+// row runs rather than MR-row strips of NR columns, which pays where C goes out to memory (see
+// pointwise_gemm's rule).
 template <typename T, typename GetA, typename PackB>
 void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int64_t n1,
                  GetA&& get_a, PackB&& pack_b, T* C, int64_t ldc, bool accumulate, T* bbuf,
-                 const TileEpilogue<T>* ep = nullptr) {
+                 const TileEpilogue<T>* ep = nullptr, bool rows_outer = false) {
   const int mr = uk.mr, nr = uk.nr;
   alignas(64) T tile[32 * 64];  // one partial MR x NR tile (mr*nr <= 2048)
   const int64_t kc_step = slice_kc(K, uk.kc);
@@ -160,10 +165,13 @@ void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int
       const bool last = ep && pc + kc >= K;
       pack_b(pc, kc, jc, nc, bbuf);
       const T* ablock = get_a(pc, kc);
-      for (int64_t jr = 0; jr < nc; jr += nr) {
-        const int64_t cols = std::min<int64_t>(nr, nc - jr);
-        const T* bp = bbuf + (jr / nr) * kc * nr;
-        for (int64_t ir = 0; ir < M; ir += mr) {
+      const int64_t panels = (nc + nr - 1) / nr, row_panels = (M + mr - 1) / mr;
+      const int64_t n_outer = rows_outer ? row_panels : panels, n_inner = rows_outer ? panels : row_panels;
+      for (int64_t outer = 0; outer < n_outer; ++outer)
+        for (int64_t inner = 0; inner < n_inner; ++inner) {
+          const int64_t jr = (rows_outer ? inner : outer) * nr, ir = (rows_outer ? outer : inner) * mr;
+          const int64_t cols = std::min<int64_t>(nr, nc - jr);
+          const T* bp = bbuf + (jr / nr) * kc * nr;
           const int64_t rows = std::min<int64_t>(mr, M - ir);
           const T* ap = ablock + (ir / mr) * kc * mr;
           T* cp = C + ir * ldc + jc + jr;
@@ -186,7 +194,6 @@ void gemm_driver(const MicroKernel<T>& uk, int64_t M, int64_t K, int64_t n0, int
                 cp[i * ldc + j] = last ? tile_epilogue_value(te, tile[i * nr + j], i, j, ldc) : tile[i * nr + j];
           }
         }
-      }
     }
   }
 }
