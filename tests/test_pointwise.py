@@ -128,6 +128,8 @@ SMALL_SHAPES = [
     (5, 20, 3, 5, 50, 3, 1),        # stride 3, batch 5
     (9, 33, 1, 1, 17, 1, 1),        # 1x1 maps of a batch
     (1, 512, 7, 7, 2048, 1, 1),     # ResNet-50 layer4.0.conv3
+    (6, 40, 14, 14, 72, 1, 1),      # Q = 1176, past max_q: a batch of 14x14 maps, per image
+    (300, 16, 2, 2, 24, 1, 1),      # Q = 1200 of 2x2 maps: panels across images, packed
 ]
 
 
@@ -172,10 +174,20 @@ def test_the_issues_small_map_layers_take_the_transposed_tile(isa_name):
 
 
 @pytest.mark.parametrize("isa_name", ISAS)
+def test_batches_of_small_maps_take_the_transposed_tile_past_its_column_limit(isa_name):
+    """At 14x14 and 7x7 the shared GEMM would fold the batch into its columns and scatter its tiles
+    back to the images, so the small path stays the choice at batch 8 (1568 columns at 14x14)."""
+    with fastconv.use_isa(isa_name):
+        for c, h, k in [(64, 14, 384), (384, 14, 64), (1024, 14, 256), (256, 14, 1024), (576, 14, 96), (160, 7, 960)]:
+            v = variants(8, c, h, h, k, 1, 1)
+            assert v["forward"] == v["input_grad"] == "small_maps", (c, h, k)
+
+
+@pytest.mark.parametrize("isa_name", ISAS)
 def test_large_maps_and_short_reductions_keep_the_shared_tiles(isa_name):
     with fastconv.use_isa(isa_name):
         for shape in [(1, 256, 56, 56, 64, 1, 1), (1, 64, 56, 56, 256, 1, 1), (1, 32, 112, 112, 16, 1, 1),
-                      (2, 512, 28, 28, 256, 1, 1), (8, 64, 14, 14, 384, 1, 1)]:  # Q > 1024
+                      (2, 512, 28, 28, 256, 1, 1), (8, 128, 28, 28, 512, 1, 1)]:  # Q > 1024, maps not folded
             assert set(variants(*shape).values()) == {"gemm"}, shape
         if isa_name != "scalar":  # AVX-512: 784 columns pad to 800 on the shared tile, and a 16-deep
             # reduction does not pay for the transposing store; AVX2: 784 > 256 columns

@@ -413,18 +413,22 @@ int64_t small_padded_rows(int64_t M, const PointwiseTileKernels& kern) {
 }
 
 // The cost rule: the small-map path when the GEMM has at most max_q columns (Q = N*OH*OW; the
-// variant's own limit, 1024 on AVX-512: 28x28 maps of batch 1 and below) and its estimated
-// cost is no higher than the shared tile's, both in vector multiply-adds per output vector over
-// the padded output:
+// variant's own limit, 1024 on AVX-512: 28x28 maps of batch 1 and below) or the shared GEMM
+// would fold the batch (maps under 256 pixels, N > 1: 14x14 and 7x7 at any batch), and its
+// estimated cost is no higher than the shared tile's, both in vector multiply-adds per output
+// vector over the padded output:
 //   small:  rows padded to the vector width x Q exact columns x (Kr + store_cost)
 //   shared: rows padded to MR x columns padded to NR (per image where pointwise_gemm writes in
-//           place, else over Q) x (Kr + 1, + 12 with a bias)
+//           place, else over Q) x (Kr + 1, + 12 with a bias, + store_cost folded)
 // store_cost (8 on AVX-512): the tile's store and the transposing store to NCHW; 1: the shared
 // tile's store; 12: its separate bias pass over the output (the small path adds the bias in
-// its store). Fitted on Zen 4 where the two differ by padding only, at short reductions (96->16
-// @28 input gradient: 0.036 ms shared, 0.047 small; 32->144 @28 forward: 0.052 / 0.058 without
-// bias, 0.086 / 0.075 with). At 7x7 the shared tile computes 64 columns for 49, at 14x14 224
-// for 196.
+// its store); folded, its scatter of the batch's tiles back to the images. Fitted on Zen 4
+// where the two differ by padding only, at short reductions (96->16 @28 input gradient: 0.036
+// ms shared, 0.047 small; 32->144 @28 forward: 0.052 / 0.058 without bias, 0.086 / 0.075
+// with). At 7x7 the shared tile computes 64 columns for 49, at 14x14 224 for 196. At 14x14
+// batch 8 (Q = 1568) the small path ran the zoo's 1x1 layers 1.04-1.38x faster forward and
+// 1.07-1.56x in the input gradient; at 28x28 batch 2-8 it lost on expansions (0.91-0.99x:
+// 32 -> 192, 128 -> 512), so past max_q unfolded maps keep the shared GEMM.
 std::atomic<int> g_forced_variant{0};  // set_pointwise_variant: 0 auto, 1 small_maps, 2 gemm
 
 bool small_maps(const ConvParams& p, int64_t rows, int64_t Kr, bool bias, bool float32) {
@@ -433,11 +437,15 @@ bool small_maps(const ConvParams& p, int64_t rows, int64_t Kr, bool bias, bool f
   if (const int forced = g_forced_variant.load(std::memory_order_relaxed)) return forced == 1;
   const Isa isa = active_isa();
   const PointwiseTileKernels& kern = pointwise_tile_kernels(isa);
-  if (Q > kern.max_q) return false;
+  // Where the shared GEMM folds the batch (pointwise_gemm: N > 1 on maps under 256 pixels) it
+  // also scatters its tiles back to the images, a pass the small path's store does not need.
+  const bool folded = N > 1 && P < 256;
+  if (Q > kern.max_q && !folded) return false;
   const MicroKernel<float> uk = micro_kernel<float>(isa, rows);
-  const int64_t cols = (N == 1 || P >= 256) ? N * round_up(P, uk.nr) : round_up(Q, uk.nr);
+  const int64_t cols = folded ? round_up(Q, uk.nr) : N * round_up(P, uk.nr);
   const double small = double(small_padded_rows(rows, kern)) * Q * (Kr + kern.store_cost);
-  const double shared = double(round_up(rows, uk.mr)) * cols * (Kr + 1 + (bias ? 12 : 0));
+  const double shared =
+      double(round_up(rows, uk.mr)) * cols * (Kr + 1 + (bias ? 12 : 0) + (folded ? kern.store_cost : 0));
   return small <= shared;
 }
 
