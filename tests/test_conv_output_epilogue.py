@@ -6,6 +6,7 @@ the float64 reference on every ISA, and bad arguments are refused by name."""
 import numpy as np
 import pytest
 
+import fastconv
 from fastconv import _C, _cpu, reference
 
 ACTS = [("relu", None), ("clamp", (0.0, 6.0)), ("clamp", (-0.5, 0.25)), ("silu", None), (None, None)]
@@ -67,6 +68,35 @@ def test_direct_families_apply_it_every_isa(shape, isa, rng):
                              **_cpu.conv_epilogue_kwargs(act, bounds, res, where == "after"))
             want = reference_epilogue(conv, act, bounds, res, where == "after")
             assert error(y, want, conv, res) < 1e-5, (act, bounds, where, error(y, want, conv, res))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_shifted_rows_apply_it_per_block_wherever_a_block_starts(stride, threads, rng):
+    """The shifted-row paths apply the epilogue to each work item's block of virtual pixels, whose
+    valid pixels are one run of the output plane. At two and three threads these maps are cut into
+    blocks of 128 virtual pixels: stride 1 on 9-wide rows (11 virtual columns) has one starting in
+    the second padded column (384 = 34 * 11 + 10), stride 2 (7 virtual columns per 6 outputs) one
+    in the padded column (384 = 54 * 7 + 6), the others mid-row."""
+    h, w_ = (40, 9) if stride == 1 else (111, 11)
+    x = rng.standard_normal((1, 5, h, w_)).astype(np.float32)
+    wt = rng.standard_normal((9, 5, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(9).astype(np.float32)
+    conv = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), stride, 1)
+    path = _C.conv2d_direct_path(x, wt, np.empty(conv.shape, np.float32), (stride, stride), (1, 1), (1, 1), 1, "forward")
+    assert path == ("shifted" if stride == 1 else "phase_shifted")
+    res = rng.standard_normal(conv.shape).astype(np.float32)
+    old = fastconv.get_num_threads()
+    fastconv.set_num_threads(threads)
+    try:
+        for act, bounds in ACTS[:2]:
+            y = np.full(conv.shape, np.nan, np.float32)
+            _C.conv2d_direct(x, wt, b, y, (stride, stride), (1, 1), (1, 1), 1,
+                             **_cpu.conv_epilogue_kwargs(act, bounds, res, False))
+            want = reference_epilogue(conv, act, bounds, res, False)
+            assert error(y, want, conv, res) < 1e-5, (threads, act, error(y, want, conv, res))
+    finally:
+        fastconv.set_num_threads(old)
 
 
 @pytest.mark.parametrize("tile", [2, 4])

@@ -407,6 +407,37 @@ def run_epilogue(entry, rng):
         np.testing.assert_allclose(y, reference.epilogue(x, None, bias, None, "relu"), rtol=tol, atol=tol)
 
 
+def run_epilogue_store_rows(entry, rng):
+    """The shifted-row convs' copy out with the epilogue (stride 1 on the padded input, stride 2
+    on its phase images; a map cut into blocks that start inside the padded columns at 2 threads):
+    every activation but SiLU (which keeps its own pass), the residual before and after it, a NaN
+    reaching exactly the outputs whose window holds it."""
+    from test_conv_output_epilogue import ACTS, error, reference_epilogue
+    dt = np.dtype(entry["dtype"])
+    tol = 1e-5 if dt == np.float32 else 1e-12
+    for (h, w_), stride in (((40, 9), 1), ((111, 11), 2), ((13, 6), 1)):
+        x = rng.standard_normal((2, 5, h, w_)).astype(dt)
+        x[1, 2, 4, 3] = np.nan
+        wt = rng.standard_normal((9, 5, 3, 3)).astype(dt)
+        b = rng.standard_normal(9).astype(dt)
+        conv = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), stride, 1)
+        path = _C.conv2d_direct_path(x, wt, np.empty(conv.shape, dt), (stride, stride), (1, 1), (1, 1), 1, "forward")
+        assert path in ("shifted", "phase_shifted"), path
+        finite = np.isfinite(conv)
+        for act, bounds in ACTS:
+            if act == "silu":
+                continue
+            for where in (None, "before", "after"):
+                res = None if where is None else rng.standard_normal(conv.shape).astype(dt)
+                y = np.full(conv.shape, 7.0, dt)
+                _C.conv2d_direct(x, wt, b, y, (stride, stride), (1, 1), (1, 1), 1,
+                                 **_cpu.conv_epilogue_kwargs(act, bounds, res, where == "after"))
+                want = reference_epilogue(np.where(finite, conv, 0.0), act, bounds, res, where == "after")
+                assert np.array_equal(np.isnan(y), ~finite), (h, stride, act, where)
+                assert error(np.where(finite, y, 0.0), np.where(finite, want, 0.0), np.where(finite, conv, 0.0),
+                             res) < tol, (h, stride, act, where)
+
+
 def run_linear_few_rows(entry, rng):
     from test_linear_few_rows import check_backward, check_forward
     dt = np.dtype(entry["dtype"]).type
@@ -435,6 +466,7 @@ RUNNERS = {
     "flip": run_flip,
     "gaussian_noise": run_noise,
     "epilogue": run_epilogue,
+    "epilogue_store_rows": run_epilogue_store_rows,
     "linear_few_rows": run_linear_few_rows,
 }
 

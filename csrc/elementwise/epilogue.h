@@ -31,6 +31,14 @@ template <typename T>
 void epilogue_in_place_rows(const OutputEpilogue<T>& e, T* y, int64_t row_stride, int64_t rows, const T* bias,
                             int64_t n);
 
+// A conv tile's copy out with the epilogue in the same pass (epilogue_store.cpp, per ISA): the
+// virtual pixels [v0, v1) of one output channel's tile row src (virtual pixel v = oh * Wv + ow at
+// src[v - v0]; columns ow >= OW are padding and dropped) go to its plane dst as
+// dst[oh * OW + ow] = epilogue(src + bias); e null: the bias alone; e's act not SiLU.
+template <typename T>
+void epilogue_store_rows(const OutputEpilogue<T>* e, const T* src, T bias, T* dst, int64_t v0, int64_t v1, int64_t Wv,
+                         int64_t OW);
+
 // The whole output e.y (outer x channels x inner, NCHW), bias[c] first where bias is given.
 template <typename T>
 void epilogue_in_place(const OutputEpilogue<T>& e, const T* bias, int64_t outer, int64_t channels, int64_t inner);

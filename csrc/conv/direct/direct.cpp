@@ -211,6 +211,8 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
   const DirectPath path = direct_path<T>(p, DirectPass::forward);
   if (path == DirectPath::pointwise) return conv2d_pointwise_forward(x, w, bias, y, p, ep, prepacked);
   if (path == DirectPath::depthwise_dense) return depthwise_dense_forward(x, w, bias, y, p, ep);
+  if (path == DirectPath::shifted || path == DirectPath::phase_shifted)
+    return conv2d_shifted_forward(x, w, bias, y, p, prepacked, ep);
   if (ep) {  // the other families: the conv, then the epilogue as a pass of its own
     conv2d_direct_forward(x, w, bias, y, p, static_cast<const OutputEpilogue<T>*>(nullptr), prepacked);
     return epilogue_in_place(*ep, static_cast<const T*>(nullptr), p.N, p.K, p.out_pixels());
@@ -221,7 +223,7 @@ void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const Co
     case DirectPath::batched: return conv2d_batched_forward(x, w, bias, y, p, false, prepacked);
     case DirectPath::batched_pixel_rows: return conv2d_batched_forward(x, w, bias, y, p, true, prepacked);
     case DirectPath::shifted:
-    case DirectPath::phase_shifted: return conv2d_shifted_forward(x, w, bias, y, p, prepacked);
+    case DirectPath::phase_shifted: break;  // (taken above)
     case DirectPath::pointwise: break;  // (taken above)
     case DirectPath::polyphase: return conv2d_polyphase_forward(x, w, bias, y, p);
     case DirectPath::im2col: break;

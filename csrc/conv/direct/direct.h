@@ -54,8 +54,8 @@ const char* direct_path_name(DirectPath path);
 
 // y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null), then the output
 // epilogue ep (activation, residual; elementwise/epilogue.h) where ep is given: inside the
-// pointwise family's and the dense depthwise path's output pass, after the conv in the other
-// families.
+// pointwise family's, the dense depthwise path's and the shifted-row paths' output passes,
+// after the conv in the other families.
 // prepacked: w packed by pack_conv_forward_weights for this call's layout (see below), or null.
 template <typename T>
 void conv2d_direct_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
@@ -93,10 +93,11 @@ MicroKernel<T> batched_pixel_rows_kernel(const ConvParams& p) {
   return micro_kernel<T>(active_isa(), p.N * p.out_pixels());
 }
 
-// The stride-1 path of conv2d_direct_forward (direct_shifted.cpp): no im2col packing.
+// The shifted-row paths of conv2d_direct_forward (direct_shifted.cpp: stride 1 on the padded
+// input, other strides on its phase images): no im2col packing; ep applied per output block.
 template <typename T>
 void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p,
-                            const T* prepacked = nullptr);
+                            const T* prepacked = nullptr, const OutputEpilogue<T>* ep = nullptr);
 
 template <typename T>
 void conv2d_shifted_input_grad(const T* dy, const T* w, T* dx, const ConvParams& p);

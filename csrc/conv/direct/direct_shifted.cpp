@@ -103,9 +103,10 @@ ShiftedSource<T> phase_source(const T* x, const ConvParams& p, int64_t slack) {
 // wpack (G x round_up(Kg, MR) x Cg*R*S values) in the layout gemm_driver reads, or by
 // `prepacked` (the same layout, packed before the call) where that is not null.
 // Strides other than 1 read the phase images (phase_source) instead of the padded input.
+// ep (may be null, not SiLU): the output epilogue, applied in the copy out of each tile.
 template <typename T, typename PackWeights>
 void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y, const ConvParams& p,
-                     const T* prepacked = nullptr) {
+                     const T* prepacked = nullptr, const OutputEpilogue<T>* ep = nullptr) {
   const MicroKernel<T> uk = micro_kernel<T>(active_isa(), p.Kg());
   const int mr = uk.mr, nr = uk.nr;
   const int64_t G = p.groups, Kg = p.Kg(), Cg = p.Cg(), KK = p.patch();
@@ -166,31 +167,23 @@ void shifted_forward(const T* x, PackWeights&& pack_weights, const T* bias, T* y
           uk.fn_offsets(kc, ablock + (ir / mr) * kc * mr, xg + jr, offsets.data() + pc,
                         tmp.data() + ir * ldt + jr, ldt, pc > 0);
     }
-    // Drop the padded-width columns and add the bias.
+    // Drop the padded-width columns, add the bias, apply the epilogue.
     T* yg = y + (n * p.K + g * Kg) * P;
-    for (int64_t m = m0; m < m1; ++m) {
-      const T b = bias ? bias[g * Kg + m] : T(0);
-      const T* src = tmp.data() + (m - m0) * ldt;
-      T* dst = yg + m * P;
-      // Row by row, with no division per run: on narrow maps (LeNet's 10-pixel rows) one
-      // division per row and channel cost a fifth of the whole forward.
-      for (int64_t v = v0, oh = v0 / Wp, ow = v0 % Wp; v < v1; ++oh, ow = 0) {
-        const int64_t run = std::min(Wp - ow, v1 - v);
-        const int64_t valid = std::max<int64_t>(0, std::min(run, p.OW - ow));
-        const T* s = src + (v - v0);
-        T* d = dst + oh * p.OW + ow;
-        for (int64_t t = 0; t < valid; ++t) d[t] = s[t] + b;
-        v += run;
-      }
-    }
+    for (int64_t m = m0; m < m1; ++m)
+      epilogue_store_rows(ep, tmp.data() + (m - m0) * ldt, bias ? bias[g * Kg + m] : T(0), yg + m * P, v0, v1, Wp, p.OW);
   });
 }
 
 template <typename T>
-void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, const T* prepacked) {
+void conv2d_shifted_forward(const T* x, const T* w, const T* bias, T* y, const ConvParams& p, const T* prepacked,
+                            const OutputEpilogue<T>* ep) {
+  if (ep && ep->act == kActSilu) {  // the conv, then the epilogue's own pass (its exp)
+    conv2d_shifted_forward(x, w, bias, y, p, prepacked, static_cast<const OutputEpilogue<T>*>(nullptr));
+    return epilogue_in_place(*ep, static_cast<const T*>(nullptr), p.N, p.K, p.out_pixels());
+  }
   shifted_forward(
       x, [&](const MicroKernel<T>& uk, T* wpack) { pack_weight_panels_all(w, p, uk.mr, uk.kc, wpack); }, bias, y, p,
-      prepacked);
+      prepacked, ep);
 }
 
 // Input gradient, stride 1: a stride-1 forward conv of dy with the kernel flipped in space and
@@ -281,9 +274,9 @@ void conv2d_shifted_weight_grad(const T* x, const T* dy, T* dw, const ConvParams
 template void conv2d_shifted_input_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_shifted_input_grad<double>(const double*, const double*, double*, const ConvParams&);
 template void conv2d_shifted_forward<float>(const float*, const float*, const float*, float*, const ConvParams&,
-                                            const float*);
+                                            const float*, const OutputEpilogue<float>*);
 template void conv2d_shifted_forward<double>(const double*, const double*, const double*, double*, const ConvParams&,
-                                             const double*);
+                                             const double*, const OutputEpilogue<double>*);
 
 template void conv2d_shifted_weight_grad<float>(const float*, const float*, float*, const ConvParams&);
 template void conv2d_shifted_weight_grad<double>(const double*, const double*, double*, const ConvParams&);
