@@ -1,6 +1,7 @@
 """The output epilogue the native conv calls take (csrc/elementwise/epilogue.h): an activation
-and a residual add applied in the conv's own call, inside the pointwise GEMMs' output pass and
-the dense depthwise kernels' registers, and as a pass after the conv in the other families. The
+and a residual add applied in the conv's own call, inside the pointwise GEMMs' output pass, the
+dense depthwise kernels' registers and the shifted-row paths' copy out of their tiles, and as a
+pass after the conv in the other families. The
 compiled conv steps use it (fastconv._cpu.conv2d_runner); here each family is checked against
 the float64 reference on every ISA, and bad arguments are refused by name."""
 import numpy as np

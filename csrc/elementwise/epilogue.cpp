@@ -10,8 +10,9 @@
 // BatchNorm (scale + shift). Doing this inside each conv family's own output pass, while the
 // tile is still in registers, is where this is going (DESIGN.md: one shared epilogue used by
 // every family). Today the compiled conv steps pass the activation and residual to the conv's
-// own native call (epilogue.h): the pointwise GEMMs apply it in their output pass, the other
-// families in a pass of their own inside that call.
+// own native call (epilogue.h): the pointwise GEMMs, the dense depthwise kernels and the
+// shifted-row copy out (epilogue_store.cpp) apply it in their output pass, the other families in
+// a pass of their own inside that call.
 #include "elementwise/epilogue.h"
 
 #include <cmath>

@@ -5,8 +5,9 @@
 //   y = act(y (+ residual))  or  y = act(y) + residual      (residual_after_act)
 //
 // Conv families apply it inside their own output pass where they have one that touches each
-// output block once while it is in cache (the pointwise GEMMs); the rest call
-// epilogue_in_place over the whole output after computing it, in the same native call.
+// output block once while it is in cache (the pointwise GEMMs, the dense depthwise kernels, the
+// shifted-row paths' copy out through epilogue_store_rows); the rest call epilogue_in_place over
+// the whole output after computing it, in the same native call.
 #pragma once
 #include <cstdint>
 
