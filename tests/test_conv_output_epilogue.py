@@ -71,6 +71,34 @@ def test_direct_families_apply_it_every_isa(shape, isa, rng):
             assert error(y, want, conv, res) < 1e-5, (act, bounds, where, error(y, want, conv, res))
 
 
+@pytest.mark.parametrize("shape", SHAPES + [(2, 8, 11, 13, 12, 3, 1, 1, 1, f"winograd_f{t}") for t in (2, 4, 6)],
+                         ids=lambda s: s[-1])
+def test_nan_goes_through_the_activation_every_isa(shape, isa, rng):
+    """ReLU and clamp keep a NaN the conv produced (as torch.relu / torch.clamp / relu6 do): in
+    every family's output pass the fused result is NaN exactly where the conv alone is."""
+    n, c, h, w, k, r, s, p, g, family = shape
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    x[0, 0, 2 % h, 2 % w] = np.nan  # a position every stride here samples
+    wt = rng.standard_normal((k, c // g, r, r)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    oh, ow = (h + 2 * p - r) // s + 1, (w + 2 * p - r) // s + 1
+
+    def run(**epilogue):
+        y = np.full((n, k, oh, ow), 7.0, np.float32)
+        if family.startswith("winograd"):
+            _C.conv2d_winograd(x, wt, None, (0, 0), b, y, (p, p), g, int(family[-1]), **epilogue)
+        else:
+            _C.conv2d_direct(x, wt, b, y, (s, s), (p, p), (1, 1), g, **epilogue)
+        return y
+
+    plain = np.isnan(run())
+    assert plain.any() and not plain.all()
+    for act, bounds in ACTS[:3]:
+        for res in (None, np.zeros((n, k, oh, ow), np.float32)):
+            got = run(**_cpu.conv_epilogue_kwargs(act, bounds, res, False))
+            assert np.array_equal(np.isnan(got), plain), (family, act, bounds, res is None)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_shifted_rows_apply_it_per_block_wherever_a_block_starts(stride, threads, rng):

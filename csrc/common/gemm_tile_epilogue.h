@@ -25,8 +25,10 @@ inline void tile_epilogue_body(const TileEpilogue<typename Ops::T>& e, typename 
     for (int v = 0; v < NV; ++v) {
       V x = Ops::add(acc[i][v], bias);
       if constexpr (RES == 1) x = Ops::add(x, Ops::load(e.residual + i * ldc + Ops::kLanes * v));
-      if constexpr (ACT == kActRelu) x = Ops::max(x, lo);
-      if constexpr (ACT == kActClamp) x = Ops::min(Ops::max(x, lo), hi);
+      // max / min return their second operand where either is NaN: x second, so NaN propagates
+      // (as torch.relu and torch.clamp).
+      if constexpr (ACT == kActRelu) x = Ops::max(lo, x);
+      if constexpr (ACT == kActClamp) x = Ops::min(hi, Ops::max(lo, x));
       if constexpr (RES == 2) x = Ops::add(x, Ops::load(e.residual + i * ldc + Ops::kLanes * v));
       acc[i][v] = x;
     }

@@ -84,8 +84,9 @@ void pointwise_store__avx512(const float* ct, int64_t ldct, int rows, int64_t co
         __m512 v = _mm512_add_ps(r[i], bv[i]);
         const float* res = e.residual ? e.residual + (i0 + i) * ldy + q0 : nullptr;
         if (res && !e.residual_after_act) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
-        if (e.act == kActRelu) v = _mm512_max_ps(v, lo);
-        else if (e.act == kActClamp) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        // max / min return their second operand where either is NaN: v second, so NaN propagates.
+        if (e.act == kActRelu) v = _mm512_max_ps(lo, v);
+        else if (e.act == kActClamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
         if (res && e.residual_after_act) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
         if (nq == 16) _mm512_storeu_ps(y + (i0 + i) * ldy + q0, v);  // a masked store costs more on some cores
         else _mm512_mask_storeu_ps(y + (i0 + i) * ldy + q0, mask, v);
