@@ -221,6 +221,11 @@ def conv2d(x, w, bias, g, algorithm, out):
     return _conv2d(x, w, bias, g, algorithm, out, None)
 
 
+def conv2d_relu(x, w, bias, g, algorithm, out):
+    """relu(conv2d(...)), the ReLU in the conv's output epilogue (one pass over the output)."""
+    return _conv2d(x, w, bias, g, algorithm, out, conv_epilogue_kwargs("relu", None, None, False))
+
+
 def _conv2d(x, w, bias, g, algorithm, out, epilogue):
     """conv2d, then the output epilogue (None, or its keyword arguments for the native call: act,
     lo, hi, residual, residual_after_act; conv_epilogue_kwargs) in the same call. conv2d keeps

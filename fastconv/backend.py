@@ -19,7 +19,7 @@ WinogradWeights = _cpu.WinogradWeights
 # raises TypeError naming it.
 BACKEND_OPS = (
     "check_out", "choose_algorithm",
-    "conv2d", "conv2d_input", "conv2d_weight",
+    "conv2d", "conv2d_relu", "conv2d_input", "conv2d_weight",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
     "linear", "linear_backward", "bias_grad",

@@ -84,18 +84,30 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     measured cost model. weight may also be a WinogradWeights from winograd_weights() (CPU
     only): the transform is then reused and its tile is used. out: optional result array.
     """
-    key, plan = _plans.find("conv2d", (input, weight, bias), (stride, padding, dilation, groups, algorithm), out)
+    return _conv2d_op("conv2d", input, weight, bias, stride, padding, dilation, groups, algorithm, out)
+
+
+def _conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algorithm="auto", out=None):
+    """relu(conv2d(...)) with the same arguments and checks, the ReLU inside the conv's own output
+    pass where the backend has one (the CPU's conv epilogue): nn.Sequential's inference runs
+    Conv2d -> ReLU through it."""
+    return _conv2d_op("conv2d_relu", input, weight, bias, stride, padding, dilation, groups, algorithm, out)
+
+
+def _conv2d_op(op, input, weight, bias, stride, padding, dilation, groups, algorithm, out):
+    """conv2d's checks, then the backend op `op` ("conv2d" or "conv2d_relu", same signature)."""
+    key, plan = _plans.find(op, (input, weight, bias), (stride, padding, dilation, groups, algorithm), out)
     if plan is not None:
         return plan(input, weight, bias)
     input = as_float_array(input, "input")
     if isinstance(weight, WinogradWeights):
-        return _conv2d_pretransformed(input, weight, bias, stride, padding, dilation, groups, algorithm, out)
+        return _conv2d_pretransformed(op, input, weight, bias, stride, padding, dilation, groups, algorithm, out)
     weight = as_float_array(weight, "weight")
     shape, dtype = array_meta(input, "input")
     wshape, wdtype = array_meta(weight, "weight")
     if _unbatched(shape):
-        y = conv2d(_batch(input), weight, bias, stride, padding, dilation, groups, algorithm=algorithm,
-                   out=None if out is None else _batch(out))
+        y = _conv2d_op(op, _batch(input), weight, bias, stride, padding, dilation, groups, algorithm,
+                       None if out is None else _batch(out))
         return y[0]
     check_ndim(shape, 4, "input", "(N, C, H, W)", empty_batch_ok=True)
     check_ndim(wshape, 4, "weight", "(K, C/groups, R, S)")
@@ -113,8 +125,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if shape[0] == 0:  # nothing to compute, but an algorithm that cannot run this shape is still refused
         backend.choose_algorithm(algorithm, shape, wshape, g)
         return _empty_batch(backend, (0, wshape[0]) + g.out_hw, dtype, out)
-    y = backend.conv2d(input, weight, bias, g, algorithm, out)
-    _plans.remember(key, lambda x, w, b, run=backend.conv2d: run(x, w, b, g, algorithm, None))
+    run = getattr(backend, op)
+    y = run(input, weight, bias, g, algorithm, out)
+    _plans.remember(key, lambda x, w, b, run=run: run(x, w, b, g, algorithm, None))
     return y
 
 
@@ -147,13 +160,13 @@ def conv2d_algorithm(input_size, weight_size, stride=1, padding=0, dilation=1, g
     return backend_named("cpu").choose_algorithm("auto", input_size, weight_size, g, weights_reused=weights_reused)
 
 
-def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, algorithm, out):
-    """conv2d with a WinogradWeights in place of the weight."""
+def _conv2d_pretransformed(op, input, ww, bias, stride, padding, dilation, groups, algorithm, out):
+    """conv2d (or the backend op `op`) with a WinogradWeights in place of the weight."""
     if not isinstance(input, np.ndarray):
         raise TypeError("a WinogradWeights weight works with numpy (CPU) inputs only")
     shape, dtype = array_meta(input, "input")
     if _unbatched(shape):
-        y = _conv2d_pretransformed(_batch(input), ww, bias, stride, padding, dilation, groups, algorithm,
+        y = _conv2d_pretransformed(op, _batch(input), ww, bias, stride, padding, dilation, groups, algorithm,
                                    None if out is None else out[None])
         return y[0]
     check_ndim(shape, 4, "input", "(N, C, H, W)")
@@ -178,7 +191,7 @@ def _conv2d_pretransformed(input, ww, bias, stride, padding, dilation, groups, a
         raise ValueError(f"weight is a WinogradWeights but this convolution cannot use Winograd: {reason}")
     backend = backend_of(input)
     backend.check_out(out, (shape[0], ww.weight_shape[0]) + g.out_hw, dtype)
-    return backend.conv2d(input, ww, bias, g, algorithm, out)
+    return getattr(backend, op)(input, ww, bias, g, algorithm, out)
 
 
 def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,

@@ -96,6 +96,14 @@ def _ref_same(x, w, b, kw):
     return R.conv2d(xp, w, b, dilation=d)
 
 
+def test_conv2d_relu_runs_the_conv_then_the_relu():
+    """The backend op nn.Sequential's inference takes for Conv2d -> ReLU (fused on the CPU)."""
+    rng = np.random.default_rng(11)
+    x, w, b = rnd(rng, 2, 3, 7, 6), rnd(rng, 4, 3, 3, 3), rnd(rng, 4)
+    y = host(F._conv2d_relu(dev(x), dev(w), dev(b), padding=1))
+    assert rel_err(y, np.maximum(R.conv2d(x, w, b, padding=1), 0)) < TOL["direct"]
+
+
 def test_conv2d_unbatched_float64_and_out():
     rng = np.random.default_rng(1)
     x, w = rnd(rng, 2, 6, 5, dtype=np.float64), rnd(rng, 3, 2, 3, 3, dtype=np.float64)

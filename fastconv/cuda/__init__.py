@@ -176,6 +176,11 @@ def epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out):
     return elementwise.epilogue(x, scale, bias, residual, act, residual_after_act, bounds, out, stream)
 
 
+def conv2d_relu(x, w, bias, g, algorithm, out):
+    """relu(conv2d(...)): the conv, then the ReLU kernel (no fused epilogue on the GPU yet)."""
+    return relu(conv2d(x, w, bias, g, algorithm, out))
+
+
 def relu(x):
     return _unary("relu", x)
 

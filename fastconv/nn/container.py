@@ -7,14 +7,20 @@ the ReLU then touches a quarter of the values (2x2 pooling). The backward is exa
 window's maximum is positive both orders route the gradient to the same first maximum (ReLU only
 changes values <= 0); where it is <= 0 (or NaN) both give zero, since relu_backward passes a
 gradient only where its output is > 0. Only forward(x, until=...) and backward(...) of the
-chain do this; forward_with_activations, which returns the ReLU's own output, runs layer by layer."""
+chain do this; forward_with_activations, which returns the ReLU's own output, runs layer by layer.
+
+In inference (fastconv.nn.no_grad()) a Conv2d directly followed by a ReLU runs as one native
+call, the ReLU in the conv's output pass (Conv2d.forward_relu), unless forward stops at the conv
+(until=): AlexNet's and VGG-16's convs then write their outputs once. Training runs them in turn:
+the ReLU's backward needs its own output."""
 from __future__ import annotations
 
 from collections import OrderedDict
 
 from fastconv import functional as F
 from fastconv.device import to_host
-from fastconv.nn.layers import MaxPool2d, ReLU
+from fastconv.nn.grad_mode import is_grad_enabled
+from fastconv.nn.layers import Conv2d, MaxPool2d, ReLU
 from fastconv.nn.module import Module
 
 
@@ -35,6 +41,7 @@ class Sequential(Module):
             setattr(self, name, m)
         self._chain = None
         self._swappable = None  # indices i of chain where (ReLU, MaxPool2d) = chain[i], chain[i + 1]
+        self._fusable = None  # indices i of chain where (Conv2d, ReLU) = chain[i], chain[i + 1]
         self._swapped = frozenset()  # the pairs the last forward ran as max-pool then ReLU
         self._ran = 0  # leaves run by the last forward
 
@@ -48,7 +55,7 @@ class Sequential(Module):
 
     def append(self, module, name=None):
         setattr(self, name or str(len(self._modules)), module)
-        self._chain = self._swappable = None
+        self._chain = self._swappable = self._fusable = None
         return self
 
     def leaves(self):
@@ -72,6 +79,14 @@ class Sequential(Module):
                                         if type(chain[i][1]) is ReLU and type(chain[i + 1][1]) is MaxPool2d)
         return self._swappable
 
+    def _fusable_pairs(self):
+        """Indices i where chain[i] is a Conv2d and chain[i + 1] a ReLU (exact classes)."""
+        if self._fusable is None or self._chain is None:
+            chain = self.leaves()
+            self._fusable = frozenset(i for i in range(len(chain) - 1)
+                                      if type(chain[i][1]) is Conv2d and type(chain[i + 1][1]) is ReLU)
+        return self._fusable
+
     def end_index(self, name):
         """Index one past the last leaf that is `name` or lies inside it (the one lookup of a
         layer name: forward(until=...), backward_from and fastconv.interpret use it)."""
@@ -88,8 +103,13 @@ class Sequential(Module):
         chain = self.leaves()
         end = len(chain) if until is None else self.end_index(until)
         pairs, swapped, i = self._swappable_pairs(), [], 0
+        fused = frozenset() if is_grad_enabled() else self._fusable_pairs()
         while i < end:
-            if i in pairs and i + 1 < end:  # ReLU, MaxPool2d -> MaxPool2d, ReLU (see the module doc)
+            if i in fused and i + 1 < end:  # Conv2d, ReLU in one call (inference; see the module doc)
+                x = chain[i][1].forward_relu(x)
+                chain[i + 1][1]._y = None  # saved nothing, as its own forward under no_grad
+                i += 2
+            elif i in pairs and i + 1 < end:  # ReLU, MaxPool2d -> MaxPool2d, ReLU (see the module doc)
                 x = chain[i][1].forward(chain[i + 1][1].forward(x))
                 swapped.append(i)
                 i += 2

@@ -53,6 +53,18 @@ class Conv2d(Module):
         return F.conv2d(x, self._weight_for(x), None if self.bias is None else self.bias.data,
                         self.stride, self.padding, self.dilation, self.groups)
 
+    def forward_relu(self, x):
+        """relu(forward(x)) for inference (fastconv.nn.no_grad()): one call, the ReLU in the conv's
+        own output pass where the backend has one (the CPU's conv epilogue, as in the compiled
+        torch plans), so the output is written once rather than written, then read and written
+        again by a ReLU pass. With gradients enabled the two run in turn (the ReLU's backward
+        needs its own output)."""
+        if is_grad_enabled():
+            return F.relu(self.forward(x))
+        self._x = None
+        return F._conv2d_relu(x, self._weight_for(x), None if self.bias is None else self.bias.data,
+                              self.stride, self.padding, self.dilation, self.groups)
+
     def _weight_for(self, x):
         """The weight to hand to conv2d for input x: the cached Winograd transform when the same
         weight values run a second time and auto then picks Winograd, else the weight array.
