@@ -7,7 +7,7 @@ again); a packed array of the wrong size, dtype or alignment is refused by name.
 import numpy as np
 import pytest
 
-from fastconv import _C, _cpu, reference
+from fastconv import _C, reference
 
 # (N, C, H, W, K, kernel, stride, padding, groups, path the forward takes on AVX-512)
 SHAPES = [

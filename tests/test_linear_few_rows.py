@@ -6,7 +6,7 @@ import pytest
 
 import fastconv
 import fastconv.functional as F
-from fastconv import _C, _cpu
+from fastconv import _C
 from conftest import ISAS, rel_err
 
 SHAPES = [(1, 1, 1), (1, 15, 3), (2, 16, 17), (3, 77, 33), (4, 1000, 40), (1, 4099, 37), (5, 33, 9),

@@ -47,8 +47,6 @@ SHAPES = [
 @pytest.mark.parametrize("algo", list(TILES))
 @pytest.mark.parametrize("n,c,k,h,w,pad,groups", SHAPES)
 def test_forward(rng, algo, n, c, k, h, w, pad, groups):
-    m = TILES[algo]
-    oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((k, c // groups, 3, 3)) / np.sqrt(9 * c // groups)).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32)
