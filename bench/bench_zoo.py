@@ -7,11 +7,6 @@ the processes alternating, >= 3 rounds, median with min-max spread (issue 22):
   engines  eager            torch eager, inference_mode
            compile          torch.compile(model, backend=fastconv.torch.compile_backend) (the backend
                             "fastconv" by name once fastconv is installed), inference_mode
-           compile_unguarded  the same with options={"guard_filter_fn":
-                            torch.compiler.skip_guard_on_inbuilt_nn_modules_unsafe}: Dynamo no longer
-                            checks each parameter and buffer on every call (a user's opt-in, with
-                            torch's caveat: changing a module's attributes, its training flag
-                            included, then does not recompile)
            patch            fastconv.torch.patch(model) (its default policy), inference_mode
            onnxruntime      ONNX Runtime, CPU execution provider, fp32
            openvino_f32     OpenVINO CPU, INFERENCE_PRECISION_HINT=f32
@@ -44,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # torch_zoo: the twins live with the tests
 
 NETS = ("alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2")
-ENGINES = ("eager", "compile", "compile_unguarded", "patch", "onnxruntime", "openvino_f32", "openvino_default")
+ENGINES = ("eager", "compile", "patch", "onnxruntime", "openvino_f32", "openvino_default")
 NEEDS = {"onnxruntime": ("onnx", "onnxruntime"), "openvino_f32": ("onnx", "openvino"),
          "openvino_default": ("onnx", "openvino")}
 TRAIN_ENGINES = ("eager", "patch")
@@ -71,13 +66,7 @@ def torch_runner(engine, net, batch, threads, train=False):
         import fastconv
         import fastconv.torch as ft
         fastconv.set_num_threads(threads)
-        if engine == "compile":
-            model = torch.compile(model, backend=ft.compile_backend)
-        elif engine == "compile_unguarded":
-            model = torch.compile(model, backend=ft.compile_backend,
-                                  options={"guard_filter_fn": torch.compiler.skip_guard_on_inbuilt_nn_modules_unsafe})
-        else:
-            model = ft.patch(model)
+        model = torch.compile(model, backend=ft.compile_backend) if engine == "compile" else ft.patch(model)
     if train:  # one SGD step: forward, cross-entropy, backward, update (BatchNorm on batch statistics)
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         labels = torch.randint(0, 1000, (batch,), generator=torch.Generator().manual_seed(2))

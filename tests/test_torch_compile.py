@@ -224,25 +224,6 @@ def test_in_place_weight_updates_are_seen():
         assert rel_err(compiled(x), model(x)) <= 1e-4
 
 
-def test_parameter_guards_skipped_by_the_user_still_give_eager_results():
-    """torch.compile checks every parameter and buffer on each call (0.5-0.9 ms a call for
-    ResNet-18/50 and MobileNetV2 here, more on a loaded machine); a user may opt out of those
-    guards (guard_filter_fn; bench_zoo's compile_unguarded engine). The
-    plan still reads each parameter as a graph input on every call, so in-place and .data
-    updates stay visible."""
-    model = randomize_batchnorm(nn.Sequential(ConvBnRelu(3, 8), ResidualBlock(8, downsample=False))).eval()
-    compiled = torch.compile(model, backend=ft.compile_backend,
-                             options={"guard_filter_fn": torch.compiler.skip_guard_on_inbuilt_nn_modules_unsafe})
-    x = inputs(2, 3, 9, 9)
-    with torch.no_grad():
-        for _ in range(2):
-            assert rel_err(compiled(x), model(x)) <= 1e-4
-        model[0].conv.weight.mul_(-2)
-        assert rel_err(compiled(x), model(x)) <= 1e-4
-        model[1].conv.weight.data = torch.randn_like(model[1].conv.weight)
-        assert rel_err(compiled(x), model(x)) <= 1e-4
-
-
 def test_replayed_calls_see_new_storage_and_other_layouts():
     """A conv step replays its last validated call (steps.Conv._replay) only while the weights are
     the same tensors with the same storage and version, and the input has the same shape and is
