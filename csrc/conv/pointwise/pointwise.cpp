@@ -4,9 +4,9 @@
 // stride-2 input is read every second row and column in place, and an input gradient is
 // written to every second row and column). The forward and input gradient run
 // pointwise_gemm below; the weight gradient reduces over Q and runs weight_grad_gemm. Float32
-// GEMMs with few columns (Q <= 1024 on AVX-512: 7x7, 14x14, 28x28 maps of batch 1) run
-// pointwise_small_gemm instead where the cost rule (small_maps) says it is cheaper: output
-// channels in the vector lanes, pixels broadcast (pointwise_kernels.h).
+// GEMMs with few columns (Q <= 1024 on AVX-512: 7x7, 14x14, 28x28 maps of batch 1), and batches
+// of maps under 256 pixels, run pointwise_small_gemm instead where the cost rule (small_maps)
+// says it is cheaper: output channels in the vector lanes, pixels broadcast (pointwise_kernels.h).
 #include "conv/pointwise/pointwise.h"
 
 #include <algorithm>

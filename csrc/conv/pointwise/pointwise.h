@@ -16,8 +16,8 @@ namespace fastconv {
 bool pointwise_applies(const ConvParams& p);
 
 // Which GEMM a pass of a pointwise convolution runs under the active ISA: "small_maps" (the
-// transposed tile of pointwise_kernels.h: float32, at most 1024 output columns, 256 on AVX2,
-// where the cost rule in pointwise.cpp says it is cheaper) or "gemm" (the shared micro-kernels;
+// transposed tile of pointwise_kernels.h: float32, at most 1024 output columns (256 on AVX2) or
+// a batch of maps under 256 pixels, where the cost rule in pointwise.cpp says it is cheaper) or "gemm" (the shared micro-kernels;
 // always for the weight gradient and float64). bias: whether the forward has one. For tests of dispatch
 // (fastconv._C.pointwise_variant).
 enum class PointwisePass { forward, input_grad, weight_grad };
