@@ -52,8 +52,8 @@ template <typename T>
 inline T tile_epilogue_value(const TileEpilogue<T>& e, T v, int64_t i, int64_t j, int64_t ldc) {
   if (e.bias) v += e.bias[i];
   if (e.residual && !e.residual_after_act) v += e.residual[i * ldc + j];
-  if (e.act == kActRelu) v = v < T(0) ? T(0) : v;  // NaN propagates, as torch.relu / torch.clamp
-  else if (e.act == kActClamp) v = v < e.lo ? e.lo : (v > e.hi ? e.hi : v);
+  if (e.act == kActRelu) v = epilogue_activate<T, kActRelu>(v, e.lo, e.hi);
+  else if (e.act == kActClamp) v = epilogue_activate<T, kActClamp>(v, e.lo, e.hi);
   if (e.residual && e.residual_after_act) v += e.residual[i * ldc + j];
   return v;
 }

@@ -41,14 +41,6 @@ struct EpilogueArgs {
   T lo, hi;  // kClamp's bounds
 };
 
-template <typename T, int A>
-FASTCONV_ALWAYS_INLINE T activate(T v, T lo, T hi) {
-  if (A == kRelu) return v < T(0) ? T(0) : v;  // NaN propagates, as torch.relu
-  if (A == kClamp) return v < lo ? lo : (v > hi ? hi : v);
-  if (A == kSilu) return v / (T(1) + std::exp(-v));
-  return v;
-}
-
 // One run of n elements sharing per-channel (s, b) when `row` is false (an NCHW plane), or
 // taking scale[i] / bias[i] per element when it is true (a linear output row).
 template <typename T, int A>
@@ -60,18 +52,18 @@ FASTCONV_ALWAYS_INLINE void epilogue_run(const EpilogueArgs<T>& a, int64_t off, 
   if (!row) {
     const T s = a.scale ? a.scale[c] : T(1), b = a.bias ? a.bias[c] : T(0);
     if (res_before) {
-      for (int64_t i = 0; i < n; ++i) y[i] = activate<T, A>(x[i] * s + b + r[i], a.lo, a.hi);
+      for (int64_t i = 0; i < n; ++i) y[i] = epilogue_activate<T, A>(x[i] * s + b + r[i], a.lo, a.hi);
     } else if (res_after) {
-      for (int64_t i = 0; i < n; ++i) y[i] = activate<T, A>(x[i] * s + b, a.lo, a.hi) + r[i];
+      for (int64_t i = 0; i < n; ++i) y[i] = epilogue_activate<T, A>(x[i] * s + b, a.lo, a.hi) + r[i];
     } else {
-      for (int64_t i = 0; i < n; ++i) y[i] = activate<T, A>(x[i] * s + b, a.lo, a.hi);
+      for (int64_t i = 0; i < n; ++i) y[i] = epilogue_activate<T, A>(x[i] * s + b, a.lo, a.hi);
     }
     return;
   }
   for (int64_t i = 0; i < n; ++i) {
     T v = x[i] * (a.scale ? a.scale[i] : T(1)) + (a.bias ? a.bias[i] : T(0));
     if (res_before) v += r[i];
-    v = activate<T, A>(v, a.lo, a.hi);
+    v = epilogue_activate<T, A>(v, a.lo, a.hi);
     y[i] = res_after ? v + r[i] : v;
   }
 }

@@ -9,11 +9,24 @@
 // shifted-row paths' copy out through epilogue_store_rows); the rest call epilogue_in_place over
 // the whole output after computing it, in the same native call.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 namespace fastconv {
 
 enum EpilogueAct : int { kActNone = 0, kActRelu = 1, kActClamp = 2, kActSilu = 3 };
+
+// The activation on one value, NaN propagating as torch.relu / torch.clamp / SiLU do (v < lo is
+// false for NaN): the one scalar definition the epilogue pass, the tile copy out and the GEMM's
+// partial tiles share (the register forms in the kernels order their max / min to match).
+// Always inlined, so a per-ISA caller compiles it at its own ISA (common/isa_target.h).
+template <typename T, int ACT>
+inline __attribute__((always_inline)) T epilogue_activate(T v, T lo, T hi) {
+  if constexpr (ACT == kActRelu) return v < T(0) ? T(0) : v;
+  else if constexpr (ACT == kActClamp) return v < lo ? lo : (v > hi ? hi : v);
+  else if constexpr (ACT == kActSilu) return v / (T(1) + std::exp(-v));
+  else return v;
+}
 
 template <typename T>
 struct OutputEpilogue {

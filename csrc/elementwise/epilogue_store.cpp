@@ -28,8 +28,7 @@ FASTCONV_ALWAYS_INLINE void store_rows(const T* src, T b, T* dst, const T* r, in
     for (int64_t t = 0; t < valid; ++t) {
       T x = s[t] + b;
       if constexpr (RES == 1) x += r[o + t];
-      if constexpr (ACT == kActRelu) x = x < T(0) ? T(0) : x;  // NaN propagates, as torch.relu
-      if constexpr (ACT == kActClamp) x = x < lo ? lo : (x > hi ? hi : x);
+      x = epilogue_activate<T, ACT>(x, lo, hi);
       if constexpr (RES == 2) x += r[o + t];
       d[t] = x;
     }
